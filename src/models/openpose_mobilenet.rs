@@ -1,0 +1,309 @@
+//! OpenPose-style multi-person network on a MobileNet-v1 trunk: tf-pose-estimation's
+//! "MobileNet-thin" (ildoonet/tf-pose-estimation, `tf_pose/network_mobilenet_thin.py`),
+//! after Cao et al., "Realtime Multi-Person 2D Pose Estimation using Part Affinity Fields",
+//! CVPR 2017, with the trunk of Howard et al., "MobileNets", 2017.
+//!
+//! Structure (NCHW here; the original runs NHWC):
+//! - trunk: `MobilenetV1/Conv2d_0` (3×3 s2 conv + ReLU), then `Conv2d_1..11`, each a 3×3
+//!   depthwise conv (no bias, no activation) and a 1×1 pointwise conv with folded-BN bias and
+//!   ReLU; strides 2 at `Conv2d_2` and `Conv2d_4`, so stride 8 after `Conv2d_4`.
+//! - `feat_concat` = concat(maxpool 2×2 s2 SAME(`Conv2d_3`), `Conv2d_7`, `Conv2d_11`).
+//! - 6 stages × 2 branches (`L1` = 38 PAF channels, `L2` = 19 heatmap channels), each branch
+//!   5 separable convs `MConv_Stage{t}_L{b}_{1..5}`: three 3×3 + ReLU, one 1×1 + ReLU, one 1×1
+//!   without activation (1×1 depthwise kernels are per-channel scales and are applied).
+//!   Stage t ≥ 2 reads concat(L1 of t−1, L2 of t−1, `feat_concat`).
+//!
+//! Every convolution uses TF `SAME` padding computed from the actual input size, so any
+//! input size works; the maps are `ceil(H/8) × ceil(W/8)`. Parameter names are the frozen
+//! graph's constant names. Input: `[N, 3, H, W]`, B,G,R order, values 0..255.
+
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Module, Result as CResult, Tensor};
+
+use super::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
+use crate::weights::{TensorStore, WeightsError};
+
+/// Widths and wiring of the network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Output channels of `Conv2d_0`.
+    pub stem_channels: usize,
+    /// `(output channels, stride)` of `Conv2d_1..` in order.
+    pub trunk: Vec<(usize, usize)>,
+    /// Trunk layers (1-based `Conv2d_i` numbers) concatenated into the stage input; the
+    /// first is max-pooled 2×2 s2 to reach stride 8.
+    pub pooled_tap: usize,
+    pub taps: Vec<usize>,
+    pub stages: usize,
+    /// Width of the 3×3 separable convs of every branch.
+    pub branch_width: usize,
+    /// Width of the 4th separable conv in stage 1, and in the later stages.
+    pub stage1_penultimate: usize,
+    pub later_penultimate: usize,
+    pub heatmap_channels: usize,
+    pub paf_channels: usize,
+}
+
+impl Config {
+    /// tf-pose's `mobilenet_thin` (`conv_width=0.75`, `conv_width2=0.50`).
+    pub fn mobilenet_thin() -> Self {
+        Self {
+            stem_channels: 24,
+            trunk: vec![
+                (48, 1),
+                (96, 2),
+                (96, 1),
+                (192, 2),
+                (192, 1),
+                (384, 1),
+                (384, 1),
+                (384, 1),
+                (384, 1),
+                (384, 1),
+                (384, 1),
+            ],
+            pooled_tap: 3,
+            taps: vec![7, 11],
+            stages: 6,
+            branch_width: 64,
+            stage1_penultimate: 256,
+            later_penultimate: 64,
+            heatmap_channels: 19,
+            paf_channels: 38,
+        }
+    }
+
+    /// Channels of `feat_concat`.
+    fn feature_channels(&self) -> usize {
+        let width = |i: usize| self.trunk.get(i.wrapping_sub(1)).map_or(0, |l| l.0);
+        width(self.pooled_tap) + self.taps.iter().map(|&i| width(i)).sum::<usize>()
+    }
+}
+
+/// One stage's outputs, `[N, C, H/8, H/8]` each.
+#[derive(Clone, Debug)]
+pub struct StageMaps {
+    /// Part confidence maps (`L2`), joints then background.
+    pub heatmaps: Tensor,
+    /// Part affinity fields (`L1`), x/y pairs.
+    pub pafs: Tensor,
+}
+
+/// Every stage's maps, stage 1 first.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub stages: Vec<StageMaps>,
+}
+
+/// Wall time of one step of a profiled forward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    pub name: String,
+    pub time: Duration,
+}
+
+/// A depthwise + pointwise pair with an optional ReLU.
+#[derive(Clone, Debug)]
+struct Separable {
+    depthwise: DepthwiseSame,
+    pointwise: Pointwise,
+    relu: bool,
+}
+
+impl Separable {
+    fn load(
+        w: &TensorStore,
+        prefix: &str,
+        k: usize,
+        cin: usize,
+        cout: usize,
+        stride: usize,
+        relu: bool,
+    ) -> Result<Self, WeightsError> {
+        let dw_name = format!("{prefix}_depthwise/depthwise_weights");
+        let dw = w.get(&dw_name, &[k, k, cin, 1])?;
+        let dw = w.convert(&dw_name, dw, |t| t.permute((2, 3, 0, 1))?.contiguous())?;
+        let depthwise = w.convert(&dw_name, dw, |t| DepthwiseSame::new(&t, stride))?;
+        let pw_name = format!("{prefix}_pointwise/weights");
+        let pw = w.get(&pw_name, &[1, 1, cin, cout])?;
+        let pw = w.convert(&pw_name, pw, |t| t.reshape((cin, cout))?.t()?.contiguous())?;
+        let b_name = format!("{prefix}_pointwise/Conv2D_bn_offset");
+        let b = w.get(&b_name, &[cout])?;
+        let pointwise = w.convert(&pw_name, pw, |t| Pointwise::new(t, Some(b)))?;
+        Ok(Self {
+            depthwise,
+            pointwise,
+            relu,
+        })
+    }
+}
+
+impl Module for Separable {
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = self.pointwise.forward(&self.depthwise.forward(x)?)?;
+        if self.relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// One branch of one stage: five separable convs.
+#[derive(Clone, Debug)]
+struct Branch {
+    layers: Vec<Separable>,
+}
+
+impl Branch {
+    fn load(
+        w: &TensorStore,
+        stage: usize,
+        branch: usize,
+        cin: usize,
+        cfg: &Config,
+        cout: usize,
+    ) -> Result<Self, WeightsError> {
+        let hidden = cfg.branch_width;
+        let penultimate = if stage == 1 {
+            cfg.stage1_penultimate
+        } else {
+            cfg.later_penultimate
+        };
+        // (kernel, in, out, relu) of layers 1..5.
+        let plan = [
+            (3, cin, hidden, true),
+            (3, hidden, hidden, true),
+            (3, hidden, hidden, true),
+            (1, hidden, penultimate, true),
+            (1, penultimate, cout, false),
+        ];
+        let layers = plan
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, ci, co, relu))| {
+                let prefix = format!("Openpose/MConv_Stage{stage}_L{branch}_{}", i + 1);
+                Separable::load(w, &prefix, k, ci, co, 1, relu)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { layers })
+    }
+}
+
+impl Module for Branch {
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        self.layers.iter().try_fold(x.clone(), |x, l| l.forward(&x))
+    }
+}
+
+/// The loaded network.
+#[derive(Clone, Debug)]
+pub struct OpenPoseMobileNet {
+    config: Config,
+    stem: ConvSame,
+    trunk: Vec<Separable>,
+    /// `(L1 = PAF branch, L2 = heatmap branch)` per stage.
+    stages: Vec<(Branch, Branch)>,
+    device: Device,
+}
+
+impl OpenPoseMobileNet {
+    /// Builds the network from tensors named as in the frozen graph (TF layouts).
+    pub fn load(w: &TensorStore, config: Config, device: &Device) -> Result<Self, WeightsError> {
+        let name = "MobilenetV1/Conv2d_0/weights";
+        let k = w.get(name, &[3, 3, 3, config.stem_channels])?;
+        let k = w.convert(name, k, |t| t.permute((3, 2, 0, 1))?.contiguous())?;
+        let b = w.get("MobilenetV1/Conv2d_0/Conv2D_bn_offset", &[config.stem_channels])?;
+        let stem = ConvSame::new(k, Some(b), 2);
+
+        let mut trunk = Vec::with_capacity(config.trunk.len());
+        let mut cin = config.stem_channels;
+        for (i, &(cout, stride)) in config.trunk.iter().enumerate() {
+            let prefix = format!("MobilenetV1/Conv2d_{}", i + 1);
+            trunk.push(Separable::load(w, &prefix, 3, cin, cout, stride, true)?);
+            cin = cout;
+        }
+
+        let features = config.feature_channels();
+        let refined = features + config.paf_channels + config.heatmap_channels;
+        let mut stages = Vec::with_capacity(config.stages);
+        for t in 1..=config.stages {
+            let cin = if t == 1 { features } else { refined };
+            let l1 = Branch::load(w, t, 1, cin, &config, config.paf_channels)?;
+            let l2 = Branch::load(w, t, 2, cin, &config, config.heatmap_channels)?;
+            stages.push((l1, l2));
+        }
+        Ok(Self {
+            config,
+            stem,
+            trunk,
+            stages,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// All stages' maps for `x` = `[N, 3, H, W]`, B,G,R, 0..255.
+    pub fn forward(&self, x: &Tensor) -> CResult<Output> {
+        self.run(x, None)
+    }
+
+    /// As [`forward`](Self::forward), also timing the trunk and each stage (the device is
+    /// synchronised at every step boundary, so this is a little slower on GPUs).
+    pub fn forward_profiled(&self, x: &Tensor) -> CResult<(Output, Vec<StepTime>)> {
+        let mut times = Vec::with_capacity(self.stages.len() + 1);
+        let out = self.run(x, Some(&mut times))?;
+        Ok((out, times))
+    }
+
+    fn run(&self, x: &Tensor, mut times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+        let mut clock = Instant::now();
+        let mut lap = |name: String, times: &mut Option<&mut Vec<StepTime>>| -> CResult<()> {
+            if let Some(times) = times.as_deref_mut() {
+                self.device.synchronize()?;
+                let now = Instant::now();
+                times.push(StepTime {
+                    name,
+                    time: now - clock,
+                });
+                clock = now;
+            }
+            Ok(())
+        };
+
+        let mut h = self.stem.forward(x)?.relu()?;
+        let mut taps = Vec::with_capacity(1 + self.config.taps.len());
+        for (i, layer) in self.trunk.iter().enumerate() {
+            h = layer.forward(&h)?;
+            let n = i + 1;
+            if n == self.config.pooled_tap {
+                taps.insert(0, max_pool_same(&h, 2, 2)?);
+            } else if self.config.taps.contains(&n) {
+                taps.push(h.clone());
+            }
+        }
+        let features = Tensor::cat(&taps, 1)?;
+        lap("backbone".into(), &mut times)?;
+
+        let mut stages: Vec<StageMaps> = Vec::with_capacity(self.stages.len());
+        for (t, (l1, l2)) in self.stages.iter().enumerate() {
+            let input = match stages.last() {
+                None => features.clone(),
+                Some(prev) => Tensor::cat(&[&prev.pafs, &prev.heatmaps, &features], 1)?,
+            };
+            let pafs = l1.forward(&input)?;
+            let heatmaps = l2.forward(&input)?;
+            stages.push(StageMaps { heatmaps, pafs });
+            lap(format!("stage{}", t + 1), &mut times)?;
+        }
+        Ok(Output { stages })
+    }
+}

@@ -1,0 +1,283 @@
+//! Building blocks shared by TensorFlow-trained networks, on candle tensors in NCHW layout.
+//!
+//! TensorFlow's `SAME` padding is asymmetric: when the total padding is odd, the extra
+//! row/column goes to the bottom/right, and the amount depends on the input size. These
+//! helpers compute it per call from the actual input, so any input size works.
+
+use candle_core::{DType, Module, Result, Tensor, D};
+
+/// TF `SAME` padding `(before, after)` along one axis for an input of `size`, kernel `k`
+/// and stride `s`: output `ceil(size / s)`, total `max((out - 1) * s + k - size, 0)`,
+/// `before = total / 2`.
+pub fn same_padding(size: usize, k: usize, s: usize) -> (usize, usize) {
+    let s = s.max(1);
+    let out = size.div_ceil(s);
+    let total = ((out.saturating_sub(1)) * s + k).saturating_sub(size);
+    (total / 2, total - total / 2)
+}
+
+/// Pads the last two dims of an NCHW tensor with `value`.
+fn pad_hw(x: &Tensor, (t, b): (usize, usize), (l, r): (usize, usize), value: f32) -> Result<Tensor> {
+    if value == 0.0 {
+        return x.pad_with_zeros(D::Minus2, t, b)?.pad_with_zeros(D::Minus1, l, r);
+    }
+    let pad_dim = |x: Tensor, dim: usize, before: usize, after: usize| -> Result<Tensor> {
+        if before == 0 && after == 0 {
+            return Ok(x);
+        }
+        let mut dims = x.dims().to_vec();
+        let mut parts = Vec::with_capacity(3);
+        if before > 0 {
+            dims[dim] = before;
+            parts.push(Tensor::full(value, dims.as_slice(), x.device())?.to_dtype(x.dtype())?);
+        }
+        parts.push(x.clone());
+        if after > 0 {
+            dims[dim] = after;
+            parts.push(Tensor::full(value, dims.as_slice(), x.device())?.to_dtype(x.dtype())?);
+        }
+        Tensor::cat(&parts, dim)
+    };
+    let x = pad_dim(x.clone(), 2, t, b)?;
+    pad_dim(x, 3, l, r)
+}
+
+/// A regular convolution with TF `SAME` padding, `[O, I, KH, KW]` kernel, optional bias.
+#[derive(Clone, Debug)]
+pub struct ConvSame {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+}
+
+impl ConvSame {
+    /// `weight` is OIHW; `bias` is `[O]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>, stride: usize) -> Self {
+        Self {
+            weight,
+            bias,
+            stride,
+        }
+    }
+}
+
+impl Module for ConvSame {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, kh, kw) = self.weight.dims4()?;
+        let (_, _, h, w) = x.dims4()?;
+        let ph = same_padding(h, kh, self.stride);
+        let pw = same_padding(w, kw, self.stride);
+        let x = pad_hw(x, ph, pw, 0.0)?;
+        let y = x.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A 1×1 convolution computed as one matrix product: `[O, I] x [I, H*W]`.
+#[derive(Clone, Debug)]
+pub struct Pointwise {
+    /// `[O, I]`.
+    weight: Tensor,
+    /// `[O, 1]`.
+    bias: Option<Tensor>,
+}
+
+impl Pointwise {
+    /// `weight` is `[O, I]`; `bias` is `[O]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let bias = match bias {
+            Some(b) => Some(b.reshape(((), 1))?),
+            None => None,
+        };
+        Ok(Self { weight, bias })
+    }
+}
+
+impl Module for Pointwise {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let o = self.weight.dim(0)?;
+        let x = x.reshape((n, c, h * w))?;
+        let mut y = self.weight.broadcast_matmul(&x)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        y.reshape((n, o, h, w))
+    }
+}
+
+/// A depthwise convolution (channel multiplier 1) with TF `SAME` padding, no bias.
+///
+/// candle's grouped convolution runs one convolution per channel, so this computes the
+/// sum over kernel taps of shifted input windows times per-channel weights instead; it runs
+/// on every device. A 1×1 depthwise kernel is a per-channel scale.
+#[derive(Clone, Debug)]
+pub struct DepthwiseSame {
+    /// `[KH * KW]` tensors of shape `[1, C, 1, 1]`, row-major over the kernel.
+    taps: Vec<Tensor>,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+}
+
+impl DepthwiseSame {
+    /// `weight` is `[C, 1, KH, KW]` (candle's grouped layout).
+    pub fn new(weight: &Tensor, stride: usize) -> Result<Self> {
+        let (c, m, kh, kw) = weight.dims4()?;
+        if m != 1 {
+            candle_core::bail!("depthwise weight must have shape [C, 1, KH, KW], got {:?}", weight.dims());
+        }
+        let mut taps = Vec::with_capacity(kh * kw);
+        for i in 0..kh {
+            for j in 0..kw {
+                let tap = weight.narrow(2, i, 1)?.narrow(3, j, 1)?.reshape((1, c, 1, 1))?;
+                taps.push(tap.contiguous()?);
+            }
+        }
+        Ok(Self {
+            taps,
+            kh,
+            kw,
+            stride: stride.max(1),
+        })
+    }
+}
+
+impl Module for DepthwiseSame {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let s = self.stride;
+        let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
+        let (pt, pb) = same_padding(h, self.kh, s);
+        let (pl, pr) = same_padding(w, self.kw, s);
+        // Extra zero rows/columns so every tap can take `s * out` rows and subsample.
+        let need_h = self.kh - 1 + s * ho;
+        let need_w = self.kw - 1 + s * wo;
+        let pb = pb + need_h.saturating_sub(h + pt + pb);
+        let pr = pr + need_w.saturating_sub(w + pl + pr);
+        let xp = pad_hw(x, (pt, pb), (pl, pr), 0.0)?;
+        let mut acc: Option<Tensor> = None;
+        for i in 0..self.kh {
+            for j in 0..self.kw {
+                let win = if s == 1 {
+                    xp.narrow(2, i, ho)?.narrow(3, j, wo)?
+                } else {
+                    xp.narrow(2, i, s * ho)?
+                        .narrow(3, j, s * wo)?
+                        .contiguous()?
+                        .reshape((n, c, ho, s, wo, s))?
+                        .narrow(3, 0, 1)?
+                        .narrow(5, 0, 1)?
+                        .reshape((n, c, ho, wo))?
+                };
+                let term = win.broadcast_mul(&self.taps[i * self.kw + j])?;
+                acc = Some(match acc {
+                    Some(a) => (a + term)?,
+                    None => term,
+                });
+            }
+        }
+        match acc {
+            Some(a) => Ok(a),
+            None => Tensor::zeros((n, c, ho, wo), x.dtype(), x.device()),
+        }
+    }
+}
+
+/// Max pooling with TF `SAME` padding: padded cells never win (they are `-inf`).
+pub fn max_pool_same(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let x = if x.dtype() == DType::F32 {
+        pad_hw(x, same_padding(h, k, s), same_padding(w, k, s), f32::NEG_INFINITY)?
+    } else {
+        candle_core::bail!("max_pool_same supports f32 only, got {:?}", x.dtype())
+    };
+    x.max_pool2d_with_stride(k, s)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn same_padding_matches_tf() {
+        assert_eq!(same_padding(368, 3, 2), (0, 1));
+        assert_eq!(same_padding(117, 3, 2), (1, 1));
+        assert_eq!(same_padding(78, 3, 2), (0, 1));
+        assert_eq!(same_padding(59, 3, 2), (1, 1));
+        assert_eq!(same_padding(39, 2, 2), (0, 1));
+        assert_eq!(same_padding(46, 3, 1), (1, 1));
+        assert_eq!(same_padding(46, 1, 1), (0, 0));
+    }
+
+    /// Reference depthwise convolution by direct loops.
+    fn depthwise_ref(x: &[f32], c: usize, h: usize, w: usize, k: &[f32], kk: usize, s: usize) -> Vec<f32> {
+        let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
+        let (pt, _) = same_padding(h, kk, s);
+        let (pl, _) = same_padding(w, kk, s);
+        let mut out = vec![0.0; c * ho * wo];
+        for ch in 0..c {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = 0.0;
+                    for i in 0..kk {
+                        for j in 0..kk {
+                            let iy = (oy * s + i) as isize - pt as isize;
+                            let ix = (ox * s + j) as isize - pl as isize;
+                            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                acc += x[(ch * h + iy as usize) * w + ix as usize] * k[(ch * kk + i) * kk + j];
+                            }
+                        }
+                    }
+                    out[(ch * ho + oy) * wo + ox] = acc;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn depthwise_matches_direct_loops() {
+        let dev = Device::Cpu;
+        for &(h, w, s) in &[(7, 9, 1), (7, 9, 2), (8, 6, 2), (5, 5, 2)] {
+            let c = 3;
+            let x: Vec<f32> = (0..c * h * w).map(|v| ((v * 37 % 11) as f32) - 5.0).collect();
+            let k: Vec<f32> = (0..c * 9).map(|v| ((v * 13 % 7) as f32) * 0.25 - 0.5).collect();
+            let xt = Tensor::from_vec(x.clone(), (1, c, h, w), &dev).unwrap();
+            let kt = Tensor::from_vec(k.clone(), (c, 1, 3, 3), &dev).unwrap();
+            let y = DepthwiseSame::new(&kt, s).unwrap().forward(&xt).unwrap();
+            let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            let want = depthwise_ref(&x, c, h, w, &k, 3, s);
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-4, "{h}x{w} s{s}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn max_pool_same_ignores_padding() {
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(vec![-1f32, -2., -3., -4., -5., -6., -7., -8., -9.], (1, 1, 3, 3), &dev).unwrap();
+        let y: Vec<f32> = max_pool_same(&x, 2, 2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(y, vec![-1., -3., -7., -9.]);
+    }
+
+    #[test]
+    fn pointwise_is_a_1x1_conv() {
+        let dev = Device::Cpu;
+        let x = Tensor::arange(0f32, 24., &dev).unwrap().reshape((1, 2, 3, 4)).unwrap();
+        let w = Tensor::from_vec(vec![1f32, 2., -1., 0.5, 0., 3.], (3, 2), &dev).unwrap();
+        let b = Tensor::from_vec(vec![0.5f32, -1., 2.], 3, &dev).unwrap();
+        let y = Pointwise::new(w.clone(), Some(b.clone())).unwrap().forward(&x).unwrap();
+        let r = x.conv2d(&w.reshape((3, 2, 1, 1)).unwrap(), 0, 1, 1, 1).unwrap()
+            .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
+        let d = (y - r).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-5);
+    }
+}

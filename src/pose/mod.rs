@@ -1,0 +1,13 @@
+//! Pure pose math: no candle, egui or wgpu types. Maps, coordinate transforms, joint sets,
+//! decoding and grouping.
+
+pub mod affine;
+pub mod maps;
+pub mod paf;
+pub mod person;
+pub mod skeleton;
+
+pub use affine::Affine2;
+pub use maps::Maps;
+pub use person::{Keypoint, Person};
+pub use skeleton::JointSet;

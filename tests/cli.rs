@@ -1,0 +1,287 @@
+//! End-to-end tests of the `posescope` binary on real images and bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn posescope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_posescope"))
+        .args(args)
+        .output()
+        .expect("run posescope")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn run_infer(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "infer",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    posescope(&args)
+}
+
+/// COCO-17 name → OpenPose-18 index (the names agree; OpenPose adds a derived neck).
+fn coco_to_openpose(name: &str) -> Option<usize> {
+    posescope::pose::skeleton::OPENPOSE_COCO18.index_of(name)
+}
+
+#[test]
+fn infer_on_annotated_coco_images_finds_the_people_where_the_annotations_say() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let data = shared.join("data/mmpose_testdata/coco");
+    let ann: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("test_coco.json")).unwrap()).unwrap();
+    let names: Vec<String> = ann["categories"][0]["keypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let mut checked_people = 0;
+    let mut hits = 0usize;
+    let mut total = 0usize;
+    for img in ann["images"].as_array().unwrap() {
+        let file = img["file_name"].as_str().unwrap();
+        let id = img["id"].as_u64().unwrap();
+        let o = run_infer(&data.join(file), out.path(), &[]);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join(format!("{stem}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(doc["image"]["width"], img["width"]);
+        let people = doc["people"].as_array().unwrap();
+        // Every clearly visible person (>= 10 labelled joints, big enough) must be found:
+        // the best-matching detection has >= 70% of its labelled joints within 0.15 * sqrt(area).
+        for a in ann["annotations"].as_array().unwrap() {
+            if a["image_id"].as_u64() != Some(id) || a["num_keypoints"].as_u64().unwrap_or(0) < 10 {
+                continue;
+            }
+            let area = a["area"].as_f64().unwrap();
+            if area < 4000.0 {
+                continue;
+            }
+            let kps: Vec<f64> = a["keypoints"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let tol = 0.15 * area.sqrt();
+            let best = people
+                .iter()
+                .map(|p| {
+                    let pk = p["keypoints"].as_array().unwrap();
+                    let (mut near, mut labelled) = (0usize, 0usize);
+                    for (j, name) in names.iter().enumerate() {
+                        if kps[3 * j + 2] < 1.0 {
+                            continue;
+                        }
+                        labelled += 1;
+                        let Some(k) = coco_to_openpose(name) else { continue };
+                        if let Some(xy) = pk[k].as_array() {
+                            let dx = xy[0].as_f64().unwrap() - kps[3 * j];
+                            let dy = xy[1].as_f64().unwrap() - kps[3 * j + 1];
+                            if (dx * dx + dy * dy).sqrt() <= tol {
+                                near += 1;
+                            }
+                        }
+                    }
+                    (near, labelled)
+                })
+                .max_by_key(|&(near, _)| near)
+                .unwrap_or((0, 1));
+            println!("{file} person {}: {}/{} joints within {tol:.1} px", a["id"], best.0, best.1);
+            assert!(
+                best.0 as f64 >= 0.7 * best.1 as f64,
+                "{file}: annotated person {} not found ({}/{} joints)",
+                a["id"], best.0, best.1
+            );
+            checked_people += 1;
+            hits += best.0;
+            total += best.1;
+        }
+    }
+    println!("{checked_people} annotated people checked, {hits}/{total} joints within tolerance");
+    assert!(checked_people >= 3);
+}
+
+#[test]
+fn infer_writes_png_json_and_every_stage_map() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let input = shared.join("data/images/messi5.jpg");
+    let out = tempfile::tempdir().unwrap();
+    let o = run_infer(&input, out.path(), &["--size", "320x240"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        files_in(out.path()),
+        vec!["messi5.json", "messi5.maps.safetensors", "messi5.png"]
+    );
+    let png = image::open(out.path().join("messi5.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (548, 342));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("messi5.json")).unwrap()).unwrap();
+    assert_eq!(doc["model"], "openpose-mobilenet-thin");
+    assert_eq!(doc["joints"].as_array().unwrap().len(), 18);
+    assert_eq!(doc["image"]["height"], 342);
+    for p in doc["people"].as_array().unwrap() {
+        assert_eq!(p["keypoints"].as_array().unwrap().len(), 18);
+    }
+    assert!(doc["timing_ms"]["stage6"].as_f64().unwrap() > 0.0);
+
+    let bytes = std::fs::read(out.path().join("messi5.maps.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let md = md.metadata().clone().unwrap();
+    assert_eq!(md["model"], "openpose-mobilenet-thin");
+    // 548x342 fitted into 320x240: 320x200, no padding needed -> maps 40x25.
+    assert_eq!(md["input_size"], "320x200");
+    let affine: Vec<f64> = serde_json::from_str(&md["map_to_image"]).unwrap();
+    assert_eq!(affine.len(), 6);
+    for t in 1..=6 {
+        let h = st.tensor(&format!("stage{t}.heatmaps")).unwrap();
+        assert_eq!(h.shape(), &[19, 25, 40]);
+        let p = st.tensor(&format!("stage{t}.pafs")).unwrap();
+        assert_eq!(p.shape(), &[38, 25, 40]);
+    }
+    assert_eq!(st.len(), 12);
+}
+
+#[test]
+fn folder_frames_are_numbered_in_natural_order() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("clip");
+    std::fs::create_dir(&frames).unwrap();
+    let src = shared.join("data/images");
+    std::fs::copy(src.join("basketball1.png"), frames.join("f10.png")).unwrap();
+    std::fs::copy(src.join("basketball2.png"), frames.join("f2.png")).unwrap();
+    let out = dir.path().join("out");
+    let o = run_infer(&frames, &out, &["--size", "216x184", "--no-heatmap"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("clip_000000.json")).unwrap()).unwrap();
+    assert!(doc["image"]["path"].as_str().unwrap().ends_with("f2.png"));
+    assert_eq!(files_in(&out).len(), 6);
+}
+
+#[test]
+fn unknown_model_is_a_clear_error() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let o = run_infer(&shared.join("data/images/messi5.jpg"), out.path(), &["--model", "no-such-model"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("unknown model 'no-such-model'") && e.contains("openpose-mobilenet-thin"), "{e}");
+    assert!(files_in(out.path()).is_empty());
+}
+
+#[test]
+fn corrupt_and_truncated_images_fail_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("noise.jpg");
+    std::fs::write(&bad, b"this is not a jpeg at all").unwrap();
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(64, 64, image::Rgb([200, 10, 10]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let png = png.into_inner();
+    let truncated = dir.path().join("half.png");
+    std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
+    for input in [&bad, &truncated] {
+        let out = dir.path().join("out");
+        let o = run_infer(input, &out, &[]);
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        let name = input.file_name().unwrap().to_str().unwrap();
+        assert!(e.contains(name), "error should name {name}: {e}");
+        assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    }
+    let o = run_infer(&dir.path().join("missing.png"), &dir.path().join("o2"), &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.png"));
+}
+
+#[test]
+fn truncated_video_fails_and_names_the_file() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let video = std::fs::read(shared.join("data/videos/mmpose_demo.mp4")).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &video[..video.len() * 6 / 10]).unwrap();
+    let out = dir.path().join("out");
+    let o = run_infer(&cut, &out, &["--size", "216x184"]);
+    assert!(!o.status.success(), "a truncated video must fail");
+    let e = stderr(&o);
+    assert!(e.contains("cut.mp4"), "{e}");
+    // Whatever frames were complete are whole files; nothing half-written.
+    for f in files_in(&out) {
+        assert!(!f.contains(".part"), "{f}");
+    }
+}
+
+#[test]
+fn existing_outputs_are_not_overwritten_without_the_flag() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("messi5.json");
+    std::fs::write(&json, b"keep me").unwrap();
+    let input = shared.join("data/images/messi5.jpg");
+    let o = run_infer(&input, out.path(), &["--size", "160x120"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&json).unwrap(), b"keep me");
+    assert_eq!(files_in(out.path()), vec!["messi5.json"]);
+    let o = run_infer(&input, out.path(), &["--size", "160x120", "--overwrite"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(&json).unwrap(), b"keep me");
+}
+
+#[test]
+fn missing_device_backend_is_a_clear_error() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("a.png");
+    image::RgbImage::new(32, 32).save(&img).unwrap();
+    let o = run_infer(&img, &dir.path().join("o"), &["--device", "cuda"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--features cuda"), "{}", stderr(&o));
+}
+
+#[test]
+fn models_lists_the_default_model() {
+    let o = posescope(&["models"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("openpose-mobilenet-thin") && s.contains("Apache-2.0") && s.contains("embedded"), "{s}");
+}
