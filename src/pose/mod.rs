@@ -4,6 +4,7 @@
 pub mod affine;
 pub mod maps;
 pub mod paf;
+pub mod peaks;
 pub mod person;
 pub mod skeleton;
 

@@ -1,0 +1,168 @@
+//! A single still image as a one-frame source.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Frame, FrameSource, SourceError};
+
+/// Decodes the image at `path` to 8-bit RGB, guessing the format from the content so that a
+/// mislabelled extension still decodes.
+///
+/// # Errors
+/// [`SourceError::Io`] when the file cannot be read, [`SourceError::Decode`] when it is not a
+/// decodable image (corrupt, truncated, unsupported format).
+pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> {
+    let io_err = |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = ::image::ImageReader::open(path)
+        .map_err(io_err)?
+        .with_guessed_format()
+        .map_err(io_err)?;
+    let decoded = reader.decode().map_err(|source| SourceError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(decoded.to_rgb8())
+}
+
+/// One still image: yields a single frame (index 0, timestamp 0, `output_stem` = file stem).
+///
+/// The image is decoded when the source is opened, so a corrupt file fails at [`ImageSource::open`].
+/// Animated formats (GIF, WebP) yield their first frame only.
+#[derive(Debug)]
+pub struct ImageSource {
+    path: PathBuf,
+    frame: Option<Frame>,
+    width: u32,
+    height: u32,
+}
+
+impl ImageSource {
+    /// Opens and decodes the image at `path`.
+    ///
+    /// # Errors
+    /// [`SourceError::NotFound`], [`SourceError::Io`] or [`SourceError::Decode`], naming the file.
+    pub fn open(path: &Path) -> Result<ImageSource, SourceError> {
+        if !path.exists() {
+            return Err(SourceError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        let image = decode_rgb(path)?;
+        let (width, height) = image.dimensions();
+        let output_stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".to_string());
+        Ok(ImageSource {
+            path: path.to_path_buf(),
+            frame: Some(Frame {
+                index: 0,
+                timestamp: Duration::ZERO,
+                image,
+                path: Some(path.to_path_buf()),
+                output_stem,
+            }),
+            width,
+            height,
+        })
+    }
+}
+
+impl FrameSource for ImageSource {
+    fn next_frame(&mut self) -> Option<Result<Frame, SourceError>> {
+        self.frame.take().map(Ok)
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        Some(1)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "image '{}' ({}x{})",
+            self.path.display(),
+            self.width,
+            self.height
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, w: u32, h: u32) {
+        let img = ::image::RgbImage::from_fn(w, h, |x, y| ::image::Rgb([x as u8, y as u8, 7]));
+        img.save_with_format(path, ::image::ImageFormat::Png)
+            .unwrap();
+    }
+
+    #[test]
+    fn single_image_yields_one_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("person.png");
+        write_png(&p, 13, 7);
+        let mut src = ImageSource::open(&p).unwrap();
+        assert_eq!(src.len_hint(), Some(1));
+        let f = src.next_frame().unwrap().unwrap();
+        assert_eq!(f.index, 0);
+        assert_eq!(f.timestamp, Duration::ZERO);
+        assert_eq!(f.image.dimensions(), (13, 7));
+        assert_eq!(f.output_stem, "person");
+        assert_eq!(f.path.as_deref(), Some(p.as_path()));
+        assert_eq!(f.image.get_pixel(3, 2).0, [3, 2, 7]);
+        assert!(src.next_frame().is_none());
+    }
+
+    #[test]
+    fn mislabelled_extension_still_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("a.png");
+        write_png(&png, 4, 4);
+        let jpg = dir.path().join("actually_png.jpg");
+        std::fs::copy(&png, &jpg).unwrap();
+        let mut src = ImageSource::open(&jpg).unwrap();
+        assert_eq!(
+            src.next_frame().unwrap().unwrap().image.dimensions(),
+            (4, 4)
+        );
+    }
+
+    #[test]
+    fn random_bytes_are_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("noise.png");
+        let bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        std::fs::write(&p, bytes).unwrap();
+        let msg = ImageSource::open(&p).err().unwrap().to_string();
+        assert!(msg.contains("cannot decode image"), "{msg}");
+        assert!(msg.contains("noise.png"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_png_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = dir.path().join("full.png");
+        write_png(&full, 64, 64);
+        let bytes = std::fs::read(&full).unwrap();
+        let p = dir.path().join("half.png");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let err = ImageSource::open(&p).err().unwrap();
+        assert!(matches!(err, SourceError::Decode { .. }), "{err:?}");
+        assert!(err.to_string().contains("half.png"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = ImageSource::open(Path::new("/no/such/img.png"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/no/such/img.png"), "{err}");
+    }
+}
