@@ -30,7 +30,7 @@ pub enum PipelineError {
     Input {
         frame: String,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("frame '{frame}': {source}")]
     Model {
@@ -88,12 +88,13 @@ impl Pipeline {
     pub fn run(&self, frame: Frame) -> Result<Inspection, PipelineError> {
         let start = Instant::now();
         let name = frame.output_stem.clone();
-        let prepared = preprocess::prepare(&frame.image, &self.config.preprocess).map_err(
-            |source| PipelineError::Preprocess {
-                frame: name.clone(),
-                source,
-            },
-        )?;
+        let prepared =
+            preprocess::prepare(&frame.image, &self.config.preprocess).map_err(|source| {
+                PipelineError::Preprocess {
+                    frame: name.clone(),
+                    source,
+                }
+            })?;
         let input = Tensor::from_vec(
             prepared.data,
             (1, 3, prepared.height as usize, prepared.width as usize),
@@ -101,7 +102,7 @@ impl Pipeline {
         )
         .map_err(|source| PipelineError::Input {
             frame: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let t_pre = start.elapsed();
 
@@ -142,7 +143,10 @@ impl Pipeline {
             },
             (_, None) => Vec::new(),
         };
-        let people = people.iter().map(|p| p.transformed(&map_to_image)).collect();
+        let people = people
+            .iter()
+            .map(|p| p.transformed(&map_to_image))
+            .collect();
         let t_decode = t0.elapsed();
 
         let (width, height) = frame.image.dimensions();

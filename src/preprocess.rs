@@ -38,7 +38,9 @@ impl FromStr for ResizeMode {
             "fit" => Ok(Self::Fit),
             "letterbox" => Ok(Self::Letterbox),
             "stretch" => Ok(Self::Stretch),
-            _ => Err(format!("unknown resize mode '{s}': use fit, letterbox or stretch")),
+            _ => Err(format!(
+                "unknown resize mode '{s}': use fit, letterbox or stretch"
+            )),
         }
     }
 }
@@ -58,7 +60,9 @@ pub struct PreprocessConfig {
 pub enum PreprocessError {
     #[error("empty image ({0}x{1})")]
     EmptyImage(u32, u32),
-    #[error("network input size {0}x{1} is invalid: both sides must be at least 8 and at most 4096")]
+    #[error(
+        "network input size {0}x{1} is invalid: both sides must be at least 8 and at most 4096"
+    )]
     BadSize(u32, u32),
 }
 
@@ -126,9 +130,7 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
         0.5 * sx - 0.5 + f64::from(ox),
         0.5 * sy - 0.5 + f64::from(oy),
     );
-    let image_from_input = input_from_image
-        .inverse()
-        .unwrap_or(Affine2::IDENTITY);
+    let image_from_input = input_from_image.inverse().unwrap_or(Affine2::IDENTITY);
     Ok(Prepared {
         data,
         width: in_w,

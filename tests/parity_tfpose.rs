@@ -1,6 +1,8 @@
 //! Parity of the MobileNet-thin port with the original TensorFlow graph, every stage and
 //! both branches, on the three realweights fixtures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use candle_core::{Device, Tensor};
@@ -27,21 +29,35 @@ fn mobilenet_thin_matches_tensorflow_on_every_stage() {
     for name in fixtures {
         let tensors = candle_core::safetensors::load(dir.join(name), &dev).unwrap();
         // NHWC image -> NCHW input.
-        let image = tensors["image"].permute((0, 3, 1, 2)).unwrap().contiguous().unwrap();
+        let image = tensors["image"]
+            .permute((0, 3, 1, 2))
+            .unwrap()
+            .contiguous()
+            .unwrap();
         let (stages, _) = model.run(&image).unwrap();
         assert_eq!(stages.len(), STAGES);
         for (t, stage) in stages.iter().enumerate() {
-            for (branch, ours) in [("L1", stage.pafs.as_ref().unwrap()), ("L2", &stage.heatmaps)] {
+            for (branch, ours) in [
+                ("L1", stage.pafs.as_ref().unwrap()),
+                ("L2", &stage.heatmaps),
+            ] {
                 let key = format!(
                     "Openpose/MConv_Stage{}_{branch}_5_pointwise/BatchNorm/FusedBatchNorm",
                     t + 1
                 );
-                let reference: Tensor = tensors[&key].permute((0, 3, 1, 2)).unwrap().get(0).unwrap();
+                let reference: Tensor =
+                    tensors[&key].permute((0, 3, 1, 2)).unwrap().get(0).unwrap();
                 assert_eq!(reference.dims(), &ours.shape(), "{name} {key}");
                 let want: Vec<f32> = reference.flatten_all().unwrap().to_vec1().unwrap();
                 let (max_abs, rel_rms) = common::compare(ours.as_slice(), &want);
-                println!("{name} stage{} {branch}: max-abs {max_abs:.3e}, rms/std {rel_rms:.3e}", t + 1);
-                assert!(max_abs <= TOLERANCE, "{name} {key}: max-abs {max_abs} > {TOLERANCE}");
+                println!(
+                    "{name} stage{} {branch}: max-abs {max_abs:.3e}, rms/std {rel_rms:.3e}",
+                    t + 1
+                );
+                assert!(
+                    max_abs <= TOLERANCE,
+                    "{name} {key}: max-abs {max_abs} > {TOLERANCE}"
+                );
                 worst = worst.max(max_abs);
             }
         }

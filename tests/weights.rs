@@ -1,6 +1,8 @@
 //! Bad weights files: a frozen graph missing a tensor, with a mis-shaped tensor, truncated,
 //! or not a graph at all, must give a clear error naming the file and the tensor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use posescope::weights::tf_graphdef::GraphDef;
@@ -70,8 +72,7 @@ fn load_error(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     let e = posescope::models::Model::load(path.to_str().unwrap(), &candle_core::Device::Cpu)
-        .err()
-        .expect("loading must fail");
+        .expect_err("loading must fail");
     e.to_string()
 }
 
@@ -106,7 +107,10 @@ fn misshaped_tensor_is_named_with_both_shapes() {
         }
     }
     let e = load_error(dir.path(), "shape.pb", &graph(&t));
-    assert!(e.contains(victim) && e.contains("[191]") && e.contains("[192]"), "{e}");
+    assert!(
+        e.contains(victim) && e.contains("[191]") && e.contains("[192]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -78,9 +78,11 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                let fatal = e.downcast_ref::<ExportError>().is_some_and(|e| {
-                    !matches!(e, ExportError::Exists(_))
-                }) || e.downcast_ref::<source::SourceError>().is_some_and(|e| e.is_fatal());
+                let fatal = e
+                    .downcast_ref::<ExportError>()
+                    .is_some_and(|e| !matches!(e, ExportError::Exists(_)))
+                    || e.downcast_ref::<source::SourceError>()
+                        .is_some_and(|e| e.is_fatal());
                 bar.suspend(|| eprintln!("error: {e:#}"));
                 failures.push(format!("{e:#}"));
                 if fatal {

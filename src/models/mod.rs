@@ -20,7 +20,9 @@ use crate::weights::{self, WeightsError};
 pub enum ModelError {
     #[error("unknown model '{name}': not a catalogue id ({known}) and no such file")]
     Unknown { name: String, known: String },
-    #[error("cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb)")]
+    #[error(
+        "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb)"
+    )]
     UnknownFormat(String),
     #[error("model '{id}': weights file '{file}' not found in {dirs}")]
     NotPresent {
@@ -29,12 +31,12 @@ pub enum ModelError {
         dirs: String,
     },
     #[error(transparent)]
-    Weights(#[from] WeightsError),
+    Weights(#[from] Box<WeightsError>),
     #[error("running model '{id}': {source}")]
     Run {
         id: String,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 
@@ -79,7 +81,7 @@ impl Model {
                             .collect::<Vec<_>>()
                             .join(", "),
                     })?;
-                    std::borrow::Cow::Owned(weights::read_file(Path::new(&path))?)
+                    std::borrow::Cow::Owned(weights::read_file(Path::new(&path)).map_err(Box::new)?)
                 }
             };
             let label = match info.weights {
@@ -104,7 +106,7 @@ impl Model {
             _ => None,
         }
         .ok_or_else(|| ModelError::UnknownFormat(path.display().to_string()))?;
-        let bytes = weights::read_file(path)?;
+        let bytes = weights::read_file(path).map_err(Box::new)?;
         let id = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -122,12 +124,15 @@ impl Model {
     ) -> Result<Model, ModelError> {
         let network = match info.architecture {
             Architecture::OpenPoseMobileNetThin => {
-                let store = weights::load_graphdef(bytes, label, device)?;
-                Network::OpenPoseMobileNet(openpose_mobilenet::OpenPoseMobileNet::load(
-                    &store,
-                    openpose_mobilenet::Config::mobilenet_thin(),
-                    device,
-                )?)
+                let store = weights::load_graphdef(bytes, label, device).map_err(Box::new)?;
+                Network::OpenPoseMobileNet(
+                    openpose_mobilenet::OpenPoseMobileNet::load(
+                        &store,
+                        openpose_mobilenet::Config::mobilenet_thin(),
+                        device,
+                    )
+                    .map_err(Box::new)?,
+                )
             }
         };
         Ok(Model {
@@ -157,7 +162,7 @@ impl Model {
     pub fn run(&self, input: &Tensor) -> Result<(Vec<StageOutput>, Vec<StepTime>), ModelError> {
         let err = |source| ModelError::Run {
             id: self.id.clone(),
-            source,
+            source: Box::new(source),
         };
         match &self.network {
             Network::OpenPoseMobileNet(net) => {

@@ -214,7 +214,10 @@ impl OpenPoseMobileNet {
         let name = "MobilenetV1/Conv2d_0/weights";
         let k = w.get(name, &[3, 3, 3, config.stem_channels])?;
         let k = w.convert(name, k, |t| t.permute((3, 2, 0, 1))?.contiguous())?;
-        let b = w.get("MobilenetV1/Conv2d_0/Conv2D_bn_offset", &[config.stem_channels])?;
+        let b = w.get(
+            "MobilenetV1/Conv2d_0/Conv2D_bn_offset",
+            &[config.stem_channels],
+        )?;
         let stem = ConvSame::new(k, Some(b), 2);
 
         let mut trunk = Vec::with_capacity(config.trunk.len());

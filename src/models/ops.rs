@@ -17,9 +17,16 @@ pub fn same_padding(size: usize, k: usize, s: usize) -> (usize, usize) {
 }
 
 /// Pads the last two dims of an NCHW tensor with `value`.
-fn pad_hw(x: &Tensor, (t, b): (usize, usize), (l, r): (usize, usize), value: f32) -> Result<Tensor> {
+fn pad_hw(
+    x: &Tensor,
+    (t, b): (usize, usize),
+    (l, r): (usize, usize),
+    value: f32,
+) -> Result<Tensor> {
     if value == 0.0 {
-        return x.pad_with_zeros(D::Minus2, t, b)?.pad_with_zeros(D::Minus1, l, r);
+        return x
+            .pad_with_zeros(D::Minus2, t, b)?
+            .pad_with_zeros(D::Minus1, l, r);
     }
     let pad_dim = |x: Tensor, dim: usize, before: usize, after: usize| -> Result<Tensor> {
         if before == 0 && after == 0 {
@@ -128,12 +135,18 @@ impl DepthwiseSame {
     pub fn new(weight: &Tensor, stride: usize) -> Result<Self> {
         let (c, m, kh, kw) = weight.dims4()?;
         if m != 1 {
-            candle_core::bail!("depthwise weight must have shape [C, 1, KH, KW], got {:?}", weight.dims());
+            candle_core::bail!(
+                "depthwise weight must have shape [C, 1, KH, KW], got {:?}",
+                weight.dims()
+            );
         }
         let mut taps = Vec::with_capacity(kh * kw);
         for i in 0..kh {
             for j in 0..kw {
-                let tap = weight.narrow(2, i, 1)?.narrow(3, j, 1)?.reshape((1, c, 1, 1))?;
+                let tap = weight
+                    .narrow(2, i, 1)?
+                    .narrow(3, j, 1)?
+                    .reshape((1, c, 1, 1))?;
                 taps.push(tap.contiguous()?);
             }
         }
@@ -191,7 +204,12 @@ impl Module for DepthwiseSame {
 pub fn max_pool_same(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     let x = if x.dtype() == DType::F32 {
-        pad_hw(x, same_padding(h, k, s), same_padding(w, k, s), f32::NEG_INFINITY)?
+        pad_hw(
+            x,
+            same_padding(h, k, s),
+            same_padding(w, k, s),
+            f32::NEG_INFINITY,
+        )?
     } else {
         candle_core::bail!("max_pool_same supports f32 only, got {:?}", x.dtype())
     };
@@ -216,7 +234,15 @@ mod tests {
     }
 
     /// Reference depthwise convolution by direct loops.
-    fn depthwise_ref(x: &[f32], c: usize, h: usize, w: usize, k: &[f32], kk: usize, s: usize) -> Vec<f32> {
+    fn depthwise_ref(
+        x: &[f32],
+        c: usize,
+        h: usize,
+        w: usize,
+        k: &[f32],
+        kk: usize,
+        s: usize,
+    ) -> Vec<f32> {
         let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
         let (pt, _) = same_padding(h, kk, s);
         let (pl, _) = same_padding(w, kk, s);
@@ -230,7 +256,8 @@ mod tests {
                             let iy = (oy * s + i) as isize - pt as isize;
                             let ix = (ox * s + j) as isize - pl as isize;
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                acc += x[(ch * h + iy as usize) * w + ix as usize] * k[(ch * kk + i) * kk + j];
+                                acc += x[(ch * h + iy as usize) * w + ix as usize]
+                                    * k[(ch * kk + i) * kk + j];
                             }
                         }
                     }
@@ -246,8 +273,12 @@ mod tests {
         let dev = Device::Cpu;
         for &(h, w, s) in &[(7, 9, 1), (7, 9, 2), (8, 6, 2), (5, 5, 2)] {
             let c = 3;
-            let x: Vec<f32> = (0..c * h * w).map(|v| ((v * 37 % 11) as f32) - 5.0).collect();
-            let k: Vec<f32> = (0..c * 9).map(|v| ((v * 13 % 7) as f32) * 0.25 - 0.5).collect();
+            let x: Vec<f32> = (0..c * h * w)
+                .map(|v| ((v * 37 % 11) as f32) - 5.0)
+                .collect();
+            let k: Vec<f32> = (0..c * 9)
+                .map(|v| ((v * 13 % 7) as f32) * 0.25 - 0.5)
+                .collect();
             let xt = Tensor::from_vec(x.clone(), (1, c, h, w), &dev).unwrap();
             let kt = Tensor::from_vec(k.clone(), (c, 1, 3, 3), &dev).unwrap();
             let y = DepthwiseSame::new(&kt, s).unwrap().forward(&xt).unwrap();
@@ -263,21 +294,47 @@ mod tests {
     #[test]
     fn max_pool_same_ignores_padding() {
         let dev = Device::Cpu;
-        let x = Tensor::from_vec(vec![-1f32, -2., -3., -4., -5., -6., -7., -8., -9.], (1, 1, 3, 3), &dev).unwrap();
-        let y: Vec<f32> = max_pool_same(&x, 2, 2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let x = Tensor::from_vec(
+            vec![-1f32, -2., -3., -4., -5., -6., -7., -8., -9.],
+            (1, 1, 3, 3),
+            &dev,
+        )
+        .unwrap();
+        let y: Vec<f32> = max_pool_same(&x, 2, 2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(y, vec![-1., -3., -7., -9.]);
     }
 
     #[test]
     fn pointwise_is_a_1x1_conv() {
         let dev = Device::Cpu;
-        let x = Tensor::arange(0f32, 24., &dev).unwrap().reshape((1, 2, 3, 4)).unwrap();
+        let x = Tensor::arange(0f32, 24., &dev)
+            .unwrap()
+            .reshape((1, 2, 3, 4))
+            .unwrap();
         let w = Tensor::from_vec(vec![1f32, 2., -1., 0.5, 0., 3.], (3, 2), &dev).unwrap();
         let b = Tensor::from_vec(vec![0.5f32, -1., 2.], 3, &dev).unwrap();
-        let y = Pointwise::new(w.clone(), Some(b.clone())).unwrap().forward(&x).unwrap();
-        let r = x.conv2d(&w.reshape((3, 2, 1, 1)).unwrap(), 0, 1, 1, 1).unwrap()
-            .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap();
-        let d = (y - r).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let y = Pointwise::new(w.clone(), Some(b.clone()))
+            .unwrap()
+            .forward(&x)
+            .unwrap();
+        let r = x
+            .conv2d(&w.reshape((3, 2, 1, 1)).unwrap(), 0, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
+            .unwrap();
+        let d = (y - r)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(d < 1e-5);
     }
 }

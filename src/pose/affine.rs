@@ -92,6 +92,8 @@ mod tests {
         let inv = ab.inverse().unwrap();
         let back = inv.apply(p.0, p.1);
         assert!((back.0 - 1.5).abs() < 1e-12 && (back.1 - 2.5).abs() < 1e-12);
-        assert!(Affine2::scale_translate(0.0, 1.0, 0.0, 0.0).inverse().is_none());
+        assert!(Affine2::scale_translate(0.0, 1.0, 0.0, 0.0)
+            .inverse()
+            .is_none());
     }
 }

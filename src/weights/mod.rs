@@ -41,7 +41,7 @@ pub enum WeightsError {
         file: String,
         name: String,
         #[source]
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
 }
 
@@ -79,10 +79,13 @@ impl TensorStore {
 
     /// The tensor `name`, which must have exactly `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, WeightsError> {
-        let t = self.tensors.get(name).ok_or_else(|| WeightsError::Missing {
-            file: self.file.clone(),
-            name: name.to_string(),
-        })?;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| WeightsError::Missing {
+                file: self.file.clone(),
+                name: name.to_string(),
+            })?;
         if t.dims() != shape {
             return Err(WeightsError::Shape {
                 file: self.file.clone(),
@@ -105,14 +108,18 @@ impl TensorStore {
         f(t).map_err(|source| WeightsError::Tensor {
             file: self.file.clone(),
             name: name.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 }
 
 /// Reads a TensorFlow frozen graph's float constants into a [`TensorStore`] on `device`.
 /// `file` names the source in error messages.
-pub fn load_graphdef(bytes: &[u8], file: &str, device: &Device) -> Result<TensorStore, WeightsError> {
+pub fn load_graphdef(
+    bytes: &[u8],
+    file: &str,
+    device: &Device,
+) -> Result<TensorStore, WeightsError> {
     let format_err = |message: String| WeightsError::Format {
         file: file.to_string(),
         format: "TensorFlow GraphDef",
@@ -129,7 +136,7 @@ pub fn load_graphdef(bytes: &[u8], file: &str, device: &Device) -> Result<Tensor
             WeightsError::Tensor {
                 file: file.to_string(),
                 name: c.name.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         tensors.insert(c.name.clone(), t);
