@@ -117,13 +117,10 @@ impl Pipeline {
         let t_forward = t0.elapsed();
 
         let t0 = Instant::now();
-        let (map_w, map_h) = stages
-            .last()
-            .map(|s| (s.heatmaps.width(), s.heatmaps.height()))
-            .unwrap_or((0, 0));
-        // Map pixel → input pixel: each map cell covers `stride_x × stride_y` input pixels.
-        let fx = f64::from(prepared.width) / map_w.max(1) as f64;
-        let fy = f64::from(prepared.height) / map_h.max(1) as f64;
+        // Map pixel → input pixel: each map cell covers `stride × stride` input pixels (TF
+        // `SAME` convolutions round up, so a partial last cell still starts at a multiple).
+        let stride = f64::from(self.model.info().stride);
+        let (fx, fy) = (stride, stride);
         let map_to_image = prepared.image_from_input.after(&Affine2::resample(fx, fy));
         let joints = self.model.joints();
         let people = match (self.model.info().architecture, stages.last()) {

@@ -176,6 +176,35 @@ fn infer_writes_png_json_and_every_stage_map() {
         assert_eq!(p.shape(), &[38, 25, 40]);
     }
     assert_eq!(st.len(), 12);
+
+    // Keypoints and maps share one coordinate convention: every keypoint, taken back through
+    // the stored affine into the last stage's heatmap, lands on its joint's peak.
+    let inv = posescope::pose::Affine2 {
+        m: affine.try_into().unwrap(),
+    }
+    .inverse()
+    .unwrap();
+    let hm = st.tensor("stage6.heatmaps").unwrap();
+    let values: Vec<f32> = hm
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let (h, w) = (hm.shape()[1], hm.shape()[2]);
+    let mut checked = 0;
+    for p in doc["people"].as_array().unwrap() {
+        for (j, k) in p["keypoints"].as_array().unwrap().iter().enumerate() {
+            let Some(k) = k.as_array() else { continue };
+            let (mx, my) = inv.apply(k[0].as_f64().unwrap(), k[1].as_f64().unwrap());
+            let (x, y) = (mx.round() as usize, my.round() as usize);
+            assert!(x < w && y < h, "joint {j} maps outside the heatmap: ({mx}, {my})");
+            let v = values[(j * h + y) * w + x];
+            let score = k[2].as_f64().unwrap() as f32;
+            assert!(v >= 0.5 * score, "joint {j}: heatmap {v} at ({mx:.2}, {my:.2}), score {score}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} keypoints found on messi5");
 }
 
 #[test]
@@ -305,4 +334,33 @@ fn models_lists_the_default_model() {
         s.contains("openpose-mobilenet-thin") && s.contains("Apache-2.0") && s.contains("embedded"),
         "{s}"
     );
+}
+
+#[test]
+fn video_frames_are_named_and_timestamped() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let input = shared.join("data/videos/mmpose_demo.mp4");
+    let o = run_infer(
+        &input,
+        out.path(),
+        &["--size", "216x184", "--max-frames", "3"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files = files_in(out.path());
+    assert_eq!(files.len(), 9, "{files:?}");
+    let mut last_t = -1.0;
+    for i in 0..3 {
+        let doc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.path().join(format!("mmpose_demo_{i:06}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(doc["frame"]["index"], i);
+        assert_eq!(doc["image"]["width"], 960);
+        let t = doc["frame"]["timestamp_s"].as_f64().unwrap();
+        assert!(t > last_t, "timestamps must increase: {t} after {last_t}");
+        last_t = t;
+    }
 }
