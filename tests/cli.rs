@@ -197,10 +197,16 @@ fn infer_writes_png_json_and_every_stage_map() {
             let Some(k) = k.as_array() else { continue };
             let (mx, my) = inv.apply(k[0].as_f64().unwrap(), k[1].as_f64().unwrap());
             let (x, y) = (mx.round() as usize, my.round() as usize);
-            assert!(x < w && y < h, "joint {j} maps outside the heatmap: ({mx}, {my})");
+            assert!(
+                x < w && y < h,
+                "joint {j} maps outside the heatmap: ({mx}, {my})"
+            );
             let v = values[(j * h + y) * w + x];
             let score = k[2].as_f64().unwrap() as f32;
-            assert!(v >= 0.5 * score, "joint {j}: heatmap {v} at ({mx:.2}, {my:.2}), score {score}");
+            assert!(
+                v >= 0.5 * score,
+                "joint {j}: heatmap {v} at ({mx:.2}, {my:.2}), score {score}"
+            );
             checked += 1;
         }
     }

@@ -125,6 +125,8 @@ impl Module for Pointwise {
 pub struct DepthwiseSame {
     /// `[KH * KW]` tensors of shape `[1, C, 1, 1]`, row-major over the kernel.
     taps: Vec<Tensor>,
+    /// The direct kernel used for CPU inputs (kernels larger than 1×1).
+    cpu: Option<super::depthwise_cpu::DepthwiseCpu>,
     kh: usize,
     kw: usize,
     stride: usize,
@@ -150,8 +152,20 @@ impl DepthwiseSame {
                 taps.push(tap.contiguous()?);
             }
         }
+        let cpu = if kh * kw > 1 {
+            let values: Vec<f32> = weight
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1()?;
+            Some(super::depthwise_cpu::DepthwiseCpu::new(
+                values, c, kh, kw, stride,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             taps,
+            cpu,
             kh,
             kw,
             stride: stride.max(1),
@@ -161,6 +175,19 @@ impl DepthwiseSame {
 
 impl Module for DepthwiseSame {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.cpu {
+            Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
+                x.contiguous()?.apply_op1_no_bwd(op)
+            }
+            _ => self.forward_tensors(x),
+        }
+    }
+}
+
+impl DepthwiseSame {
+    /// The tensor formulation (sum of shifted windows times per-channel weights), used on
+    /// GPUs and for 1×1 kernels everywhere.
+    pub fn forward_tensors(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let s = self.stride;
         let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
@@ -271,7 +298,14 @@ mod tests {
     #[test]
     fn depthwise_matches_direct_loops() {
         let dev = Device::Cpu;
-        for &(h, w, s) in &[(7, 9, 1), (7, 9, 2), (8, 6, 2), (5, 5, 2)] {
+        for &(h, w, s) in &[
+            (7, 9, 1),
+            (7, 9, 2),
+            (8, 6, 2),
+            (5, 5, 2),
+            (1, 1, 1),
+            (2, 3, 2),
+        ] {
             let c = 3;
             let x: Vec<f32> = (0..c * h * w)
                 .map(|v| ((v * 37 % 11) as f32) - 5.0)
@@ -281,12 +315,14 @@ mod tests {
                 .collect();
             let xt = Tensor::from_vec(x.clone(), (1, c, h, w), &dev).unwrap();
             let kt = Tensor::from_vec(k.clone(), (c, 1, 3, 3), &dev).unwrap();
-            let y = DepthwiseSame::new(&kt, s).unwrap().forward(&xt).unwrap();
-            let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            let op = DepthwiseSame::new(&kt, s).unwrap();
             let want = depthwise_ref(&x, c, h, w, &k, 3, s);
-            assert_eq!(got.len(), want.len());
-            for (a, b) in got.iter().zip(&want) {
-                assert!((a - b).abs() < 1e-4, "{h}x{w} s{s}: {a} vs {b}");
+            for y in [op.forward(&xt).unwrap(), op.forward_tensors(&xt).unwrap()] {
+                let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+                assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "{h}x{w} s{s}: {a} vs {b}");
+                }
             }
         }
     }
