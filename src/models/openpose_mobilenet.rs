@@ -10,7 +10,8 @@
 //! - `feat_concat` = concat(maxpool 2×2 s2 SAME(`Conv2d_3`), `Conv2d_7`, `Conv2d_11`).
 //! - 6 stages × 2 branches (`L1` = 38 PAF channels, `L2` = 19 heatmap channels), each branch
 //!   5 separable convs `MConv_Stage{t}_L{b}_{1..5}`: three 3×3 + ReLU, one 1×1 + ReLU, one 1×1
-//!   without activation (1×1 depthwise kernels are per-channel scales and are applied).
+//!   without activation. The 1×1 depthwise kernels are per-channel scales; they are folded
+//!   into the following pointwise weights at load time (`W · diag(s)`), exactly.
 //!   Stage t ≥ 2 reads concat(L1 of t−1, L2 of t−1, `feat_concat`).
 //!
 //! Every convolution uses TF `SAME` padding computed from the actual input size, so any
@@ -106,7 +107,8 @@ pub struct StepTime {
 /// A depthwise + pointwise pair with an optional ReLU.
 #[derive(Clone, Debug)]
 struct Separable {
-    depthwise: DepthwiseSame,
+    /// `None` for 1×1 depthwise kernels, which are folded into the pointwise weights.
+    depthwise: Option<DepthwiseSame>,
     pointwise: Pointwise,
     relu: bool,
 }
@@ -124,10 +126,16 @@ impl Separable {
         let dw_name = format!("{prefix}_depthwise/depthwise_weights");
         let dw = w.get(&dw_name, &[k, k, cin, 1])?;
         let dw = w.convert(&dw_name, dw, |t| t.permute((2, 3, 0, 1))?.contiguous())?;
-        let depthwise = w.convert(&dw_name, dw, |t| DepthwiseSame::new(&t, stride))?;
         let pw_name = format!("{prefix}_pointwise/weights");
         let pw = w.get(&pw_name, &[1, 1, cin, cout])?;
-        let pw = w.convert(&pw_name, pw, |t| t.reshape((cin, cout))?.t()?.contiguous())?;
+        let mut pw = w.convert(&pw_name, pw, |t| t.reshape((cin, cout))?.t()?.contiguous())?;
+        let depthwise = if k == 1 && stride == 1 {
+            // A 1×1 depthwise conv is a per-input-channel scale: W · diag(s) · x.
+            pw = w.convert(&dw_name, dw, |s| pw.broadcast_mul(&s.reshape((1, cin))?))?;
+            None
+        } else {
+            Some(w.convert(&dw_name, dw, |t| DepthwiseSame::new(&t, stride))?)
+        };
         let b_name = format!("{prefix}_pointwise/Conv2D_bn_offset");
         let b = w.get(&b_name, &[cout])?;
         let pointwise = w.convert(&pw_name, pw, |t| Pointwise::new(t, Some(b)))?;
@@ -141,7 +149,10 @@ impl Separable {
 
 impl Module for Separable {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self.pointwise.forward(&self.depthwise.forward(x)?)?;
+        let y = match &self.depthwise {
+            Some(dw) => self.pointwise.forward(&dw.forward(x)?)?,
+            None => self.pointwise.forward(x)?,
+        };
         if self.relu {
             y.relu()
         } else {
