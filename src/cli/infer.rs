@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::InferArgs;
-use crate::export::{self, ExportError, PngOptions};
+use crate::export::{self, ExportError, ExportOptions, PngOptions};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::source;
 
@@ -49,9 +49,13 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let opts = PngOptions {
-        heatmap: !args.no_heatmap,
-        ..PngOptions::default()
+    let opts = ExportOptions {
+        png: PngOptions {
+            heatmap: !args.no_heatmap,
+            ..PngOptions::default()
+        },
+        maps: !args.no_maps,
+        overwrite: args.overwrite,
     };
 
     let mut done = 0u64;
@@ -67,7 +71,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             .and_then(|ins| {
                 forward_ms.push(ins.timings.forward.as_secs_f64() * 1e3);
                 bar.set_message(format!("{} people", ins.people.len()));
-                export::write_frame(&ins, &args.out, &opts, args.overwrite)
+                export::write_frame(&ins, &args.out, &opts)
                     .map(|files| (ins.people.len(), files))
                     .map_err(anyhow::Error::from)
             });
@@ -99,8 +103,8 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
         args.out.display()
     );
-    if !failures.is_empty() {
-        bail!("{} frame(s) failed; first: {}", failures.len(), failures[0]);
+    if let Some(first) = failures.first() {
+        bail!("{} frame(s) failed; first: {first}", failures.len());
     }
     if done == 0 {
         bail!("'{}' produced no frames", args.input.display());

@@ -63,6 +63,9 @@ pub struct InferArgs {
     /// Do not blend the heatmap into the PNG.
     #[arg(long)]
     pub no_heatmap: bool,
+    /// Do not write the `.maps.safetensors` files.
+    #[arg(long)]
+    pub no_maps: bool,
     /// Replace existing output files (otherwise they are kept and reported).
     #[arg(long)]
     pub overwrite: bool,
