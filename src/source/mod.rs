@@ -23,8 +23,7 @@ pub struct Frame {
 }
 
 mod folder;
-// Named `still` so that it does not shadow the `image` crate used by `Frame` above.
-#[path = "image.rs"]
+// A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
 mod video;
 /// Live cameras through nokhwa (feature `webcam`).
