@@ -98,6 +98,31 @@ impl Colormap {
     }
 }
 
+/// Texels per colormap row in [`lookup_table_rgba8`].
+pub const LUT_WIDTH: usize = 256;
+
+/// The colormap lookup texture of `shaders/heatmap.wgsl`: one row of [`LUT_WIDTH`] RGBA8
+/// texels per colormap, in [`Colormap::all`] order (row index = position in that list),
+/// texel `i` holding `rgb(i / (LUT_WIDTH - 1))`. Generated from the CPU definitions, so the
+/// GPU overlay and the PNG exporter share one source for every colormap.
+pub fn lookup_table_rgba8() -> Vec<u8> {
+    let mut out = Vec::with_capacity(ALL.len() * LUT_WIDTH * 4);
+    for map in ALL {
+        for i in 0..LUT_WIDTH {
+            let [r, g, b] = map.rgb(i as f32 / (LUT_WIDTH - 1) as f32);
+            out.extend_from_slice(&[r, g, b, 255]);
+        }
+    }
+    out
+}
+
+impl Colormap {
+    /// This colormap's row in [`lookup_table_rgba8`].
+    pub fn lut_row(self) -> u32 {
+        ALL.iter().position(|m| *m == self).unwrap_or(0) as u32
+    }
+}
+
 impl fmt::Display for Colormap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -321,6 +346,21 @@ mod tests {
                 prev = c;
             }
         }
+    }
+
+    #[test]
+    fn lookup_table_rows_match_the_cpu_colormaps() {
+        let lut = lookup_table_rgba8();
+        assert_eq!(lut.len(), Colormap::all().len() * LUT_WIDTH * 4);
+        for &m in Colormap::all() {
+            let row = m.lut_row() as usize;
+            for i in [0, 77, 128, LUT_WIDTH - 1] {
+                let at = (row * LUT_WIDTH + i) * 4;
+                let want = m.rgb(i as f32 / (LUT_WIDTH - 1) as f32);
+                assert_eq!(&lut[at..at + 3], &want, "{m} texel {i}");
+            }
+        }
+        assert_eq!(Colormap::Coolwarm.lut_row(), 5);
     }
 
     #[test]
