@@ -3,15 +3,19 @@
 // The map is an R32Float texture at the network's output resolution (one [H, W] channel,
 // or a max over joints, or a stage difference); the colormap is a lookup texture with one
 // 256-texel row per colormap, filled on the CPU from `posescope::colormap::Colormap::rgb`,
-// so the GPU and the CPU exporter share one definition of every colormap.
+// so the GPU and the CPU exporter share one definition of every colormap. The lookup
+// texture is Rgba8Unorm for gamma-space targets (egui's usual Bgra8Unorm / Rgba8Unorm) and
+// Rgba8UnormSrgb for sRGB targets, so the colour written always means the same sRGB value.
 //
 // Coordinates are pixel-index coordinates (integers are pixel centres), as everywhere in
 // posescope. `image_to_map` is the inverse of an Inspection's `map_to_image` affine, so the
 // overlay follows the preprocessing transform exactly; pixels whose map position lies more
-// than half a map pixel outside the map (letterbox borders) are not drawn. The map is
-// sampled bilinearly and clamped at its border, like `export::annotate::blend_heatmap`.
+// than half a map pixel outside the map (letterbox borders) are not drawn (the map covers
+// the half-open range [-0.5, size - 0.5)). The map is sampled bilinearly and clamped at
+// its border, like `export::annotate::blend_heatmap`.
 //
-// Keep `Uniforms` in sync with its `#[repr(C)]` mirror on the Rust side (render module).
+// Keep `Uniforms` in sync with its `#[repr(C)]` mirror `HeatmapUniforms` in
+// src/render/uniforms.rs.
 
 struct Uniforms {
     // Where the image quad goes, in clip space: (x0, y0, x1, y1) of its top-left and
@@ -22,7 +26,7 @@ struct Uniforms {
     image_to_map_y: vec4<f32>,
     // (image width, image height, map width, map height), in pixels.
     sizes: vec4<f32>,
-    // Values at the two ends of the colormap.
+    // Values at the two ends of the colormap (value_min > value_max reverses it).
     value_min: f32,
     value_max: f32,
     // Applied to the normalised value: t' = t^gamma.
@@ -84,20 +88,20 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     let p = vec3<f32>(in.image_px, 1.0);
     let m = vec2<f32>(dot(u.image_to_map_x.xyz, p), dot(u.image_to_map_y.xyz, p));
     let size = u.sizes.zw;
-    if (any(m < vec2<f32>(-0.5, -0.5)) || any(m > size - vec2<f32>(0.5, 0.5))) {
+    if (any(m < vec2<f32>(-0.5, -0.5)) || any(m >= size - vec2<f32>(0.5, 0.5))) {
         discard;
     }
     let value = sample_map(m);
     let span = u.value_max - u.value_min;
     var t = 0.0;
-    if (span > 0.0) {
+    if (span != 0.0) {
         t = clamp((value - u.value_min) / span, 0.0, 1.0);
     }
     // NaN compares false with everything: map it to the low end like the CPU path.
     if (!(t >= 0.0 && t <= 1.0)) {
         t = 0.0;
     }
-    if (u.gamma > 0.0 && u.gamma != 1.0) {
+    if (t > 0.0 && u.gamma > 0.0 && u.gamma != 1.0) {
         t = pow(t, u.gamma);
     }
     let lut_size = vec2<f32>(textureDimensions(lut_tex));

@@ -15,9 +15,14 @@ pub mod export;
 pub mod inspection;
 pub mod models;
 pub mod pipeline;
+pub mod player;
 pub mod pose;
 pub mod preprocess;
+#[cfg(feature = "gui")]
+pub mod render;
 pub mod source;
+#[cfg(feature = "gui")]
+pub mod ui;
 pub mod weights;
 
 /// The bundled sample photo (NASA astronaut portrait, public domain, via scikit-image).

@@ -291,12 +291,38 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
+/// A cloneable handle that feeds frames to a [`Worker`] (e.g. from a decoding thread).
+#[derive(Clone, Debug)]
+pub struct Submitter(Arc<LatestSlot<Frame>>);
+
+impl Submitter {
+    /// Offers a frame, replacing one still waiting.
+    pub fn submit(&self, frame: Frame) {
+        self.0.put(frame);
+    }
+}
+
+impl Worker {
+    /// A handle for other threads to submit frames.
+    pub fn submitter(&self) -> Submitter {
+        Submitter(Arc::clone(&self.slot))
+    }
+
+    /// Stops the worker and waits for the frame in progress (if any) to finish.
+    pub fn join(mut self) {
         self.slot.close();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for Worker {
+    /// Closes the mailbox without waiting: the thread finishes its current frame and exits,
+    /// so dropping a worker never blocks a UI thread.
+    fn drop(&mut self) {
+        self.slot.close();
+        self.handle.take();
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the desktop app (the default when no command is given).
+    Gui(GuiArgs),
     /// Run a model on an image, a folder of images or a video; write annotated PNGs, JSON
     /// keypoints and every stage's maps.
     Infer(InferArgs),
@@ -78,6 +80,19 @@ pub struct InferArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GuiArgs {
+    /// Catalogue id or weights file (default: the last one used, or the embedded model).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// An image, a folder of images, or a video (default: the bundled sample photo).
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Compute device: cpu, cuda, cuda:N or metal.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ModelsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -120,14 +135,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Cameras) => models::cameras(),
-        None => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            cmd.print_help()?;
-            println!();
-            Ok(())
+        Some(Command::Gui(a)) => gui(a),
+        None => gui(GuiArgs {
+            model: None,
+            input: None,
+            device: None,
+        }),
+    }
+}
+
+#[cfg(feature = "gui")]
+fn gui(args: GuiArgs) -> anyhow::Result<()> {
+    if let Some(input) = &args.input {
+        if !input.exists() {
+            anyhow::bail!("input '{}' does not exist", input.display());
         }
     }
+    crate::ui::run(crate::ui::StartOptions {
+        model: args.model,
+        input: args.input,
+        device: args.device,
+    })
+}
+
+#[cfg(not(feature = "gui"))]
+fn gui(_args: GuiArgs) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    Cli::command().print_help()?;
+    println!();
+    anyhow::bail!("this posescope was built without the desktop app (cargo feature `gui`)")
 }
 
 #[cfg(test)]

@@ -112,6 +112,16 @@ impl FrameSource for FolderSource {
             self.files.len()
         )
     }
+
+    fn seek(&mut self, index: u64) -> bool {
+        match usize::try_from(index) {
+            Ok(i) if i < self.files.len() => {
+                self.next = i;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Natural, case-insensitive order of file names: runs of ASCII digits compare by numeric

@@ -157,6 +157,11 @@ pub trait FrameSource: Send {
     fn len_hint(&self) -> Option<u64>;
     /// A one-line human description, e.g. `video 'a.mp4' (960x540, 5 fps, 5 frames)`.
     fn describe(&self) -> String;
+    /// Makes the next frame be frame `index`, when the source can jump there directly.
+    /// Returns `false` when it cannot (the caller may reopen the source and skip instead).
+    fn seek(&mut self, _index: u64) -> bool {
+        false
+    }
 }
 
 /// The kind of an input.

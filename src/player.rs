@@ -1,0 +1,309 @@
+//! Playback of a frame source on its own thread: play, pause, step and seek, feeding the
+//! inference [`Worker`](crate::pipeline::Worker) through its newest-frame-wins mailbox.
+//!
+//! The UI sends [`PlayerCommand`]s and reads [`PlayerEvent`]s; it never touches the source
+//! itself, so opening or decoding a video never blocks it.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::pipeline::Submitter;
+use crate::source::{self, FrameSource, SourceError};
+
+/// What the player is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlayerCommand {
+    Play,
+    Pause,
+    /// Move by this many frames (negative steps back) and pause there.
+    Step(i64),
+    /// Jump to this frame and pause there.
+    Seek(u64),
+}
+
+/// What the player reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayerEvent {
+    /// The source is open.
+    Opened {
+        description: String,
+        frames: Option<u64>,
+    },
+    /// This frame was handed to the worker.
+    Position(u64),
+    Playing(bool),
+    /// The end of the source was reached.
+    Ended,
+    /// A frame or the source failed (already formatted for people).
+    Error(String),
+}
+
+/// Where frames come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayerInput {
+    Path(PathBuf),
+    /// The bundled sample photo.
+    Sample,
+    #[cfg(feature = "webcam")]
+    Camera(usize),
+}
+
+/// A running player.
+#[derive(Debug)]
+pub struct Player {
+    commands: Sender<PlayerCommand>,
+    events: Receiver<PlayerEvent>,
+}
+
+/// Frame interval while playing sources that have no frame rate (folders, webcams).
+const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Player {
+    /// Opens `input` on a new thread and shows its first frame. `wake` is called after every
+    /// event (e.g. to request a UI repaint).
+    pub fn spawn(input: PlayerInput, submit: Submitter, wake: impl Fn() + Send + 'static) -> Self {
+        let (commands, cmd_rx) = mpsc::channel();
+        let (ev_tx, events) = mpsc::channel();
+        let spawned = thread::Builder::new()
+            .name("posescope-player".into())
+            .spawn(move || {
+                let mut state = PlayerThread {
+                    input,
+                    source: None,
+                    next: 0,
+                    submit,
+                    events: ev_tx,
+                    wake: Box::new(wake),
+                    last_timestamp: None,
+                    interval: DEFAULT_INTERVAL,
+                };
+                state.run(cmd_rx);
+            });
+        if let Err(e) = spawned {
+            let (tx, rx) = mpsc::channel();
+            let _ = tx.send(PlayerEvent::Error(format!(
+                "cannot start the player thread: {e}"
+            )));
+            return Self {
+                commands,
+                events: rx,
+            };
+        }
+        Self { commands, events }
+    }
+
+    pub fn send(&self, cmd: PlayerCommand) {
+        let _ = self.commands.send(cmd);
+    }
+
+    /// Events since the last call.
+    pub fn poll(&self) -> Vec<PlayerEvent> {
+        self.events.try_iter().collect()
+    }
+}
+
+struct PlayerThread {
+    input: PlayerInput,
+    source: Option<Box<dyn FrameSource>>,
+    /// Index of the next frame the source will yield.
+    next: u64,
+    submit: Submitter,
+    events: Sender<PlayerEvent>,
+    wake: Box<dyn Fn() + Send>,
+    /// Timestamp of the last frame handed out, to pace playback at the source's rate.
+    last_timestamp: Option<Duration>,
+    /// Time between the last two frames (the playback interval).
+    interval: Duration,
+}
+
+impl PlayerThread {
+    fn emit(&self, ev: PlayerEvent) -> bool {
+        let ok = self.events.send(ev).is_ok();
+        (self.wake)();
+        ok
+    }
+
+    fn open(&mut self) -> Result<(), SourceError> {
+        let src: Box<dyn FrameSource> = match &self.input {
+            PlayerInput::Path(p) => source::open(p)?,
+            PlayerInput::Sample => Box::new(SampleSource::new()?),
+            #[cfg(feature = "webcam")]
+            PlayerInput::Camera(i) => Box::new(source::webcam::WebcamSource::open(*i, None)?),
+        };
+        self.source = Some(src);
+        self.next = 0;
+        Ok(())
+    }
+
+    /// Decodes the next frame and hands it to the worker. `false` at the end or on a fatal
+    /// error.
+    fn advance(&mut self) -> bool {
+        let Some(src) = self.source.as_mut() else {
+            return false;
+        };
+        match src.next_frame() {
+            None => {
+                self.emit(PlayerEvent::Ended);
+                false
+            }
+            Some(Ok(frame)) => {
+                let index = frame.index;
+                self.next = index + 1;
+                if let Some(prev) = self.last_timestamp {
+                    let dt = frame.timestamp.saturating_sub(prev);
+                    self.interval = if dt > Duration::ZERO && dt < Duration::from_secs(2) {
+                        dt
+                    } else {
+                        DEFAULT_INTERVAL
+                    };
+                }
+                self.last_timestamp = Some(frame.timestamp);
+                self.submit.submit(frame);
+                self.emit(PlayerEvent::Position(index))
+            }
+            Some(Err(e)) => {
+                self.next += 1;
+                let fatal = e.is_fatal();
+                self.emit(PlayerEvent::Error(e.to_string()));
+                !fatal
+            }
+        }
+    }
+
+    fn seek(&mut self, index: u64) -> bool {
+        let direct = self.source.as_mut().is_some_and(|s| s.seek(index));
+        if !direct {
+            // Reopen and skip (videos): correct for any source, slower for long jumps.
+            if index < self.next || self.source.is_none() {
+                if let Err(e) = self.open() {
+                    self.emit(PlayerEvent::Error(e.to_string()));
+                    return false;
+                }
+            }
+            while self.next < index {
+                match self.source.as_mut().and_then(|s| s.next_frame()) {
+                    Some(Ok(f)) => self.next = f.index + 1,
+                    Some(Err(_)) => self.next += 1,
+                    None => break,
+                }
+            }
+        } else {
+            self.next = index;
+        }
+        self.advance()
+    }
+
+    fn run(&mut self, commands: Receiver<PlayerCommand>) {
+        if let Err(e) = self.open() {
+            self.emit(PlayerEvent::Error(e.to_string()));
+            return;
+        }
+        let (description, frames) = match &self.source {
+            Some(s) => (s.describe(), s.len_hint()),
+            None => return,
+        };
+        if !self.emit(PlayerEvent::Opened {
+            description,
+            frames,
+        }) {
+            return;
+        }
+        self.advance();
+        let mut playing = false;
+        let mut due = Instant::now();
+        loop {
+            let cmd = if playing {
+                match commands.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match commands.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            };
+            match cmd {
+                None => {
+                    due += self.interval;
+                    if due < Instant::now() {
+                        due = Instant::now();
+                    }
+                    if !self.advance() {
+                        playing = false;
+                        self.emit(PlayerEvent::Playing(false));
+                    }
+                }
+                Some(PlayerCommand::Play) => {
+                    playing = true;
+                    due = Instant::now();
+                    self.emit(PlayerEvent::Playing(true));
+                }
+                Some(PlayerCommand::Pause) => {
+                    playing = false;
+                    self.emit(PlayerEvent::Playing(false));
+                }
+                Some(PlayerCommand::Step(delta)) => {
+                    playing = false;
+                    self.emit(PlayerEvent::Playing(false));
+                    let current = self.next.saturating_sub(1);
+                    let target = if delta >= 0 {
+                        current.saturating_add(delta.unsigned_abs())
+                    } else {
+                        current.saturating_sub(delta.unsigned_abs())
+                    };
+                    if target == self.next {
+                        self.advance();
+                    } else {
+                        self.seek(target);
+                    }
+                }
+                Some(PlayerCommand::Seek(i)) => {
+                    playing = false;
+                    self.emit(PlayerEvent::Playing(false));
+                    self.seek(i);
+                }
+            }
+        }
+    }
+}
+
+/// The bundled sample photo as a one-frame source.
+struct SampleSource {
+    frame: Option<crate::source::Frame>,
+}
+
+impl SampleSource {
+    fn new() -> Result<Self, SourceError> {
+        let image = image::load_from_memory(crate::SAMPLE_IMAGE)
+            .map_err(|source| SourceError::Decode {
+                path: PathBuf::from("astronaut.png (bundled)"),
+                source,
+            })?
+            .to_rgb8();
+        Ok(Self {
+            frame: Some(crate::source::Frame {
+                index: 0,
+                timestamp: Duration::ZERO,
+                image,
+                path: None,
+                output_stem: "astronaut".into(),
+            }),
+        })
+    }
+}
+
+impl FrameSource for SampleSource {
+    fn next_frame(&mut self) -> Option<Result<crate::source::Frame, SourceError>> {
+        self.frame.take().map(Ok)
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(1)
+    }
+    fn describe(&self) -> String {
+        "sample photo (astronaut, public domain)".into()
+    }
+}

@@ -1,0 +1,382 @@
+//! The application state and its frame loop. Panels live in their own files; this file
+//! wires the model, the worker thread, the player and the GPU views together.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use crate::inspection::Inspection;
+use crate::models::Model;
+use crate::pipeline::{Pipeline, PipelineConfig, Worker};
+use crate::player::{Player, PlayerCommand, PlayerEvent, PlayerInput};
+use crate::preprocess::PreprocessConfig;
+
+use super::settings::{Settings, STORAGE_KEY};
+
+/// How the app was started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StartOptions {
+    /// Model id or weights path; `None` keeps the saved choice.
+    pub model: Option<String>,
+    /// Input to open; `None` opens the bundled sample photo.
+    pub input: Option<PathBuf>,
+    pub device: Option<String>,
+}
+
+/// A message shown in the status line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// What the open source is doing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceState {
+    pub description: String,
+    pub frames: Option<u64>,
+    pub position: u64,
+    pub playing: bool,
+}
+
+enum ModelSlot {
+    Loading(Receiver<Result<Model, String>>, String),
+    Ready(Model),
+    Failed(String),
+}
+
+/// Rolling frame-rate counter.
+#[derive(Debug, Default)]
+pub struct Rate {
+    times: VecDeque<Instant>,
+}
+
+impl Rate {
+    pub fn tick(&mut self, now: Instant) {
+        self.times.push_back(now);
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(2))
+        {
+            self.times.pop_front();
+        }
+    }
+    /// Events per second over the last two seconds.
+    pub fn per_second(&self) -> f64 {
+        match (self.times.front(), self.times.back()) {
+            (Some(a), Some(b)) if self.times.len() > 1 => {
+                (self.times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64().max(1e-6)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// The posescope app.
+pub struct PosescopeApp {
+    pub settings: Settings,
+    model: ModelSlot,
+    worker: Option<Worker>,
+    player: Option<Player>,
+    /// Input waiting for the model to be ready.
+    pending_input: Option<PlayerInput>,
+    pub source: Option<SourceState>,
+    pub inspection: Option<Arc<Inspection>>,
+    /// Bumped for every new inspection (texture keys derive from it).
+    pub inspection_serial: u64,
+    /// Selected stage, 0-based.
+    pub stage: usize,
+    pub view: super::viewport::ViewState,
+    pub notices: Vec<Notice>,
+    pub display_rate: Rate,
+    pub inference_rate: Rate,
+    pub(super) render_state: Option<eframe::egui_wgpu::RenderState>,
+    pub(super) rgba: Option<(u64, Arc<image::RgbaImage>)>,
+    pub(super) hover_image_px: Option<(f64, f64)>,
+    /// Stage play-through: advance the stage slider every this often.
+    pub(super) stage_play: Option<Instant>,
+    pub(super) export_dir: Option<PathBuf>,
+    ctx: egui::Context,
+}
+
+impl PosescopeApp {
+    /// Creates the app (also used by tests with egui_kittest's eframe harness).
+    pub fn new(cc: &eframe::CreationContext<'_>, start: StartOptions) -> Self {
+        let mut settings: Settings = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+            .unwrap_or_default();
+        if let Some(m) = start.model {
+            settings.model = m;
+        }
+        if let Some(d) = start.device {
+            settings.device = d;
+        }
+        let render_state = cc.wgpu_render_state.clone();
+        if let Some(rs) = &render_state {
+            crate::render::egui_bridge::install(rs);
+        }
+        let input = match start.input {
+            Some(p) => PlayerInput::Path(p),
+            None => PlayerInput::Sample,
+        };
+        let mut app = Self {
+            settings,
+            model: ModelSlot::Failed(String::new()),
+            worker: None,
+            player: None,
+            pending_input: Some(input),
+            source: None,
+            inspection: None,
+            inspection_serial: 0,
+            stage: usize::MAX,
+            view: super::viewport::ViewState::default(),
+            notices: Vec::new(),
+            display_rate: Rate::default(),
+            inference_rate: Rate::default(),
+            render_state,
+            rgba: None,
+            hover_image_px: None,
+            stage_play: None,
+            export_dir: None,
+            ctx: cc.egui_ctx.clone(),
+        };
+        app.load_model();
+        app
+    }
+
+    /// Starts loading the model named in the settings on a background thread.
+    pub fn load_model(&mut self) {
+        let (tx, rx) = mpsc::channel();
+        let name = self.settings.model.clone();
+        let device = self.settings.device.clone();
+        let ctx = self.ctx.clone();
+        let label = name.clone();
+        std::thread::spawn(move || {
+            let result = device
+                .parse::<crate::device::DeviceSpec>()
+                .map_err(|e| e.to_string())
+                .and_then(|spec| spec.open().map_err(|e| e.to_string()))
+                .and_then(|dev| Model::load(&name, &dev).map_err(|e| e.to_string()));
+            let _ = tx.send(result);
+            ctx.request_repaint();
+        });
+        self.model = ModelSlot::Loading(rx, label);
+    }
+
+    /// The loaded model, if any.
+    pub fn model(&self) -> Option<&Model> {
+        match &self.model {
+            ModelSlot::Ready(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// A human-readable model status for the panel.
+    pub fn model_status(&self) -> String {
+        match &self.model {
+            ModelSlot::Loading(_, name) => format!("loading '{name}'…"),
+            ModelSlot::Ready(m) => format!("{} on {}", m.id(), self.settings.device),
+            ModelSlot::Failed(e) if e.is_empty() => "no model".into(),
+            ModelSlot::Failed(e) => format!("failed: {e}"),
+        }
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        if error {
+            log_error(&text);
+        }
+        self.notices.push(Notice { text, error });
+        if self.notices.len() > 50 {
+            self.notices.remove(0);
+        }
+    }
+
+    fn pipeline_config(&self, model: &Model) -> PipelineConfig {
+        let mut c = PipelineConfig::for_model(model);
+        c.preprocess = PreprocessConfig {
+            size: self.settings.input_size,
+            mode: self.settings.resize,
+            stride: model.info().stride,
+        };
+        c
+    }
+
+    /// Rebuilds the worker (model or preprocessing changed) and re-runs the current frame.
+    pub fn rebuild_worker(&mut self) {
+        let Some(model) = self.model().cloned() else {
+            return;
+        };
+        let worker = Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
+        let old_player_input = self.player.take().map(|_| ());
+        self.worker = Some(worker);
+        if let Some(input) = self.pending_input.take() {
+            self.open_input(input);
+        } else if old_player_input.is_some() || self.inspection.is_some() {
+            self.resubmit_current();
+        }
+    }
+
+    /// Runs the current frame again (after a settings change).
+    pub fn resubmit_current(&mut self) {
+        let (Some(worker), Some(ins)) = (&self.worker, &self.inspection) else {
+            return;
+        };
+        worker.submit(crate::source::Frame {
+            index: ins.frame.index,
+            timestamp: ins.frame.timestamp,
+            image: (*ins.image).clone(),
+            path: ins.frame.path.clone(),
+            output_stem: ins.frame.output_stem.clone(),
+        });
+    }
+
+    /// Opens an image, folder, video or camera.
+    pub fn open_input(&mut self, input: PlayerInput) {
+        let Some(worker) = &self.worker else {
+            self.pending_input = Some(input);
+            return;
+        };
+        if let PlayerInput::Path(p) = &input {
+            self.settings.last_dir = p.parent().map(Path::to_path_buf);
+        }
+        let ctx = self.ctx.clone();
+        self.source = None;
+        self.player = Some(Player::spawn(input, worker.submitter(), move || {
+            ctx.request_repaint()
+        }));
+    }
+
+    pub fn player_command(&mut self, cmd: PlayerCommand) {
+        if let Some(p) = &self.player {
+            p.send(cmd);
+        }
+    }
+
+    /// Number of stages of the current inspection.
+    pub fn stage_count(&self) -> usize {
+        self.inspection.as_ref().map_or(0, |i| i.stages.len())
+    }
+
+    /// Collects finished work from the model loader, the player and the worker.
+    fn poll(&mut self) {
+        if let ModelSlot::Loading(rx, _) = &self.model {
+            match rx.try_recv() {
+                Ok(Ok(model)) => {
+                    self.model = ModelSlot::Ready(model);
+                    self.rebuild_worker();
+                }
+                Ok(Err(e)) => {
+                    self.notify(format!("cannot load model: {e}"), true);
+                    self.model = ModelSlot::Failed(e);
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.model = ModelSlot::Failed("the loader stopped".into());
+                }
+            }
+        }
+        let events = self.player.as_ref().map(Player::poll).unwrap_or_default();
+        for ev in events {
+            match ev {
+                PlayerEvent::Opened {
+                    description,
+                    frames,
+                } => {
+                    self.source = Some(SourceState {
+                        description,
+                        frames,
+                        ..SourceState::default()
+                    });
+                }
+                PlayerEvent::Position(i) => {
+                    if let Some(s) = &mut self.source {
+                        s.position = i;
+                    }
+                }
+                PlayerEvent::Playing(p) => {
+                    if let Some(s) = &mut self.source {
+                        s.playing = p;
+                    }
+                }
+                PlayerEvent::Ended => {
+                    if let Some(s) = &mut self.source {
+                        s.playing = false;
+                    }
+                }
+                PlayerEvent::Error(e) => self.notify(e, true),
+            }
+        }
+        let mut results = Vec::new();
+        if let Some(w) = &self.worker {
+            results.extend(w.results().try_iter());
+        }
+        for r in results {
+            match r {
+                Ok(ins) => {
+                    let n = ins.stages.len();
+                    if self.stage >= n {
+                        self.stage = n.saturating_sub(1);
+                    }
+                    self.inspection = Some(Arc::new(ins));
+                    self.inspection_serial += 1;
+                    self.inference_rate.tick(Instant::now());
+                }
+                Err(e) => self.notify(e.to_string(), true),
+            }
+        }
+    }
+
+    /// True while something is in flight (model loading, frames being processed).
+    pub fn busy(&self) -> bool {
+        matches!(self.model, ModelSlot::Loading(..))
+            || self.source.as_ref().is_some_and(|s| s.playing)
+            || (self.player.is_some() && self.inspection.is_none())
+    }
+
+    /// The frame as RGBA for the GPU, converted once per inspection.
+    pub(super) fn frame_rgba(&mut self) -> Option<(u64, Arc<image::RgbaImage>)> {
+        let ins = self.inspection.as_ref()?;
+        let key = self.inspection_serial;
+        if self.rgba.as_ref().map(|(k, _)| *k) != Some(key) {
+            let rgba = image::DynamicImage::ImageRgb8((*ins.image).clone()).to_rgba8();
+            self.rgba = Some((key, Arc::new(rgba)));
+        }
+        self.rgba.clone()
+    }
+}
+
+fn log_error(text: &str) {
+    eprintln!("posescope: {text}");
+}
+
+impl eframe::App for PosescopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.poll();
+        self.display_rate.tick(Instant::now());
+        super::keys::handle(self, ui.ctx());
+        super::panels::top_bar(self, ui);
+        super::panels::side_panel(self, ui);
+        super::panels::status_bar(self, ui);
+        super::viewport::central(self, ui);
+        super::help::window(self, ui.ctx());
+        super::panels::dropped_files(self, ui.ctx());
+        if self.busy() {
+            ui.ctx().request_repaint_after(Duration::from_millis(30));
+        }
+        if let Some(t) = self.stage_play {
+            super::panels::advance_stage_play(self, t);
+            ui.ctx().request_repaint_after(Duration::from_millis(50));
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.settings);
+    }
+}

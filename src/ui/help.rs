@@ -1,0 +1,31 @@
+//! The help window: what the app shows and the keyboard shortcuts.
+
+use eframe::egui;
+
+use super::app::PosescopeApp;
+use super::keys::SHORTCUTS;
+
+pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
+    let mut open = app.settings.show_help;
+    egui::Window::new("Help")
+        .open(&mut open)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.label(
+                "posescope runs a pose network on the image and shows every stage's belief maps. \
+                 Use the stage slider (← / →) to watch the maps sharpen from stage to stage, pick \
+                 a joint, and hover the image to probe values.",
+            );
+            ui.separator();
+            egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                for (keys, what) in SHORTCUTS {
+                    ui.monospace(*keys);
+                    ui.label(*what);
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.label("Scroll to zoom, drag to pan, drop files onto the window to open them.");
+        });
+    app.settings.show_help = open;
+}

@@ -1,0 +1,111 @@
+//! Keyboard shortcuts (listed in the help window).
+
+use eframe::egui::{self, Key, Modifiers};
+
+use super::app::PosescopeApp;
+use super::settings::{JointView, MapKind};
+use crate::player::PlayerCommand;
+
+/// `(keys, what they do)`, shown in the help window.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("← / →", "previous / next stage"),
+    ("P", "play through the stages"),
+    ("Space", "play / pause (video, folder, webcam: freeze)"),
+    (", / .", "previous / next frame"),
+    ("J / Shift+J", "next / previous joint"),
+    ("M", "max over joints"),
+    ("G", "all joints as a grid"),
+    ("D", "belief map / stage difference"),
+    ("H", "heatmap on / off"),
+    ("K", "skeleton on / off"),
+    ("F", "fit the image (also double-click)"),
+    ("T", "frame rates and timings on / off"),
+    ("O", "open an image or video"),
+    ("Ctrl+S", "save the frame as shown"),
+    ("F1", "this help"),
+];
+
+pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let n_stages = app.stage_count();
+    let n_joints = app.inspection.as_ref().map_or(0, |i| i.joints.len());
+    let pressed = |k: Key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, k));
+    let shift = |k: Key| ctx.input_mut(|i| i.consume_key(Modifiers::SHIFT, k));
+    if pressed(Key::ArrowLeft) {
+        app.stage = app.stage.saturating_sub(1);
+        app.stage_play = None;
+    }
+    if pressed(Key::ArrowRight) && n_stages > 0 {
+        app.stage = (app.stage + 1).min(n_stages - 1);
+        app.stage_play = None;
+    }
+    if pressed(Key::P) {
+        app.stage_play = match app.stage_play {
+            Some(_) => None,
+            None => Some(std::time::Instant::now()),
+        };
+    }
+    if pressed(Key::Space) {
+        let playing = app.source.as_ref().is_some_and(|s| s.playing);
+        app.player_command(if playing {
+            PlayerCommand::Pause
+        } else {
+            PlayerCommand::Play
+        });
+    }
+    if pressed(Key::Comma) {
+        app.player_command(PlayerCommand::Step(-1));
+    }
+    if pressed(Key::Period) {
+        app.player_command(PlayerCommand::Step(1));
+    }
+    if n_joints > 0 {
+        if pressed(Key::J) {
+            app.settings.joint_view = match app.settings.joint_view {
+                JointView::Joint(j) => JointView::Joint((j + 1) % n_joints),
+                _ => JointView::Joint(0),
+            };
+        }
+        if shift(Key::J) {
+            app.settings.joint_view = match app.settings.joint_view {
+                JointView::Joint(j) => JointView::Joint((j + n_joints - 1) % n_joints),
+                _ => JointView::Joint(n_joints - 1),
+            };
+        }
+    }
+    if pressed(Key::M) {
+        app.settings.joint_view = JointView::Max;
+    }
+    if pressed(Key::G) {
+        app.settings.joint_view = JointView::Grid;
+    }
+    if pressed(Key::D) {
+        app.settings.map_kind = match app.settings.map_kind {
+            MapKind::Belief => MapKind::Difference,
+            MapKind::Difference => MapKind::Belief,
+        };
+    }
+    if pressed(Key::H) {
+        app.settings.show_heatmap = !app.settings.show_heatmap;
+    }
+    if pressed(Key::K) {
+        app.settings.show_skeleton = !app.settings.show_skeleton;
+    }
+    if pressed(Key::T) {
+        app.settings.show_hud = !app.settings.show_hud;
+    }
+    if pressed(Key::F) {
+        app.view = super::viewport::ViewState::default();
+    }
+    if pressed(Key::O) {
+        super::panels::open_file_dialog(app);
+    }
+    if ctx.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::S)) {
+        super::export::save_frame_dialog(app);
+    }
+    if pressed(Key::F1) {
+        app.settings.show_help = !app.settings.show_help;
+    }
+}

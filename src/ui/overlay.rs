@@ -1,0 +1,138 @@
+//! Which map the overlay shows, computed from an [`Inspection`] on the CPU (tiny: `[H, W]`
+//! at the network's output resolution). Pure functions, no egui or wgpu.
+
+use crate::inspection::Inspection;
+use crate::pose::Maps;
+
+use super::settings::{JointView, MapKind, RangeMode, Settings};
+
+/// One `[height, width]` map ready for the GPU, with the value range to colour it with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverlayMap {
+    pub values: Vec<f32>,
+    pub width: u32,
+    pub height: u32,
+    pub range: (f32, f32),
+    /// A signed map (stage difference): drawn with a diverging colormap around zero.
+    pub diverging: bool,
+}
+
+/// The joints a map selection covers (without OpenPose's background channel).
+fn joint_channels(ins: &Inspection, joint: Option<usize>) -> std::ops::Range<usize> {
+    let n = ins.joints.len();
+    match joint {
+        Some(j) if j < n => j..j + 1,
+        _ => 0..n,
+    }
+}
+
+fn belief(maps: &Maps, channels: std::ops::Range<usize>) -> Vec<f32> {
+    maps.max_over(channels)
+}
+
+fn min_max(v: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &x in v.iter().filter(|x| x.is_finite()) {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo, lo + 1e-6)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// The map of `stage` (0-based) for `joint` (`None` = max over joints), as the settings ask.
+pub fn overlay_map(
+    ins: &Inspection,
+    stage: usize,
+    joint: Option<usize>,
+    settings: &Settings,
+) -> Option<OverlayMap> {
+    let maps = &ins.stages.get(stage)?.heatmaps;
+    let channels = joint_channels(ins, joint);
+    let current = belief(maps, channels.clone());
+    let (values, diverging) = match settings.map_kind {
+        MapKind::Belief => (current, false),
+        MapKind::Difference => {
+            let previous = match stage.checked_sub(1).and_then(|s| ins.stages.get(s)) {
+                Some(p) => belief(&p.heatmaps, channels.clone()),
+                None => vec![0.0; current.len()],
+            };
+            let diff = current.iter().zip(&previous).map(|(a, b)| a - b).collect();
+            (diff, true)
+        }
+    };
+    let range = if diverging {
+        let m = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        (-m, m)
+    } else {
+        match settings.range_mode {
+            RangeMode::Fixed => settings.fixed_range,
+            RangeMode::Auto => min_max(&values),
+            RangeMode::SharedAcrossStages => {
+                let all: Vec<f32> = ins
+                    .stages
+                    .iter()
+                    .flat_map(|s| belief(&s.heatmaps, channels.clone()))
+                    .collect();
+                min_max(&all)
+            }
+        }
+    };
+    Some(OverlayMap {
+        values,
+        width: maps.width() as u32,
+        height: maps.height() as u32,
+        range,
+        diverging,
+    })
+}
+
+/// The selected joint for a [`JointView`] (`None` = all joints).
+pub fn selected_joint(view: JointView) -> Option<usize> {
+    match view {
+        JointView::Joint(j) => Some(j),
+        JointView::Max | JointView::Grid => None,
+    }
+}
+
+/// Value of every stage's map for `joint` at an image pixel, and each stage's peak position
+/// in image pixels: the pixel probe.
+pub fn probe(
+    ins: &Inspection,
+    joint: Option<usize>,
+    image_xy: (f64, f64),
+) -> Option<Vec<(f32, (f64, f64))>> {
+    let inv = ins.map_to_image.inverse()?;
+    let (mx, my) = inv.apply(image_xy.0, image_xy.1);
+    let channels = joint_channels(ins, joint);
+    ins.stages
+        .iter()
+        .map(|s| {
+            let m = &s.heatmaps;
+            let map = belief(m, channels.clone());
+            let w = m.width();
+            let sample = Maps::new(map.clone(), 1, m.height(), w)
+                .ok()?
+                .sample_bilinear(0, mx as f32, my as f32)?;
+            let (best, _) =
+                map.iter()
+                    .enumerate()
+                    .fold((0usize, f32::NEG_INFINITY), |acc, (i, &v)| {
+                        if v > acc.1 {
+                            (i, v)
+                        } else {
+                            acc
+                        }
+                    });
+            let peak = ins
+                .map_to_image
+                .apply((best % w.max(1)) as f64, (best / w.max(1)) as f64);
+            Some((sample, peak))
+        })
+        .collect()
+}

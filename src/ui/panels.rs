@@ -1,0 +1,478 @@
+//! Toolbar, side panel (model, overlay, stages, joints, probe) and status bar with the HUD.
+
+use std::time::Instant;
+
+use eframe::egui;
+
+use super::app::PosescopeApp;
+use super::overlay;
+use super::settings::{JointView, MapKind, RangeMode};
+use crate::colormap::Colormap;
+use crate::models::CATALOG;
+use crate::player::{PlayerCommand, PlayerInput};
+use crate::preprocess::ResizeMode;
+
+/// Open-file dialogs (native, via the XDG portal on Linux).
+fn pick_file(app: &PosescopeApp) -> Option<std::path::PathBuf> {
+    let mut d = rfd::FileDialog::new()
+        .add_filter(
+            "images and videos",
+            &[
+                "png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "mp4", "mov", "avi",
+                "mkv", "webm",
+            ],
+        )
+        .add_filter("all files", &["*"]);
+    if let Some(dir) = &app.settings.last_dir {
+        d = d.set_directory(dir);
+    }
+    d.pick_file()
+}
+
+pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    egui::Panel::top("toolbar").show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Open…")
+                .on_hover_text("Open an image or a video (O)")
+                .clicked()
+            {
+                open_file_dialog(app);
+            }
+            if ui
+                .button("Folder…")
+                .on_hover_text("Open a folder of images")
+                .clicked()
+            {
+                let mut d = rfd::FileDialog::new();
+                if let Some(dir) = &app.settings.last_dir {
+                    d = d.set_directory(dir);
+                }
+                if let Some(p) = d.pick_folder() {
+                    app.open_input(PlayerInput::Path(p));
+                }
+            }
+            if ui
+                .button("Sample")
+                .on_hover_text("The bundled sample photo")
+                .clicked()
+            {
+                app.open_input(PlayerInput::Sample);
+            }
+            camera_menu(app, ui);
+            ui.separator();
+            player_controls(app, ui);
+            ui.separator();
+            if ui
+                .button("Save frame")
+                .on_hover_text("Save what the view shows, plus JSON and maps (Ctrl+S)")
+                .clicked()
+            {
+                super::export::save_frame_dialog(app);
+            }
+            if ui
+                .button("Export stages")
+                .on_hover_text("A montage PNG: stages × joints")
+                .clicked()
+            {
+                super::export::export_stages_dialog(app);
+            }
+            ui.separator();
+            if ui.button("Help").on_hover_text("Shortcuts (F1)").clicked() {
+                app.settings.show_help = !app.settings.show_help;
+            }
+        });
+    });
+}
+
+pub(super) fn open_file_dialog(app: &mut PosescopeApp) {
+    if let Some(p) = pick_file(app) {
+        app.open_input(PlayerInput::Path(p));
+    }
+}
+
+#[cfg(feature = "webcam")]
+fn camera_menu(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.menu_button("Camera", |ui| match crate::source::webcam::list_cameras() {
+        Ok(cams) if cams.is_empty() => {
+            ui.label("No camera found.");
+        }
+        Ok(cams) => {
+            for c in cams {
+                if ui.button(format!("{}: {}", c.index, c.name)).clicked() {
+                    app.open_input(PlayerInput::Camera(c.index));
+                    app.player_command(PlayerCommand::Play);
+                    ui.close();
+                }
+            }
+        }
+        Err(e) => {
+            ui.label(format!("Cannot list cameras: {e}"));
+        }
+    });
+}
+
+#[cfg(not(feature = "webcam"))]
+fn camera_menu(_app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.add_enabled(false, egui::Button::new("Camera"))
+        .on_disabled_hover_text("This build has no webcam support (cargo feature `webcam`).");
+}
+
+fn player_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    let Some(src) = app.source.clone() else {
+        ui.label("no input");
+        return;
+    };
+    let multi = src.frames.is_none_or(|n| n > 1);
+    ui.add_enabled_ui(multi, |ui| {
+        if ui
+            .button("|<")
+            .on_hover_text("Previous frame (,)")
+            .clicked()
+        {
+            app.player_command(PlayerCommand::Step(-1));
+        }
+        let label = if src.playing { "Pause" } else { "Play" };
+        if ui
+            .button(label)
+            .on_hover_text("Play / pause (Space)")
+            .clicked()
+        {
+            app.player_command(if src.playing {
+                PlayerCommand::Pause
+            } else {
+                PlayerCommand::Play
+            });
+        }
+        if ui.button(">|").on_hover_text("Next frame (.)").clicked() {
+            app.player_command(PlayerCommand::Step(1));
+        }
+        if let Some(n) = src.frames.filter(|n| *n > 1) {
+            let mut pos = src.position;
+            let r = ui.add(egui::Slider::new(&mut pos, 0..=n - 1).text("frame"));
+            if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                app.player_command(PlayerCommand::Seek(pos));
+            }
+        }
+    });
+    ui.label(&src.description).on_hover_text(&src.description);
+}
+
+pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    egui::Panel::left("controls")
+        .resizable(true)
+        .default_size(280.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                model_section(app, ui);
+                ui.separator();
+                stage_section(app, ui);
+                ui.separator();
+                overlay_section(app, ui);
+                ui.separator();
+                probe_section(app, ui);
+            });
+        });
+}
+
+fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Model");
+    let mut changed_model = false;
+    egui::ComboBox::from_label("model")
+        .selected_text(app.settings.model.clone())
+        .show_ui(ui, |ui| {
+            for m in CATALOG {
+                let present = m.locate().is_some();
+                let text = if present {
+                    m.id.to_string()
+                } else {
+                    format!("{} (weights not present)", m.id)
+                };
+                if ui
+                    .selectable_label(app.settings.model == m.id, text)
+                    .on_hover_text(format!(
+                        "{}\n{}\n{}",
+                        m.architecture.name(),
+                        m.source,
+                        m.licence
+                    ))
+                    .clicked()
+                {
+                    app.settings.model = m.id.to_string();
+                    changed_model = true;
+                }
+            }
+        });
+    if ui.button("Open weights…").clicked() {
+        if let Some(p) = rfd::FileDialog::new()
+            .add_filter("TensorFlow frozen graph", &["pb"])
+            .pick_file()
+        {
+            app.settings.model = p.display().to_string();
+            changed_model = true;
+        }
+    }
+    egui::ComboBox::from_label("device")
+        .selected_text(app.settings.device.clone())
+        .show_ui(ui, |ui| {
+            for d in crate::device::DeviceSpec::compiled() {
+                if ui.selectable_label(app.settings.device == d, d).clicked() {
+                    app.settings.device = d.to_string();
+                    changed_model = true;
+                }
+            }
+        });
+    let mut changed_pre = false;
+    ui.horizontal(|ui| {
+        ui.label("Input");
+        let (mut w, mut h) = app.settings.input_size;
+        let rw = ui.add(
+            egui::DragValue::new(&mut w)
+                .range(64..=2048)
+                .speed(8)
+                .prefix("w "),
+        );
+        let rh = ui.add(
+            egui::DragValue::new(&mut h)
+                .range(64..=2048)
+                .speed(8)
+                .prefix("h "),
+        );
+        app.settings.input_size = (w, h);
+        // Re-run once the value settles (not on every drag step).
+        let settled = |r: &egui::Response| r.drag_stopped() || (r.changed() && !r.dragged());
+        changed_pre |= settled(&rw) || settled(&rh);
+    });
+    ui.horizontal(|ui| {
+        for (mode, name) in [
+            (ResizeMode::Fit, "fit"),
+            (ResizeMode::Letterbox, "letterbox"),
+            (ResizeMode::Stretch, "stretch"),
+        ] {
+            if ui
+                .radio_value(&mut app.settings.resize, mode, name)
+                .changed()
+            {
+                changed_pre = true;
+            }
+        }
+    });
+    ui.label(app.model_status());
+    if changed_model {
+        app.load_model();
+    } else if changed_pre {
+        app.rebuild_worker();
+    }
+}
+
+fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Stages");
+    let n = app.stage_count();
+    if n == 0 {
+        ui.label("—");
+        return;
+    }
+    ui.horizontal(|ui| {
+        let mut t = app.stage.min(n - 1) + 1;
+        ui.add(egui::Slider::new(&mut t, 1..=n).text("stage"))
+            .on_hover_text("← / → step through the stages");
+        app.stage = t - 1;
+        let playing = app.stage_play.is_some();
+        if ui
+            .button(if playing { "Stop" } else { "Play" })
+            .on_hover_text("Play through the stages (P)")
+            .clicked()
+        {
+            app.stage_play = if playing { None } else { Some(Instant::now()) };
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut app.settings.map_kind, MapKind::Belief, "belief map");
+        ui.radio_value(
+            &mut app.settings.map_kind,
+            MapKind::Difference,
+            "stage difference",
+        )
+        .on_hover_text("map(t) − map(t−1), diverging colours (D)");
+    });
+    let joints = app.inspection.as_ref().map(|i| i.joints);
+    if let Some(js) = joints {
+        let current = match app.settings.joint_view {
+            JointView::Max => "max over joints".to_string(),
+            JointView::Grid => "all joints (grid)".to_string(),
+            JointView::Joint(j) => js.joints.get(j).copied().unwrap_or("?").to_string(),
+        };
+        egui::ComboBox::from_label("joint")
+            .selected_text(current)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(
+                    &mut app.settings.joint_view,
+                    JointView::Max,
+                    "max over joints",
+                );
+                ui.selectable_value(
+                    &mut app.settings.joint_view,
+                    JointView::Grid,
+                    "all joints (grid)",
+                );
+                for (j, name) in js.joints.iter().enumerate() {
+                    ui.selectable_value(&mut app.settings.joint_view, JointView::Joint(j), *name);
+                }
+            });
+    }
+}
+
+pub(super) fn advance_stage_play(app: &mut PosescopeApp, started: Instant) {
+    let n = app.stage_count().max(1);
+    let step = (started.elapsed().as_millis() / 600) as usize;
+    app.stage = step % n;
+}
+
+fn overlay_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Overlay");
+    let s = &mut app.settings;
+    ui.checkbox(&mut s.show_heatmap, "heatmap (H)");
+    ui.checkbox(&mut s.show_skeleton, "skeleton (K)");
+    egui::ComboBox::from_label("colormap")
+        .selected_text(s.colormap.name())
+        .show_ui(ui, |ui| {
+            for &c in Colormap::all() {
+                ui.selectable_value(&mut s.colormap, c, c.name());
+            }
+        });
+    ui.add(egui::Slider::new(&mut s.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(
+        egui::Slider::new(&mut s.gamma, 0.2..=3.0)
+            .logarithmic(true)
+            .text("gamma"),
+    );
+    ui.horizontal(|ui| {
+        ui.label("range");
+        ui.radio_value(&mut s.range_mode, RangeMode::Fixed, "fixed");
+        ui.radio_value(&mut s.range_mode, RangeMode::Auto, "auto");
+        ui.radio_value(&mut s.range_mode, RangeMode::SharedAcrossStages, "shared");
+    });
+    if s.range_mode == RangeMode::Fixed {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::DragValue::new(&mut s.fixed_range.0)
+                    .speed(0.01)
+                    .prefix("min "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut s.fixed_range.1)
+                    .speed(0.01)
+                    .prefix("max "),
+            );
+        });
+    }
+    ui.add(egui::Slider::new(&mut s.min_score, 0.0..=1.0).text("joint threshold"));
+}
+
+fn probe_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Pixel probe");
+    let (Some(ins), Some(px)) = (app.inspection.clone(), app.hover_image_px) else {
+        ui.label("Hover over the image.");
+        return;
+    };
+    let joint = overlay::selected_joint(app.settings.joint_view);
+    let Some(values) = overlay::probe(&ins, joint, px) else {
+        return;
+    };
+    ui.label(format!("pixel ({:.0}, {:.0})", px.0, px.1));
+    // A small bar plot: value per stage.
+    let (rect, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 70.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, egui::Color32::from_gray(30));
+    let n = values.len().max(1) as f32;
+    let w = rect.width() / n;
+    for (i, (v, _)) in values.iter().enumerate() {
+        let h = v.clamp(0.0, 1.0) * (rect.height() - 12.0);
+        let x0 = rect.min.x + i as f32 * w + 2.0;
+        let bar = egui::Rect::from_min_max(
+            egui::pos2(x0, rect.max.y - 12.0 - h),
+            egui::pos2(x0 + w - 4.0, rect.max.y - 12.0),
+        );
+        let color = if i == app.stage {
+            egui::Color32::from_rgb(250, 200, 60)
+        } else {
+            egui::Color32::from_rgb(90, 150, 230)
+        };
+        painter.rect_filled(bar, 1.0, color);
+        painter.text(
+            egui::pos2(x0 + (w - 4.0) / 2.0, rect.max.y - 1.0),
+            egui::Align2::CENTER_BOTTOM,
+            format!("{}", i + 1),
+            egui::FontId::monospace(9.0),
+            egui::Color32::GRAY,
+        );
+    }
+    for (i, (v, peak)) in values.iter().enumerate() {
+        ui.monospace(format!(
+            "{}: {:>6.3}  peak ({:.0},{:.0})",
+            i + 1,
+            v,
+            peak.0,
+            peak.1
+        ))
+        .on_hover_text("stage: value at the pointer, and where the stage's maximum is (image px)");
+    }
+}
+
+pub fn status_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    egui::Panel::bottom("status").show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            if !app.settings.show_hud {
+                if let Some(ins) = &app.inspection {
+                    ui.monospace(format!("{} people", ins.people.len()));
+                }
+                return;
+            }
+            ui.monospace(format!(
+                "display {:>5.1} fps | inference {:>5.1} fps",
+                app.display_rate.per_second(),
+                app.inference_rate.per_second()
+            ));
+            if let Some(ins) = &app.inspection {
+                let t = &ins.timings;
+                let steps: Vec<String> = t
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} {:.0}", s.name, s.time.as_secs_f64() * 1e3))
+                    .collect();
+                ui.monospace(format!(
+                    "| forward {:.0} ms ({}) | decode {:.1} ms | {} people | input {}×{}",
+                    t.forward.as_secs_f64() * 1e3,
+                    steps.join(", "),
+                    t.decode.as_secs_f64() * 1e3,
+                    ins.people.len(),
+                    ins.input_size.0,
+                    ins.input_size.1,
+                ));
+            }
+            if let Some(n) = app.notices.last() {
+                let color = if n.error {
+                    egui::Color32::from_rgb(255, 120, 100)
+                } else {
+                    egui::Color32::LIGHT_GREEN
+                };
+                ui.colored_label(color, &n.text);
+            }
+        });
+    });
+}
+
+/// Files dropped onto the window open like "Open…".
+pub fn dropped_files(app: &mut PosescopeApp, ctx: &egui::Context) {
+    let dropped: Vec<_> = ctx.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .collect()
+    });
+    if let Some(p) = dropped.into_iter().next() {
+        app.open_input(PlayerInput::Path(p));
+    }
+}

@@ -1,0 +1,93 @@
+//! Settings that persist between runs (eframe storage), separate from GPU-owning state.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::colormap::Colormap;
+use crate::models::DEFAULT_MODEL;
+use crate::preprocess::ResizeMode;
+
+/// Which joints the heatmap overlay shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JointView {
+    /// Per-pixel maximum over all joints.
+    Max,
+    /// One joint's map.
+    Joint(usize),
+    /// Every joint as a small-multiples grid.
+    Grid,
+}
+
+/// How the overlay's value range is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RangeMode {
+    /// The fixed range below.
+    Fixed,
+    /// Minimum..maximum of the map shown.
+    Auto,
+    /// Minimum..maximum over all stages of the selected joint(s), so stages compare.
+    SharedAcrossStages,
+}
+
+/// What map is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MapKind {
+    /// The stage's belief map.
+    Belief,
+    /// `map_t - map_{t-1}`, diverging colormap (stage 1 against zero).
+    Difference,
+}
+
+/// Everything the user chose that should survive a restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub model: String,
+    pub device: String,
+    pub input_size: (u32, u32),
+    pub resize: ResizeMode,
+    pub show_heatmap: bool,
+    pub show_skeleton: bool,
+    pub colormap: Colormap,
+    pub opacity: f32,
+    pub gamma: f32,
+    pub range_mode: RangeMode,
+    pub fixed_range: (f32, f32),
+    pub joint_view: JointView,
+    pub map_kind: MapKind,
+    pub min_score: f32,
+    pub line_width: f32,
+    pub last_dir: Option<PathBuf>,
+    pub show_help: bool,
+    /// Frame rates and timings in the status bar.
+    pub show_hud: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.to_string(),
+            device: "cpu".to_string(),
+            input_size: (432, 368),
+            resize: ResizeMode::Fit,
+            show_heatmap: true,
+            show_skeleton: true,
+            colormap: Colormap::Turbo,
+            opacity: 0.55,
+            gamma: 1.0,
+            range_mode: RangeMode::Fixed,
+            fixed_range: (0.0, 1.0),
+            joint_view: JointView::Max,
+            map_kind: MapKind::Belief,
+            min_score: 0.1,
+            line_width: 0.0,
+            last_dir: None,
+            show_help: false,
+            show_hud: true,
+        }
+    }
+}
+
+/// The eframe storage key.
+pub const STORAGE_KEY: &str = "posescope-settings";

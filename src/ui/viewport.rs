@@ -1,0 +1,231 @@
+//! The central view: the frame with its GPU overlays (heatmap, skeleton), zoom and pan,
+//! the pixel probe, and the small-multiples grid of joints.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use eframe::egui;
+
+use super::app::PosescopeApp;
+use super::overlay::{self, OverlayMap};
+use super::settings::JointView;
+use crate::colormap::Colormap;
+use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer};
+
+/// Zoom and pan of the main view. Zoom 1 fits the image into the panel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ViewState {
+    pub zoom: f32,
+    pub pan: egui::Vec2,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            zoom: 1.0,
+            pan: egui::Vec2::ZERO,
+        }
+    }
+}
+
+/// Where an image of `size` pixels lands inside `panel` for this view state.
+pub fn image_rect(panel: egui::Rect, size: egui::Vec2, view: &ViewState) -> egui::Rect {
+    let fit = (panel.width() / size.x)
+        .min(panel.height() / size.y)
+        .max(1e-6);
+    let scale = fit * view.zoom;
+    egui::Rect::from_center_size(panel.center() + view.pan, size * scale)
+}
+
+fn key_of(parts: impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// The scene for one view of the current inspection: the frame, the overlay of `joint`
+/// (`None` = max over joints) at the selected stage, and the skeletons.
+pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) -> Option<Scene> {
+    let (image_key, image) = app.frame_rgba()?;
+    let ins = app.inspection.clone()?;
+    let s = &app.settings;
+    let heatmap = if s.show_heatmap {
+        overlay::overlay_map(&ins, app.stage, joint, s).map(|m: OverlayMap| {
+            let key = key_of((
+                image_key,
+                app.stage,
+                joint,
+                s.map_kind == super::settings::MapKind::Difference,
+                format!("{:?}{:?}", s.range_mode, s.fixed_range),
+            ));
+            HeatmapLayer {
+                values: Arc::new(m.values),
+                width: m.width,
+                height: m.height,
+                key,
+                map_to_image: ins.map_to_image,
+                style: OverlayStyle {
+                    colormap: if m.diverging {
+                        Colormap::Coolwarm
+                    } else {
+                        s.colormap
+                    },
+                    opacity: s.opacity,
+                    range: m.range,
+                    gamma: s.gamma,
+                },
+            }
+        })
+    } else {
+        None
+    };
+    let skeleton = (with_skeleton && s.show_skeleton).then(|| SkeletonLayer {
+        people: Arc::new(ins.people.clone()),
+        joints: ins.joints,
+        line_width: if s.line_width > 0.0 {
+            s.line_width
+        } else {
+            (ins.frame.width.min(ins.frame.height) as f32 / 200.0).max(2.0)
+        },
+        min_score: s.min_score,
+        highlight_joint: joint,
+    });
+    Some(Scene {
+        image,
+        image_key,
+        heatmap,
+        skeleton,
+    })
+}
+
+/// The central panel.
+pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    egui::CentralPanel::default()
+        .frame(egui::Frame::NONE.fill(egui::Color32::from_gray(24)))
+        .show(ui, |ui| {
+            let Some(ins) = app.inspection.clone() else {
+                ui.centered_and_justified(|ui| {
+                    ui.label(format!(
+                        "{}\n\nOpen an image, a folder or a video (toolbar, or drop a file here).",
+                        app.model_status()
+                    ));
+                });
+                return;
+            };
+            if app.settings.joint_view == JointView::Grid {
+                grid(app, ui);
+                return;
+            }
+            let panel = ui.available_rect_before_wrap();
+            let response = ui.allocate_rect(panel, egui::Sense::click_and_drag());
+            let size = egui::vec2(ins.frame.width as f32, ins.frame.height as f32);
+            // Zoom about the pointer, pan by dragging, double-click to fit.
+            if response.hovered() {
+                let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+                if scroll != 0.0 {
+                    let before = image_rect(panel, size, &app.view);
+                    let factor = (scroll / 200.0).exp();
+                    app.view.zoom = (app.view.zoom * factor).clamp(0.1, 64.0);
+                    if let Some(p) = response.hover_pos() {
+                        let after = image_rect(panel, size, &app.view);
+                        let rel = (p - before.min) / before.size();
+                        let moved = after.min + rel * after.size();
+                        app.view.pan += p - moved;
+                    }
+                }
+            }
+            if response.dragged() {
+                app.view.pan += response.drag_delta();
+            }
+            if response.double_clicked() {
+                app.view = ViewState::default();
+            }
+            let rect = image_rect(panel, size, &app.view);
+            let joint = overlay::selected_joint(app.settings.joint_view);
+            if let Some(scene) = scene(app, joint, true) {
+                ui.painter().add(crate::render::egui_bridge::paint_callback(
+                    0, panel, rect, scene,
+                ));
+            }
+            app.hover_image_px = response.hover_pos().map(|p| {
+                let rel = (p - rect.min) / rect.size();
+                (
+                    f64::from(rel.x * size.x) - 0.5,
+                    f64::from(rel.y * size.y) - 0.5,
+                )
+            });
+            hover_joint_names(app, ui, rect, size);
+        });
+}
+
+/// Joint name and score under the pointer.
+fn hover_joint_names(app: &PosescopeApp, ui: &egui::Ui, rect: egui::Rect, size: egui::Vec2) {
+    let (Some(ins), Some(pointer)) = (&app.inspection, ui.ctx().pointer_hover_pos()) else {
+        return;
+    };
+    let to_screen = |x: f32, y: f32| {
+        rect.min + egui::vec2((x + 0.5) / size.x, (y + 0.5) / size.y) * rect.size()
+    };
+    let mut best: Option<(f32, String)> = None;
+    for (pi, p) in ins.people.iter().enumerate() {
+        for (j, k) in p.keypoints.iter().enumerate() {
+            let Some(k) = k else { continue };
+            let d = to_screen(k.x, k.y).distance(pointer);
+            if d < 8.0 && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+                let name = ins.joints.joints.get(j).copied().unwrap_or("?");
+                best = Some((d, format!("person {}: {name} ({:.2})", pi + 1, k.score)));
+            }
+        }
+    }
+    if let Some((_, text)) = best {
+        egui::Tooltip::always_open(
+            ui.ctx().clone(),
+            ui.layer_id(),
+            egui::Id::unique("joint-hover"),
+            egui::PopupAnchor::Pointer,
+        )
+        .show(|ui| ui.label(text));
+    }
+}
+
+/// Every joint as a small view of its own.
+fn grid(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    let Some(ins) = app.inspection.clone() else {
+        return;
+    };
+    let n = ins.joints.len();
+    let panel = ui.available_rect_before_wrap();
+    let cols = (n as f32).sqrt().ceil().max(1.0) as usize;
+    let rows = n.div_ceil(cols);
+    let cell = egui::vec2(panel.width() / cols as f32, panel.height() / rows as f32);
+    let size = egui::vec2(ins.frame.width as f32, ins.frame.height as f32);
+    for j in 0..n {
+        let (r, c) = (j / cols, j % cols);
+        let cell_rect = egui::Rect::from_min_size(
+            panel.min + egui::vec2(c as f32 * cell.x, r as f32 * cell.y),
+            cell,
+        )
+        .shrink(2.0);
+        let label_h = 14.0;
+        let view_rect =
+            egui::Rect::from_min_max(cell_rect.min + egui::vec2(0.0, label_h), cell_rect.max);
+        let rect = image_rect(view_rect, size, &ViewState::default());
+        if let Some(scene) = scene(app, Some(j), false) {
+            ui.painter().add(crate::render::egui_bridge::paint_callback(
+                1 + j as u64,
+                view_rect,
+                rect,
+                scene,
+            ));
+        }
+        ui.painter().text(
+            cell_rect.min,
+            egui::Align2::LEFT_TOP,
+            ins.joints.joints.get(j).copied().unwrap_or("?"),
+            egui::FontId::proportional(12.0),
+            egui::Color32::LIGHT_GRAY,
+        );
+    }
+    ui.allocate_rect(panel, egui::Sense::hover());
+}

@@ -1,0 +1,137 @@
+//! The desktop app, driven headless with egui_kittest and its wgpu renderer (Mesa lavapipe
+//! on machines without a GPU).
+
+#![cfg(feature = "gui")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use egui_kittest::Harness;
+use posescope::ui::settings::JointView;
+use posescope::ui::{PosescopeApp, StartOptions};
+
+fn harness(input: Option<PathBuf>) -> Harness<'static, PosescopeApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            PosescopeApp::new(
+                cc,
+                StartOptions {
+                    model: Some("openpose-mobilenet-thin".into()),
+                    input,
+                    device: Some("cpu".into()),
+                },
+            )
+        });
+    // Small, fast input for tests.
+    h.state_mut().settings.input_size = (256, 224);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while h.state().inspection.is_none() {
+        assert!(Instant::now() < deadline, "no inspection arrived");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+    h
+}
+
+fn diff(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn the_stage_slider_changes_the_overlay() {
+    let mut h = harness(None);
+    assert_eq!(h.state().stage_count(), 6);
+    h.state_mut().stage = 0;
+    h.run_steps(2);
+    let first = h.render().unwrap();
+    // The → key moves the stage slider.
+    for _ in 0..5 {
+        h.key_press(egui::Key::ArrowRight);
+    }
+    h.run_steps(2);
+    assert_eq!(h.state().stage, 5);
+    let last = h.render().unwrap();
+    let d = diff(&first, &last);
+    println!("mean abs pixel difference stage 1 vs stage 6: {d:.3}");
+    assert!(d > 0.2, "the overlay did not change between stages ({d})");
+    // Without the heatmap the stage does not matter.
+    h.state_mut().settings.show_heatmap = false;
+    h.state_mut().stage = 0;
+    h.run_steps(2);
+    let a = h.render().unwrap();
+    h.state_mut().stage = 5;
+    h.run_steps(2);
+    let b = h.render().unwrap();
+    assert!(
+        diff(&a, &b) < 0.05,
+        "stage changed the view without a heatmap"
+    );
+}
+
+#[test]
+fn the_joint_picker_changes_the_overlay() {
+    let mut h = harness(None);
+    h.state_mut().settings.joint_view = JointView::Max;
+    h.run_steps(2);
+    let all = h.render().unwrap();
+    h.state_mut().settings.joint_view = JointView::Joint(0);
+    h.run_steps(2);
+    let nose = h.render().unwrap();
+    let d = diff(&all, &nose);
+    println!("mean abs pixel difference max-over-joints vs nose: {d:.3}");
+    assert!(d > 0.2, "picking a joint did not change the overlay ({d})");
+    h.state_mut().settings.joint_view = JointView::Grid;
+    h.run_steps(2);
+    let grid = h.render().unwrap();
+    assert!(diff(&grid, &nose) > 0.5);
+}
+
+#[test]
+fn save_frame_writes_the_view_json_and_maps_without_overwriting() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let mut h = harness(Some(shared.join("data/images/messi5.jpg")));
+    let dir = tempfile::tempdir().unwrap();
+    let files = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
+    assert_eq!(files.len(), 3);
+    let png = image::open(&files[0]).unwrap();
+    // Native resolution of the frame.
+    assert_eq!((png.width(), png.height()), (548, 342));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
+    assert_eq!(doc["image"]["width"], 548);
+    assert!(files[2].to_str().unwrap().ends_with(".maps.safetensors"));
+    // A second save picks new names.
+    let again = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
+    assert_ne!(again[0], files[0]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 6);
+    let montage = posescope::ui::export_stages_to(h.state_mut(), dir.path(), 160).unwrap();
+    let m = image::open(montage).unwrap();
+    assert_eq!(m.width(), 160 * 6);
+}
+
+#[test]
+fn snapshot_of_the_main_window() {
+    let mut h = harness(None);
+    h.state_mut().stage = 5;
+    // Timings and frame rates change from run to run.
+    h.state_mut().settings.show_hud = false;
+    h.run_steps(3);
+    h.snapshot("main_window_sample_stage6");
+}
