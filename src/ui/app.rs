@@ -101,6 +101,10 @@ pub struct PosescopeApp {
     /// Stage play-through: advance the stage slider every this often.
     pub(super) stage_play: Option<Instant>,
     pub(super) export_dir: Option<PathBuf>,
+    /// A running batch export.
+    pub batch: Option<super::batch::BatchJob>,
+    /// The path of the open input, for batch export.
+    pub(super) input_path: Option<PathBuf>,
     ctx: egui::Context,
 }
 
@@ -144,6 +148,8 @@ impl PosescopeApp {
             hover_image_px: None,
             stage_play: None,
             export_dir: None,
+            batch: None,
+            input_path: None,
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
@@ -243,9 +249,13 @@ impl PosescopeApp {
             self.pending_input = Some(input);
             return;
         };
-        if let PlayerInput::Path(p) = &input {
-            self.settings.last_dir = p.parent().map(Path::to_path_buf);
-        }
+        self.input_path = match &input {
+            PlayerInput::Path(p) => {
+                self.settings.last_dir = p.parent().map(Path::to_path_buf);
+                Some(p.clone())
+            }
+            _ => None,
+        };
         let ctx = self.ctx.clone();
         self.source = None;
         self.player = Some(Player::spawn(input, worker.submitter(), move || {
@@ -266,6 +276,7 @@ impl PosescopeApp {
 
     /// Collects finished work from the model loader, the player and the worker.
     fn poll(&mut self) {
+        self.poll_batch();
         if let ModelSlot::Loading(rx, _) = &self.model {
             match rx.try_recv() {
                 Ok(Ok(model)) => {
@@ -333,9 +344,79 @@ impl PosescopeApp {
         }
     }
 
+    /// Starts exporting every frame of the open video or folder into `out_dir`.
+    pub fn start_batch(&mut self, out_dir: PathBuf, video: bool) -> Result<(), String> {
+        if self.batch.is_some() {
+            return Err("an export is already running".into());
+        }
+        let input = self
+            .input_path
+            .clone()
+            .ok_or("open a video or a folder first")?;
+        let model = self.model().cloned().ok_or("no model is loaded")?;
+        let rs = self
+            .render_state
+            .clone()
+            .ok_or("GPU rendering is not available in this session")?;
+        let pipeline = Pipeline::new(model.clone(), self.pipeline_config(&model));
+        let request = super::batch::BatchRequest {
+            input,
+            out_dir,
+            stage: self.stage,
+            joint: super::overlay::selected_joint(self.settings.joint_view),
+            settings: self.settings.clone(),
+            maps: true,
+            video,
+        };
+        let ctx = self.ctx.clone();
+        let job = super::batch::BatchJob::spawn(
+            request,
+            pipeline,
+            rs.device.clone(),
+            rs.queue.clone(),
+            move || ctx.request_repaint(),
+        )?;
+        self.batch = Some(job);
+        Ok(())
+    }
+
+    fn poll_batch(&mut self) {
+        let Some(job) = &self.batch else { return };
+        if let Some(r) = job.finished() {
+            self.batch = None;
+            match r {
+                Ok(rep) => {
+                    let mut text = format!(
+                        "{} {} frames to {}",
+                        if rep.cancelled {
+                            "cancelled after"
+                        } else {
+                            "exported"
+                        },
+                        rep.frames,
+                        rep.folder.display()
+                    );
+                    if let Some(v) = &rep.video {
+                        text.push_str(&format!(" and {}", v.display()));
+                    }
+                    if let Some(e) = rep.errors.first() {
+                        text.push_str(&format!(
+                            "; {} frame(s) failed, first: {e}",
+                            rep.errors.len()
+                        ));
+                    }
+                    let failed = !rep.errors.is_empty();
+                    self.notify(text, failed);
+                }
+                Err(e) => self.notify(format!("export failed: {e}"), true),
+            }
+        }
+    }
+
     /// True while something is in flight (model loading, frames being processed).
     pub fn busy(&self) -> bool {
         matches!(self.model, ModelSlot::Loading(..))
+            || self.batch.is_some()
             || self.source.as_ref().is_some_and(|s| s.playing)
             || (self.player.is_some() && self.inspection.is_none())
     }

@@ -2,6 +2,7 @@
 //! app state; GPU work lives in [`crate::render`], inference in [`crate::pipeline`].
 
 pub mod app;
+pub mod batch;
 mod export;
 mod help;
 mod keys;

@@ -77,9 +77,55 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             {
                 super::export::export_stages_dialog(app);
             }
+            batch_controls(app, ui);
             ui.separator();
             if ui.button("Help").on_hover_text("Shortcuts (F1)").clicked() {
                 app.settings.show_help = !app.settings.show_help;
+            }
+        });
+    });
+}
+
+fn batch_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    if let Some(job) = &app.batch {
+        let done = job.done.load(std::sync::atomic::Ordering::Relaxed);
+        let progress = job.total.map_or(0.0, |t| done as f32 / t.max(1) as f32);
+        ui.add(
+            egui::ProgressBar::new(progress)
+                .desired_width(160.0)
+                .text(match job.total {
+                    Some(t) => format!("exporting {done}/{t}"),
+                    None => format!("exporting {done}"),
+                }),
+        );
+        if ui.button("Cancel").clicked() {
+            job.cancel();
+        }
+        return;
+    }
+    let multi = app
+        .source
+        .as_ref()
+        .is_some_and(|s| s.frames.is_none_or(|n| n > 1));
+    ui.add_enabled_ui(multi && app.input_path.is_some(), |ui| {
+        ui.menu_button("Export all…", |ui| {
+            for (label, video) in [
+                ("frames (PNG, JSON, maps)", false),
+                ("frames + annotated video (MP4)", true),
+            ] {
+                if ui.button(label).clicked() {
+                    ui.close();
+                    let mut d = rfd::FileDialog::new().set_title("Export into folder");
+                    if let Some(dir) = app.export_dir.as_ref().or(app.settings.last_dir.as_ref()) {
+                        d = d.set_directory(dir);
+                    }
+                    if let Some(dir) = d.pick_folder() {
+                        app.export_dir = Some(dir.clone());
+                        if let Err(e) = app.start_batch(dir, video) {
+                            app.notify(format!("export: {e}"), true);
+                        }
+                    }
+                }
             }
         });
     });

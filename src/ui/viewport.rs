@@ -9,8 +9,9 @@ use eframe::egui;
 
 use super::app::PosescopeApp;
 use super::overlay::{self, OverlayMap};
-use super::settings::JointView;
+use super::settings::{JointView, Settings};
 use crate::colormap::Colormap;
+use crate::inspection::Inspection;
 use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer};
 
 /// Zoom and pan of the main view. Zoom 1 fits the image into the panel.
@@ -49,12 +50,33 @@ fn key_of(parts: impl Hash) -> u64 {
 pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) -> Option<Scene> {
     let (image_key, image) = app.frame_rgba()?;
     let ins = app.inspection.clone()?;
-    let s = &app.settings;
+    Some(build_scene(
+        &ins,
+        image,
+        image_key,
+        app.stage,
+        joint,
+        &app.settings,
+        with_skeleton,
+    ))
+}
+
+/// The scene for `ins` at `stage` as the settings ask (shared by the views and the batch
+/// exporter, so both draw the same thing).
+pub fn build_scene(
+    ins: &Inspection,
+    image: Arc<image::RgbaImage>,
+    image_key: u64,
+    stage: usize,
+    joint: Option<usize>,
+    s: &Settings,
+    with_skeleton: bool,
+) -> Scene {
     let heatmap = if s.show_heatmap {
-        overlay::overlay_map(&ins, app.stage, joint, s).map(|m: OverlayMap| {
+        overlay::overlay_map(ins, stage, joint, s).map(|m: OverlayMap| {
             let key = key_of((
                 image_key,
-                app.stage,
+                stage,
                 joint,
                 s.map_kind == super::settings::MapKind::Difference,
                 format!("{:?}{:?}", s.range_mode, s.fixed_range),
@@ -91,12 +113,12 @@ pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) 
         min_score: s.min_score,
         highlight_joint: joint,
     });
-    Some(Scene {
+    Scene {
         image,
         image_key,
         heatmap,
         skeleton,
-    })
+    }
 }
 
 /// The central panel.
