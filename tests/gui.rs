@@ -135,3 +135,29 @@ fn snapshot_of_the_main_window() {
     h.run_steps(3);
     h.snapshot("main_window_sample_stage6");
 }
+
+#[test]
+fn the_paf_view_draws_vector_glyphs() {
+    let mut h = harness(None);
+    h.state_mut().settings.show_heatmap = false;
+    h.run_steps(2);
+    let plain = h.render().unwrap();
+    h.state_mut().settings.show_pafs = true;
+    h.run_steps(2);
+    let with_pafs = h.render().unwrap();
+    let d = diff(&plain, &with_pafs);
+    println!("mean abs pixel difference without vs with PAF glyphs: {d:.3}");
+    assert!(d > 0.05, "PAF glyphs did not show ({d})");
+    let ins = h.state().inspection.clone().unwrap();
+    let segments = posescope::ui::overlay::paf_segments(&ins, 5, None);
+    assert!(!segments.is_empty());
+    let (w, h) = (ins.frame.width as f32, ins.frame.height as f32);
+    for s in &segments {
+        for p in [s.a, s.b] {
+            assert!(p[0] > -16.0 && p[0] < w + 16.0 && p[1] > -16.0 && p[1] < h + 16.0);
+        }
+    }
+    // A single limb's field is a subset of the strongest-limb view's cells.
+    let neck_nose = posescope::ui::overlay::paf_segments(&ins, 5, Some(12));
+    assert!(neck_nose.len() <= segments.len());
+}

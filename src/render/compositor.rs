@@ -14,7 +14,8 @@ use eframe::wgpu;
 use super::pipelines::{bind_group, Pipelines};
 use super::textures;
 use super::uniforms::{
-    finite_range, skeleton_instances, FrameUniforms, HeatmapUniforms, OutputSpace, SkeletonInstance,
+    finite_range, skeleton_instances, vector_instances, FrameUniforms, HeatmapUniforms,
+    OutputSpace, SkeletonInstance,
 };
 use super::{HeatmapLayer, RenderError, Scene};
 
@@ -279,9 +280,16 @@ impl Compositor {
             }
         }
 
-        // The skeleton.
+        // Vector glyphs, then the skeleton (one instanced draw, in this order).
+        let mut instances = Vec::new();
+        if let Some(layer) = &scene.vectors {
+            instances.extend(vector_instances(layer, self.space));
+        }
         if let Some(layer) = &scene.skeleton {
-            let instances = skeleton_instances(layer, self.space);
+            instances.extend(skeleton_instances(layer, self.space));
+        }
+        view.instance_count = 0;
+        {
             let bytes: &[u8] = bytemuck::cast_slice(&instances);
             if !bytes.is_empty() {
                 let needed = bytes.len() as wgpu::BufferAddress;

@@ -228,6 +228,7 @@ mod tests {
                 map_to_image: Affine2::resample(8.0, 8.0),
                 style: OverlayStyle::default(),
             }),
+            vectors: None,
             skeleton: Some(SkeletonLayer {
                 people: Arc::new(vec![Person {
                     score: 1.0,

@@ -49,8 +49,29 @@ pub struct Scene {
     pub image_key: u64,
     /// The overlay drawn over the image, if any.
     pub heatmap: Option<HeatmapLayer>,
+    /// Vector glyphs (e.g. part-affinity fields) drawn over the heatmap, under the skeletons.
+    pub vectors: Option<VectorLayer>,
     /// Skeletons drawn on top, if any.
     pub skeleton: Option<SkeletonLayer>,
+}
+
+/// One glyph of a vector field: a segment from `a` to `b` (image pixels) with a dot at `b`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub a: [f32; 2],
+    pub b: [f32; 2],
+    /// sRGB colour.
+    pub color: [u8; 3],
+    /// Straight alpha in `[0, 1]`.
+    pub alpha: f32,
+}
+
+/// A vector field drawn as segments (with the skeleton pipeline's anti-aliased capsules).
+#[derive(Clone, Debug)]
+pub struct VectorLayer {
+    pub segments: Arc<Vec<Segment>>,
+    /// Segment thickness in image pixels.
+    pub width: f32,
 }
 
 impl Scene {
@@ -60,6 +81,7 @@ impl Scene {
             image,
             image_key,
             heatmap: None,
+            vectors: None,
             skeleton: None,
         }
     }

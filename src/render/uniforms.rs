@@ -234,6 +234,32 @@ pub fn skeleton_instances(layer: &SkeletonLayer, space: OutputSpace) -> Vec<Skel
     out
 }
 
+/// A vector field's glyphs: a capsule per segment and a dot at its tip.
+pub fn vector_instances(layer: &super::VectorLayer, space: OutputSpace) -> Vec<SkeletonInstance> {
+    let w = layer.width;
+    if !(w.is_finite() && w > 0.0) {
+        return Vec::new();
+    }
+    let finite = |p: [f32; 2]| p[0].is_finite() && p[1].is_finite();
+    let mut out = Vec::with_capacity(layer.segments.len() * 2);
+    for s in layer.segments.iter().filter(|s| finite(s.a) && finite(s.b)) {
+        let fill = space.color(s.color, s.alpha.clamp(0.0, 1.0));
+        out.push(SkeletonInstance {
+            ends: [s.a[0], s.a[1], s.b[0], s.b[1]],
+            shape: [w / 2.0, 0.0, 0.0, 0.0],
+            fill,
+            rim_color: fill,
+        });
+        out.push(SkeletonInstance {
+            ends: [s.b[0], s.b[1], s.b[0], s.b[1]],
+            shape: [w, 0.0, 0.0, 0.0],
+            fill,
+            rim_color: fill,
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -18,6 +18,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("D", "belief map / stage difference"),
     ("H", "heatmap on / off"),
     ("K", "skeleton on / off"),
+    ("V", "part-affinity field vectors on / off"),
     ("F", "fit the image (also double-click)"),
     ("T", "frame rates and timings on / off"),
     ("O", "open an image or video"),
@@ -89,6 +90,9 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     }
     if pressed(Key::H) {
         app.settings.show_heatmap = !app.settings.show_heatmap;
+    }
+    if pressed(Key::V) {
+        app.settings.show_pafs = !app.settings.show_pafs;
     }
     if pressed(Key::K) {
         app.settings.show_skeleton = !app.settings.show_skeleton;

@@ -2,7 +2,10 @@
 //! at the network's output resolution). Pure functions, no egui or wgpu.
 
 use crate::inspection::Inspection;
+use crate::pose::paf::OPENPOSE_COCO18_LIMBS;
+use crate::pose::skeleton::OPENPOSE_COCO18;
 use crate::pose::Maps;
+use crate::render::Segment;
 
 use super::settings::{JointView, MapKind, RangeMode, Settings};
 
@@ -135,4 +138,70 @@ pub fn probe(
             Some((sample, peak))
         })
         .collect()
+}
+
+/// Colour of a PAF limb: the skeleton's colour for the same joint pair, white otherwise.
+fn limb_color(a: usize, b: usize) -> [u8; 3] {
+    OPENPOSE_COCO18
+        .limbs
+        .iter()
+        .zip(OPENPOSE_COCO18.limb_colors)
+        .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
+        .map_or([255, 255, 255], |(_, c)| *c)
+}
+
+/// Part-affinity-field glyphs of `stage` (0-based) in image pixels: at every map cell, a
+/// segment along the field of `limb` (`None` = the limb with the strongest field there),
+/// its length proportional to the field's magnitude (a unit vector spans 0.9 cells).
+/// Empty for models without PAFs.
+pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<Segment> {
+    let Some(pafs) = ins.stages.get(stage).and_then(|s| s.pafs.as_ref()) else {
+        return Vec::new();
+    };
+    if ins.joints != &OPENPOSE_COCO18 {
+        return Vec::new();
+    }
+    let (w, h) = (pafs.width(), pafs.height());
+    let limbs: Vec<usize> = match limb {
+        Some(l) if l < OPENPOSE_COCO18_LIMBS.len() => vec![l],
+        _ => (0..OPENPOSE_COCO18_LIMBS.len()).collect(),
+    };
+    let t = &ins.map_to_image;
+    // Image pixels per map cell along x.
+    let cell = (t.apply(1.0, 0.0).0 - t.apply(0.0, 0.0).0).abs() as f32;
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let mut best: Option<(f32, f32, f32, usize)> = None;
+            for &l in &limbs {
+                let Some(pl) = OPENPOSE_COCO18_LIMBS.get(l) else {
+                    continue;
+                };
+                let (Some(vx), Some(vy)) = (pafs.get(pl.paf.0, y, x), pafs.get(pl.paf.1, y, x))
+                else {
+                    continue;
+                };
+                let m = vx.hypot(vy);
+                if m.is_finite() && best.is_none_or(|b| m > b.2) {
+                    best = Some((vx, vy, m, l));
+                }
+            }
+            let Some((vx, vy, m, l)) = best else { continue };
+            if m < 0.1 {
+                continue;
+            }
+            let (cx, cy) = t.apply(x as f64, y as f64);
+            let len = 0.9 * cell * m.min(1.0);
+            let (ux, uy) = (vx / m, vy / m);
+            let (cx, cy) = (cx as f32, cy as f32);
+            let joints = OPENPOSE_COCO18_LIMBS.get(l).map_or((0, 0), |p| p.joints);
+            out.push(Segment {
+                a: [cx - ux * len / 2.0, cy - uy * len / 2.0],
+                b: [cx + ux * len / 2.0, cy + uy * len / 2.0],
+                color: limb_color(joints.0, joints.1),
+                alpha: m.clamp(0.35, 1.0),
+            });
+        }
+    }
+    out
 }

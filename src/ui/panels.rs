@@ -379,6 +379,29 @@ fn overlay_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     let s = &mut app.settings;
     ui.checkbox(&mut s.show_heatmap, "heatmap (H)");
     ui.checkbox(&mut s.show_skeleton, "skeleton (K)");
+    ui.checkbox(&mut s.show_pafs, "part-affinity fields (V)");
+    if s.show_pafs {
+        let name = |l: usize| {
+            crate::pose::paf::OPENPOSE_COCO18_LIMBS
+                .get(l)
+                .map_or("?".to_string(), |p| {
+                    let j = crate::pose::skeleton::OPENPOSE_COCO18.joints;
+                    format!(
+                        "{} – {}",
+                        j.get(p.joints.0).copied().unwrap_or("?"),
+                        j.get(p.joints.1).copied().unwrap_or("?")
+                    )
+                })
+        };
+        egui::ComboBox::from_label("limb")
+            .selected_text(s.paf_limb.map_or("strongest".to_string(), name))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut s.paf_limb, None, "strongest");
+                for l in 0..crate::pose::paf::OPENPOSE_COCO18_LIMBS.len() {
+                    ui.selectable_value(&mut s.paf_limb, Some(l), name(l));
+                }
+            });
+    }
     egui::ComboBox::from_label("colormap")
         .selected_text(s.colormap.name())
         .show_ui(ui, |ui| {

@@ -62,6 +62,10 @@ pub struct Settings {
     pub show_help: bool,
     /// Frame rates and timings in the status bar.
     pub show_hud: bool,
+    /// Part-affinity fields as vector glyphs (PAF models).
+    pub show_pafs: bool,
+    /// The limb whose field is drawn; `None` = the strongest limb at each cell.
+    pub paf_limb: Option<usize>,
 }
 
 impl Default for Settings {
@@ -85,6 +89,8 @@ impl Default for Settings {
             last_dir: None,
             show_help: false,
             show_hud: true,
+            show_pafs: false,
+            paf_limb: None,
         }
     }
 }

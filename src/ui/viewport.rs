@@ -12,7 +12,7 @@ use super::overlay::{self, OverlayMap};
 use super::settings::{JointView, Settings};
 use crate::colormap::Colormap;
 use crate::inspection::Inspection;
-use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer};
+use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer, VectorLayer};
 
 /// Zoom and pan of the main view. Zoom 1 fits the image into the panel.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -113,10 +113,15 @@ pub fn build_scene(
         min_score: s.min_score,
         highlight_joint: joint,
     });
+    let vectors = (s.show_pafs && with_skeleton).then(|| VectorLayer {
+        segments: Arc::new(overlay::paf_segments(ins, stage, s.paf_limb)),
+        width: (ins.frame.width.min(ins.frame.height) as f32 / 320.0).max(1.0),
+    });
     Scene {
         image,
         image_key,
         heatmap,
+        vectors,
         skeleton,
     }
 }
