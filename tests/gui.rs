@@ -161,3 +161,36 @@ fn the_paf_view_draws_vector_glyphs() {
     let neck_nose = posescope::ui::overlay::paf_segments(&ins, 5, Some(12));
     assert!(neck_nose.len() <= segments.len());
 }
+
+/// Renders the views described in the README to `docs/` (run by hand:
+/// `cargo test --test gui docs_screenshots -- --ignored`).
+#[test]
+#[ignore = "writes docs/ screenshots; run by hand"]
+fn docs_screenshots() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let mut h = harness(Some(
+        shared.join("data/images/COCO_val2014_000000000192.jpg"),
+    ));
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    h.state_mut().settings.show_hud = false;
+    let mut shot = |h: &mut Harness<'static, PosescopeApp>, name: &str| {
+        h.run_steps(3);
+        h.render().unwrap().save(docs.join(name)).unwrap();
+    };
+    h.state_mut().stage = 0;
+    shot(&mut h, "stage1_max.png");
+    h.state_mut().stage = 5;
+    shot(&mut h, "stage6_max.png");
+    h.state_mut().settings.map_kind = posescope::ui::settings::MapKind::Difference;
+    shot(&mut h, "stage6_difference.png");
+    h.state_mut().settings.map_kind = posescope::ui::settings::MapKind::Belief;
+    h.state_mut().settings.joint_view = JointView::Grid;
+    shot(&mut h, "stage6_grid.png");
+    h.state_mut().settings.joint_view = JointView::Max;
+    h.state_mut().settings.show_heatmap = false;
+    h.state_mut().settings.show_pafs = true;
+    shot(&mut h, "stage6_pafs.png");
+}
