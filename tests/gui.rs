@@ -176,7 +176,7 @@ fn docs_screenshots() {
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
     std::fs::create_dir_all(&docs).unwrap();
     h.state_mut().settings.show_hud = false;
-    let mut shot = |h: &mut Harness<'static, PosescopeApp>, name: &str| {
+    let shot = |h: &mut Harness<'static, PosescopeApp>, name: &str| {
         h.run_steps(3);
         h.render().unwrap().save(docs.join(name)).unwrap();
     };

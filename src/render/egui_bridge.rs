@@ -238,6 +238,7 @@ mod tests {
                 line_width: 3.0,
                 min_score: 0.1,
                 highlight_joint: Some(2),
+                person_colors: false,
             }),
         }
     }

@@ -152,7 +152,24 @@ pub struct SkeletonLayer {
     pub min_score: f32,
     /// A joint index drawn larger (and with a light rim) for every person.
     pub highlight_joint: Option<usize>,
+    /// Colour each person's limbs with one colour of [`PERSON_COLORS`] (by person index)
+    /// instead of the joint set's per-limb colours.
+    pub person_colors: bool,
 }
+
+/// Distinct colours for telling people apart (Tableau 10).
+pub const PERSON_COLORS: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
 
 // Debug output names sizes and keys instead of dumping pixels and values.
 impl fmt::Debug for Scene {

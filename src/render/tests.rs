@@ -150,6 +150,7 @@ fn skeleton_joint_and_heatmap_peak_share_the_pixel() {
         line_width: 3.0,
         min_score: 0.1,
         highlight_joint: None,
+        person_colors: false,
     });
     let both = render_scene(&device, &queue, &mut comp, &scene).unwrap();
     let neck = OPENPOSE_COCO18.joint_color(1);
@@ -373,6 +374,7 @@ fn srgb_targets_draw_the_same_colours() {
         line_width: 2.0,
         min_score: 0.1,
         highlight_joint: Some(1),
+        person_colors: false,
     });
     let render = |format| {
         let mut comp = Compositor::new(&device, &queue, format).unwrap();

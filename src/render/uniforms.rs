@@ -190,7 +190,8 @@ pub fn skeleton_instances(layer: &SkeletonLayer, space: OutputSpace) -> Vec<Skel
     let halo = half + (line * 0.25).max(1.0);
     let joints = layer.joints;
     let mut out = Vec::new();
-    for person in layer.people.iter() {
+    for (pi, person) in layer.people.iter().enumerate() {
+        let person_color = super::PERSON_COLORS[pi % super::PERSON_COLORS.len()];
         let point = |j: usize| {
             let k = person.keypoints.get(j).copied().flatten()?;
             let ok = k.score >= layer.min_score && k.x.is_finite() && k.y.is_finite();
@@ -200,7 +201,14 @@ pub fn skeleton_instances(layer: &SkeletonLayer, space: OutputSpace) -> Vec<Skel
             .limbs
             .iter()
             .zip(joints.limb_colors)
-            .filter_map(|(&(a, b), &color)| Some((point(a)?, point(b)?, color)))
+            .filter_map(|(&(a, b), &color)| {
+                let color = if layer.person_colors {
+                    person_color
+                } else {
+                    color
+                };
+                Some((point(a)?, point(b)?, color))
+            })
             .collect();
         let capsule = |a: [f32; 2], b: [f32; 2], radius: f32, fill: [f32; 4]| SkeletonInstance {
             ends: [a[0], a[1], b[0], b[1]],
@@ -294,6 +302,7 @@ mod tests {
             line_width: 4.0,
             min_score: 0.1,
             highlight_joint: Some(2),
+            person_colors: false,
         };
         let inst = skeleton_instances(&layer, OutputSpace::Gamma);
         // One limb (neck-right shoulder): halo + limb, then two joints.
@@ -303,6 +312,35 @@ mod tests {
         assert_eq!(inst[1].fill, [1.0, 0.0, 0.0, 1.0]);
         assert_eq!(inst[2].shape[0], 4.0);
         assert_eq!(inst[3].shape[0], 4.0 * HIGHLIGHT_SCALE);
+
+        // Colour by person: the limb takes the first person colour.
+        let by_person = SkeletonLayer {
+            person_colors: true,
+            ..layer
+        };
+        let inst = skeleton_instances(&by_person, OutputSpace::Gamma);
+        assert_eq!(
+            inst[1].fill,
+            OutputSpace::Gamma.color(crate::render::PERSON_COLORS[0], 1.0)
+        );
+    }
+
+    #[test]
+    fn vector_glyphs_are_a_capsule_and_a_tip() {
+        let layer = crate::render::VectorLayer {
+            segments: Arc::new(vec![crate::render::Segment {
+                a: [1.0, 2.0],
+                b: [5.0, 2.0],
+                color: [255, 0, 0],
+                alpha: 0.5,
+            }]),
+            width: 2.0,
+        };
+        let inst = vector_instances(&layer, OutputSpace::Gamma);
+        assert_eq!(inst.len(), 2);
+        assert_eq!(inst[0].ends, [1.0, 2.0, 5.0, 2.0]);
+        assert_eq!(inst[1].ends, [5.0, 2.0, 5.0, 2.0]);
+        assert_eq!(inst[0].fill, [1.0, 0.0, 0.0, 0.5]);
     }
 
     #[test]

@@ -378,7 +378,10 @@ fn overlay_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.heading("Overlay");
     let s = &mut app.settings;
     ui.checkbox(&mut s.show_heatmap, "heatmap (H)");
-    ui.checkbox(&mut s.show_skeleton, "skeleton (K)");
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut s.show_skeleton, "skeleton (K)");
+        ui.checkbox(&mut s.person_colors, "colour by person");
+    });
     ui.checkbox(&mut s.show_pafs, "part-affinity fields (V)");
     if s.show_pafs {
         let name = |l: usize| {

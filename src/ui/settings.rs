@@ -62,6 +62,8 @@ pub struct Settings {
     pub show_help: bool,
     /// Frame rates and timings in the status bar.
     pub show_hud: bool,
+    /// One colour per person instead of per limb.
+    pub person_colors: bool,
     /// Part-affinity fields as vector glyphs (PAF models).
     pub show_pafs: bool,
     /// The limb whose field is drawn; `None` = the strongest limb at each cell.
@@ -89,6 +91,7 @@ impl Default for Settings {
             last_dir: None,
             show_help: false,
             show_hud: true,
+            person_colors: false,
             show_pafs: false,
             paf_limb: None,
         }

@@ -112,6 +112,7 @@ pub fn build_scene(
         },
         min_score: s.min_score,
         highlight_joint: joint,
+        person_colors: s.person_colors,
     });
     let vectors = (s.show_pafs && with_skeleton).then(|| VectorLayer {
         segments: Arc::new(overlay::paf_segments(ins, stage, s.paf_limb)),
