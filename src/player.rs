@@ -47,7 +47,7 @@ pub enum PlayerInput {
     /// The bundled sample photo.
     Sample,
     #[cfg(feature = "webcam")]
-    Camera(usize),
+    Camera(u32),
 }
 
 /// A running player.
