@@ -98,6 +98,58 @@ impl Colormap {
     }
 }
 
+/// How a single-channel map becomes an overlay: colormap, opacity, value range, gamma.
+/// Shared by the CPU exporter (`export::annotate`) and the GPU overlay (`render`), so both
+/// read a style the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverlayStyle {
+    pub colormap: Colormap,
+    /// Alpha of the overlay, `[0, 1]`, the same everywhere the map covers the image.
+    pub opacity: f32,
+    /// Values mapped to colormap `t = 0` and `t = 1` (clamped outside). A bound that is not
+    /// finite is replaced by the map's own finite min / max ([`OverlayStyle::AUTO_RANGE`]
+    /// uses both); `lo == hi` maps everything to 0.
+    pub range: (f32, f32),
+    /// Exponent applied to the normalised value (`t^gamma`); values `< 1` lift faint
+    /// responses. Non-positive or non-finite means 1.
+    pub gamma: f32,
+}
+
+impl OverlayStyle {
+    /// A range that follows the map's own finite min..max.
+    pub const AUTO_RANGE: (f32, f32) = (f32::NAN, f32::NAN);
+
+    /// The range to use for a map whose finite min..max is `map_range`.
+    pub fn resolved_range(&self, map_range: (f32, f32)) -> (f32, f32) {
+        let (lo, hi) = self.range;
+        (
+            if lo.is_finite() { lo } else { map_range.0 },
+            if hi.is_finite() { hi } else { map_range.1 },
+        )
+    }
+
+    /// The gamma to apply (1 for non-positive or non-finite values).
+    pub fn effective_gamma(&self) -> f32 {
+        if self.gamma.is_finite() && self.gamma > 0.0 {
+            self.gamma
+        } else {
+            1.0
+        }
+    }
+}
+
+impl Default for OverlayStyle {
+    /// Turbo at 50 % opacity over `[0, 1]` (belief maps), gamma 1.
+    fn default() -> Self {
+        Self {
+            colormap: Colormap::Turbo,
+            opacity: 0.5,
+            range: (0.0, 1.0),
+            gamma: 1.0,
+        }
+    }
+}
+
 /// Texels per colormap row in [`lookup_table_rgba8`].
 pub const LUT_WIDTH: usize = 256;
 

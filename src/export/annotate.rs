@@ -17,7 +17,6 @@ use std::ops::Range;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::colormap::Colormap;
 use crate::pose::{Affine2, JointSet, Person};
 
 /// Why a heatmap could not be blended.
@@ -35,31 +34,7 @@ pub enum AnnotateError {
     SingularTransform(Affine2),
 }
 
-/// How [`blend_heatmap`] colours a map.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OverlayStyle {
-    pub colormap: Colormap,
-    /// Alpha of the overlay, `[0, 1]`, the same everywhere the map covers the image.
-    pub opacity: f32,
-    /// Values mapped to colormap `t = 0` and `t = 1` (clamped outside). `None`, or bounds
-    /// that are not finite, use the finite min..max of the map. `lo == hi` maps all to 0.
-    pub range: Option<(f32, f32)>,
-    /// Exponent applied to the normalised value before the colormap (`t^gamma`); values
-    /// `< 1` lift faint responses. Non-positive or non-finite means 1.
-    pub gamma: f32,
-}
-
-impl Default for OverlayStyle {
-    /// Turbo at 50 % opacity over `[0, 1]` (belief maps), gamma 1.
-    fn default() -> Self {
-        Self {
-            colormap: Colormap::Turbo,
-            opacity: 0.5,
-            range: Some((0.0, 1.0)),
-            gamma: 1.0,
-        }
-    }
-}
+pub use crate::colormap::OverlayStyle;
 
 const LUT_SIZE: usize = 1024;
 
@@ -73,17 +48,10 @@ struct Lut {
 
 impl Lut {
     fn new(style: &OverlayStyle, map: &[f32], alpha: f32) -> Self {
-        let (lo, hi) = match style.range {
-            Some((lo, hi)) if lo.is_finite() && hi.is_finite() => (lo, hi),
-            _ => finite_min_max(map).unwrap_or((0.0, 1.0)),
-        };
+        let (lo, hi) = style.resolved_range(finite_min_max(map).unwrap_or((0.0, 1.0)));
         let scale = if hi != lo { 1.0 / (hi - lo) } else { 0.0 };
         let scale = if scale.is_finite() { scale } else { 0.0 };
-        let gamma = if style.gamma.is_finite() && style.gamma > 0.0 {
-            style.gamma
-        } else {
-            1.0
-        };
+        let gamma = style.effective_gamma();
         let a = ((alpha * 256.0).round() as u32).min(256); // alpha in [0, 1]
         let color_times_alpha = (0..LUT_SIZE)
             .map(|i| {
@@ -489,6 +457,7 @@ fn solve(k: f64, c: f64, lo: f64, hi: f64) -> Option<(f64, f64)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::colormap::Colormap;
     use crate::pose::skeleton::OPENPOSE_COCO18;
     use crate::pose::Keypoint;
 
@@ -564,7 +533,7 @@ mod tests {
         let style = OverlayStyle {
             colormap: Colormap::Viridis,
             opacity: 1.0,
-            range: None,
+            range: OverlayStyle::AUTO_RANGE,
             gamma: 1.0,
         };
         let mut img = RgbImage::new(2, 1);

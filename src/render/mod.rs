@@ -30,7 +30,6 @@ mod uniforms;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::colormap::Colormap;
 use crate::pose::{Affine2, JointSet, Person};
 
 pub use compositor::{Compositor, Placement, RenderTarget};
@@ -111,32 +110,7 @@ pub struct HeatmapLayer {
     pub style: OverlayStyle,
 }
 
-/// How a [`HeatmapLayer`] turns values into colours.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct OverlayStyle {
-    /// The colormap (the GPU samples the table from [`crate::colormap::lookup_table_rgba8`]).
-    pub colormap: Colormap,
-    /// Alpha of the overlay, clamped to `[0, 1]` (NaN draws nothing).
-    pub opacity: f32,
-    /// Values mapped to colormap `t = 0` and `t = 1` (clamped outside). A bound that is not
-    /// finite is replaced by the map's finite min / max; `lo == hi` maps everything to 0.
-    pub range: (f32, f32),
-    /// Exponent applied to the normalised value (`t^gamma`); values `< 1` lift faint
-    /// responses. Non-positive or non-finite means 1.
-    pub gamma: f32,
-}
-
-impl Default for OverlayStyle {
-    /// Turbo at 50 % opacity over `[0, 1]` (belief maps), gamma 1.
-    fn default() -> Self {
-        Self {
-            colormap: Colormap::Turbo,
-            opacity: 0.5,
-            range: (0.0, 1.0),
-            gamma: 1.0,
-        }
-    }
-}
+pub use crate::colormap::OverlayStyle;
 
 /// Skeletons: limbs as anti-aliased capsules, joints as discs with a thin dark rim.
 #[derive(Clone)]

@@ -8,6 +8,7 @@ use eframe::wgpu;
 use image::{Rgba, RgbaImage};
 
 use super::*;
+use crate::colormap::Colormap;
 use crate::pose::skeleton::OPENPOSE_COCO18;
 use crate::pose::Keypoint;
 

@@ -79,14 +79,8 @@ impl HeatmapUniforms {
             .ok_or(RenderError::SingularTransform(layer.map_to_image))?;
         let [a, b, tx, c, d, ty] = inv.m.map(|v| v as f32);
         let style = &layer.style;
-        let (lo, hi) = style.range;
-        let value_min = if lo.is_finite() { lo } else { map_range.0 };
-        let value_max = if hi.is_finite() { hi } else { map_range.1 };
-        let gamma = if style.gamma.is_finite() && style.gamma > 0.0 {
-            style.gamma
-        } else {
-            1.0
-        };
+        let (value_min, value_max) = style.resolved_range(map_range);
+        let gamma = style.effective_gamma();
         Ok(Self {
             clip_rect: placement.clip_rect(),
             image_to_map_x: [a, b, tx, 0.0],
