@@ -13,7 +13,7 @@ use crate::pipeline::Submitter;
 use crate::source::{self, FrameSource, SourceError};
 
 /// What the player is asked to do.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum PlayerCommand {
     Play,
     Pause,
@@ -21,6 +21,9 @@ pub enum PlayerCommand {
     Step(i64),
     /// Jump to this frame and pause there.
     Seek(u64),
+    /// Send frames to another worker from now on (the model or its settings changed); the
+    /// source, its position and the play state are kept.
+    Retarget(Submitter),
 }
 
 /// What the player reports.
@@ -260,6 +263,9 @@ impl PlayerThread {
                     } else {
                         self.seek(target);
                     }
+                }
+                Some(PlayerCommand::Retarget(submit)) => {
+                    self.submit = submit;
                 }
                 Some(PlayerCommand::Seek(i)) => {
                     playing = false;

@@ -220,11 +220,14 @@ impl PosescopeApp {
             return;
         };
         let worker = Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
-        let old_player_input = self.player.take().map(|_| ());
+        // The open source keeps playing into the new worker; the frame on screen is re-run.
+        if let Some(player) = &self.player {
+            player.send(PlayerCommand::Retarget(worker.submitter()));
+        }
         self.worker = Some(worker);
         if let Some(input) = self.pending_input.take() {
             self.open_input(input);
-        } else if old_player_input.is_some() || self.inspection.is_some() {
+        } else {
             self.resubmit_current();
         }
     }
