@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod depthwise_cpu;
 pub mod openpose_mobilenet;
 pub mod ops;
+pub mod receptive;
 
 use std::path::Path;
 
