@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use image::RgbImage;
 
-use crate::models::{StageOutput, StepTime};
+use crate::models::{ReceptiveField, StageOutput, StepTime};
 use crate::pose::{Affine2, JointSet, Person};
 
 /// Where a frame came from.
@@ -33,11 +33,21 @@ pub struct Timings {
     pub total: Duration,
 }
 
+/// A person crop of top-down mode: the box in image pixels `(x0, y0, x1, y1)` (pixel-index
+/// coordinates of its corners) and the detector's score for the person.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PersonCrop {
+    pub bbox: [f64; 4],
+    pub score: f32,
+}
+
 /// One frame's results.
 ///
-/// Coordinates: maps are `[K, H, W]` at the network's output resolution; `map_to_image`
-/// takes map pixel-index coordinates `(x, y)` to original-image pixel-index coordinates
-/// (integers are pixel centres). `people` are already in image coordinates.
+/// Coordinates: maps are `[K, H, W]` at each stage's output resolution; `map_to_image`
+/// takes the final stage's map pixel-index coordinates `(x, y)` to original-image
+/// pixel-index coordinates (integers are pixel centres), [`Inspection::stage_to_image`] any
+/// stage's. `people` are already in image coordinates. In top-down mode the maps are those
+/// of one person's crop (`focus`), and `image_from_input` is that crop's transform.
 #[derive(Clone, Debug)]
 pub struct Inspection {
     pub model_id: String,
@@ -47,8 +57,18 @@ pub struct Inspection {
     /// Network input `(width, height)`.
     pub input_size: (u32, u32),
     pub map_to_image: Affine2,
+    /// Network-input pixel → image pixel.
+    pub image_from_input: Affine2,
     /// Every stage's maps, stage 1 first.
     pub stages: Vec<StageOutput>,
+    /// Theoretical receptive field of each stage's map cells, `(along x, along y)`, in
+    /// network-input pixels (empty when the model does not describe its layers).
+    pub receptive_fields: Vec<(ReceptiveField, ReceptiveField)>,
+    /// Single-person models: the person centre given to the network, image pixels.
+    pub center: Option<(f64, f64)>,
+    /// Top-down mode: every person crop, and which one the maps belong to.
+    pub crops: Vec<PersonCrop>,
+    pub focus: Option<usize>,
     pub people: Vec<Person>,
     pub timings: Timings,
 }
@@ -57,5 +77,50 @@ impl Inspection {
     /// The last stage (the network's final output).
     pub fn last_stage(&self) -> Option<&StageOutput> {
         self.stages.last()
+    }
+
+    /// Map pixel → image pixel for stage `stage` (0-based): its grid spans the network input
+    /// (`input / map` input pixels per cell), then the input maps to the image.
+    pub fn stage_to_image(&self, stage: usize) -> Affine2 {
+        match self.stages.get(stage) {
+            Some(s) if s.heatmaps.width() > 0 && s.heatmaps.height() > 0 => {
+                let fx = f64::from(self.input_size.0) / s.heatmaps.width() as f64;
+                let fy = f64::from(self.input_size.1) / s.heatmaps.height() as f64;
+                self.image_from_input.after(&Affine2::resample(fx, fy))
+            }
+            _ => self.map_to_image,
+        }
+    }
+
+    /// The receptive field of stage `stage`'s map cell under image pixel `image_xy`:
+    /// `(cell (x, y) in map pixels, field rectangle (x0, y0, x1, y1) in image pixels)`.
+    /// `None` when the pixel is outside the maps or the model has no layer description.
+    pub fn receptive_field_at(
+        &self,
+        stage: usize,
+        image_xy: (f64, f64),
+    ) -> Option<((usize, usize), [f64; 4])> {
+        let (rx, ry) = self.receptive_fields.get(stage)?;
+        let maps = &self.stages.get(stage)?.heatmaps;
+        let (mx, my) = self
+            .stage_to_image(stage)
+            .inverse()?
+            .apply(image_xy.0, image_xy.1);
+        let (cx, cy) = (mx.round(), my.round());
+        if cx < 0.0 || cy < 0.0 || cx >= maps.width() as f64 || cy >= maps.height() as f64 {
+            return None;
+        }
+        let (ix, _, sx) = rx.cell(cx, 0.0);
+        let (_, iy, sy) = ry.cell(0.0, cy);
+        // Field edges in input pixel-index coordinates: centre ± (size − 1) / 2 spans `size`
+        // pixels; the outer edges of those pixels are another half pixel out.
+        let (x0, y0) = (ix - sx / 2.0, iy - sy / 2.0);
+        let (x1, y1) = (ix + sx / 2.0, iy + sy / 2.0);
+        let a = self.image_from_input.apply(x0, y0);
+        let b = self.image_from_input.apply(x1, y1);
+        Some((
+            (cx as usize, cy as usize),
+            [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)],
+        ))
     }
 }

@@ -4,17 +4,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Instant;
 
 use candle_core::Tensor;
 
-use crate::inspection::{FrameInfo, Inspection, Timings};
-use crate::models::{Architecture, Model, ModelError};
+use crate::inspection::{FrameInfo, Inspection, PersonCrop, Timings};
+use crate::models::{Decoding, Model, ModelError, RunOptions, DEFAULT_MODEL};
 use crate::pose::paf::{self, PafParams};
-use crate::pose::Affine2;
-use crate::preprocess::{self, PreprocessConfig, PreprocessError, ResizeMode};
+use crate::pose::{single, Affine2};
+use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
 /// Everything that can fail while processing one frame.
@@ -42,38 +42,81 @@ pub enum PipelineError {
     Decode { frame: String, message: String },
 }
 
+/// How single-person models find their person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PersonMode {
+    /// The whole frame, centred on the image centre or on [`PipelineConfig::center`].
+    #[default]
+    Centre,
+    /// Top-down: the bottom-up default model finds people; the model runs on a crop around
+    /// each.
+    TopDown,
+}
+
 /// Pipeline settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineConfig {
     pub preprocess: PreprocessConfig,
     /// Grouping settings for PAF models.
     pub paf: PafParams,
+    /// Single-person models: whole frame or top-down crops.
+    pub person: PersonMode,
+    /// Single-person models: the person's centre in image pixels (a click in the app); in
+    /// top-down mode it picks the person whose maps are kept. `None` = image centre /
+    /// largest person.
+    pub center: Option<(f64, f64)>,
 }
 
 impl PipelineConfig {
-    /// The model's default input size, aspect-preserving fit, published decoding defaults.
+    /// The model's default input size, resize mode and normalisation, published decoding
+    /// defaults.
     pub fn for_model(model: &Model) -> Self {
+        let info = model.info();
         Self {
             preprocess: PreprocessConfig {
-                size: model.info().input_size,
-                mode: ResizeMode::Fit,
-                stride: model.info().stride,
+                size: info.input_size,
+                mode: info.resize,
+                stride: info.stride,
+                norm: info.norm,
             },
             paf: PafParams::default(),
+            person: PersonMode::Centre,
+            center: None,
         }
     }
 }
+
+/// Crop boxes derived from keypoints are enlarged by this factor: the usual 1.25 box
+/// padding of top-down pose models, times ~1.12 because keypoint extents miss the head top
+/// and the feet.
+pub const KEYPOINT_BOX_PADDING: f64 = 1.4;
+
+/// The bottom-up detector of top-down mode, loaded on first use.
+type Detector = Arc<OnceLock<Result<Box<Pipeline>, String>>>;
 
 /// A model with its pre- and post-processing.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     model: Model,
     config: PipelineConfig,
+    detector: Detector,
+}
+
+/// One run of the network on one prepared input.
+struct Run {
+    prepared: Prepared,
+    stages: Vec<crate::models::StageOutput>,
+    steps: Vec<crate::models::StepTime>,
+    center_input: Option<(f64, f64)>,
 }
 
 impl Pipeline {
     pub fn new(model: Model, config: PipelineConfig) -> Self {
-        Self { model, config }
+        Self {
+            model,
+            config,
+            detector: Arc::new(OnceLock::new()),
+        }
     }
 
     pub fn model(&self) -> &Model {
@@ -84,68 +127,217 @@ impl Pipeline {
         &self.config
     }
 
-    /// Processes one frame.
-    pub fn run(&self, frame: Frame) -> Result<Inspection, PipelineError> {
-        let start = Instant::now();
-        let name = frame.output_stem.clone();
-        let prepared =
-            preprocess::prepare(&frame.image, &self.config.preprocess).map_err(|source| {
-                PipelineError::Preprocess {
-                    frame: name.clone(),
-                    source,
-                }
-            })?;
+    fn run_prepared(
+        &self,
+        prepared: Prepared,
+        center_input: Option<(f64, f64)>,
+        name: &str,
+    ) -> Result<Run, PipelineError> {
         let input = Tensor::from_vec(
-            prepared.data,
+            prepared.data.clone(),
             (1, 3, prepared.height as usize, prepared.width as usize),
             self.model.device(),
         )
         .map_err(|source| PipelineError::Input {
-            frame: name.clone(),
+            frame: name.to_string(),
             source: Box::new(source),
         })?;
+        let options = RunOptions {
+            center: center_input,
+        };
+        let (stages, steps) =
+            self.model
+                .run(&input, &options)
+                .map_err(|source| PipelineError::Model {
+                    frame: name.to_string(),
+                    source,
+                })?;
+        Ok(Run {
+            prepared,
+            stages,
+            steps,
+            center_input,
+        })
+    }
+
+    /// The whole frame, prepared as configured; single-person models get the centre.
+    fn run_whole(&self, frame: &Frame, name: &str) -> Result<Run, PipelineError> {
+        let prepared =
+            preprocess::prepare(&frame.image, &self.config.preprocess).map_err(|source| {
+                PipelineError::Preprocess {
+                    frame: name.to_string(),
+                    source,
+                }
+            })?;
+        let center_input = if self.model.takes_center() {
+            let (w, h) = frame.image.dimensions();
+            let c = self
+                .config
+                .center
+                .unwrap_or((f64::from(w) / 2.0 - 0.5, f64::from(h) / 2.0 - 0.5));
+            prepared
+                .image_from_input
+                .inverse()
+                .map(|inv| inv.apply(c.0, c.1))
+        } else {
+            None
+        };
+        self.run_prepared(prepared, center_input, name)
+    }
+
+    /// The detector pipeline (the embedded bottom-up model on the same device).
+    fn detector(&self) -> Result<&Pipeline, String> {
+        let d = self.detector.get_or_init(|| {
+            let model = Model::load(DEFAULT_MODEL, self.model.device())
+                .map_err(|e| format!("cannot load the person detector '{DEFAULT_MODEL}': {e}"))?;
+            let config = PipelineConfig::for_model(&model);
+            Ok(Box::new(Pipeline::new(model, config)))
+        });
+        d.as_deref().map_err(Clone::clone)
+    }
+
+    /// Top-down: the people the detector finds, one crop each (largest first).
+    fn crops(&self, frame: &Frame, name: &str) -> Result<Vec<PersonCrop>, PipelineError> {
+        let detector = self.detector().map_err(|message| PipelineError::Decode {
+            frame: name.to_string(),
+            message,
+        })?;
+        let found = detector.run(frame.clone())?;
+        let (w, h) = self.config.preprocess.size;
+        let aspect = f64::from(w) / f64::from(h.max(1));
+        let mut crops: Vec<PersonCrop> = found
+            .people
+            .iter()
+            .filter(|p| p.joint_count() >= 4)
+            .filter_map(|p| {
+                let pts: Vec<(f64, f64)> = p
+                    .keypoints
+                    .iter()
+                    .flatten()
+                    .map(|k| (f64::from(k.x), f64::from(k.y)))
+                    .collect();
+                Some(PersonCrop {
+                    bbox: person_box(&pts, aspect, KEYPOINT_BOX_PADDING)?,
+                    score: p.score,
+                })
+            })
+            .collect();
+        let area = |c: &PersonCrop| (c.bbox[2] - c.bbox[0]) * (c.bbox[3] - c.bbox[1]);
+        crops.sort_by(|a, b| area(b).total_cmp(&area(a)));
+        Ok(crops)
+    }
+
+    /// Processes one frame.
+    pub fn run(&self, frame: Frame) -> Result<Inspection, PipelineError> {
+        let start = Instant::now();
+        let name = frame.output_stem.clone();
+        let single = self.model.info().decoding == Decoding::SinglePerson;
+        let top_down = single && self.config.person == PersonMode::TopDown;
+
+        let mut crops = Vec::new();
+        let mut detector_time = None;
+        if top_down {
+            let t0 = Instant::now();
+            crops = self.crops(&frame, &name)?;
+            detector_time = Some(t0.elapsed());
+        }
         let t_pre = start.elapsed();
 
         let t0 = Instant::now();
-        let (stages, steps) = self
-            .model
-            .run(&input)
-            .map_err(|source| PipelineError::Model {
-                frame: name.clone(),
-                source,
-            })?;
+        // Whole frame, or every crop (the focused crop's maps are kept).
+        let mut runs = Vec::new();
+        if crops.is_empty() {
+            runs.push(self.run_whole(&frame, &name)?);
+        } else {
+            let (w, h) = self.config.preprocess.size;
+            for c in &crops {
+                let s = (c.bbox[2] - c.bbox[0]) / f64::from(w);
+                let image_from_input = Affine2::scale_translate(
+                    s,
+                    s,
+                    (c.bbox[0] + c.bbox[2]) / 2.0 - (f64::from(w) - 1.0) / 2.0 * s,
+                    (c.bbox[1] + c.bbox[3]) / 2.0 - (f64::from(h) - 1.0) / 2.0 * s,
+                );
+                let prepared = preprocess::prepare_affine(
+                    &frame.image,
+                    image_from_input,
+                    (w, h),
+                    self.config.preprocess.norm,
+                )
+                .map_err(|source| PipelineError::Preprocess {
+                    frame: name.clone(),
+                    source,
+                })?;
+                let center = self
+                    .model
+                    .takes_center()
+                    .then_some(((f64::from(w) - 1.0) / 2.0, (f64::from(h) - 1.0) / 2.0));
+                runs.push(self.run_prepared(prepared, center, &name)?);
+            }
+        }
         let t_forward = t0.elapsed();
 
         let t0 = Instant::now();
-        // Map pixel → input pixel: each map cell covers `stride × stride` input pixels (TF
-        // `SAME` convolutions round up, so a partial last cell still starts at a multiple).
-        let stride = f64::from(self.model.info().stride);
-        let (fx, fy) = (stride, stride);
-        let map_to_image = prepared.image_from_input.after(&Affine2::resample(fx, fy));
-        let joints = self.model.joints();
-        let people = match (self.model.info().architecture, stages.last()) {
-            (Architecture::OpenPoseMobileNetThin, Some(last)) => match &last.pafs {
-                Some(pafs) => paf::decode(
-                    &last.heatmaps,
-                    pafs,
-                    joints.len(),
-                    paf::OPENPOSE_COCO18_LIMBS,
-                    &self.config.paf,
-                )
-                .map_err(|e| PipelineError::Decode {
-                    frame: name.clone(),
-                    message: e.to_string(),
-                })?,
-                None => Vec::new(),
-            },
-            (_, None) => Vec::new(),
+        let focus = if crops.is_empty() {
+            None
+        } else {
+            Some(focus_crop(&crops, self.config.center))
         };
-        let people = people
-            .iter()
-            .map(|p| p.transformed(&map_to_image))
-            .collect();
+        let joints = self.model.joints();
+        let mut people = Vec::new();
+        for run in &runs {
+            let Some(last) = run.stages.last() else {
+                continue;
+            };
+            let to_image = stage_to_image(&run.prepared, last);
+            let found = match self.model.info().decoding {
+                Decoding::Paf => match &last.pafs {
+                    Some(pafs) => paf::decode(
+                        &last.heatmaps,
+                        pafs,
+                        joints.len(),
+                        paf::OPENPOSE_COCO18_LIMBS,
+                        &self.config.paf,
+                    )
+                    .map_err(|e| PipelineError::Decode {
+                        frame: name.clone(),
+                        message: e.to_string(),
+                    })?,
+                    None => Vec::new(),
+                },
+                Decoding::SinglePerson => vec![single::decode(&last.heatmaps, joints.len())],
+            };
+            people.extend(found.iter().map(|p| p.transformed(&to_image)));
+        }
         let t_decode = t0.elapsed();
 
+        let kept = focus.unwrap_or(0);
+        let run = if kept < runs.len() {
+            runs.swap_remove(kept)
+        } else {
+            return Err(PipelineError::Decode {
+                frame: name,
+                message: "the network produced no output".into(),
+            });
+        };
+        let map_to_image = match run.stages.last() {
+            Some(last) => stage_to_image(&run.prepared, last),
+            None => run.prepared.image_from_input,
+        };
+        let input_size = (run.prepared.width, run.prepared.height);
+        let mut steps = run.steps;
+        if let Some(t) = detector_time {
+            steps.insert(
+                0,
+                crate::models::StepTime {
+                    name: "detector".into(),
+                    time: t,
+                },
+            );
+        }
+        let center = run
+            .center_input
+            .map(|(x, y)| run.prepared.image_from_input.apply(x, y));
         let (width, height) = frame.image.dimensions();
         Ok(Inspection {
             model_id: self.model.id().to_string(),
@@ -159,10 +351,15 @@ impl Pipeline {
                 height,
             },
             image: Arc::new(frame.image),
-            input_size: (prepared.width, prepared.height),
+            input_size,
             map_to_image,
-            stages,
+            image_from_input: run.prepared.image_from_input,
+            receptive_fields: self.model.receptive_fields(input_size),
+            stages: run.stages,
             people,
+            center,
+            crops,
+            focus,
             timings: Timings {
                 preprocess: t_pre,
                 steps,
@@ -172,6 +369,55 @@ impl Pipeline {
             },
         })
     }
+}
+
+/// Map pixel → image pixel for one stage's grid, which spans the whole network input.
+fn stage_to_image(prepared: &Prepared, stage: &crate::models::StageOutput) -> Affine2 {
+    let fx = f64::from(prepared.width) / stage.heatmaps.width().max(1) as f64;
+    let fy = f64::from(prepared.height) / stage.heatmaps.height().max(1) as f64;
+    prepared.image_from_input.after(&Affine2::resample(fx, fy))
+}
+
+/// A box around `points` with the model's aspect ratio (`width / height`), enlarged by
+/// `padding`, as `(x0, y0, x1, y1)`; `None` without points.
+pub fn person_box(points: &[(f64, f64)], aspect: f64, padding: f64) -> Option<[f64; 4]> {
+    let first = points.first()?;
+    let (mut x0, mut y0, mut x1, mut y1) = (first.0, first.1, first.0, first.1);
+    for &(x, y) in points {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    // At least a few pixels, then widen the narrow side to the aspect ratio.
+    let (mut w, mut h) = ((x1 - x0).max(8.0), (y1 - y0).max(8.0));
+    if w > aspect * h {
+        h = w / aspect;
+    } else {
+        w = h * aspect;
+    }
+    let (w, h) = (w * padding, h * padding);
+    Some([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0])
+}
+
+/// The crop whose box contains `point` (the nearest centre among those), else the first
+/// (largest).
+fn focus_crop(crops: &[PersonCrop], point: Option<(f64, f64)>) -> usize {
+    let Some((px, py)) = point else {
+        return 0;
+    };
+    crops
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| px >= c.bbox[0] && px <= c.bbox[2] && py >= c.bbox[1] && py <= c.bbox[3])
+        .min_by(|(_, a), (_, b)| {
+            let d = |c: &PersonCrop| {
+                ((c.bbox[0] + c.bbox[2]) / 2.0 - px).hypot((c.bbox[1] + c.bbox[3]) / 2.0 - py)
+            };
+            d(a).total_cmp(&d(b))
+        })
+        .map_or(0, |(i, _)| i)
 }
 
 /// A one-item mailbox: `put` replaces whatever is waiting (the replaced item is dropped and
@@ -330,6 +576,32 @@ impl Drop for Worker {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn person_box_has_the_aspect_and_padding() {
+        let b = person_box(&[(10.0, 20.0), (30.0, 100.0)], 1.0, 1.5).unwrap();
+        // 20 × 80 → 80 × 80 → 120 × 120 around (20, 60).
+        assert_eq!(b, [-40.0, 0.0, 80.0, 120.0]);
+        assert!(person_box(&[], 1.0, 1.0).is_none());
+    }
+
+    #[test]
+    fn focus_picks_the_box_under_the_point() {
+        let crops = [
+            PersonCrop {
+                bbox: [0.0, 0.0, 100.0, 100.0],
+                score: 1.0,
+            },
+            PersonCrop {
+                bbox: [80.0, 0.0, 120.0, 50.0],
+                score: 1.0,
+            },
+        ];
+        assert_eq!(focus_crop(&crops, None), 0);
+        assert_eq!(focus_crop(&crops, Some((95.0, 20.0))), 1);
+        assert_eq!(focus_crop(&crops, Some((10.0, 90.0))), 0);
+        assert_eq!(focus_crop(&crops, Some((500.0, 500.0))), 0);
+    }
 
     #[test]
     fn latest_slot_keeps_only_the_newest() {

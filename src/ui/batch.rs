@@ -244,6 +244,7 @@ fn run(
             req.joint,
             &req.settings,
             true,
+            None,
         );
         let image =
             render_scene(device, queue, &mut compositor, &scene).map_err(|e| e.to_string())?;

@@ -19,6 +19,23 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("H", "heatmap on / off"),
     ("K", "skeleton on / off"),
     ("V", "part-affinity field vectors on / off"),
+    (
+        "R",
+        "receptive field of the cell under the pointer on / off",
+    ),
+    ("A", "peak trajectories across stages on / off"),
+    (
+        "Click",
+        "single-person models: set the person centre (top-down: pick the person)",
+    ),
+    (
+        "C",
+        "single-person models: back to the image centre / largest person",
+    ),
+    (
+        "B",
+        "single-person models: whole frame / top-down person boxes",
+    ),
     ("F", "fit the image (also double-click)"),
     ("T", "frame rates and timings on / off"),
     ("O", "open an image or video"),
@@ -93,6 +110,18 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     }
     if pressed(Key::V) {
         app.settings.show_pafs = !app.settings.show_pafs;
+    }
+    if pressed(Key::R) {
+        app.settings.show_receptive_field = !app.settings.show_receptive_field;
+    }
+    if pressed(Key::A) {
+        app.settings.show_trajectory = !app.settings.show_trajectory;
+    }
+    if pressed(Key::C) && app.settings.center.is_some() {
+        app.set_person_center(None);
+    }
+    if pressed(Key::B) {
+        app.toggle_person_mode();
     }
     if pressed(Key::K) {
         app.settings.show_skeleton = !app.settings.show_skeleton;

@@ -110,12 +110,13 @@ pub fn probe(
     joint: Option<usize>,
     image_xy: (f64, f64),
 ) -> Option<Vec<(f32, (f64, f64))>> {
-    let inv = ins.map_to_image.inverse()?;
-    let (mx, my) = inv.apply(image_xy.0, image_xy.1);
     let channels = joint_channels(ins, joint);
     ins.stages
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(t, s)| {
+            let to_image = ins.stage_to_image(t);
+            let (mx, my) = to_image.inverse()?.apply(image_xy.0, image_xy.1);
             let m = &s.heatmaps;
             let map = belief(m, channels.clone());
             let w = m.width();
@@ -132,9 +133,7 @@ pub fn probe(
                             acc
                         }
                     });
-            let peak = ins
-                .map_to_image
-                .apply((best % w.max(1)) as f64, (best / w.max(1)) as f64);
+            let peak = to_image.apply((best % w.max(1)) as f64, (best / w.max(1)) as f64);
             Some((sample, peak))
         })
         .collect()
@@ -166,7 +165,7 @@ pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<
         Some(l) if l < OPENPOSE_COCO18_LIMBS.len() => vec![l],
         _ => (0..OPENPOSE_COCO18_LIMBS.len()).collect(),
     };
-    let t = &ins.map_to_image;
+    let t = &ins.stage_to_image(stage);
     // Image pixels per map cell along x.
     let cell = (t.apply(1.0, 0.0).0 - t.apply(0.0, 0.0).0).abs() as f32;
     let mut out = Vec::new();
@@ -202,6 +201,119 @@ pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<
                 alpha: m.clamp(0.35, 1.0),
             });
         }
+    }
+    out
+}
+
+/// One joint's maximum at every stage: where the argmax moves and how its value grows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trajectory {
+    pub joint: usize,
+    /// Per stage: `(x, y)` in image pixels (quarter-cell refined) and the map value there.
+    pub points: Vec<((f64, f64), f32)>,
+}
+
+/// The peak trajectory of `joint` (`None` = every joint) across all stages.
+pub fn trajectories(ins: &Inspection, joint: Option<usize>) -> Vec<Trajectory> {
+    joint_channels(ins, joint)
+        .map(|j| Trajectory {
+            joint: j,
+            points: ins
+                .stages
+                .iter()
+                .enumerate()
+                .filter_map(|(t, s)| {
+                    let m = &s.heatmaps;
+                    let (x, y, v) =
+                        crate::pose::single::refined_peak(m.channel(j)?, m.width(), m.height())?;
+                    let p = ins.stage_to_image(t).apply(f64::from(x), f64::from(y));
+                    Some((p, v))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn segment(a: (f64, f64), b: (f64, f64), color: [u8; 3], alpha: f32) -> Segment {
+    Segment {
+        a: [a.0 as f32, a.1 as f32],
+        b: [b.0 as f32, b.1 as f32],
+        color,
+        alpha,
+    }
+}
+
+/// The outline of a rectangle `(x0, y0, x1, y1)`.
+fn rectangle(r: [f64; 4], color: [u8; 3], alpha: f32) -> [Segment; 4] {
+    let [x0, y0, x1, y1] = r;
+    [
+        segment((x0, y0), (x1, y0), color, alpha),
+        segment((x1, y0), (x1, y1), color, alpha),
+        segment((x1, y1), (x0, y1), color, alpha),
+        segment((x0, y1), (x0, y0), color, alpha),
+    ]
+}
+
+/// Trajectories as glyphs: a line through the stage peaks in the joint's colour, and at
+/// each stage a cross whose size grows with the peak value (relative to the trajectory's
+/// largest), the last stage's cross brightest.
+pub fn trajectory_segments(ins: &Inspection, trajectories: &[Trajectory]) -> Vec<Segment> {
+    let size = (ins.frame.width.min(ins.frame.height) as f64 / 40.0).max(4.0);
+    let mut out = Vec::new();
+    for tr in trajectories {
+        let color = ins.joints.joint_color(tr.joint);
+        let top = tr
+            .points
+            .iter()
+            .map(|p| p.1)
+            .fold(f32::MIN_POSITIVE, f32::max);
+        for w in tr.points.windows(2) {
+            if let [a, b] = w {
+                out.push(segment(a.0, b.0, color, 0.9));
+            }
+        }
+        let n = tr.points.len();
+        for (t, &((x, y), v)) in tr.points.iter().enumerate() {
+            let r = size * f64::from((v / top).clamp(0.15, 1.0)) / 2.0;
+            let alpha = if t + 1 == n { 1.0 } else { 0.6 };
+            out.push(segment((x - r, y - r), (x + r, y + r), color, alpha));
+            out.push(segment((x - r, y + r), (x + r, y - r), color, alpha));
+        }
+    }
+    out
+}
+
+/// The receptive field of the hovered cell at `stage`: the field's outline and the cell's
+/// own outline, in image pixels.
+pub fn receptive_segments(ins: &Inspection, stage: usize, image_xy: (f64, f64)) -> Vec<Segment> {
+    let Some(((cx, cy), field)) = ins.receptive_field_at(stage, image_xy) else {
+        return Vec::new();
+    };
+    let t = ins.stage_to_image(stage);
+    let a = t.apply(cx as f64 - 0.5, cy as f64 - 0.5);
+    let b = t.apply(cx as f64 + 0.5, cy as f64 + 0.5);
+    let mut out = rectangle(field, [255, 255, 255], 1.0).to_vec();
+    out.extend(rectangle([a.0, a.1, b.0, b.1], [255, 220, 0], 1.0));
+    out
+}
+
+/// The person centre given to a single-person model (a cross) and the top-down crops
+/// (boxes; the focused one brighter).
+pub fn person_segments(ins: &Inspection) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for (i, c) in ins.crops.iter().enumerate() {
+        let focused = ins.focus == Some(i);
+        let color = if focused {
+            [0, 230, 255]
+        } else {
+            [120, 160, 180]
+        };
+        out.extend(rectangle(c.bbox, color, if focused { 1.0 } else { 0.6 }));
+    }
+    if let Some((x, y)) = ins.center {
+        let r = (ins.frame.width.min(ins.frame.height) as f64 / 30.0).max(5.0);
+        out.push(segment((x - r, y), (x + r, y), [255, 60, 60], 1.0));
+        out.push(segment((x, y - r), (x, y + r), [255, 60, 60], 1.0));
     }
     out
 }

@@ -214,6 +214,12 @@ pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 ui.separator();
                 stage_section(app, ui);
                 ui.separator();
+                if app.single_person() {
+                    person_section(app, ui);
+                    ui.separator();
+                }
+                cpm_section(app, ui);
+                ui.separator();
                 overlay_section(app, ui);
                 ui.separator();
                 probe_section(app, ui);
@@ -224,6 +230,7 @@ pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
 fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.heading("Model");
     let mut changed_model = false;
+    let mut chosen = None;
     egui::ComboBox::from_label("model")
         .selected_text(app.settings.model.clone())
         .show_ui(ui, |ui| {
@@ -244,18 +251,28 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     ))
                     .clicked()
                 {
-                    app.settings.model = m.id.to_string();
-                    changed_model = true;
+                    chosen = Some(m.id.to_string());
                 }
             }
         });
     if ui.button("Open weights…").clicked() {
         if let Some(p) = rfd::FileDialog::new()
-            .add_filter("TensorFlow frozen graph", &["pb"])
+            .add_filter(
+                "weights (TensorFlow .pb, TFLite, Caffe, PyTorch, safetensors)",
+                &[
+                    "pb",
+                    "tflite",
+                    "caffemodel",
+                    "pth",
+                    "pt",
+                    "tar",
+                    "safetensors",
+                ],
+            )
+            .add_filter("all files", &["*"])
             .pick_file()
         {
-            app.settings.model = p.display().to_string();
-            changed_model = true;
+            chosen = Some(p.display().to_string());
         }
     }
     egui::ComboBox::from_label("device")
@@ -304,7 +321,9 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         }
     });
     ui.label(app.model_status());
-    if changed_model {
+    if let Some(name) = chosen {
+        app.choose_model(name);
+    } else if changed_model {
         app.load_model();
     } else if changed_pre {
         app.rebuild_worker();
@@ -323,6 +342,21 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         ui.add(egui::Slider::new(&mut t, 1..=n).text("stage"))
             .on_hover_text("← / → step through the stages");
         app.stage = t - 1;
+        if let Some(label) = app
+            .inspection
+            .as_ref()
+            .and_then(|i| i.stages.get(app.stage))
+            .map(|s| {
+                format!(
+                    "{} ({}×{})",
+                    s.label,
+                    s.heatmaps.width(),
+                    s.heatmaps.height()
+                )
+            })
+        {
+            ui.label(label);
+        }
         let playing = app.stage_play.is_some();
         if ui
             .button(if playing { "Stop" } else { "Play" })
@@ -365,6 +399,157 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     ui.selectable_value(&mut app.settings.joint_view, JointView::Joint(j), *name);
                 }
             });
+    }
+}
+
+fn person_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    use crate::pipeline::PersonMode;
+    ui.heading("Person");
+    let mut mode = app.settings.person_mode;
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut mode, PersonMode::Centre, "whole frame")
+            .on_hover_text("One person: the one at the centre (click the image to move it)");
+        ui.radio_value(&mut mode, PersonMode::TopDown, "top-down")
+            .on_hover_text(
+            "The default bottom-up model finds people; the model runs on a crop around each (B)",
+        );
+    });
+    if mode != app.settings.person_mode {
+        app.toggle_person_mode();
+    }
+    let text = match (app.settings.person_mode, app.settings.center) {
+        (PersonMode::Centre, None) => "centre: image centre (click to set)".to_string(),
+        (PersonMode::Centre, Some((x, y))) => format!("centre: ({x:.0}, {y:.0})"),
+        (PersonMode::TopDown, None) => "maps of: largest person (click a person)".to_string(),
+        (PersonMode::TopDown, Some((x, y))) => format!("maps of: person at ({x:.0}, {y:.0})"),
+    };
+    ui.horizontal(|ui| {
+        ui.label(text);
+        if app.settings.center.is_some() && ui.button("Reset").on_hover_text("(C)").clicked() {
+            app.set_person_center(None);
+        }
+    });
+    if let Some(ins) = &app.inspection {
+        if app.settings.person_mode == PersonMode::TopDown {
+            ui.label(format!("{} people found", ins.crops.len()));
+        }
+    }
+}
+
+/// Receptive field and peak trajectories: what each stage sees and how its answer moves.
+fn cpm_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Inside the stages");
+    ui.checkbox(
+        &mut app.settings.show_receptive_field,
+        "receptive field under the pointer (R)",
+    )
+    .on_hover_text(
+        "The input region the hovered map cell of the selected stage can see, computed from the \
+         network's layer list (kernel sizes, strides, dilations, padding)",
+    );
+    let Some(ins) = app.inspection.clone() else {
+        return;
+    };
+    if app.settings.show_receptive_field {
+        match ins
+            .receptive_fields
+            .get(app.stage.min(ins.stages.len().saturating_sub(1)))
+        {
+            Some((rx, ry)) => {
+                ui.monospace(format!(
+                    "stage {}: {:.0}×{:.0} px of the input, step {:.0} px",
+                    app.stage + 1,
+                    rx.size,
+                    ry.size,
+                    rx.jump
+                ));
+                if let Some(((cx, cy), r)) = app
+                    .hover_image_px
+                    .and_then(|p| ins.receptive_field_at(app.stage, p))
+                {
+                    ui.monospace(format!(
+                        "cell ({cx}, {cy}) sees x {:.0}..{:.0}, y {:.0}..{:.0} (image px)",
+                        r[0], r[2], r[1], r[3]
+                    ));
+                }
+            }
+            None => {
+                ui.label("This model does not describe its layers.");
+            }
+        }
+    }
+    ui.checkbox(
+        &mut app.settings.show_trajectory,
+        "peak trajectory across stages (A)",
+    )
+    .on_hover_text(
+        "Where each joint's maximum is at every stage (line), and how large it is (cross size)",
+    );
+    if !app.settings.show_trajectory || ins.stages.len() < 2 {
+        return;
+    }
+    let joint = overlay::selected_joint(app.settings.joint_view);
+    let trs = overlay::trajectories(&ins, joint);
+    // Peak value per stage, one line per joint in the joint's colour.
+    let (rect, _) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 90.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, egui::Color32::from_gray(30));
+    let top = trs
+        .iter()
+        .flat_map(|t| t.points.iter().map(|p| p.1))
+        .fold(1e-6f32, f32::max);
+    let n = ins.stages.len();
+    let x_of = |t: usize| rect.min.x + 8.0 + (rect.width() - 16.0) * t as f32 / (n - 1) as f32;
+    let y_of = |v: f32| rect.max.y - 12.0 - (rect.height() - 20.0) * (v / top).clamp(0.0, 1.0);
+    for tr in &trs {
+        let [r, g, b] = ins.joints.joint_color(tr.joint);
+        let pts: Vec<egui::Pos2> = tr
+            .points
+            .iter()
+            .enumerate()
+            .map(|(t, p)| egui::pos2(x_of(t), y_of(p.1)))
+            .collect();
+        painter.add(egui::Shape::line(
+            pts,
+            egui::Stroke::new(1.5, egui::Color32::from_rgb(r, g, b)),
+        ));
+    }
+    painter.line_segment(
+        [
+            egui::pos2(x_of(app.stage.min(n - 1)), rect.min.y),
+            egui::pos2(x_of(app.stage.min(n - 1)), rect.max.y - 12.0),
+        ],
+        egui::Stroke::new(1.0, egui::Color32::from_rgb(250, 200, 60)),
+    );
+    for t in 0..n {
+        painter.text(
+            egui::pos2(x_of(t), rect.max.y - 1.0),
+            egui::Align2::CENTER_BOTTOM,
+            format!("{}", t + 1),
+            egui::FontId::monospace(9.0),
+            egui::Color32::GRAY,
+        );
+    }
+    painter.text(
+        rect.min + egui::vec2(4.0, 2.0),
+        egui::Align2::LEFT_TOP,
+        format!("peak value (max {top:.2})"),
+        egui::FontId::proportional(10.0),
+        egui::Color32::GRAY,
+    );
+    // How far the peak moved from the previous stage, for a single joint.
+    if let [tr] = trs.as_slice() {
+        let moves: Vec<String> = tr
+            .points
+            .windows(2)
+            .map(|w| match w {
+                [a, b] => format!("{:.0}", (b.0 .0 - a.0 .0).hypot(b.0 .1 - a.0 .1)),
+                _ => String::new(),
+            })
+            .collect();
+        ui.monospace(format!("peak moved (px): {}", moves.join(" → ")))
+            .on_hover_text("distance between consecutive stages' maxima, image pixels");
     }
 }
 

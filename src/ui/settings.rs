@@ -68,6 +68,16 @@ pub struct Settings {
     pub show_pafs: bool,
     /// The limb whose field is drawn; `None` = the strongest limb at each cell.
     pub paf_limb: Option<usize>,
+    /// The receptive field of the map cell under the pointer, at the selected stage.
+    pub show_receptive_field: bool,
+    /// Each joint's peak across the stages (where the argmax moves, how it grows).
+    pub show_trajectory: bool,
+    /// Single-person models: whole frame (centre) or top-down crops.
+    pub person_mode: crate::pipeline::PersonMode,
+    /// Single-person models: the clicked person centre, image pixels (not kept between
+    /// runs: it belongs to one input).
+    #[serde(skip)]
+    pub center: Option<(f64, f64)>,
 }
 
 impl Default for Settings {
@@ -94,6 +104,10 @@ impl Default for Settings {
             person_colors: false,
             show_pafs: false,
             paf_limb: None,
+            show_receptive_field: false,
+            show_trajectory: false,
+            person_mode: crate::pipeline::PersonMode::Centre,
+            center: None,
         }
     }
 }

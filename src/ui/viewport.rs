@@ -46,10 +46,16 @@ fn key_of(parts: impl Hash) -> u64 {
 }
 
 /// The scene for one view of the current inspection: the frame, the overlay of `joint`
-/// (`None` = max over joints) at the selected stage, and the skeletons.
+/// (`None` = max over joints) at the selected stage, the skeletons, and (main view) the
+/// receptive field of the hovered cell.
 pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) -> Option<Scene> {
     let (image_key, image) = app.frame_rgba()?;
     let ins = app.inspection.clone()?;
+    let hover = if with_skeleton && app.settings.show_receptive_field {
+        app.hover_image_px
+    } else {
+        None
+    };
     Some(build_scene(
         &ins,
         image,
@@ -58,11 +64,13 @@ pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) 
         joint,
         &app.settings,
         with_skeleton,
+        hover,
     ))
 }
 
 /// The scene for `ins` at `stage` as the settings ask (shared by the views and the batch
 /// exporter, so both draw the same thing).
+#[allow(clippy::too_many_arguments)]
 pub fn build_scene(
     ins: &Inspection,
     image: Arc<image::RgbaImage>,
@@ -71,6 +79,7 @@ pub fn build_scene(
     joint: Option<usize>,
     s: &Settings,
     with_skeleton: bool,
+    hover: Option<(f64, f64)>,
 ) -> Scene {
     let heatmap = if s.show_heatmap {
         overlay::overlay_map(ins, stage, joint, s).map(|m: OverlayMap| {
@@ -86,7 +95,7 @@ pub fn build_scene(
                 width: m.width,
                 height: m.height,
                 key,
-                map_to_image: ins.map_to_image,
+                map_to_image: ins.stage_to_image(stage),
                 style: OverlayStyle {
                     colormap: if m.diverging {
                         Colormap::Coolwarm
@@ -114,8 +123,26 @@ pub fn build_scene(
         highlight_joint: joint,
         person_colors: s.person_colors,
     });
-    let vectors = (s.show_pafs && with_skeleton).then(|| VectorLayer {
-        segments: Arc::new(overlay::paf_segments(ins, stage, s.paf_limb)),
+    let mut segments = Vec::new();
+    if with_skeleton {
+        if s.show_pafs {
+            segments.extend(overlay::paf_segments(ins, stage, s.paf_limb));
+        }
+        if s.show_trajectory {
+            segments.extend(overlay::trajectory_segments(
+                ins,
+                &overlay::trajectories(ins, joint),
+            ));
+        }
+        if s.show_skeleton {
+            segments.extend(overlay::person_segments(ins));
+        }
+        if let Some(p) = hover {
+            segments.extend(overlay::receptive_segments(ins, stage, p));
+        }
+    }
+    let vectors = (!segments.is_empty()).then(|| VectorLayer {
+        segments: Arc::new(segments),
         width: (ins.frame.width.min(ins.frame.height) as f32 / 320.0).max(1.0),
     });
     Scene {
@@ -183,6 +210,11 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     f64::from(rel.y * size.y) - 0.5,
                 )
             });
+            if response.clicked() && app.single_person() {
+                if let Some(p) = app.hover_image_px {
+                    app.set_person_center(Some(p));
+                }
+            }
             hover_joint_names(app, ui, rect, size);
         });
 }
