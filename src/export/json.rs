@@ -11,6 +11,9 @@
 //! ```
 //! Keypoints are in original-image pixel-index coordinates (integers are pixel centres),
 //! one entry per joint of the model's joint set, in its order; `null` where not found.
+//! Single-person models add `"center": [x, y]` (the person centre given to the network,
+//! image pixels); top-down mode adds `"crops": [{"box": [x0, y0, x1, y1], "score": s}]`
+//! and `"focus"` (the crop whose maps `map_to_image` and the maps file describe).
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -57,7 +60,7 @@ pub fn to_json(ins: &Inspection) -> Value {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| ins.frame.output_stem.clone());
-    json!({
+    let mut doc = json!({
         "model": ins.model_id,
         "joints": ins.joints.joints,
         "image": {"path": path, "width": ins.frame.width, "height": ins.frame.height},
@@ -66,7 +69,22 @@ pub fn to_json(ins: &Inspection) -> Value {
         "map_to_image": ins.map_to_image.m,
         "people": people,
         "timing_ms": Value::Object(timing),
-    })
+    });
+    if let Some(obj) = doc.as_object_mut() {
+        if let Some((x, y)) = ins.center {
+            obj.insert("center".into(), json!([x, y]));
+        }
+        if !ins.crops.is_empty() {
+            let crops: Vec<Value> = ins
+                .crops
+                .iter()
+                .map(|c| json!({"box": c.bbox, "score": r3(c.score)}))
+                .collect();
+            obj.insert("crops".into(), Value::Array(crops));
+            obj.insert("focus".into(), json!(ins.focus));
+        }
+    }
+    doc
 }
 
 /// Pretty-printed JSON bytes.
