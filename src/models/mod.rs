@@ -2,6 +2,7 @@
 //! preprocessed input into every stage's maps.
 
 pub mod catalog;
+pub mod cpm;
 pub mod depthwise_cpu;
 pub mod openpose_mobilenet;
 pub mod ops;

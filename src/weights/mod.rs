@@ -4,6 +4,7 @@
 //! parameter names and holding tensors in the original layout (e.g. TensorFlow's HWIO);
 //! each model converts layouts itself when it loads.
 
+pub mod posegen;
 pub mod protobuf;
 pub mod tf_graphdef;
 
