@@ -4,9 +4,12 @@
 //! parameter names and holding tensors in the original layout (e.g. TensorFlow's HWIO);
 //! each model converts layouts itself when it loads.
 
+pub mod caffe;
 pub mod posegen;
 pub mod protobuf;
+pub mod pth;
 pub mod tf_graphdef;
+pub mod varbuilder;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,6 +81,27 @@ impl TensorStore {
         self.tensors.contains_key(name)
     }
 
+    /// The tensor names, in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// The tensor `name` whatever its shape.
+    pub fn get_any(&self, name: &str) -> Result<Tensor, WeightsError> {
+        self.tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| WeightsError::Missing {
+                file: self.file.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    /// The tensors by name.
+    pub fn into_tensors(self) -> HashMap<String, Tensor> {
+        self.tensors
+    }
+
     /// The tensor `name`, which must have exactly `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, WeightsError> {
         let t = self
@@ -146,6 +170,80 @@ pub fn load_graphdef(
         return Err(format_err("the graph holds no float constants".into()));
     }
     Ok(TensorStore::new(file, tensors))
+}
+
+/// The checkpoint formats [`load_checkpoint`] accepts, for error messages.
+pub const CHECKPOINT_FORMATS: &str = "PyTorch zip checkpoint (.pth/.pt/.pth.tar/.bin), \
+     Caffe (.caffemodel), safetensors (.safetensors), TensorFlow frozen graph (.pb)";
+
+/// Reads a checkpoint in any supported format into a [`TensorStore`] on `device`, each in
+/// its original naming and layout:
+/// - a zip archive (by content, whatever the extension), or a `.pth`/`.pt`/`.tar`/`.bin`
+///   file: PyTorch, via [`pth::load_pth`] with [`pth::PthOptions::default`] (wrappers
+///   unwrapped, `module.` prefixes stripped, integer buffers skipped);
+/// - `.caffemodel`: [`caffe::load_caffemodel`];
+/// - `.safetensors`: float tensors as `f32` (integer ones such as `num_batches_tracked`
+///   are skipped, as for PyTorch files);
+/// - `.pb`: [`load_graphdef`].
+///
+/// Anything else is a [`WeightsError::Format`] naming the file and the accepted formats.
+pub fn load_checkpoint(path: &Path, device: &Device) -> Result<TensorStore, WeightsError> {
+    let file = path.display().to_string();
+    let bytes = read_file(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let has_ext = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
+    if bytes.starts_with(pth::ZIP_MAGIC) || has_ext(&[".pth", ".pt", ".tar", ".bin", ".ckpt"]) {
+        return pth::load_pth(&bytes, &file, &pth::PthOptions::default(), device).map(|c| c.store);
+    }
+    if has_ext(&[".caffemodel"]) {
+        return caffe::load_caffemodel(&bytes, &file, device).map(|(store, _)| store);
+    }
+    if has_ext(&[".safetensors"]) {
+        return load_safetensors(&bytes, &file, device);
+    }
+    if has_ext(&[".pb"]) {
+        return load_graphdef(&bytes, &file, device);
+    }
+    // TFLITE: the TFLite reader (another module) hooks in here, e.g.
+    // `if has_ext(&[".tflite"]) { return tflite::load_tflite(&bytes, &file, device); }`
+    Err(WeightsError::Format {
+        file,
+        format: "weights file",
+        message: format!("unrecognised format; accepted formats: {CHECKPOINT_FORMATS}"),
+    })
+}
+
+/// Reads a safetensors file's float tensors as `f32` on `device`; integer tensors are
+/// skipped.
+pub fn load_safetensors(
+    bytes: &[u8],
+    file: &str,
+    device: &Device,
+) -> Result<TensorStore, WeightsError> {
+    let tensors =
+        candle_core::safetensors::load_buffer(bytes, device).map_err(|e| WeightsError::Format {
+            file: file.to_string(),
+            format: "safetensors file",
+            message: e.to_string(),
+        })?;
+    let mut out = HashMap::new();
+    for (name, t) in tensors {
+        if !t.dtype().is_float() {
+            continue;
+        }
+        let t = t
+            .to_dtype(candle_core::DType::F32)
+            .map_err(|source| WeightsError::Tensor {
+                file: file.to_string(),
+                name: name.clone(),
+                source: Box::new(source),
+            })?;
+        out.insert(name, t);
+    }
+    Ok(TensorStore::new(file, out))
 }
 
 /// Reads a file fully, naming it on failure.
