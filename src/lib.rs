@@ -12,6 +12,7 @@ pub mod cli;
 pub mod colormap;
 pub mod device;
 pub mod export;
+pub mod fetch;
 pub mod inspection;
 pub mod models;
 pub mod pipeline;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands.
 
 mod bench;
+mod fetch;
 mod infer;
 mod models;
 
@@ -28,6 +29,9 @@ pub enum Command {
     Infer(InferArgs),
     /// List the known models.
     Models(ModelsArgs),
+    /// Download a model's published weights file into the model cache directory
+    /// (~/.cache/posescope/models), checking its SHA-256.
+    Fetch(FetchArgs),
     /// Time the network's forward pass.
     Bench(BenchArgs),
     /// List the cameras (needs the `webcam` feature).
@@ -130,6 +134,27 @@ pub struct ModelsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Catalogue id or alias (see `posescope models`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Fetch every downloadable model that is not present yet.
+    #[arg(long)]
+    pub all: bool,
+    /// Save into this directory instead of the cache directory (created if needed).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Download again even when a verified copy is present.
+    #[arg(long)]
+    pub force: bool,
+    /// Download from this URL instead of the published one (a mirror, or a copy of weights
+    /// that have no published URL); the SHA-256 is checked all the same. For mirrors of all
+    /// files set POSESCOPE_FETCH_BASE_URL (files are fetched from `$BASE/<file name>`).
+    #[arg(long, conflicts_with = "all")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -163,6 +188,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Infer(a)) => infer::run(&a),
         Some(Command::Models(a)) => models::run(&a),
+        Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Cameras) => models::cameras(),
         Some(Command::Gui(a)) => gui(a),

