@@ -3,8 +3,11 @@
 
 pub mod catalog;
 pub mod depthwise_cpu;
+pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
+pub mod pefm_cpm;
+pub mod pefm_hourglass;
 pub mod receptive;
 
 use std::path::Path;

@@ -6,6 +6,7 @@
 
 pub mod protobuf;
 pub mod tf_graphdef;
+pub mod tflite;
 
 use std::collections::HashMap;
 use std::path::Path;
