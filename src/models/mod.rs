@@ -4,8 +4,11 @@
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
+pub mod pefm_cpm;
+pub mod pefm_hourglass;
 pub mod receptive;
 
 use std::path::Path;

@@ -243,6 +243,57 @@ pub fn max_pool_same(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
     x.max_pool2d_with_stride(k, s)
 }
 
+/// `min(max(x, 0), 6)`, TensorFlow's `Relu6`.
+pub fn relu6(x: &Tensor) -> Result<Tensor> {
+    x.clamp(0f32, 6f32)
+}
+
+/// Source rows of TF's legacy bilinear resize along one axis (`align_corners=false`,
+/// `half_pixel_centers=false`): `src = dst · in / out`, `lo = floor(src)`,
+/// `hi = min(lo + 1, in − 1)`, weight `src − lo`. Returns `(lo, hi, weight)`.
+pub fn legacy_bilinear_taps(input: usize, output: usize) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let scale = input as f32 / output.max(1) as f32;
+    let last = input.saturating_sub(1);
+    let mut lo = Vec::with_capacity(output);
+    let mut hi = Vec::with_capacity(output);
+    let mut weight = Vec::with_capacity(output);
+    for d in 0..output {
+        let src = d as f32 * scale;
+        let l = (src.floor() as usize).min(last);
+        lo.push(l as u32);
+        hi.push((l + 1).min(last) as u32);
+        weight.push(src - l as f32);
+    }
+    (lo, hi, weight)
+}
+
+/// TensorFlow's legacy `ResizeBilinear` (TF1 default, TFLite `align_corners=false,
+/// half_pixel_centers=false`) of an NCHW tensor to `(out_h, out_w)`. For an exact ×2:
+/// `out[2k] = in[k]`, `out[2k+1] = (in[k] + in[k+1]) / 2`, and the last row/column repeats
+/// `in[n−1]`. This is not candle's `upsample_bilinear2d` (half-pixel centres).
+pub fn resize_bilinear_legacy(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let dev = x.device();
+    let along = |x: &Tensor, dim: usize, input: usize, output: usize| -> Result<Tensor> {
+        if input == output {
+            return Ok(x.clone());
+        }
+        let (lo, hi, weight) = legacy_bilinear_taps(input, output);
+        let n = lo.len();
+        let lo = x.index_select(&Tensor::from_vec(lo, n, dev)?, dim)?;
+        let hi = x.index_select(&Tensor::from_vec(hi, n, dev)?, dim)?;
+        let mut shape = [1usize; 4];
+        shape[dim] = n;
+        let weight = Tensor::from_vec(weight, n, dev)?
+            .to_dtype(x.dtype())?
+            .reshape(shape.as_slice())?;
+        // lo + (hi - lo) * weight, as TF computes it.
+        lo.broadcast_add(&(hi - &lo)?.broadcast_mul(&weight)?)
+    };
+    let y = along(x, 2, h, out_h)?;
+    along(&y, 3, w, out_w)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -372,5 +423,71 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(d < 1e-5);
+    }
+
+    #[test]
+    fn legacy_resize_doubles_with_the_tf1_pattern() {
+        let dev = Device::Cpu;
+        // One row 0, 10, 20: out = 0, 5, 10, 15, 20, 20.
+        let x = Tensor::from_vec(vec![0f32, 10., 20.], (1, 1, 1, 3), &dev).unwrap();
+        let y: Vec<f32> = resize_bilinear_legacy(&x, 1, 6)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(y, vec![0., 5., 10., 15., 20., 20.]);
+        // 2×2 -> 4×4: separable, last row/column repeated.
+        let x = Tensor::from_vec(vec![0f32, 4., 8., 12.], (1, 1, 2, 2), &dev).unwrap();
+        let y: Vec<f32> = resize_bilinear_legacy(&x, 4, 4)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        #[rustfmt::skip]
+        let want = vec![
+            0., 2., 4., 4.,
+            4., 6., 8., 8.,
+            8., 10., 12., 12.,
+            8., 10., 12., 12.,
+        ];
+        assert_eq!(y, want);
+    }
+
+    #[test]
+    fn legacy_resize_x4_and_non_integer_ratios() {
+        // ×4 from 2: src = d / 4; rows past the last input repeat it.
+        let (lo, hi, w) = legacy_bilinear_taps(2, 8);
+        assert_eq!(lo, vec![0, 0, 0, 0, 1, 1, 1, 1]);
+        assert_eq!(hi, vec![1, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(w, vec![0., 0.25, 0.5, 0.75, 0., 0.25, 0.5, 0.75]);
+        // 3 -> 2: src = 0, 1.5.
+        let (lo, hi, w) = legacy_bilinear_taps(3, 2);
+        assert_eq!((lo, hi, w), (vec![0, 1], vec![1, 2], vec![0., 0.5]));
+        // It differs from candle's half-pixel upsampling.
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(vec![0f32, 10., 20.], (1, 1, 1, 3), &dev).unwrap();
+        let ours = resize_bilinear_legacy(&x, 1, 6).unwrap();
+        let candle = x.upsample_bilinear2d(1, 6, false).unwrap();
+        let d: f32 = (ours - candle)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d > 1.0);
+    }
+
+    #[test]
+    fn relu6_clamps() {
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(vec![-1f32, 0.5, 7.], 3, &dev).unwrap();
+        assert_eq!(
+            relu6(&x).unwrap().to_vec1::<f32>().unwrap(),
+            vec![0., 0.5, 6.]
+        );
     }
 }

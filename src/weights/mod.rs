@@ -9,6 +9,7 @@ pub mod posegen;
 pub mod protobuf;
 pub mod pth;
 pub mod tf_graphdef;
+pub mod tflite;
 pub mod varbuilder;
 
 use std::collections::HashMap;
@@ -207,8 +208,9 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<TensorStore, Weig
     if has_ext(&[".pb"]) {
         return load_graphdef(&bytes, &file, device);
     }
-    // TFLITE: the TFLite reader (another module) hooks in here, e.g.
-    // `if has_ext(&[".tflite"]) { return tflite::load_tflite(&bytes, &file, device); }`
+    if has_ext(&[".tflite"]) || bytes.get(4..8) == Some(b"TFL3") {
+        return tflite::load_tflite(&bytes, &file, device);
+    }
     Err(WeightsError::Format {
         file,
         format: "weights file",
