@@ -15,7 +15,9 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-pub use catalog::{Architecture, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL};
+pub use catalog::{
+    Architecture, Background, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL,
+};
 pub use openpose_mobilenet::StepTime;
 pub use receptive::ReceptiveField;
 
@@ -28,9 +30,18 @@ pub enum ModelError {
     #[error("unknown model '{name}': not a catalogue id ({known}) and no such file")]
     Unknown { name: String, known: String },
     #[error(
-        "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb)"
+        "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb), \
+         a TFLite file (.tflite: mobile CPM / hourglass), a Caffe model (.caffemodel: CPM) or a \
+         PyTorch checkpoint (.pth: CPM PyTorch port)"
     )]
     UnknownFormat(String),
+    #[error("model '{id}' cannot be built from '{file}': {source}")]
+    Build {
+        id: String,
+        file: String,
+        #[source]
+        source: Box<candle_core::Error>,
+    },
     #[error("model '{id}': weights file '{file}' not found in {dirs}")]
     NotPresent {
         id: String,
@@ -72,6 +83,9 @@ pub struct RunOptions {
 #[derive(Clone, Debug)]
 enum Network {
     OpenPoseMobileNet(openpose_mobilenet::OpenPoseMobileNet),
+    Cpm(cpm::Cpm),
+    PefmCpm(pefm_cpm::PefmCpm),
+    PefmHourglass(pefm_hourglass::PefmHourglass),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -120,12 +134,15 @@ impl Model {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
+        let bytes = weights::read_file(path).map_err(Box::new)?;
         let info = match ext.as_deref() {
             Some("pb") => catalog::find(DEFAULT_MODEL),
+            Some("tflite") => Some(guess_tflite(&bytes)),
+            Some("caffemodel") => Some(guess_cpm_caffe(&bytes)),
+            Some("pth" | "pt" | "tar" | "safetensors") => catalog::find("cpm-lsp-pytorch"),
             _ => None,
         }
         .ok_or_else(|| ModelError::UnknownFormat(path.display().to_string()))?;
-        let bytes = weights::read_file(path).map_err(Box::new)?;
         let id = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -141,6 +158,11 @@ impl Model {
         label: &str,
         device: &Device,
     ) -> Result<Model, ModelError> {
+        let build_err = |source| ModelError::Build {
+            id: id.clone(),
+            file: label.to_string(),
+            source: Box::new(source),
+        };
         let network = match info.architecture {
             Architecture::OpenPoseMobileNetThin => {
                 let store = weights::load_graphdef(bytes, label, device).map_err(Box::new)?;
@@ -153,6 +175,43 @@ impl Model {
                     .map_err(Box::new)?,
                 )
             }
+            Architecture::PefmCpm => {
+                let store = weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+                Network::PefmCpm(
+                    pefm_cpm::PefmCpm::load(&store, pefm_cpm::Config::released(), device)
+                        .map_err(Box::new)?,
+                )
+            }
+            Architecture::PefmHourglass => {
+                let store = weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+                Network::PefmHourglass(
+                    pefm_hourglass::PefmHourglass::load(
+                        &store,
+                        pefm_hourglass::Config::released(),
+                        device,
+                    )
+                    .map_err(Box::new)?,
+                )
+            }
+            Architecture::CpmLsp | Architecture::CpmMpii => {
+                let store =
+                    weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?;
+                let mut config = match info.architecture {
+                    Architecture::CpmMpii => cpm::Config::mpii(),
+                    _ => cpm::Config::lsp(),
+                };
+                config.joints = info.joints.len();
+                // The Caffe release's test code uses sigma 21 for every model; the PyTorch
+                // port's `cpm_test.py` uses 3.
+                config.center_sigma = if info.background == Background::First {
+                    3.0
+                } else {
+                    21.0
+                };
+                let (vb, _usage) =
+                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+                Network::Cpm(cpm::Cpm::load(vb, config).map_err(build_err)?)
+            }
         };
         Ok(Model {
             id,
@@ -160,11 +219,6 @@ impl Model {
             network,
             device: device.clone(),
         })
-    }
-
-    /// Whether the network takes a person-centre map (CPM).
-    pub fn takes_center(&self) -> bool {
-        false
     }
 
     /// The id shown in outputs: the catalogue id, or the weights file's stem.
@@ -186,11 +240,25 @@ impl Model {
     pub fn run(
         &self,
         input: &Tensor,
-        _options: &RunOptions,
+        options: &RunOptions,
     ) -> Result<(Vec<StageOutput>, Vec<StepTime>), ModelError> {
         let err = |source| ModelError::Run {
             id: self.id.clone(),
             source: Box::new(source),
+        };
+        let heat = |t: &Tensor| -> candle_core::Result<Maps> {
+            let m = to_maps(t)?;
+            reorder_background(m, self.info.background)
+        };
+        let labelled = |maps: Vec<Maps>, name: &str| -> Vec<StageOutput> {
+            maps.into_iter()
+                .enumerate()
+                .map(|(t, heatmaps)| StageOutput {
+                    label: format!("{name} {}", t + 1),
+                    heatmaps,
+                    pafs: None,
+                })
+                .collect()
         };
         match &self.network {
             Network::OpenPoseMobileNet(net) => {
@@ -202,7 +270,7 @@ impl Model {
                     .map(|(t, s)| {
                         Ok(StageOutput {
                             label: format!("stage {}", t + 1),
-                            heatmaps: to_maps(&s.heatmaps)?,
+                            heatmaps: heat(&s.heatmaps)?,
                             pafs: Some(to_maps(&s.pafs)?),
                         })
                     })
@@ -210,11 +278,68 @@ impl Model {
                     .map_err(err)?;
                 Ok((stages, times))
             }
+            Network::Cpm(net) => {
+                let (_, _, h, w) = input.dims4().map_err(err)?;
+                let (cx, cy) = options
+                    .center
+                    .unwrap_or(((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0));
+                let center = cpm::center_map_tensor(
+                    w,
+                    h,
+                    cx,
+                    cy,
+                    net.config().center_sigma,
+                    input.device(),
+                )
+                .map_err(err)?;
+                let (out, times) = net.forward_profiled(input, &center).map_err(err)?;
+                let maps = out
+                    .stages
+                    .iter()
+                    .map(heat)
+                    .collect::<candle_core::Result<Vec<_>>>()
+                    .map_err(err)?;
+                Ok((labelled(maps, "stage"), times))
+            }
+            Network::PefmCpm(net) => {
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let maps = out
+                    .stages
+                    .iter()
+                    .map(heat)
+                    .collect::<candle_core::Result<Vec<_>>>()
+                    .map_err(err)?;
+                Ok((labelled(maps, "stage"), times))
+            }
+            Network::PefmHourglass(net) => {
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let maps = out
+                    .outputs
+                    .iter()
+                    .map(heat)
+                    .collect::<candle_core::Result<Vec<_>>>()
+                    .map_err(err)?;
+                let stages = maps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, heatmaps)| StageOutput {
+                        label: format!("hourglass_out_{t}"),
+                        heatmaps,
+                        pafs: None,
+                    })
+                    .collect();
+                Ok((stages, times))
+            }
         }
     }
 }
 
 impl Model {
+    /// Whether the network takes a person-centre map (CPM).
+    pub fn takes_center(&self) -> bool {
+        matches!(self.network, Network::Cpm(_))
+    }
+
     /// The theoretical receptive field of every stage's map cells for an input of
     /// `(width, height)` pixels, `(along x, along y)`, computed from the network's layer list.
     pub fn receptive_fields(
@@ -231,8 +356,61 @@ impl Model {
                     )
                 })
                 .collect(),
+            Network::Cpm(net) => (0..net.config().stages)
+                .map(|t| {
+                    let rf = ReceptiveField::of_chain(&net.receptive_chain(t));
+                    (rf, rf)
+                })
+                .collect(),
+            Network::PefmCpm(net) => (0..net.config().stages)
+                .map(|t| {
+                    (
+                        ReceptiveField::of_chain(&net.receptive_chain(t, (w, w))),
+                        ReceptiveField::of_chain(&net.receptive_chain(t, (h, h))),
+                    )
+                })
+                .collect(),
+            Network::PefmHourglass(net) => (0..net.config().depth)
+                .map(|t| {
+                    (
+                        ReceptiveField::of_chain(&net.receptive_chain(t, (w, w))),
+                        ReceptiveField::of_chain(&net.receptive_chain(t, (h, h))),
+                    )
+                })
+                .collect(),
         }
     }
+}
+
+/// Moves a leading background channel to the end (joints first, as [`StageOutput`] says).
+fn reorder_background(maps: Maps, background: Background) -> candle_core::Result<Maps> {
+    if background != Background::First || maps.channels() < 2 {
+        return Ok(maps);
+    }
+    let (k, h, w) = (maps.channels(), maps.height(), maps.width());
+    let mut data = maps.into_vec();
+    data.rotate_left(h * w);
+    Maps::new(data, k, h, w).map_err(|e| candle_core::Error::Msg(e.to_string()))
+}
+
+/// The TFLite architecture of a file by its graph: the hourglass has `hourglass_out_*`
+/// tensors, anything else is taken as the mobile CPM.
+fn guess_tflite(bytes: &[u8]) -> &'static ModelInfo {
+    let hourglass = bytes.windows(14).any(|w| w == b"hourglass_out_");
+    let id = if hourglass {
+        "pefm-hourglass"
+    } else {
+        "pefm-cpm"
+    };
+    catalog::find(id).unwrap_or(&CATALOG[0])
+}
+
+/// CPM's Caffe models by their layer names: the VGG trunk (`conv4_7_CPM`) is the MPII
+/// layout, otherwise the LSP layout.
+fn guess_cpm_caffe(bytes: &[u8]) -> &'static ModelInfo {
+    let vgg = bytes.windows(11).any(|w| w == b"conv4_7_CPM");
+    let id = if vgg { "cpm-mpii" } else { "cpm-lsp" };
+    catalog::find(id).unwrap_or(&CATALOG[0])
 }
 
 /// Copies the first item of an `[N, K, H, W]` tensor to CPU maps.

@@ -175,7 +175,8 @@ pub fn load_graphdef(
 
 /// The checkpoint formats [`load_checkpoint`] accepts, for error messages.
 pub const CHECKPOINT_FORMATS: &str = "PyTorch zip checkpoint (.pth/.pt/.pth.tar/.bin), \
-     Caffe (.caffemodel), safetensors (.safetensors), TensorFlow frozen graph (.pb)";
+     Caffe (.caffemodel), safetensors (.safetensors), TensorFlow frozen graph (.pb), \
+     TensorFlow Lite (.tflite)";
 
 /// Reads a checkpoint in any supported format into a [`TensorStore`] on `device`, each in
 /// its original naming and layout:
@@ -189,27 +190,34 @@ pub const CHECKPOINT_FORMATS: &str = "PyTorch zip checkpoint (.pth/.pt/.pth.tar/
 ///
 /// Anything else is a [`WeightsError::Format`] naming the file and the accepted formats.
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<TensorStore, WeightsError> {
-    let file = path.display().to_string();
     let bytes = read_file(path)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    load_checkpoint_bytes(&bytes, &path.display().to_string(), device)
+}
+
+/// [`load_checkpoint`] on bytes already read; `file` is the file's path or label (its
+/// extension picks the format where the content does not).
+pub fn load_checkpoint_bytes(
+    bytes: &[u8],
+    file: &str,
+    device: &Device,
+) -> Result<TensorStore, WeightsError> {
+    let file = file.to_string();
+    let name = file.to_ascii_lowercase();
     let has_ext = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
     if bytes.starts_with(pth::ZIP_MAGIC) || has_ext(&[".pth", ".pt", ".tar", ".bin", ".ckpt"]) {
-        return pth::load_pth(&bytes, &file, &pth::PthOptions::default(), device).map(|c| c.store);
+        return pth::load_pth(bytes, &file, &pth::PthOptions::default(), device).map(|c| c.store);
     }
     if has_ext(&[".caffemodel"]) {
-        return caffe::load_caffemodel(&bytes, &file, device).map(|(store, _)| store);
+        return caffe::load_caffemodel(bytes, &file, device).map(|(store, _)| store);
     }
     if has_ext(&[".safetensors"]) {
-        return load_safetensors(&bytes, &file, device);
+        return load_safetensors(bytes, &file, device);
     }
     if has_ext(&[".pb"]) {
-        return load_graphdef(&bytes, &file, device);
+        return load_graphdef(bytes, &file, device);
     }
     if has_ext(&[".tflite"]) || bytes.get(4..8) == Some(b"TFL3") {
-        return tflite::load_tflite(&bytes, &file, device);
+        return tflite::load_tflite(bytes, &file, device);
     }
     Err(WeightsError::Format {
         file,
