@@ -70,7 +70,8 @@ pub enum FetchOutcome {
     },
 }
 
-/// Why [`fetch`] failed. Every download error names the URL.
+/// Why [`fetch`] failed. Every download error names the URL. The underlying error is part
+/// of the message (the `cause` fields), not a separate `source`, so it is printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(
@@ -89,18 +90,17 @@ pub enum FetchError {
     BadUrl { url: String },
     #[error("downloading {url}: HTTP {status}")]
     Http { url: String, status: u16 },
-    #[error("downloading {url}: {source}")]
+    #[error("downloading {url}: {cause}")]
     Request {
         url: String,
-        #[source]
-        source: Box<ureq::Error>,
+        cause: Box<ureq::Error>,
     },
-    #[error("downloading {url}: broken off after {bytes} bytes: {source}")]
+    #[error("downloading {url}: broken off after {bytes} of {} bytes: {cause}", total.map_or("?".to_string(), |t| t.to_string()))]
     Read {
         url: String,
         bytes: u64,
-        #[source]
-        source: std::io::Error,
+        total: Option<u64>,
+        cause: std::io::Error,
     },
     #[error(
         "downloading {url}: SHA-256 mismatch ({bytes} bytes): expected {expected}, got {actual}; \
@@ -112,19 +112,15 @@ pub enum FetchError {
         actual: String,
         bytes: u64,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
 }
 
 impl FetchError {
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-        move |source| FetchError::Io {
+        move |cause| FetchError::Io {
             path: path.display().to_string(),
-            source,
+            cause,
         }
     }
 }
@@ -255,9 +251,9 @@ pub fn fetch(
     let mut response = agent
         .get(&url)
         .call()
-        .map_err(|source| FetchError::Request {
+        .map_err(|cause| FetchError::Request {
             url: url.clone(),
-            source: Box::new(source),
+            cause: Box::new(cause),
         })?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
@@ -285,11 +281,12 @@ pub fn fetch(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
+            Err(cause) => {
                 return Err(FetchError::Read {
                     url,
                     bytes: downloaded,
-                    source,
+                    total,
+                    cause,
                 })
             }
         };
@@ -361,9 +358,11 @@ mod tests {
         info.weights = WeightsLocation::File("x.bin");
         info.file_name = "x.bin";
         info.url = Some("https://example.org/a/model.bin");
-        let mut opts = FetchOptions::default();
-        // The environment variable is not set in unit tests; set the option explicitly.
-        opts.base_url = Some("http://mirror.local/m/".into());
+        // The option takes precedence over the environment variable.
+        let mut opts = FetchOptions {
+            base_url: Some("http://mirror.local/m/".into()),
+            ..FetchOptions::default()
+        };
         assert_eq!(
             download_url(&info, &opts).as_deref(),
             Some("http://mirror.local/m/x.bin")
