@@ -27,8 +27,12 @@ impl Architecture {
             Architecture::OpenPoseMobileNetThin => "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
             Architecture::CpmLsp => "Convolutional Pose Machine (LSP network), 6 stages",
             Architecture::CpmMpii => "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
-            Architecture::PefmCpm => "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages",
-            Architecture::PefmHourglass => "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs",
+            Architecture::PefmCpm => {
+                "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages"
+            }
+            Architecture::PefmHourglass => {
+                "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs"
+            }
         }
     }
 }

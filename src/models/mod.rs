@@ -283,15 +283,9 @@ impl Model {
                 let (cx, cy) = options
                     .center
                     .unwrap_or(((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0));
-                let center = cpm::center_map_tensor(
-                    w,
-                    h,
-                    cx,
-                    cy,
-                    net.config().center_sigma,
-                    input.device(),
-                )
-                .map_err(err)?;
+                let center =
+                    cpm::center_map_tensor(w, h, cx, cy, net.config().center_sigma, input.device())
+                        .map_err(err)?;
                 let (out, times) = net.forward_profiled(input, &center).map_err(err)?;
                 let maps = out
                     .stages
