@@ -17,8 +17,9 @@
 //!   `hourglass_out_0` is identically zero in the release (a dead ReLU).
 //!
 //! TF `SAME` padding is computed from the actual size, and every resize goes to the size of
-//! the skip feature it is added to, so input sizes that are multiples of 64 give exact ×2
-//! pyramids (the release runs 192×192). Parameter names are the `.tflite` tensor names; load
+//! the skip feature it is added to: input sizes that are multiples of 64 give exact ×2
+//! pyramids (the release runs 192×192); other multiples of 32 also run (e.g. 224: the 7×7
+//! level pools to 4×4 and resizes back to 7×7, which the frozen TF graph could not do). Parameter names are the `.tflite` tensor names; load
 //! them with [`crate::weights::tflite::load_tflite`]. Input: `[N, 3, H, W]`, B,G,R, 0..255.
 //! Output channels as for [`super::pefm_cpm`].
 
@@ -423,6 +424,11 @@ mod tests {
             names,
             vec!["backbone", "front", "level_0", "level_1", "level_2", "level_3"]
         );
+        // 224 = 7·32: the 7×7 front level pools to 4×4 (SAME), which resizes back to 7.
+        let x = Tensor::ones((1, 3, 224, 224), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let out = net().forward(&x).unwrap();
+        let sides: Vec<_> = out.outputs.iter().map(|t| t.dims()[2]).collect();
+        assert_eq!(sides, vec![7, 14, 28, 56]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Reader for TensorFlow Lite models (`.tflite`, a FlatBuffer with file identifier `TFL3`).
 //!
 //! Hand-written against `tensorflow/lite/schema/schema.fbs` (no generated code): the reader
-//! walks FlatBuffer tables through their vtables and checks every offset, length and
-//! alignment-free read against the buffer, so a truncated or garbage file gives a
-//! [`TfliteError`], never a panic. It reads what a port needs:
+//! walks FlatBuffer tables through their vtables and checks every offset, vector length and
+//! read against the buffer (reads copy bytes, so alignment does not matter), so a truncated
+//! or garbage file gives a [`TfliteError`], never a panic. It reads what a port needs:
 //!
 //! - `Model`: `version`, `operator_codes`, `subgraphs` (only subgraph 0 is decoded),
 //!   `description`, `buffers` (inline `data`, or the `offset`/`size` pair of models larger
@@ -51,11 +51,7 @@ fn malformed(context: &str, message: impl Into<String>) -> TfliteError {
 // FlatBuffer primitives (little-endian, bounds-checked)
 // ---------------------------------------------------------------------------------------
 
-fn bytes_at<'a, const N: usize>(
-    buf: &'a [u8],
-    pos: usize,
-    ctx: &str,
-) -> Result<[u8; N], TfliteError> {
+fn bytes_at<const N: usize>(buf: &[u8], pos: usize, ctx: &str) -> Result<[u8; N], TfliteError> {
     let end = pos
         .checked_add(N)
         .ok_or_else(|| malformed(ctx, "offset overflows"))?;
@@ -482,6 +478,9 @@ pub struct TfliteModel<'a> {
     pub buffers: Vec<&'a [u8]>,
 }
 
+/// A constant float tensor: its index, storage type and raw data.
+type FloatConstant<'a> = (usize, DType, &'a [u8]);
+
 fn to_usize(v: i32, what: &str, ctx: &str) -> Result<usize, TfliteError> {
     usize::try_from(v).map_err(|_| malformed(ctx, format!("{what} {v} is negative")))
 }
@@ -717,7 +716,7 @@ impl<'a> TfliteModel<'a> {
 
     /// The constant float tensors (`FLOAT32`, or `FLOAT16` widened to f32), by name, with
     /// the byte range of their data checked against their shape.
-    fn float_constants(&self) -> Result<Vec<(usize, DType, &'a [u8])>, TfliteError> {
+    fn float_constants(&self) -> Result<Vec<FloatConstant<'a>>, TfliteError> {
         let mut out = Vec::new();
         for (index, t) in self.tensors.iter().enumerate() {
             let data = self.data(t);
@@ -827,7 +826,7 @@ mod tests {
     struct Obj(Vec<(usize, Val)>);
 
     fn align(buf: &mut Vec<u8>, to: usize) {
-        while buf.len() % to != 0 {
+        while !buf.len().is_multiple_of(to) {
             buf.push(0);
         }
     }
