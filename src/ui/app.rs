@@ -45,7 +45,7 @@ pub struct SourceState {
 
 enum ModelSlot {
     Loading(Receiver<Result<Model, String>>, String),
-    Ready(Model),
+    Ready(Box<Model>),
     Failed(String),
 }
 
@@ -342,7 +342,7 @@ impl PosescopeApp {
                         self.settings.resize = model.info().resize;
                         self.settings.center = None;
                     }
-                    self.model = ModelSlot::Ready(model);
+                    self.model = ModelSlot::Ready(Box::new(model));
                     self.rebuild_worker();
                 }
                 Ok(Err(e)) => {
