@@ -189,7 +189,8 @@ fn mpii_runs_on_posegen_weights_with_the_prototxt_names() {
     assert_eq!(out.pool3_stage1.dims(), &[1, 256, 8, 8]);
     assert_eq!(out.pool3_stage2.dims(), &[1, 128, 8, 8]);
     assert_eq!(times.len(), 3 + 5);
-    // An odd size exercises Caffe's rounded-up pools (ceil(68/8) = 9... 68 → 34 → 17 → 9).
+    // 68 × 68 exercises Caffe's rounded-up pools: 68 → 34 → 17 → 9, and the centre pool
+    // ceil((68 − 9) / 8) + 1 = 9.
     let image = Tensor::zeros((1, 3, 68, 68), candle_core::DType::F32, &dev).unwrap();
     let center = cpm::center_map_tensor(68, 68, 34.0, 34.0, 21.0, &dev).unwrap();
     let out = model.forward(&image, &center).unwrap();

@@ -221,7 +221,10 @@ impl Config {
     }
 
     /// The official Caffe MPII model (6 stages, 368 × 368, 14 joints then the background
-    /// at channel 14; the MATLAB test code's centre sigma is 21).
+    /// at channel 14). The release's MATLAB test code (`testing/src/applyModel.m`,
+    /// `produceCenterLabelMap`) builds the centre map with sigma 21 on a 1-based grid, centred
+    /// at `boxsize / 2` (1-based, i.e. pixel 183 here), and neither clamps nor thresholds it:
+    /// [`center_map`] with `cx = cy = 183.0`, `sigma = 21` differs only by that threshold.
     pub fn mpii() -> Self {
         Self {
             variant: Variant::Mpii,

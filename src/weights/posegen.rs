@@ -167,12 +167,15 @@ pub fn tensor(
     Tensor::from_vec(v, shape, device)
 }
 
+/// A tensor request: its full name and shape.
+pub type Request = (String, Vec<usize>);
+
 /// The `(name, shape)` of every tensor requested from a [`PosegenBackend`], in order.
 #[derive(Clone, Debug, Default)]
-pub struct Recorder(Arc<Mutex<Vec<(String, Vec<usize>)>>>);
+pub struct Recorder(Arc<Mutex<Vec<Request>>>);
 
 impl Recorder {
-    fn lock(&self) -> MutexGuard<'_, Vec<(String, Vec<usize>)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Request>> {
         // A panic while holding the lock cannot leave the list half-written.
         self.0
             .lock()
@@ -180,7 +183,7 @@ impl Recorder {
     }
 
     /// Every request so far, in order (repeats included).
-    pub fn requests(&self) -> Vec<(String, Vec<usize>)> {
+    pub fn requests(&self) -> Vec<Request> {
         self.lock().clone()
     }
 
@@ -197,10 +200,10 @@ impl Recorder {
     /// every expected key that is not `num_batches_tracked` must be requested exactly
     /// once with its shape, and nothing else may be requested. Returns one line per
     /// problem (empty when everything matches).
-    pub fn mismatches(&self, expected: &[(String, Vec<usize>)]) -> Vec<String> {
+    pub fn mismatches(&self, expected: &[Request]) -> Vec<String> {
         let requests = self.requests();
         let mut problems = Vec::new();
-        let wanted: Vec<&(String, Vec<usize>)> = expected
+        let wanted: Vec<&Request> = expected
             .iter()
             .filter(|(k, s)| Rule::of(k, s) != Some(Rule::NumBatchesTracked))
             .collect();
@@ -293,7 +296,7 @@ pub fn var_builder(gain: f64, device: &Device) -> (VarBuilder<'static>, Recorder
 
 /// Parses a fixture `keys.txt` (`key<TAB>dtype<TAB>[d0, d1, …]` lines; `#` lines are
 /// comments) into `(key, shape)` pairs in file order.
-pub fn parse_keys(text: &str) -> Result<Vec<(String, Vec<usize>)>, String> {
+pub fn parse_keys(text: &str) -> Result<Vec<Request>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end();
