@@ -84,6 +84,11 @@ pub enum FetchError {
         origin: String,
         file_name: String,
     },
+    #[error(
+        "model '{id}' has no recorded SHA-256 (none was published for {origin}), so a download \
+         could not be verified: open the file with `--model PATH` (CLI) or Open weights… (app)"
+    )]
+    NoChecksum { id: String, origin: String },
     #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is set (pass a directory)")]
     NoCacheDir,
     #[error("bad download URL '{url}'")]
@@ -225,6 +230,12 @@ pub fn fetch(
             file_name: info.file_name.to_string(),
         });
     };
+    if info.sha256.trim().is_empty() {
+        return Err(FetchError::NoChecksum {
+            id: info.id.to_string(),
+            origin: info.source.to_string(),
+        });
+    }
     if !opts.force {
         if let Some(path) = find_verified(info, opts) {
             return Ok(FetchOutcome::AlreadyPresent { path });

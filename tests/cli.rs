@@ -375,3 +375,77 @@ fn video_frames_are_named_and_timestamped() {
         last_t = t;
     }
 }
+
+#[test]
+fn mobile_cpm_top_down_runs_one_crop_per_detected_person() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = shared.join("data/images/basketball1.png");
+    let o = Command::new(env!("CARGO_BIN_EXE_posescope"))
+        .env("POSESCOPE_MODELS", shared.join("models"))
+        .args([
+            "infer",
+            "--model",
+            "pefm-cpm",
+            "--person",
+            "top-down",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("basketball1.json")).unwrap()).unwrap();
+    let crops = doc["crops"].as_array().unwrap();
+    let people = doc["people"].as_array().unwrap();
+    println!("{} crops, {} people", crops.len(), people.len());
+    // The bottom-up detector finds the standing man and the partly visible man on the right.
+    assert!(crops.len() >= 2, "{doc}");
+    assert_eq!(people.len(), crops.len());
+    assert_eq!(doc["focus"], 0);
+    // The largest crop is the whole standing man: every joint is found confidently inside
+    // his crop (joints are found in the crop and mapped back to image pixels).
+    for (p, c) in people.iter().zip(crops).take(1) {
+        let b: Vec<f64> = c["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let kps = p["keypoints"].as_array().unwrap();
+        assert_eq!(kps.len(), 14);
+        let mut confident = 0;
+        for k in kps.iter().filter(|k| !k.is_null()) {
+            let (x, y, s) = (
+                k[0].as_f64().unwrap(),
+                k[1].as_f64().unwrap(),
+                k[2].as_f64().unwrap(),
+            );
+            if s > 0.2 {
+                confident += 1;
+                assert!(
+                    x >= b[0] - 1.0 && x <= b[2] + 1.0 && y >= b[1] - 1.0 && y <= b[3] + 1.0,
+                    "{x},{y} outside {b:?}"
+                );
+            }
+        }
+        assert_eq!(confident, 14, "{p}");
+    }
+}
+
+#[test]
+fn single_person_centre_is_reported_and_bad_points_are_rejected() {
+    let o = posescope(&["infer", "--input", "x.png", "--out", "o", "--center", "12"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("must look like 320,240"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -56,6 +56,14 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     let opts = ExportOptions {
         png: PngOptions {
             heatmap: !args.no_heatmap,
+            // Single-person decoding reports every joint, however weak; PAF grouping has
+            // already dropped weak ones.
+            min_score: if pipeline.model().info().decoding == crate::models::Decoding::SinglePerson
+            {
+                0.1
+            } else {
+                0.0
+            },
             ..PngOptions::default()
         },
         maps: !args.no_maps,
