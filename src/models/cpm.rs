@@ -36,13 +36,11 @@
 //! Input: the image `[N, 3, H, W]` in B,G,R order with `x = (u8 − 128) / 256`, and the centre
 //! map `[N, 1, H, W]` ([`center_map`]). The official size is 368 × 368 (maps 46 × 46).
 
-use std::time::Instant;
-
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use super::receptive::{ReceptiveField, RfLayer};
-use super::StepTime;
+use super::{StepClock, StepTime};
 
 /// Which official model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -776,7 +774,7 @@ impl Cpm {
         &self,
         image: &Tensor,
         center_map: &Tensor,
-        mut times: Option<&mut Vec<StepTime>>,
+        times: Option<&mut Vec<StepTime>>,
     ) -> CResult<Output> {
         let (n, c, h, w) = image.dims4()?;
         let (cn, cc, ch, cw) = center_map.dims4()?;
@@ -789,22 +787,10 @@ impl Cpm {
         }
         let image = image.to_dtype(DType::F32)?;
         let center_map = center_map.to_dtype(DType::F32)?;
-        let mut clock = Instant::now();
-        let mut lap = |name: &str, times: &mut Option<&mut Vec<StepTime>>| -> CResult<()> {
-            if let Some(times) = times.as_deref_mut() {
-                self.device.synchronize()?;
-                let now = Instant::now();
-                times.push(StepTime {
-                    name: name.to_string(),
-                    time: now - clock,
-                });
-                clock = now;
-            }
-            Ok(())
-        };
+        let mut clock = StepClock::new(&self.device, times);
 
         let pool_center = pool(&center_map, self.center_pool)?;
-        lap("pool_center", &mut times)?;
+        clock.lap("pool_center")?;
         let feature_tap = match &self.features {
             Features::Stage1Layer(name) => Some(name.as_str()),
             Features::Trunk(_) => None,
@@ -825,7 +811,7 @@ impl Cpm {
             }
         }
         let stage1 = h1;
-        lap("stage1", &mut times)?;
+        clock.lap("stage1")?;
         let features = match (&self.features, shared) {
             (Features::Trunk(seq), _) => seq.forward(&image, None)?.0,
             (Features::Stage1Layer(_), Some(f)) => f,
@@ -837,7 +823,7 @@ impl Cpm {
             Some(t) => t,
             None => candle_core::bail!("CPM: stage 1 has no layer '{}'", self.pool3_stage1),
         };
-        lap("features", &mut times)?;
+        clock.lap("features")?;
 
         let mut stages = Vec::with_capacity(self.stages.len() + 1);
         stages.push(stage1);
@@ -859,7 +845,7 @@ impl Cpm {
             let cat = Tensor::cat(&parts, 1)?;
             let (y, _) = st.head.forward(&cat, None)?;
             stages.push(y);
-            lap(&format!("stage{}", i + 2), &mut times)?;
+            clock.lap(&format!("stage{}", i + 2))?;
         }
         Ok(Output {
             stages,

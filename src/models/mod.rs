@@ -10,6 +10,7 @@ pub mod ops;
 pub mod pefm_cpm;
 pub mod pefm_hourglass;
 pub mod receptive;
+pub mod timing;
 
 use std::path::Path;
 
@@ -18,8 +19,8 @@ use candle_core::{Device, Tensor};
 pub use catalog::{
     Architecture, Background, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL,
 };
-pub use openpose_mobilenet::StepTime;
 pub use receptive::ReceptiveField;
+pub use timing::{StepClock, StepTime};
 
 use crate::pose::{JointSet, Maps};
 use crate::weights::{self, WeightsError};

@@ -18,12 +18,11 @@
 //! input size works; the maps are `ceil(H/8) × ceil(W/8)`. Parameter names are the frozen
 //! graph's constant names. Input: `[N, 3, H, W]`, B,G,R order, values 0..255.
 
-use std::time::{Duration, Instant};
-
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
 use super::ops::{max_pool_same, same_padding, ConvSame, DepthwiseSame, Pointwise};
 use super::receptive::RfLayer;
+use super::{StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// Widths and wiring of the network.
@@ -96,13 +95,6 @@ pub struct StageMaps {
 #[derive(Clone, Debug)]
 pub struct Output {
     pub stages: Vec<StageMaps>,
-}
-
-/// Wall time of one step of a profiled forward pass.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepTime {
-    pub name: String,
-    pub time: Duration,
 }
 
 /// A depthwise + pointwise pair with an optional ReLU.
@@ -320,20 +312,8 @@ impl OpenPoseMobileNet {
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, mut times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
-        let mut clock = Instant::now();
-        let mut lap = |name: String, times: &mut Option<&mut Vec<StepTime>>| -> CResult<()> {
-            if let Some(times) = times.as_deref_mut() {
-                self.device.synchronize()?;
-                let now = Instant::now();
-                times.push(StepTime {
-                    name,
-                    time: now - clock,
-                });
-                clock = now;
-            }
-            Ok(())
-        };
+    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+        let mut clock = StepClock::new(&self.device, times);
 
         let mut h = self.stem.forward(x)?.relu()?;
         let mut taps = Vec::with_capacity(1 + self.config.taps.len());
@@ -347,7 +327,7 @@ impl OpenPoseMobileNet {
             }
         }
         let features = Tensor::cat(&taps, 1)?;
-        lap("backbone".into(), &mut times)?;
+        clock.lap("backbone")?;
 
         let mut stages: Vec<StageMaps> = Vec::with_capacity(self.stages.len());
         for (t, (l1, l2)) in self.stages.iter().enumerate() {
@@ -358,7 +338,7 @@ impl OpenPoseMobileNet {
             let pafs = l1.forward(&input)?;
             let heatmaps = l2.forward(&input)?;
             stages.push(StageMaps { heatmaps, pafs });
-            lap(format!("stage{}", t + 1), &mut times)?;
+            clock.lap(format!("stage{}", t + 1))?;
         }
         Ok(Output { stages })
     }

@@ -24,8 +24,6 @@
 //! Output channels: head_top, neck, r_shoulder, r_elbow, r_wrist, l_shoulder, l_elbow,
 //! l_wrist, r_hip, r_knee, r_ankle, l_hip, l_knee, l_ankle.
 
-use std::time::Instant;
-
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
 use super::mobile_blocks::{
@@ -33,7 +31,7 @@ use super::mobile_blocks::{
 };
 use super::ops::{max_pool_same, relu6, resize_bilinear_legacy, same_padding, ConvSame};
 use super::receptive::RfLayer;
-use super::StepTime;
+use super::{StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// One backbone part: a run of inverted bottlenecks.
@@ -284,20 +282,8 @@ impl PefmCpm {
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, mut times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
-        let mut clock = Instant::now();
-        let mut lap = |name: String, times: &mut Option<&mut Vec<StepTime>>| -> CResult<()> {
-            if let Some(times) = times.as_deref_mut() {
-                self.device.synchronize()?;
-                let now = Instant::now();
-                times.push(StepTime {
-                    name,
-                    time: now - clock,
-                });
-                clock = now;
-            }
-            Ok(())
-        };
+    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+        let mut clock = StepClock::new(&self.device, times);
 
         let mut h = relu6(&self.stem.forward(x)?)?;
         let mut outs = Vec::with_capacity(self.parts.len());
@@ -318,7 +304,7 @@ impl PefmCpm {
             });
         }
         let backbone = Tensor::cat(&pieces, 1)?;
-        lap("backbone".into(), &mut times)?;
+        clock.lap("backbone")?;
 
         let mut stages: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         for (k, stage) in self.stages.iter().enumerate() {
@@ -327,14 +313,14 @@ impl PefmCpm {
                 Some(prev) => Tensor::cat(&[&backbone, prev], 1)?,
             };
             stages.push(stage.forward(&input)?);
-            lap(format!("stage_{k}"), &mut times)?;
+            clock.lap(format!("stage_{k}"))?;
         }
         let last = stages
             .last()
             .ok_or_else(|| candle_core::Error::Msg("the network has no stage".into()))?;
         let f = self.config.output_upsample;
         let upsampled = resize_bilinear_legacy(last, th * f, tw * f)?;
-        lap("upsample".into(), &mut times)?;
+        clock.lap("upsample")?;
         Ok(Output {
             backbone,
             stages,

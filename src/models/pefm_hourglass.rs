@@ -23,8 +23,6 @@
 //! them with [`crate::weights::tflite::load_tflite`]. Input: `[N, 3, H, W]`, B,G,R, 0..255.
 //! Output channels as for [`super::pefm_cpm`].
 
-use std::time::Instant;
-
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
 use super::mobile_blocks::{
@@ -32,7 +30,7 @@ use super::mobile_blocks::{
 };
 use super::ops::{max_pool_same, relu6, resize_bilinear_legacy, same_padding, ConvSame};
 use super::receptive::RfLayer;
-use super::StepTime;
+use super::{StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// Widths and wiring of the network.
@@ -205,24 +203,12 @@ impl PefmHourglass {
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, mut times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
-        let mut clock = Instant::now();
-        let mut lap = |name: String, times: &mut Option<&mut Vec<StepTime>>| -> CResult<()> {
-            if let Some(times) = times.as_deref_mut() {
-                self.device.synchronize()?;
-                let now = Instant::now();
-                times.push(StepTime {
-                    name,
-                    time: now - clock,
-                });
-                clock = now;
-            }
-            Ok(())
-        };
+    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+        let mut clock = StepClock::new(&self.device, times);
 
         let h = relu6(&self.stem.forward(x)?)?;
         let mut h = self.conv2.forward(&self.conv1.forward(&h)?)?;
-        lap("backbone".into(), &mut times)?;
+        clock.lap("backbone")?;
 
         // skips[i]: the feature at the i-th scale from the finest (Conv2d_2, front_4, ...).
         let mut skips = Vec::with_capacity(self.fronts.len());
@@ -231,7 +217,7 @@ impl PefmHourglass {
             h = front.forward(&max_pool_same(&h, 2, 2)?)?;
         }
         let mut prev = self.mid.forward(&h)?;
-        lap("front".into(), &mut times)?;
+        clock.lap("front")?;
 
         let mut outputs = Vec::with_capacity(self.levels.len());
         for (k, level) in self.levels.iter().enumerate() {
@@ -245,7 +231,7 @@ impl PefmHourglass {
             let out = (up + level.jump.forward(skip)?)?;
             outputs.push(out.clone());
             prev = out;
-            lap(format!("level_{k}"), &mut times)?;
+            clock.lap(format!("level_{k}"))?;
         }
         Ok(Output { outputs })
     }
