@@ -845,7 +845,7 @@ impl Cpm {
             let cat = Tensor::cat(&parts, 1)?;
             let (y, _) = st.head.forward(&cat, None)?;
             stages.push(y);
-            clock.lap(&format!("stage{}", i + 2))?;
+            clock.lap(format!("stage{}", i + 2))?;
         }
         Ok(Output {
             stages,
