@@ -39,6 +39,7 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::ops::pad_hw;
 use super::receptive::{ReceptiveField, RfLayer};
 use super::{StepClock, StepTime};
 
@@ -506,36 +507,6 @@ impl Conv {
     }
 }
 
-/// Pads the last two dims of an NCHW tensor: `before` on top/left, `after_h` / `after_w`
-/// at the bottom / right, with `value`.
-fn pad_hw(
-    x: &Tensor,
-    before: usize,
-    after_h: usize,
-    after_w: usize,
-    value: f32,
-) -> CResult<Tensor> {
-    let pad_dim = |x: Tensor, dim: usize, after: usize| -> CResult<Tensor> {
-        if before == 0 && after == 0 {
-            return Ok(x);
-        }
-        let mut dims = x.dims().to_vec();
-        let mut parts = Vec::with_capacity(3);
-        if before > 0 {
-            dims[dim] = before;
-            parts.push(Tensor::full(value, dims.as_slice(), x.device())?.to_dtype(x.dtype())?);
-        }
-        parts.push(x.clone());
-        if after > 0 {
-            dims[dim] = after;
-            parts.push(Tensor::full(value, dims.as_slice(), x.device())?.to_dtype(x.dtype())?);
-        }
-        Tensor::cat(&parts, dim)
-    };
-    let x = pad_dim(x.clone(), 2, after_h)?;
-    pad_dim(x, 3, after_w)
-}
-
 /// Output size and the extra bottom/right cells a pooling layer reads past `size + pad`.
 fn pool_geometry(
     size: usize,
@@ -574,7 +545,7 @@ fn pool(x: &Tensor, kind: LayerKind) -> CResult<Tensor> {
         } => {
             let (_, eh) = pool_geometry(h, kernel, stride, pad, rounding)?;
             let (_, ew) = pool_geometry(w, kernel, stride, pad, rounding)?;
-            pad_hw(x, pad, pad + eh, pad + ew, f32::NEG_INFINITY)?
+            pad_hw(x, (pad, pad + eh), (pad, pad + ew), f32::NEG_INFINITY)?
                 .max_pool2d_with_stride(kernel, stride)
         }
         LayerKind::AvgPool {
@@ -585,14 +556,15 @@ fn pool(x: &Tensor, kind: LayerKind) -> CResult<Tensor> {
         } => {
             let (_, eh) = pool_geometry(h, kernel, stride, pad, rounding)?;
             let (_, ew) = pool_geometry(w, kernel, stride, pad, rounding)?;
-            let sum =
-                pad_hw(x, pad, pad + eh, pad + ew, 0.0)?.avg_pool2d_with_stride(kernel, stride)?;
+            let sum = pad_hw(x, (pad, pad + eh), (pad, pad + ew), 0.0)?
+                .avg_pool2d_with_stride(kernel, stride)?;
             if eh == 0 && ew == 0 {
                 return Ok(sum);
             }
             // Caffe divides by the window's cells inside [−pad, size + pad).
             let ones = Tensor::ones((1, 1, h + 2 * pad, w + 2 * pad), x.dtype(), x.device())?;
-            let count = pad_hw(&ones, 0, eh, ew, 0.0)?.avg_pool2d_with_stride(kernel, stride)?;
+            let count =
+                pad_hw(&ones, (0, eh), (0, ew), 0.0)?.avg_pool2d_with_stride(kernel, stride)?;
             sum.broadcast_div(&count)
         }
         LayerKind::Conv { .. } => candle_core::bail!("pool called on a convolution"),

@@ -251,16 +251,22 @@ impl Model {
             let m = to_maps(t)?;
             reorder_background(m, self.info.background)
         };
-        let labelled = |maps: Vec<Maps>, name: &str| -> Vec<StageOutput> {
-            maps.into_iter()
+        // Heatmap-only stages, copied to the CPU and labelled by index.
+        let stages_of = |maps: &[Tensor],
+                         label: &dyn Fn(usize) -> String|
+         -> candle_core::Result<Vec<StageOutput>> {
+            maps.iter()
                 .enumerate()
-                .map(|(t, heatmaps)| StageOutput {
-                    label: format!("{name} {}", t + 1),
-                    heatmaps,
-                    pafs: None,
+                .map(|(t, m)| {
+                    Ok(StageOutput {
+                        label: label(t),
+                        heatmaps: heat(m)?,
+                        pafs: None,
+                    })
                 })
                 .collect()
         };
+        let stage_label = |t: usize| format!("stage {}", t + 1);
         match &self.network {
             Network::OpenPoseMobileNet(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
@@ -270,7 +276,7 @@ impl Model {
                     .enumerate()
                     .map(|(t, s)| {
                         Ok(StageOutput {
-                            label: format!("stage {}", t + 1),
+                            label: stage_label(t),
                             heatmaps: heat(&s.heatmaps)?,
                             pafs: Some(to_maps(&s.pafs)?),
                         })
@@ -288,42 +294,16 @@ impl Model {
                     cpm::center_map_tensor(w, h, cx, cy, net.config().center_sigma, input.device())
                         .map_err(err)?;
                 let (out, times) = net.forward_profiled(input, &center).map_err(err)?;
-                let maps = out
-                    .stages
-                    .iter()
-                    .map(heat)
-                    .collect::<candle_core::Result<Vec<_>>>()
-                    .map_err(err)?;
-                Ok((labelled(maps, "stage"), times))
+                Ok((stages_of(&out.stages, &stage_label).map_err(err)?, times))
             }
             Network::PefmCpm(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let maps = out
-                    .stages
-                    .iter()
-                    .map(heat)
-                    .collect::<candle_core::Result<Vec<_>>>()
-                    .map_err(err)?;
-                Ok((labelled(maps, "stage"), times))
+                Ok((stages_of(&out.stages, &stage_label).map_err(err)?, times))
             }
             Network::PefmHourglass(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let maps = out
-                    .outputs
-                    .iter()
-                    .map(heat)
-                    .collect::<candle_core::Result<Vec<_>>>()
-                    .map_err(err)?;
-                let stages = maps
-                    .into_iter()
-                    .enumerate()
-                    .map(|(t, heatmaps)| StageOutput {
-                        label: format!("hourglass_out_{t}"),
-                        heatmaps,
-                        pafs: None,
-                    })
-                    .collect();
-                Ok((stages, times))
+                let label = |t: usize| format!("hourglass_out_{t}");
+                Ok((stages_of(&out.outputs, &label).map_err(err)?, times))
             }
         }
     }

@@ -16,8 +16,8 @@ pub fn same_padding(size: usize, k: usize, s: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
-/// Pads the last two dims of an NCHW tensor with `value`.
-fn pad_hw(
+/// Pads the last two dims of an NCHW tensor with `value`: `(top, bottom)`, `(left, right)`.
+pub fn pad_hw(
     x: &Tensor,
     (t, b): (usize, usize),
     (l, r): (usize, usize),
