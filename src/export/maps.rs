@@ -1,8 +1,9 @@
 //! The per-frame maps file (safetensors).
 //!
 //! Tensors, float32, channel-first `[K, H, W]` at the network's output resolution, in the
-//! model's own channel order: `stage{t}.heatmaps` for every stage `t` (1-based) and, for PAF
-//! models, `stage{t}.pafs`. Metadata (all strings): `format` = `posescope-maps/1`, `model`,
+//! model's own channel order: `{key}.heatmaps` for every stage (key `stage{t}`, 1-based, for
+//! staged networks; `res0`, `res1` and `aggregated` for HigherHRNet's resolutions), and
+//! `{key}.pafs` (PAF models) and `{key}.tags` (associative-embedding models) where present. Metadata (all strings): `format` = `posescope-maps/1`, `model`,
 //! `joints` (JSON list), `input_size` (`"WxH"`), `map_to_image` (JSON list of the 2×3
 //! affine `[a, b, tx, c, d, ty]` from map pixel-index coordinates to image pixel-index
 //! coordinates), `image_size` (`"WxH"`), `frame_index`, `timestamp_s`.
@@ -51,15 +52,18 @@ pub fn metadata(ins: &Inspection) -> HashMap<String, String> {
 /// Serialises every stage's maps to safetensors bytes.
 pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
     let mut named: Vec<(String, &Maps, Vec<u8>)> = Vec::new();
-    for (i, s) in ins.stages.iter().enumerate() {
-        let t = i + 1;
+    for s in &ins.stages {
+        let key = &s.key;
         named.push((
-            format!("stage{t}.heatmaps"),
+            format!("{key}.heatmaps"),
             &s.heatmaps,
             le_bytes(&s.heatmaps),
         ));
         if let Some(p) = &s.pafs {
-            named.push((format!("stage{t}.pafs"), p, le_bytes(p)));
+            named.push((format!("{key}.pafs"), p, le_bytes(p)));
+        }
+        if let Some(t) = &s.tags {
+            named.push((format!("{key}.tags"), t, le_bytes(t)));
         }
     }
     let views = named

@@ -65,11 +65,19 @@ pub enum ModelError {
 pub struct StageOutput {
     /// What the stage is called in the model (e.g. `stage 3`, `hourglass_out_1`).
     pub label: String,
+    /// The stage's name in the maps file (`{key}.heatmaps`, `{key}.pafs`, `{key}.tags`):
+    /// `stage{t}` (1-based) for staged networks, `res0` / `res1` / `aggregated` for
+    /// HigherHRNet's resolutions.
+    pub key: String,
     /// Joint confidence maps: the joints in the model's [`JointSet`] order first, then any
     /// background channel (moved there from wherever the network puts it).
     pub heatmaps: Maps,
     /// Part affinity fields, for PAF models.
     pub pafs: Option<Maps>,
+    /// Associative-embedding tag maps `[K, H, W]` (one tag per joint), for bottom-up AE
+    /// models (HigherHRNet); with flip test or several scales, the tag dimensions are
+    /// stacked as `K × L` channels, dimension-major (`l * K + k`).
+    pub tags: Option<Maps>,
 }
 
 /// Per-frame inputs of a run besides the image.
@@ -260,8 +268,10 @@ impl Model {
                 .map(|(t, m)| {
                     Ok(StageOutput {
                         label: label(t),
+                        key: format!("stage{}", t + 1),
                         heatmaps: heat(m)?,
                         pafs: None,
+                        tags: None,
                     })
                 })
                 .collect()
@@ -277,8 +287,10 @@ impl Model {
                     .map(|(t, s)| {
                         Ok(StageOutput {
                             label: stage_label(t),
+                            key: format!("stage{}", t + 1),
                             heatmaps: heat(&s.heatmaps)?,
                             pafs: Some(to_maps(&s.pafs)?),
+                            tags: None,
                         })
                     })
                     .collect::<candle_core::Result<Vec<_>>>()
