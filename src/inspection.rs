@@ -7,6 +7,7 @@ use std::time::Duration;
 use image::RgbImage;
 
 use crate::models::{ReceptiveField, StageOutput, StepTime};
+use crate::pose::associative::{AeParams, Grouping};
 use crate::pose::{Affine2, JointSet, Person};
 
 /// Where a frame came from.
@@ -41,6 +42,21 @@ pub struct PersonCrop {
     pub score: f32,
 }
 
+/// The associative-embedding grouping of a bottom-up AE model (HigherHRNet): what
+/// [`crate::pipeline::regroup`] needs to regroup with new thresholds, and every candidate
+/// peak with its tag and person (the app's "tag lanes").
+#[derive(Clone, Debug, PartialEq)]
+pub struct AeGrouping {
+    /// The parameters the grouping ran with.
+    pub params: AeParams,
+    /// People (official heatmap coordinates) and candidates.
+    pub grouping: Grouping,
+    /// The stage holding the aggregated heatmaps and tags (`aggregated`).
+    pub stage: usize,
+    /// Aggregated-map coordinates (official, +½) → image pixels.
+    pub to_image: Affine2,
+}
+
 /// One frame's results.
 ///
 /// Coordinates: maps are `[K, H, W]` at each stage's output resolution; `map_to_image`
@@ -70,6 +86,8 @@ pub struct Inspection {
     pub crops: Vec<PersonCrop>,
     pub focus: Option<usize>,
     pub people: Vec<Person>,
+    /// Bottom-up associative-embedding models: the grouping behind `people`.
+    pub grouping: Option<AeGrouping>,
     pub timings: Timings,
 }
 

@@ -17,6 +17,9 @@ use crate::pose::{single, Affine2};
 use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
+mod ae;
+pub use ae::{flip_index, people_in_image, regroup, AeConfig};
+
 /// Everything that can fail while processing one frame.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -65,6 +68,8 @@ pub struct PipelineConfig {
     /// top-down mode it picks the person whose maps are kept. `None` = image centre /
     /// largest person.
     pub center: Option<(f64, f64)>,
+    /// Bottom-up associative-embedding models (HigherHRNet): flip test, scales, grouping.
+    pub ae: AeConfig,
 }
 
 impl PipelineConfig {
@@ -82,6 +87,7 @@ impl PipelineConfig {
             paf: PafParams::default(),
             person: PersonMode::Centre,
             center: None,
+            ae: AeConfig::default(),
         }
     }
 }
@@ -229,6 +235,9 @@ impl Pipeline {
 
     /// Processes one frame.
     pub fn run(&self, frame: Frame) -> Result<Inspection, PipelineError> {
+        if self.model.info().decoding == Decoding::AssociativeEmbedding {
+            return self.run_associative(frame);
+        }
         let start = Instant::now();
         let name = frame.output_stem.clone();
         let single = self.model.info().decoding == Decoding::SinglePerson;
@@ -306,6 +315,8 @@ impl Pipeline {
                     None => Vec::new(),
                 },
                 Decoding::SinglePerson => vec![single::decode(&last.heatmaps, joints.len())],
+                // Handled by `run_associative`.
+                Decoding::AssociativeEmbedding => Vec::new(),
             };
             people.extend(found.iter().map(|p| p.transformed(&to_image)));
         }
@@ -357,6 +368,7 @@ impl Pipeline {
             receptive_fields: self.model.receptive_fields(input_size),
             stages: run.stages,
             people,
+            grouping: None,
             center,
             crops,
             focus,
@@ -365,6 +377,60 @@ impl Pipeline {
                 steps,
                 forward: t_forward,
                 decode: t_decode,
+                total: start.elapsed(),
+            },
+        })
+    }
+}
+
+impl Pipeline {
+    /// Bottom-up associative-embedding models: the official test-time procedure
+    /// ([`ae`]: resolutions aggregated, flip test, scales) and grouping.
+    fn run_associative(&self, frame: Frame) -> Result<Inspection, PipelineError> {
+        let start = Instant::now();
+        let name = frame.output_stem.clone();
+        let t0 = Instant::now();
+        let run = ae::run(self, &frame, &name)?;
+        let forward = t0.elapsed();
+        let decode = run
+            .steps
+            .iter()
+            .filter(|s| s.name.starts_with("group") || s.name.starts_with("aggregate"))
+            .map(|s| s.time)
+            .sum();
+        let input_size = (run.prepared.width, run.prepared.height);
+        let map_to_image = match run.stages.last() {
+            Some(last) => stage_to_image(&run.prepared, last),
+            None => run.prepared.image_from_input,
+        };
+        let (width, height) = frame.image.dimensions();
+        Ok(Inspection {
+            model_id: self.model.id().to_string(),
+            joints: self.model.joints(),
+            frame: FrameInfo {
+                index: frame.index,
+                timestamp: frame.timestamp,
+                path: frame.path,
+                output_stem: frame.output_stem,
+                width,
+                height,
+            },
+            image: Arc::new(frame.image),
+            input_size,
+            map_to_image,
+            image_from_input: run.prepared.image_from_input,
+            receptive_fields: self.model.receptive_fields(input_size),
+            stages: run.stages,
+            people: run.people,
+            grouping: Some(run.grouping),
+            center: None,
+            crops: Vec::new(),
+            focus: None,
+            timings: Timings {
+                preprocess: std::time::Duration::ZERO,
+                steps: run.steps,
+                forward: forward.saturating_sub(decode),
+                decode,
                 total: start.elapsed(),
             },
         })

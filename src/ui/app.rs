@@ -226,7 +226,27 @@ impl PosescopeApp {
         };
         c.person = self.settings.person_mode;
         c.center = self.settings.center;
+        c.ae = self.settings.ae.clone();
         c
+    }
+
+    /// Whether the loaded model is a bottom-up associative-embedding model (HigherHRNet).
+    pub fn associative(&self) -> bool {
+        self.model().is_some_and(|m| {
+            m.info().decoding == crate::models::Decoding::AssociativeEmbedding
+        })
+    }
+
+    /// Regroups the current frame with the grouping parameters in the settings (no new
+    /// forward pass), and hands them to the worker for the next frames.
+    pub fn regroup(&mut self) {
+        if let Some(ins) = &mut self.inspection {
+            let ins = Arc::make_mut(ins);
+            if let Err(e) = crate::pipeline::regroup(ins, &self.settings.ae.params) {
+                self.notify(format!("regrouping: {e}"), true);
+            }
+        }
+        self.spawn_worker();
     }
 
     /// Whether the loaded model finds one person per input (centre / top-down applies).
@@ -259,20 +279,28 @@ impl PosescopeApp {
 
     /// Rebuilds the worker (model or preprocessing changed) and re-runs the current frame.
     pub fn rebuild_worker(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        if !self.spawn_worker() {
             return;
-        };
-        let worker = Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
-        // The open source keeps playing into the new worker; the frame on screen is re-run.
-        if let Some(player) = &self.player {
-            player.send(PlayerCommand::Retarget(worker.submitter()));
         }
-        self.worker = Some(worker);
         if let Some(input) = self.pending_input.take() {
             self.open_input(input);
         } else {
             self.resubmit_current();
         }
+    }
+
+    /// A new worker with the current settings; the open source plays into it. `false`
+    /// without a model.
+    fn spawn_worker(&mut self) -> bool {
+        let Some(model) = self.model().cloned() else {
+            return false;
+        };
+        let worker = Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
+        if let Some(player) = &self.player {
+            player.send(PlayerCommand::Retarget(worker.submitter()));
+        }
+        self.worker = Some(worker);
+        true
     }
 
     /// Runs the current frame again (after a settings change).

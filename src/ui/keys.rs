@@ -16,6 +16,8 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("M", "max over joints"),
     ("G", "all joints as a grid"),
     ("D", "belief map / stage difference"),
+    ("E", "tag map on / off (associative-embedding models: HigherHRNet)"),
+    ("X", "compare stages: off / side by side / flicker"),
     ("H", "heatmap on / off"),
     ("K", "skeleton on / off"),
     ("V", "part-affinity field vectors on / off"),
@@ -102,8 +104,30 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     if pressed(Key::D) {
         app.settings.map_kind = match app.settings.map_kind {
             MapKind::Belief => MapKind::Difference,
-            MapKind::Difference => MapKind::Belief,
+            MapKind::Difference | MapKind::Tags => MapKind::Belief,
         };
+    }
+    if pressed(Key::E) {
+        app.settings.map_kind = match app.settings.map_kind {
+            MapKind::Tags => MapKind::Belief,
+            _ => MapKind::Tags,
+        };
+    }
+    if pressed(Key::X) {
+        use super::settings::Compare;
+        app.settings.compare = match app.settings.compare {
+            Compare::Off => Compare::SideBySide,
+            Compare::SideBySide => Compare::Flicker,
+            Compare::Flicker => Compare::Off,
+        };
+        if app.settings.compare != Compare::Off && app.settings.compare_stage == app.stage {
+            // Something to compare with: the previous stage, else the next.
+            app.settings.compare_stage = if app.stage > 0 {
+                app.stage - 1
+            } else {
+                (app.stage + 1).min(n_stages.saturating_sub(1))
+            };
+        }
     }
     if pressed(Key::H) {
         app.settings.show_heatmap = !app.settings.show_heatmap;

@@ -1,6 +1,7 @@
 //! The desktop app (eframe/egui, wgpu renderer). UI code only: panels read and change the
 //! app state; GPU work lives in [`crate::render`], inference in [`crate::pipeline`].
 
+mod ae_panel;
 pub mod app;
 pub mod batch;
 mod export;

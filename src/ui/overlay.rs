@@ -57,33 +57,38 @@ pub fn overlay_map(
 ) -> Option<OverlayMap> {
     let maps = &ins.stages.get(stage)?.heatmaps;
     let channels = joint_channels(ins, joint);
+    if settings.map_kind == MapKind::Tags {
+        if let Some(m) = tag_map(ins, stage, joint) {
+            return Some(m);
+        }
+    }
     let current = belief(maps, channels.clone());
-    let (values, diverging) = match settings.map_kind {
-        MapKind::Belief => (current, false),
+    let (values, range, diverging) = match settings.map_kind {
+        MapKind::Belief | MapKind::Tags => {
+            let range = match settings.range_mode {
+                RangeMode::Fixed => settings.fixed_range,
+                RangeMode::Auto => min_max(&current),
+                RangeMode::SharedAcrossStages => {
+                    let all: Vec<f32> = ins
+                        .stages
+                        .iter()
+                        .flat_map(|s| belief(&s.heatmaps, channels.clone()))
+                        .collect();
+                    min_max(&all)
+                }
+            };
+            (current, range, false)
+        }
         MapKind::Difference => {
             let previous = match stage.checked_sub(1).and_then(|s| ins.stages.get(s)) {
-                Some(p) => belief(&p.heatmaps, channels.clone()),
-                None => vec![0.0; current.len()],
+                Some(p) if p.heatmaps.shape() == maps.shape() => {
+                    belief(&p.heatmaps, channels.clone())
+                }
+                _ => vec![0.0; current.len()],
             };
-            let diff = current.iter().zip(&previous).map(|(a, b)| a - b).collect();
-            (diff, true)
-        }
-    };
-    let range = if diverging {
-        let m = values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        (-m, m)
-    } else {
-        match settings.range_mode {
-            RangeMode::Fixed => settings.fixed_range,
-            RangeMode::Auto => min_max(&values),
-            RangeMode::SharedAcrossStages => {
-                let all: Vec<f32> = ins
-                    .stages
-                    .iter()
-                    .flat_map(|s| belief(&s.heatmaps, channels.clone()))
-                    .collect();
-                min_max(&all)
-            }
+            let diff: Vec<f32> = current.iter().zip(&previous).map(|(a, b)| a - b).collect();
+            let m = diff.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            (diff, (-m, m), true)
         }
     };
     Some(OverlayMap {
@@ -92,6 +97,59 @@ pub fn overlay_map(
         height: maps.height() as u32,
         range,
         diverging,
+    })
+}
+
+/// The tag map of `stage` (first tag dimension): joint `joint`'s tags, or for `None` the
+/// tag of the joint with the highest heatmap value at each pixel. The colour range spans the
+/// tags where the heatmap is strong (at least half its maximum), widened by a tenth, so the
+/// people's tags spread over the diverging colormap; `None` when the stage has no tags.
+pub fn tag_map(ins: &Inspection, stage: usize, joint: Option<usize>) -> Option<OverlayMap> {
+    let s = ins.stages.get(stage)?;
+    let tags = s.tags.as_ref()?;
+    let heat = &s.heatmaps;
+    let k = ins.joints.len();
+    let (w, h) = (tags.width(), tags.height());
+    if heat.width() != w || heat.height() != h || tags.channels() < k || heat.channels() < k {
+        return None;
+    }
+    let plane = w * h;
+    let mut values = vec![0f32; plane];
+    let mut strength = vec![f32::NEG_INFINITY; plane];
+    let joints: Vec<usize> = match joint {
+        Some(j) if j < k => vec![j],
+        _ => (0..k).collect(),
+    };
+    for &j in &joints {
+        let (Some(hm), Some(tg)) = (heat.channel(j), tags.channel(j)) else {
+            continue;
+        };
+        for i in 0..plane {
+            if hm[i] > strength[i] {
+                strength[i] = hm[i];
+                values[i] = tg[i];
+            }
+        }
+    }
+    let top = strength.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let strong: Vec<f32> = values
+        .iter()
+        .zip(&strength)
+        .filter(|(_, &st)| top > 0.0 && st >= 0.5 * top)
+        .map(|(&v, _)| v)
+        .collect();
+    let (lo, hi) = if strong.is_empty() {
+        min_max(&values)
+    } else {
+        min_max(&strong)
+    };
+    let pad = 0.1 * (hi - lo).max(1e-3);
+    Some(OverlayMap {
+        values,
+        width: w as u32,
+        height: h as u32,
+        range: (lo - pad, hi + pad),
+        diverging: true,
     })
 }
 

@@ -214,6 +214,10 @@ pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 ui.separator();
                 stage_section(app, ui);
                 ui.separator();
+                if app.associative() {
+                    super::ae_panel::ae_section(app, ui);
+                    ui.separator();
+                }
                 if app.single_person() {
                     person_section(app, ui);
                     ui.separator();
@@ -366,6 +370,10 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             app.stage_play = if playing { None } else { Some(Instant::now()) };
         }
     });
+    let has_tags = app
+        .inspection
+        .as_ref()
+        .is_some_and(|i| i.stages.iter().any(|s| s.tags.is_some()));
     ui.horizontal(|ui| {
         ui.radio_value(&mut app.settings.map_kind, MapKind::Belief, "belief map");
         ui.radio_value(
@@ -374,7 +382,15 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             "stage difference",
         )
         .on_hover_text("map(t) − map(t−1), diverging colours (D)");
+        if has_tags {
+            ui.radio_value(&mut app.settings.map_kind, MapKind::Tags, "tag map")
+                .on_hover_text(
+                    "Associative-embedding tags (E): the selected joint's tag, or the tag of \
+                     the strongest joint at each pixel; people separate by colour",
+                );
+        }
     });
+    compare_controls(app, ui, n);
     let joints = app.inspection.as_ref().map(|i| i.joints);
     if let Some(js) = joints {
         let current = match app.settings.joint_view {
@@ -399,6 +415,47 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     ui.selectable_value(&mut app.settings.joint_view, JointView::Joint(j), *name);
                 }
             });
+    }
+}
+
+/// Side-by-side / flicker comparison of the selected stage with another one.
+fn compare_controls(app: &mut PosescopeApp, ui: &mut egui::Ui, n: usize) {
+    use super::settings::Compare;
+    ui.horizontal(|ui| {
+        ui.label("compare");
+        ui.radio_value(&mut app.settings.compare, Compare::Off, "off");
+        ui.radio_value(&mut app.settings.compare, Compare::SideBySide, "side by side")
+            .on_hover_text("The selected stage next to the comparison stage (X cycles)");
+        ui.radio_value(&mut app.settings.compare, Compare::Flicker, "flicker")
+            .on_hover_text("Alternate between the two in one view (X cycles)");
+    });
+    if app.settings.compare == super::settings::Compare::Off {
+        return;
+    }
+    let label = |t: usize| {
+        app.inspection
+            .as_ref()
+            .and_then(|i| i.stages.get(t))
+            .map_or(format!("stage {}", t + 1), |s| s.label.clone())
+    };
+    let mut b = app.settings.compare_stage.min(n.saturating_sub(1));
+    egui::ComboBox::from_label("with")
+        .selected_text(label(b))
+        .show_ui(ui, |ui| {
+            for t in 0..n {
+                ui.selectable_value(&mut b, t, label(t));
+            }
+        });
+    app.settings.compare_stage = b;
+    if app.settings.compare == super::settings::Compare::Flicker {
+        let mut ms = app.settings.flicker_ms as f64;
+        ui.add(
+            egui::Slider::new(&mut ms, 100.0..=2000.0)
+                .logarithmic(true)
+                .suffix(" ms")
+                .text("period"),
+        );
+        app.settings.flicker_ms = ms.round() as u64;
     }
 }
 

@@ -31,12 +31,28 @@ pub enum RangeMode {
 }
 
 /// What map is drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MapKind {
     /// The stage's belief map.
     Belief,
     /// `map_t - map_{t-1}`, diverging colormap (stage 1 against zero).
     Difference,
+    /// Associative-embedding tag map (HigherHRNet): the selected joint's tag, or with "max
+    /// over joints" the tag of the strongest joint at each pixel; diverging colormap around
+    /// the middle of the detected people's tags.
+    Tags,
+}
+
+/// Comparing two stages (e.g. HigherHRNet's 1/4 and 1/2 resolution heatmaps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compare {
+    /// One view of the selected stage.
+    #[default]
+    Off,
+    /// The selected stage and the comparison stage next to each other.
+    SideBySide,
+    /// One view alternating between the selected and the comparison stage.
+    Flicker,
 }
 
 /// Everything the user chose that should survive a restart.
@@ -78,6 +94,14 @@ pub struct Settings {
     /// runs: it belongs to one input).
     #[serde(skip)]
     pub center: Option<(f64, f64)>,
+    /// Side-by-side or flicker comparison of the selected stage with `compare_stage`.
+    pub compare: Compare,
+    /// The stage compared with the selected one (0-based).
+    pub compare_stage: usize,
+    /// Flicker period (each view is shown this long), milliseconds.
+    pub flicker_ms: u64,
+    /// Associative-embedding models (HigherHRNet): flip test, scales, grouping thresholds.
+    pub ae: crate::pipeline::AeConfig,
 }
 
 impl Default for Settings {
@@ -108,6 +132,10 @@ impl Default for Settings {
             show_trajectory: false,
             person_mode: crate::pipeline::PersonMode::Centre,
             center: None,
+            compare: Compare::Off,
+            compare_stage: 0,
+            flicker_ms: 500,
+            ae: crate::pipeline::AeConfig::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use eframe::egui;
 
 use super::app::PosescopeApp;
 use super::overlay::{self, OverlayMap};
-use super::settings::{JointView, Settings};
+use super::settings::{Compare, JointView, Settings};
 use crate::colormap::Colormap;
 use crate::inspection::Inspection;
 use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer, VectorLayer};
@@ -46,9 +46,14 @@ fn key_of(parts: impl Hash) -> u64 {
 }
 
 /// The scene for one view of the current inspection: the frame, the overlay of `joint`
-/// (`None` = max over joints) at the selected stage, the skeletons, and (main view) the
-/// receptive field of the hovered cell.
-pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) -> Option<Scene> {
+/// (`None` = max over joints) at `stage`, the skeletons, and (main view) the receptive
+/// field of the hovered cell.
+pub fn scene(
+    app: &mut PosescopeApp,
+    stage: usize,
+    joint: Option<usize>,
+    with_skeleton: bool,
+) -> Option<Scene> {
     let (image_key, image) = app.frame_rgba()?;
     let ins = app.inspection.clone()?;
     let hover = if with_skeleton && app.settings.show_receptive_field {
@@ -60,7 +65,7 @@ pub fn scene(app: &mut PosescopeApp, joint: Option<usize>, with_skeleton: bool) 
         &ins,
         image,
         image_key,
-        app.stage,
+        stage,
         joint,
         &app.settings,
         with_skeleton,
@@ -87,7 +92,7 @@ pub fn build_scene(
                 image_key,
                 stage,
                 joint,
-                s.map_kind == super::settings::MapKind::Difference,
+                s.map_kind,
                 format!("{:?}{:?}", s.range_mode, s.fixed_range),
             ));
             HeatmapLayer {
@@ -196,27 +201,112 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             if response.double_clicked() {
                 app.view = ViewState::default();
             }
-            let rect = image_rect(panel, size, &app.view);
             let joint = overlay::selected_joint(app.settings.joint_view);
-            if let Some(scene) = scene(app, joint, true) {
-                ui.painter().add(crate::render::egui_bridge::paint_callback(
-                    0, panel, rect, scene,
-                ));
+            let views = compare_views(app, ui, panel);
+            let mut hover = None;
+            let mut main_rect = None;
+            for (i, (view_rect, stage)) in views.iter().enumerate() {
+                let rect = image_rect(*view_rect, size, &app.view);
+                if let Some(scene) = scene(app, *stage, joint, true) {
+                    ui.painter().add(crate::render::egui_bridge::paint_callback(
+                        if i == 0 { 0 } else { 100 + i as u64 },
+                        *view_rect,
+                        rect,
+                        scene,
+                    ));
+                }
+                if views.len() > 1 || app.settings.compare == Compare::Flicker {
+                    stage_caption(ui, &ins, *view_rect, *stage);
+                }
+                if let Some(p) = response.hover_pos().filter(|p| view_rect.contains(*p)) {
+                    let rel = (p - rect.min) / rect.size();
+                    hover = Some((
+                        f64::from(rel.x * size.x) - 0.5,
+                        f64::from(rel.y * size.y) - 0.5,
+                    ));
+                    main_rect = Some(rect);
+                }
             }
-            app.hover_image_px = response.hover_pos().map(|p| {
-                let rel = (p - rect.min) / rect.size();
-                (
-                    f64::from(rel.x * size.x) - 0.5,
-                    f64::from(rel.y * size.y) - 0.5,
-                )
-            });
+            app.hover_image_px = hover;
             if response.clicked() && app.single_person() {
                 if let Some(p) = app.hover_image_px {
                     app.set_person_center(Some(p));
                 }
             }
-            hover_joint_names(app, ui, rect, size);
+            if let Some(rect) = main_rect.or_else(|| {
+                views
+                    .first()
+                    .map(|(r, _)| image_rect(*r, size, &app.view))
+            }) {
+                hover_joint_names(app, ui, rect, size);
+            }
         });
+}
+
+/// The views of the central panel as `(rect, stage)`: one view of the selected stage, two
+/// side by side (the selected stage and the comparison stage; left/right on wide panels,
+/// top/bottom on tall ones), or one view flickering between the two.
+fn compare_views(
+    app: &PosescopeApp,
+    ui: &egui::Ui,
+    panel: egui::Rect,
+) -> Vec<(egui::Rect, usize)> {
+    let n = app.stage_count();
+    let a = app.stage.min(n.saturating_sub(1));
+    let b = app.settings.compare_stage.min(n.saturating_sub(1));
+    match app.settings.compare {
+        Compare::Off => vec![(panel, a)],
+        Compare::SideBySide => {
+            let (first, second) = if panel.width() >= panel.height() {
+                let mid = panel.center().x;
+                (
+                    egui::Rect::from_min_max(panel.min, egui::pos2(mid - 1.0, panel.max.y)),
+                    egui::Rect::from_min_max(egui::pos2(mid + 1.0, panel.min.y), panel.max),
+                )
+            } else {
+                let mid = panel.center().y;
+                (
+                    egui::Rect::from_min_max(panel.min, egui::pos2(panel.max.x, mid - 1.0)),
+                    egui::Rect::from_min_max(egui::pos2(panel.min.x, mid + 1.0), panel.max),
+                )
+            };
+            vec![(first, a), (second, b)]
+        }
+        Compare::Flicker => {
+            let period = app.settings.flicker_ms.clamp(50, 5000);
+            let now = ui.input(|i| i.time);
+            let phase = (now * 1000.0 / period as f64) as u64;
+            let left = period - ((now * 1000.0) as u64 % period);
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(left.max(10)));
+            vec![(panel, if phase % 2 == 0 { a } else { b })]
+        }
+    }
+}
+
+/// The stage's label in the top-left corner of a view.
+fn stage_caption(ui: &egui::Ui, ins: &Inspection, rect: egui::Rect, stage: usize) {
+    let Some(s) = ins.stages.get(stage) else {
+        return;
+    };
+    let text = format!(
+        "{} ({}×{})",
+        s.label,
+        s.heatmaps.width(),
+        s.heatmaps.height()
+    );
+    let pos = rect.min + egui::vec2(6.0, 6.0);
+    let galley = ui.painter().layout_no_wrap(
+        text,
+        egui::FontId::proportional(14.0),
+        egui::Color32::WHITE,
+    );
+    ui.painter().rect_filled(
+        egui::Rect::from_min_size(pos, galley.size()).expand(3.0),
+        3.0,
+        egui::Color32::from_black_alpha(170),
+    );
+    ui.painter().galley(pos, galley, egui::Color32::WHITE);
 }
 
 /// Joint name and score under the pointer.
@@ -271,7 +361,7 @@ fn grid(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         let view_rect =
             egui::Rect::from_min_max(cell_rect.min + egui::vec2(0.0, label_h), cell_rect.max);
         let rect = image_rect(view_rect, size, &ViewState::default());
-        if let Some(scene) = scene(app, Some(j), false) {
+        if let Some(scene) = scene(app, app.stage, Some(j), false) {
             ui.painter().add(crate::render::egui_bridge::paint_callback(
                 1 + j as u64,
                 view_rect,
