@@ -2,8 +2,11 @@
 //! decoding and grouping.
 
 pub mod affine;
+pub mod aggregate;
+pub mod associative;
 pub mod maps;
 pub mod metrics;
+pub mod munkres;
 pub mod paf;
 pub mod peaks;
 pub mod person;
