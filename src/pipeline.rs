@@ -306,6 +306,10 @@ impl Pipeline {
                     None => Vec::new(),
                 },
                 Decoding::SinglePerson => vec![single::decode(&last.heatmaps, joints.len())],
+                // Associative-embedding grouping (HigherHRNet) is not wired into the
+                // pipeline yet: the maps (heatmaps and tags per resolution) are reported,
+                // no people.
+                Decoding::AssociativeEmbedding => Vec::new(),
             };
             people.extend(found.iter().map(|p| p.transformed(&to_image)));
         }
