@@ -12,8 +12,18 @@ use crate::source;
 pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline> {
     let spec: crate::device::DeviceSpec = args.device.parse()?;
     let device = spec.open()?;
-    let model = crate::models::Model::load(&args.model, &device)
-        .with_context(|| format!("loading model '{}'", args.model))?;
+    let model = match &args.weights {
+        Some(weights) => crate::models::Model::load_with_weights(&args.model, weights, &device)
+            .with_context(|| {
+                format!(
+                    "loading model '{}' with weights '{}'",
+                    args.model,
+                    weights.display()
+                )
+            })?,
+        None => crate::models::Model::load(&args.model, &device)
+            .with_context(|| format!("loading model '{}'", args.model))?,
+    };
     let mut config = PipelineConfig::for_model(&model);
     if let Some(size) = args.size {
         config.preprocess.size = size;

@@ -44,6 +44,11 @@ pub struct ModelArgs {
     /// Catalogue id (see `posescope models`) or a weights file.
     #[arg(long, short, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// A weights file for the architecture of `--model` (a catalogue id), used instead of
+    /// the model's own file: e.g. `--model higherhrnet-w32-512 --weights my.pth` (any
+    /// HigherHRNet width, official or MMPose names).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
     /// Compute device: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -19,6 +19,9 @@ pub enum Architecture {
     PefmCpm,
     /// PoseEstimationForMobile's mobile hourglass (4 outputs, TFLite).
     PefmHourglass,
+    /// HigherHRNet (HRNet backbone + higher-resolution head; PyTorch checkpoints, official or
+    /// MMPose naming). The width (W32, W48, …) is read from the checkpoint.
+    HigherHrnet,
 }
 
 impl Architecture {
@@ -33,6 +36,9 @@ impl Architecture {
             Architecture::PefmHourglass => {
                 "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs"
             }
+            Architecture::HigherHrnet => {
+                "HigherHRNet (HRNet backbone, 1/4 and 1/2 resolution heatmaps, AE tags)"
+            }
         }
     }
 }
@@ -45,6 +51,9 @@ pub enum Decoding {
     /// One person per input: each joint at its channel's maximum. The person is chosen by
     /// a centre (image centre or a click) or by crops around detected people (top-down).
     SinglePerson,
+    /// Bottom-up: heatmap peaks grouped into people by their associative-embedding tags
+    /// (HigherHRNet: heatmaps at several resolutions, tag maps at 1/4).
+    AssociativeEmbedding,
 }
 
 /// Where a network puts its background channel, if it has one. Models hand out maps with
@@ -235,7 +244,82 @@ pub static CATALOG: &[ModelInfo] = &[
         licence: "BSD-3-Clause (CMU)",
         sha256: "",
     },
+    ModelInfo {
+        id: "higherhrnet-w32-512",
+        aliases: &["higherhrnet", "higher-hrnet-w32", "pose_higher_hrnet_w32_512"],
+        architecture: Architecture::HigherHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (512, 512),
+        stride: 64,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Fit,
+        decoding: Decoding::AssociativeEmbedding,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_higher_hrnet_w32_512.pth"),
+        file_name: "pose_higher_hrnet_w32_512.pth",
+        url: None,
+        source: HIGHERHRNET_SOURCE,
+        licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "higherhrnet-w32-640",
+        aliases: &["pose_higher_hrnet_w32_640"],
+        architecture: Architecture::HigherHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (640, 640),
+        stride: 64,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Fit,
+        decoding: Decoding::AssociativeEmbedding,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_higher_hrnet_w32_640.pth.tar"),
+        file_name: "pose_higher_hrnet_w32_640.pth.tar",
+        url: None,
+        source: HIGHERHRNET_SOURCE,
+        licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "higherhrnet-w48-640",
+        aliases: &["higher-hrnet-w48", "pose_higher_hrnet_w48_640"],
+        architecture: Architecture::HigherHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (640, 640),
+        stride: 64,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Fit,
+        decoding: Decoding::AssociativeEmbedding,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_higher_hrnet_w48_640.pth.tar"),
+        file_name: "pose_higher_hrnet_w48_640.pth.tar",
+        url: None,
+        source: HIGHERHRNET_SOURCE,
+        licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "higherhrnet-w32-512-mmpose",
+        aliases: &["mmpose-higherhrnet-w32-512"],
+        architecture: Architecture::HigherHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (512, 512),
+        stride: 64,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Fit,
+        decoding: Decoding::AssociativeEmbedding,
+        background: Background::None,
+        weights: WeightsLocation::File("higher_hrnet32_coco_512x512-8ae85183_20200713.pth"),
+        file_name: "higher_hrnet32_coco_512x512-8ae85183_20200713.pth",
+        url: None,
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/associative_embedding/coco/higherhrnet_coco.md): https://download.openmmlab.com/mmpose/bottom_up/higher_hrnet32_coco_512x512-8ae85183_20200713.pth (only a SHA-256 prefix, 8ae85183, is published, in the file name; not fetched automatically). MMPose names (backbone. / keypoint_head.) are mapped to the official ones when loading",
+        licence: "Apache-2.0 (open-mmlab/mmpose)",
+        sha256: "",
+    },
 ];
+
+/// Where the official HigherHRNet checkpoints are published.
+const HIGHERHRNET_SOURCE: &str = "Official HigherHRNet model zoo (HRNet/HigherHRNet-Human-Pose-Estimation README, COCO pose_coco models): Google Drive https://drive.google.com/drive/folders/1X9-TzWpwbX2zQf2To8lB-ZQHMYviYYh6 (also https://drive.google.com/open?id=1bdXVmYrSynPLSk5lptvgyQ8fhziobD50) or OneDrive https://1drv.ms/f/s!AhIXJn_J-blW4AwKRMklXVzndJT0; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";
 
 /// Finds a catalogue entry by id or alias (case-insensitive).
 pub fn find(name: &str) -> Option<&'static ModelInfo> {

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub mod higher_hrnet;
 pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
@@ -23,7 +24,7 @@ pub use receptive::ReceptiveField;
 pub use timing::{StepClock, StepTime};
 
 use crate::pose::{JointSet, Maps};
-use crate::weights::{self, WeightsError};
+use crate::weights::{self, TensorStore, WeightsError};
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,8 @@ pub enum ModelError {
     #[error(
         "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb), \
          a TFLite file (.tflite: mobile CPM / hourglass), a Caffe model (.caffemodel: CPM) or a \
-         PyTorch checkpoint (.pth: CPM PyTorch port)"
+         PyTorch checkpoint / safetensors file (.pth, .pth.tar, .safetensors: HigherHRNet, \
+         official or MMPose naming; CPM PyTorch port)"
     )]
     UnknownFormat(String),
     #[error("model '{id}' cannot be built from '{file}': {source}")]
@@ -43,11 +45,16 @@ pub enum ModelError {
         #[source]
         source: Box<candle_core::Error>,
     },
-    #[error("model '{id}': weights file '{file}' not found in {dirs}")]
+    #[error(
+        "no trained weights are present for model '{id}': its weights file '{file}' was not \
+         found in {dirs}. {hint}"
+    )]
     NotPresent {
         id: String,
         file: String,
         dirs: String,
+        /// How to supply the file.
+        hint: String,
     },
     #[error(transparent)]
     Weights(#[from] Box<WeightsError>),
@@ -95,6 +102,7 @@ enum Network {
     Cpm(cpm::Cpm),
     PefmCpm(pefm_cpm::PefmCpm),
     PefmHourglass(pefm_hourglass::PefmHourglass),
+    HigherHrnet(higher_hrnet::HigherHrnet),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -114,15 +122,7 @@ impl Model {
             let bytes = match info.weights {
                 WeightsLocation::Embedded(b) => std::borrow::Cow::Borrowed(b),
                 WeightsLocation::File(file) => {
-                    let path = info.locate().ok_or_else(|| ModelError::NotPresent {
-                        id: info.id.to_string(),
-                        file: file.to_string(),
-                        dirs: catalog::model_dirs()
-                            .iter()
-                            .map(|d| d.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
+                    let path = info.locate().ok_or_else(|| not_present(info, file))?;
                     std::borrow::Cow::Owned(weights::read_file(Path::new(&path)).map_err(Box::new)?)
                 }
             };
@@ -144,20 +144,110 @@ impl Model {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         let bytes = weights::read_file(path).map_err(Box::new)?;
+        let label = path.display().to_string();
+        let stem = |info: &ModelInfo| {
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .map(|s| s.trim_end_matches(".pth"))
+                .unwrap_or(info.id)
+                .to_string()
+        };
+        if let Some("pth" | "pt" | "tar" | "bin" | "safetensors") = ext.as_deref() {
+            // A PyTorch-side checkpoint: HigherHRNet (official or MMPose names) or the CPM
+            // port, told apart by its keys.
+            let store = checkpoint_store(&bytes, &label, device)?;
+            let info = if higher_hrnet_keys(&store) {
+                higher_hrnet_entry(&store)
+            } else {
+                catalog::find("cpm-lsp-pytorch")
+            }
+            .ok_or_else(|| ModelError::UnknownFormat(label.clone()))?;
+            return Self::from_store(info, stem(info), store, &label, device);
+        }
         let info = match ext.as_deref() {
             Some("pb") => catalog::find(DEFAULT_MODEL),
             Some("tflite") => Some(guess_tflite(&bytes)),
             Some("caffemodel") => Some(guess_cpm_caffe(&bytes)),
-            Some("pth" | "pt" | "tar" | "safetensors") => catalog::find("cpm-lsp-pytorch"),
             _ => None,
         }
-        .ok_or_else(|| ModelError::UnknownFormat(path.display().to_string()))?;
-        let id = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or(info.id)
-            .to_string();
-        Self::from_bytes(info, id, &bytes, &path.display().to_string(), device)
+        .ok_or_else(|| ModelError::UnknownFormat(label.clone()))?;
+        Self::from_bytes(info, stem(info), &bytes, &label, device)
+    }
+
+    /// Loads the catalogue model `id` (or alias) with the weights in `weights` instead of
+    /// its own file (`posescope infer --model higherhrnet-w32-512 --weights my.pth`). The
+    /// file is read in the architecture's format; for HigherHRNet any width loads (the
+    /// configuration comes from the tensor shapes) and MMPose names are mapped.
+    pub fn load_with_weights(id: &str, weights: &Path, device: &Device) -> Result<Model, ModelError> {
+        let info = catalog::find(id).ok_or_else(|| ModelError::Unknown {
+            name: id.to_string(),
+            known: CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", "),
+        })?;
+        let bytes = weights::read_file(weights).map_err(Box::new)?;
+        Self::from_bytes(
+            info,
+            info.id.to_string(),
+            &bytes,
+            &weights.display().to_string(),
+            device,
+        )
+    }
+
+    /// Builds a checkpoint-based network (CPM, HigherHRNet) from an already read store.
+    fn from_store(
+        info: &'static ModelInfo,
+        id: String,
+        store: TensorStore,
+        label: &str,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
+        let build_err = |source| ModelError::Build {
+            id: id.clone(),
+            file: label.to_string(),
+            source: Box::new(source),
+        };
+        let network = match info.architecture {
+            Architecture::HigherHrnet => {
+                let store = weights::mmpose::to_official(store);
+                let config = higher_hrnet::Config::from_shapes(|k| {
+                    store.get_any(k).ok().map(|t| t.dims().to_vec())
+                })
+                .map_err(|e| build_err(candle_core::Error::wrap(e)))?;
+                let (vb, _usage) =
+                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+                Network::HigherHrnet(
+                    higher_hrnet::HigherHrnet::load(vb, config).map_err(build_err)?,
+                )
+            }
+            Architecture::CpmLsp | Architecture::CpmMpii => {
+                let mut config = match info.architecture {
+                    Architecture::CpmMpii => cpm::Config::mpii(),
+                    _ => cpm::Config::lsp(),
+                };
+                config.joints = info.joints.len();
+                // The Caffe release's test code uses sigma 21 for every model; the PyTorch
+                // port's `cpm_test.py` uses 3.
+                config.center_sigma = if info.background == Background::First {
+                    3.0
+                } else {
+                    21.0
+                };
+                let (vb, _usage) =
+                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+                Network::Cpm(cpm::Cpm::load(vb, config).map_err(build_err)?)
+            }
+            Architecture::OpenPoseMobileNetThin
+            | Architecture::PefmCpm
+            | Architecture::PefmHourglass => {
+                return Err(ModelError::UnknownFormat(label.to_string()));
+            }
+        };
+        Ok(Model {
+            id,
+            info,
+            network,
+            device: device.clone(),
+        })
     }
 
     fn from_bytes(
@@ -167,11 +257,6 @@ impl Model {
         label: &str,
         device: &Device,
     ) -> Result<Model, ModelError> {
-        let build_err = |source| ModelError::Build {
-            id: id.clone(),
-            file: label.to_string(),
-            source: Box::new(source),
-        };
         let network = match info.architecture {
             Architecture::OpenPoseMobileNetThin => {
                 let store = weights::load_graphdef(bytes, label, device).map_err(Box::new)?;
@@ -202,24 +287,9 @@ impl Model {
                     .map_err(Box::new)?,
                 )
             }
-            Architecture::CpmLsp | Architecture::CpmMpii => {
-                let store =
-                    weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?;
-                let mut config = match info.architecture {
-                    Architecture::CpmMpii => cpm::Config::mpii(),
-                    _ => cpm::Config::lsp(),
-                };
-                config.joints = info.joints.len();
-                // The Caffe release's test code uses sigma 21 for every model; the PyTorch
-                // port's `cpm_test.py` uses 3.
-                config.center_sigma = if info.background == Background::First {
-                    3.0
-                } else {
-                    21.0
-                };
-                let (vb, _usage) =
-                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
-                Network::Cpm(cpm::Cpm::load(vb, config).map_err(build_err)?)
+            Architecture::CpmLsp | Architecture::CpmMpii | Architecture::HigherHrnet => {
+                let store = checkpoint_store(bytes, label, device)?;
+                return Self::from_store(info, id, store, label, device);
             }
         };
         Ok(Model {
@@ -317,6 +387,30 @@ impl Model {
                 let label = |t: usize| format!("hourglass_out_{t}");
                 Ok((stages_of(&out.outputs, &label).map_err(err)?, times))
             }
+            Network::HigherHrnet(net) => {
+                // One raw pass: no flip, no aggregation of the two resolutions (the
+                // pipeline's test-time procedure does that).
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let (heat0, tags0) = higher_hrnet::split_output0(&out.output_0, net.config().joints)
+                    .map_err(err)?;
+                let stages = vec![
+                    StageOutput {
+                        label: "1/4 resolution (output_0)".into(),
+                        key: "res0".into(),
+                        heatmaps: to_maps(&heat0).map_err(err)?,
+                        pafs: None,
+                        tags: tags0.as_ref().map(to_maps).transpose().map_err(err)?,
+                    },
+                    StageOutput {
+                        label: "1/2 resolution (output_1)".into(),
+                        key: "res1".into(),
+                        heatmaps: to_maps(&out.output_1).map_err(err)?,
+                        pafs: None,
+                        tags: None,
+                    },
+                ];
+                Ok((stages, times))
+            }
         }
     }
 }
@@ -365,8 +459,66 @@ impl Model {
                     )
                 })
                 .collect(),
+            // Not computed for HigherHRNet's multi-branch graph.
+            Network::HigherHrnet(_) => Vec::new(),
         }
     }
+}
+
+/// The `NotPresent` error for a catalogue entry whose file `file` is in no model directory,
+/// with how to supply it.
+fn not_present(info: &ModelInfo, file: &str) -> ModelError {
+    let supply = "pass the file with `--weights <file>` (CLI, with `--model` naming this \
+                  model), open it with \"Open weights…\" in the app, or put it in a \
+                  directory listed in POSESCOPE_MODELS";
+    let hint = if info.url.is_some() {
+        format!("Run `posescope fetch {}` to download it, or {supply}.", info.id)
+    } else {
+        format!(
+            "It cannot be downloaded automatically; get it by hand (see `posescope models` \
+             for where it is published), then {supply}."
+        )
+    };
+    ModelError::NotPresent {
+        id: info.id.to_string(),
+        file: file.to_string(),
+        dirs: catalog::model_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        hint,
+    }
+}
+
+/// Reads a PyTorch / safetensors checkpoint into a store.
+fn checkpoint_store(bytes: &[u8], label: &str, device: &Device) -> Result<TensorStore, ModelError> {
+    Ok(weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?)
+}
+
+/// Whether a checkpoint (official or MMPose names) holds a HigherHRNet: the 1/2-resolution
+/// final layer and the deconvolution.
+fn higher_hrnet_keys(store: &TensorStore) -> bool {
+    let has = |k: &str| {
+        store.contains(k) || store.contains(&format!("{}{k}", weights::mmpose::HEAD_PREFIX))
+    };
+    has("final_layers.1.weight") && has("deconv_layers.0.0.0.weight")
+}
+
+/// The catalogue entry closest to a HigherHRNet checkpoint: W48 → `higherhrnet-w48-640`,
+/// anything else → `higherhrnet-w32-512` (the configuration itself comes from the shapes).
+fn higher_hrnet_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
+    let key = "transition1.0.0.weight";
+    let width = store
+        .get_any(key)
+        .or_else(|_| store.get_any(&format!("{}{key}", weights::mmpose::BACKBONE_PREFIX)))
+        .ok()
+        .and_then(|t| t.dims().first().copied());
+    catalog::find(if width == Some(48) {
+        "higherhrnet-w48-640"
+    } else {
+        "higherhrnet-w32-512"
+    })
 }
 
 /// Moves a leading background channel to the end (joints first, as [`StageOutput`] says).

@@ -198,8 +198,81 @@ const HEAD_NECK_14_COLORS: &[[u8; 3]] = &[
     [200, 200, 200],
 ];
 
+/// The 17 COCO keypoints in the annotation order (`person_keypoints_*.json`), the channel
+/// order of COCO-trained bottom-up models (HigherHRNet). Limbs are COCO's `skeleton`
+/// (1-based there, 0-based here). Left/right are the person's own.
+pub const COCO17: JointSet = JointSet {
+    id: "coco17",
+    joints: &[
+        "nose",
+        "left_eye",
+        "right_eye",
+        "left_ear",
+        "right_ear",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+    ],
+    limbs: &[
+        (15, 13),
+        (13, 11),
+        (16, 14),
+        (14, 12),
+        (11, 12),
+        (5, 11),
+        (6, 12),
+        (5, 6),
+        (5, 7),
+        (6, 8),
+        (7, 9),
+        (8, 10),
+        (1, 2),
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+    ],
+    // Left side blue/green, right side warm, torso and face grey/pink.
+    limb_colors: &[
+        [0, 85, 255],
+        [0, 170, 255],
+        [255, 170, 0],
+        [255, 200, 0],
+        [200, 200, 200],
+        [0, 255, 170],
+        [255, 85, 0],
+        [200, 200, 200],
+        [0, 255, 85],
+        [255, 0, 0],
+        [85, 255, 0],
+        [255, 0, 85],
+        [255, 0, 170],
+        [170, 0, 255],
+        [255, 0, 255],
+        [170, 0, 255],
+        [255, 0, 255],
+        [170, 170, 255],
+        [255, 170, 255],
+    ],
+};
+
+/// For each [`COCO17`] joint, the joint it becomes in a horizontally flipped image (left ↔
+/// right); the flip test of bottom-up models reorders the flipped maps with it.
+pub const COCO17_FLIP_INDEX: [usize; 17] = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
+
 /// Every joint set the crate knows, for lookups by id.
-pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14];
+pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14, &COCO17];
 
 /// Looks a joint set up by its id.
 pub fn by_id(id: &str) -> Option<&'static JointSet> {
@@ -228,6 +301,20 @@ mod tests {
         assert_eq!(a, b);
         for set in ALL {
             assert_eq!(by_id(set.id).map(|s| s.id), Some(set.id));
+        }
+    }
+
+    #[test]
+    fn coco17_flip_index_swaps_left_and_right() {
+        assert_eq!(COCO17.len(), 17);
+        assert_eq!(COCO17.limbs.len(), 19);
+        for (j, &f) in COCO17_FLIP_INDEX.iter().enumerate() {
+            assert_eq!(COCO17_FLIP_INDEX[f], j);
+            let mirrored = COCO17.joints[j]
+                .replace("left", "tmp")
+                .replace("right", "left")
+                .replace("tmp", "right");
+            assert_eq!(COCO17.joints[f], mirrored);
         }
     }
 }

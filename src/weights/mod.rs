@@ -5,6 +5,7 @@
 //! each model converts layouts itself when it loads.
 
 pub mod caffe;
+pub mod mmpose;
 pub mod posegen;
 pub mod protobuf;
 pub mod pth;
