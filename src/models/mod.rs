@@ -178,7 +178,11 @@ impl Model {
     /// its own file (`posescope infer --model higherhrnet-w32-512 --weights my.pth`). The
     /// file is read in the architecture's format; for HigherHRNet any width loads (the
     /// configuration comes from the tensor shapes) and MMPose names are mapped.
-    pub fn load_with_weights(id: &str, weights: &Path, device: &Device) -> Result<Model, ModelError> {
+    pub fn load_with_weights(
+        id: &str,
+        weights: &Path,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
         let info = catalog::find(id).ok_or_else(|| ModelError::Unknown {
             name: id.to_string(),
             known: CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", "),
@@ -391,8 +395,8 @@ impl Model {
                 // One raw pass: no flip, no aggregation of the two resolutions (the
                 // pipeline's test-time procedure does that).
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let (heat0, tags0) = higher_hrnet::split_output0(&out.output_0, net.config().joints)
-                    .map_err(err)?;
+                let (heat0, tags0) =
+                    higher_hrnet::split_output0(&out.output_0, net.config().joints).map_err(err)?;
                 let stages = vec![
                     StageOutput {
                         label: "1/4 resolution (output_0)".into(),
@@ -472,7 +476,10 @@ fn not_present(info: &ModelInfo, file: &str) -> ModelError {
                   model), open it with \"Open weights…\" in the app, or put it in a \
                   directory listed in POSESCOPE_MODELS";
     let hint = if info.url.is_some() {
-        format!("Run `posescope fetch {}` to download it, or {supply}.", info.id)
+        format!(
+            "Run `posescope fetch {}` to download it, or {supply}.",
+            info.id
+        )
     } else {
         format!(
             "It cannot be downloaded automatically; get it by hand (see `posescope models` \

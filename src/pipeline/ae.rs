@@ -72,7 +72,12 @@ pub(super) struct AeRun {
 /// `right…`/`r_…` twin, others stay (for COCO-17 this is the official `FLIP_CONFIG['COCO']`).
 pub fn flip_index(joints: &JointSet) -> Vec<usize> {
     let twin = |name: &str| -> Option<String> {
-        for (a, b) in [("left", "right"), ("right", "left"), ("l_", "r_"), ("r_", "l_")] {
+        for (a, b) in [
+            ("left", "right"),
+            ("right", "left"),
+            ("l_", "r_"),
+            ("r_", "l_"),
+        ] {
             if let Some(rest) = name.strip_prefix(a) {
                 return Some(format!("{b}{rest}"));
             }
@@ -196,7 +201,11 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
     for &s in &scales {
         let g = geometry(s)?;
         let image_from_input = g.input_affine().inverse().ok_or_else(|| {
-            decode_err(name, "input transform", "the input affine is not invertible")
+            decode_err(
+                name,
+                "input transform",
+                "the input affine is not invertible",
+            )
         })?;
         let prepared = preprocess::prepare_affine(
             &frame.image,
@@ -363,7 +372,10 @@ mod tests {
             image_from_input: Affine2::scale_translate(1.0, 1.0, 0.0, 0.0),
         };
         let m = mirrored(&p);
-        assert_eq!(m.data, vec![1., 0., 3., 2., 5., 4., 7., 6., 9., 8., 11., 10.]);
+        assert_eq!(
+            m.data,
+            vec![1., 0., 3., 2., 5., 4., 7., 6., 9., 8., 11., 10.]
+        );
     }
 
     #[test]

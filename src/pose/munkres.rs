@@ -29,7 +29,11 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MunkresError {
     #[error("cost matrix has {len} values, expected {rows}x{cols}")]
-    Shape { len: usize, rows: usize, cols: usize },
+    Shape {
+        len: usize,
+        rows: usize,
+        cols: usize,
+    },
     #[error("cost matrix value at row {row}, column {col} is not finite ({value})")]
     NonFinite { row: usize, col: usize, value: f64 },
     #[error("assignment did not converge (cost matrix {rows}x{cols})")]
@@ -343,7 +347,10 @@ mod tests {
         let mut row_used = vec![false; rows];
         let mut col_used = vec![false; cols];
         for &(r, c) in &pairs {
-            assert!(!row_used[r] && !col_used[c], "row or column used twice: {pairs:?}");
+            assert!(
+                !row_used[r] && !col_used[c],
+                "row or column used twice: {pairs:?}"
+            );
             row_used[r] = true;
             col_used[c] = true;
         }
@@ -372,7 +379,9 @@ mod tests {
         for _ in 0..400 {
             let rows = 1 + rng.below(6) as usize;
             let cols = 1 + rng.below(6) as usize;
-            let cost: Vec<f64> = (0..rows * cols).map(|_| rng.below(3) as f64 * 100.0).collect();
+            let cost: Vec<f64> = (0..rows * cols)
+                .map(|_| rng.below(3) as f64 * 100.0)
+                .collect();
             check_against_brute_force(&cost, rows, cols);
         }
     }
@@ -402,22 +411,39 @@ mod tests {
     fn known_solutions() {
         // The package's own examples: square 850, rectangular 452, square 18, rect. 15.
         let cases: [(&[f64], usize, usize, f64); 4] = [
-            (&[400., 150., 400., 400., 450., 600., 300., 225., 300.], 3, 3, 850.),
             (
-                &[400., 150., 400., 1., 400., 450., 600., 2., 300., 225., 300., 3.],
+                &[400., 150., 400., 400., 450., 600., 300., 225., 300.],
+                3,
+                3,
+                850.,
+            ),
+            (
+                &[
+                    400., 150., 400., 1., 400., 450., 600., 2., 300., 225., 300., 3.,
+                ],
                 3,
                 4,
                 452.,
             ),
             (&[10., 10., 8., 9., 8., 1., 9., 7., 4.], 3, 3, 18.),
-            (&[10., 10., 8., 11., 9., 8., 1., 1., 9., 7., 4., 10.], 3, 4, 15.),
+            (
+                &[10., 10., 8., 11., 9., 8., 1., 1., 9., 7., 4., 10.],
+                3,
+                4,
+                15.,
+            ),
         ];
         for (cost, rows, cols, expected) in cases {
             let pairs = assign(cost, rows, cols).unwrap();
             let total: f64 = pairs.iter().map(|&(r, c)| cost[r * cols + c]).sum();
             assert_eq!(total, expected);
         }
-        let pairs = assign(&[400., 150., 400., 400., 450., 600., 300., 225., 300.], 3, 3).unwrap();
+        let pairs = assign(
+            &[400., 150., 400., 400., 450., 600., 300., 225., 300.],
+            3,
+            3,
+        )
+        .unwrap();
         assert_eq!(pairs, vec![(0, 1), (1, 0), (2, 2)]);
     }
 

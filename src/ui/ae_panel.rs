@@ -143,7 +143,10 @@ fn tag_lanes(ui: &mut egui::Ui, ins: &Inspection, person_colors: bool) {
             egui::Color32::GRAY,
         );
         painter.line_segment(
-            [egui::pos2(plot_x0, y_of(j)), egui::pos2(rect.max.x, y_of(j))],
+            [
+                egui::pos2(plot_x0, y_of(j)),
+                egui::pos2(rect.max.x, y_of(j)),
+            ],
             egui::Stroke::new(0.5, egui::Color32::from_gray(50)),
         );
     }

@@ -232,9 +232,8 @@ impl PosescopeApp {
 
     /// Whether the loaded model is a bottom-up associative-embedding model (HigherHRNet).
     pub fn associative(&self) -> bool {
-        self.model().is_some_and(|m| {
-            m.info().decoding == crate::models::Decoding::AssociativeEmbedding
-        })
+        self.model()
+            .is_some_and(|m| m.info().decoding == crate::models::Decoding::AssociativeEmbedding)
     }
 
     /// Regroups the current frame with the grouping parameters in the settings (no new

@@ -32,8 +32,8 @@ fn render(
     joint: Option<usize>,
     skeleton: bool,
 ) -> Result<RgbaImage, String> {
-    let scene = super::viewport::scene(app, app.stage, joint, skeleton)
-        .ok_or("nothing to export yet")?;
+    let scene =
+        super::viewport::scene(app, app.stage, joint, skeleton).ok_or("nothing to export yet")?;
     let rs = app
         .render_state
         .clone()

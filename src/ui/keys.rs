@@ -16,7 +16,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("M", "max over joints"),
     ("G", "all joints as a grid"),
     ("D", "belief map / stage difference"),
-    ("E", "tag map on / off (associative-embedding models: HigherHRNet)"),
+    (
+        "E",
+        "tag map on / off (associative-embedding models: HigherHRNet)",
+    ),
     ("X", "compare stages: off / side by side / flicker"),
     ("H", "heatmap on / off"),
     ("K", "skeleton on / off"),

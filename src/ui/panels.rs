@@ -424,8 +424,12 @@ fn compare_controls(app: &mut PosescopeApp, ui: &mut egui::Ui, n: usize) {
     ui.horizontal(|ui| {
         ui.label("compare");
         ui.radio_value(&mut app.settings.compare, Compare::Off, "off");
-        ui.radio_value(&mut app.settings.compare, Compare::SideBySide, "side by side")
-            .on_hover_text("The selected stage next to the comparison stage (X cycles)");
+        ui.radio_value(
+            &mut app.settings.compare,
+            Compare::SideBySide,
+            "side by side",
+        )
+        .on_hover_text("The selected stage next to the comparison stage (X cycles)");
         ui.radio_value(&mut app.settings.compare, Compare::Flicker, "flicker")
             .on_hover_text("Alternate between the two in one view (X cycles)");
     });

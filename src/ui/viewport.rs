@@ -233,11 +233,9 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     app.set_person_center(Some(p));
                 }
             }
-            if let Some(rect) = main_rect.or_else(|| {
-                views
-                    .first()
-                    .map(|(r, _)| image_rect(*r, size, &app.view))
-            }) {
+            if let Some(rect) =
+                main_rect.or_else(|| views.first().map(|(r, _)| image_rect(*r, size, &app.view)))
+            {
                 hover_joint_names(app, ui, rect, size);
             }
         });
@@ -246,11 +244,7 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
 /// The views of the central panel as `(rect, stage)`: one view of the selected stage, two
 /// side by side (the selected stage and the comparison stage; left/right on wide panels,
 /// top/bottom on tall ones), or one view flickering between the two.
-fn compare_views(
-    app: &PosescopeApp,
-    ui: &egui::Ui,
-    panel: egui::Rect,
-) -> Vec<(egui::Rect, usize)> {
+fn compare_views(app: &PosescopeApp, ui: &egui::Ui, panel: egui::Rect) -> Vec<(egui::Rect, usize)> {
     let n = app.stage_count();
     let a = app.stage.min(n.saturating_sub(1));
     let b = app.settings.compare_stage.min(n.saturating_sub(1));
@@ -296,11 +290,9 @@ fn stage_caption(ui: &egui::Ui, ins: &Inspection, rect: egui::Rect, stage: usize
         s.heatmaps.height()
     );
     let pos = rect.min + egui::vec2(6.0, 6.0);
-    let galley = ui.painter().layout_no_wrap(
-        text,
-        egui::FontId::proportional(14.0),
-        egui::Color32::WHITE,
-    );
+    let galley =
+        ui.painter()
+            .layout_no_wrap(text, egui::FontId::proportional(14.0), egui::Color32::WHITE);
     ui.painter().rect_filled(
         egui::Rect::from_min_size(pos, galley.size()).expand(3.0),
         3.0,
