@@ -273,7 +273,7 @@ fn compare_views(app: &PosescopeApp, ui: &egui::Ui, panel: egui::Rect) -> Vec<(e
             let left = period - ((now * 1000.0) as u64 % period);
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(left.max(10)));
-            vec![(panel, if phase % 2 == 0 { a } else { b })]
+            vec![(panel, if phase.is_multiple_of(2) { a } else { b })]
         }
     }
 }
