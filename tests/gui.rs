@@ -16,6 +16,15 @@ use posescope::ui::settings::JointView;
 use posescope::ui::{PosescopeApp, StartOptions};
 
 fn harness(input: Option<PathBuf>) -> Harness<'static, PosescopeApp> {
+    harness_with("openpose-mobilenet-thin", (256, 224), input)
+}
+
+fn harness_with(
+    model: &str,
+    input_size: (u32, u32),
+    input: Option<PathBuf>,
+) -> Harness<'static, PosescopeApp> {
+    let model = model.to_string();
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
         .wgpu()
@@ -23,14 +32,14 @@ fn harness(input: Option<PathBuf>) -> Harness<'static, PosescopeApp> {
             PosescopeApp::new(
                 cc,
                 StartOptions {
-                    model: Some("openpose-mobilenet-thin".into()),
+                    model: Some(model),
                     input,
                     device: Some("cpu".into()),
                 },
             )
         });
     // Small, fast input for tests.
-    h.state_mut().settings.input_size = (256, 224);
+    h.state_mut().settings.input_size = input_size;
     let deadline = Instant::now() + Duration::from_secs(180);
     while h.state().inspection.is_none() {
         assert!(Instant::now() < deadline, "no inspection arrived");
@@ -162,6 +171,89 @@ fn the_paf_view_draws_vector_glyphs() {
     assert!(neck_nose.len() <= segments.len());
 }
 
+#[test]
+fn compare_shows_two_stages_side_by_side_or_flickering() {
+    use posescope::ui::settings::Compare;
+    let mut h = harness(None);
+    h.state_mut().settings.show_hud = false;
+    h.state_mut().stage = 5;
+    h.state_mut().settings.compare_stage = 0;
+    h.run_steps(2);
+    let single = h.render().unwrap();
+    // X: side by side (stage 6 next to stage 1).
+    h.key_press(egui::Key::X);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.compare, Compare::SideBySide);
+    let both = h.render().unwrap();
+    let d = diff(&single, &both);
+    println!("single view vs side by side: {d:.3}");
+    assert!(d > 0.5, "side by side did not change the view ({d})");
+    // Comparing a stage with itself draws the same overlay twice: the halves match.
+    h.state_mut().settings.compare_stage = 5;
+    h.run_steps(2);
+    let same = h.render().unwrap();
+    h.state_mut().settings.compare_stage = 0;
+    h.run_steps(2);
+    let other = h.render().unwrap();
+    assert!(diff(&same, &other) > 0.2);
+    // X again: flicker, one view alternating between the stages.
+    h.key_press(egui::Key::X);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.compare, Compare::Flicker);
+    h.key_press(egui::Key::X);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.compare, Compare::Off);
+}
+
+#[test]
+fn higherhrnet_tag_map_and_live_regrouping() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    // The reduced W8 network of the parity fixtures (posegen weights: the views' plumbing,
+    // not a demo).
+    let pth = shared.join("fixtures/posegen/higherhrnet_w8_pth/weights.pth");
+    let mut h = harness_with(
+        pth.to_str().unwrap(),
+        (128, 128),
+        Some(shared.join("data/images/basketball1.png")),
+    );
+    assert!(h.state().associative());
+    let ins = h.state().inspection.clone().unwrap();
+    let keys: Vec<&str> = ins.stages.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["res0", "res1", "aggregated"]);
+    assert!(ins.grouping.is_some());
+    h.state_mut().settings.show_hud = false;
+    h.state_mut().stage = 2;
+    h.run_steps(2);
+    let belief = h.render().unwrap();
+    // E: the tag map.
+    h.key_press(egui::Key::E);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().settings.map_kind,
+        posescope::ui::settings::MapKind::Tags
+    );
+    let tags = h.render().unwrap();
+    let d = diff(&belief, &tags);
+    println!("belief vs tag map: {d:.3}");
+    assert!(d > 0.2, "the tag map did not show ({d})");
+    // A huge tag threshold merges people; the frame is regrouped without a new run.
+    let before = h.state().inspection.as_ref().unwrap().people.len();
+    let serial = h.state().inspection_serial;
+    h.state_mut().settings.ae.params.tag_threshold = 1e6;
+    h.state_mut().regroup();
+    h.run_steps(2);
+    let after = h.state().inspection.as_ref().unwrap().people.len();
+    println!("people: {before} at the official threshold, {after} at 1e6");
+    assert!(after < before, "{after} vs {before}");
+    assert_eq!(
+        h.state().inspection_serial,
+        serial,
+        "regrouping must not re-run"
+    );
+}
+
 /// Renders the views described in the README to `docs/` (run by hand:
 /// `cargo test --test gui docs_screenshots -- --ignored`).
 #[test]
@@ -193,4 +285,36 @@ fn docs_screenshots() {
     h.state_mut().settings.show_heatmap = false;
     h.state_mut().settings.show_pafs = true;
     shot(&mut h, "stage6_pafs.png");
+}
+
+#[test]
+fn the_ui_font_has_every_character_the_ui_and_its_messages_use() {
+    // egui panics on a missing glyph; every non-ASCII character in the sources that can
+    // reach the screen (labels, hover texts, error messages) must be in the UI font.
+    let h = harness(None);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut chars = std::collections::BTreeSet::new();
+    let mut stack = vec![src];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                for line in std::fs::read_to_string(&p).unwrap().lines() {
+                    // Doc and code comments never reach the screen.
+                    let code = line.split("//").next().unwrap_or("");
+                    chars.extend(code.chars().filter(|c| !c.is_ascii()));
+                }
+            }
+        }
+    }
+    let font = egui::FontId::proportional(12.0);
+    let missing: String = h
+        .ctx
+        .fonts_mut(|f| chars.iter().filter(|c| !f.has_glyph(&font, **c)).collect());
+    assert!(
+        missing.is_empty(),
+        "characters without a glyph: {missing:?}"
+    );
 }

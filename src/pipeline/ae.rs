@@ -287,9 +287,9 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
     let mut stages = raw;
     stages.push(StageOutput {
         label: if ae.flip {
-            "aggregated (1/4 ↑ + 1/2, flip test)".into()
+            "aggregated (1/4 upsampled + 1/2, flip test)".into()
         } else {
-            "aggregated (1/4 ↑ + 1/2)".into()
+            "aggregated (1/4 upsampled + 1/2)".into()
         },
         key: "aggregated".into(),
         heatmaps: heat,

@@ -195,7 +195,7 @@ fn tag_lanes(ui: &mut egui::Ui, ins: &Inspection, person_colors: bool) {
                 hovered = Some((
                     d,
                     format!(
-                        "{name}: tag {t:.3}, value {:.2}, at ({}, {}) → {who}",
+                        "{name}: tag {t:.3}, value {:.2}, at ({}, {}): {who}",
                         c.value, c.x, c.y
                     ),
                 ));

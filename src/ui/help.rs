@@ -13,7 +13,7 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
         .show(ctx, |ui| {
             ui.label(
                 "posescope runs a pose network on the image and shows every stage's belief maps. \
-                 Use the stage slider (← / →) to watch the maps sharpen from stage to stage, pick \
+                 Use the stage slider (Left / Right arrow keys) to watch the maps sharpen from stage to stage, pick \
                  a joint, and hover the image to probe values.",
             );
             ui.separator();

@@ -8,7 +8,7 @@ use crate::player::PlayerCommand;
 
 /// `(keys, what they do)`, shown in the help window.
 pub const SHORTCUTS: &[(&str, &str)] = &[
-    ("← / →", "previous / next stage"),
+    ("Left / Right", "previous / next stage"),
     ("P", "play through the stages"),
     ("Space", "play / pause (video, folder, webcam: freeze)"),
     (", / .", "previous / next frame"),

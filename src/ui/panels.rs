@@ -344,7 +344,7 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         let mut t = app.stage.min(n - 1) + 1;
         ui.add(egui::Slider::new(&mut t, 1..=n).text("stage"))
-            .on_hover_text("← / → step through the stages");
+            .on_hover_text("Left / Right arrow keys step through the stages");
         app.stage = t - 1;
         if let Some(label) = app
             .inspection
@@ -609,7 +609,7 @@ fn cpm_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 _ => String::new(),
             })
             .collect();
-        ui.monospace(format!("peak moved (px): {}", moves.join(" → ")))
+        ui.monospace(format!("peak moved (px): {}", moves.join(" -> ")))
             .on_hover_text("distance between consecutive stages' maxima, image pixels");
     }
 }
