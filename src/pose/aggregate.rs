@@ -12,13 +12,17 @@ use super::maps::Maps;
 
 /// The COCO-17 left/right swap (`FLIP_CONFIG['COCO']` in HigherHRNet's
 /// `lib/dataset/transforms/build.py`): nose stays, each left joint trades with its right one.
-pub const COCO17_FLIP_INDEX: [usize; 17] = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
+pub const COCO17_FLIP_INDEX: [usize; 17] =
+    [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
 
 /// Why an aggregation step could not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AggregateError {
     #[error("maps have shape {got:?}, expected {expected:?}")]
-    ShapeMismatch { expected: [usize; 3], got: [usize; 3] },
+    ShapeMismatch {
+        expected: [usize; 3],
+        got: [usize; 3],
+    },
     #[error("nothing to average")]
     Empty,
     #[error("cannot resize {from:?} maps to {width}x{height}")]
@@ -376,7 +380,10 @@ mod tests {
         assert_eq!(f.as_slice(), &[2.0, 0.0, 1.0]);
         assert!(matches!(
             flip_horizontal(&m, Some(&[0])),
-            Err(AggregateError::FlipIndexLength { len: 1, channels: 2 })
+            Err(AggregateError::FlipIndexLength {
+                len: 1,
+                channels: 2
+            })
         ));
         assert!(matches!(
             flip_horizontal(&m, Some(&[0, 2])),
@@ -398,7 +405,10 @@ mod tests {
     fn average_and_add_check_shapes() {
         let a = maps(&[1.0, 2.0], 1, 1, 2);
         let b = maps(&[3.0, 6.0], 1, 1, 2);
-        assert_eq!(average(&[a.clone(), b.clone()]).unwrap().as_slice(), &[2.0, 4.0]);
+        assert_eq!(
+            average(&[a.clone(), b.clone()]).unwrap().as_slice(),
+            &[2.0, 4.0]
+        );
         let mut acc = a.clone();
         add_assign(&mut acc, &b).unwrap();
         scale_in_place(&mut acc, 0.5);
@@ -460,7 +470,10 @@ mod tests {
         let s3 = multi_scale_size(640, 480, 512, 1.0, 0.5).unwrap();
         assert_eq!(s3.size, (768, 512));
         // Square images take the landscape branch.
-        assert_eq!(multi_scale_size(500, 500, 512, 1.0, 1.0).unwrap().size, (512, 512));
+        assert_eq!(
+            multi_scale_size(500, 500, 512, 1.0, 1.0).unwrap().size,
+            (512, 512)
+        );
         assert!(multi_scale_size(0, 10, 512, 1.0, 1.0).is_err());
         assert!(multi_scale_size(10, 10, 512, f64::NAN, 1.0).is_err());
     }

@@ -63,7 +63,8 @@ use super::person::{Keypoint, Person};
 /// The official COCO joint order of `match_by_tag` (`Params.joint_order`, 1-based
 /// `[1, 2, 3, 4, 5, 6, 7, 12, 13, 8, 9, 10, 11, 14, 15, 16, 17]`): nose, eyes, ears,
 /// shoulders, hips, elbows, wrists, knees, ankles.
-pub const COCO17_JOINT_ORDER: [usize; 17] = [0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16];
+pub const COCO17_JOINT_ORDER: [usize; 17] =
+    [0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16];
 
 /// Grouping parameters. Defaults are those of the official COCO test configuration
 /// `experiments/coco/higher_hrnet/w32_512_adam_lr1e-3.yaml` over `lib/config/default.py`:
@@ -191,14 +192,19 @@ pub enum AeError {
 pub fn split_tag_dims(tags: &Maps, joints: usize) -> Result<Vec<Maps>, AeError> {
     let [c, h, w] = tags.shape();
     if joints == 0 || c % joints != 0 || c == 0 {
-        return Err(AeError::TagChannels { channels: c, joints });
+        return Err(AeError::TagChannels {
+            channels: c,
+            joints,
+        });
     }
     let n = joints * h * w;
     tags.as_slice()
         .chunks_exact(n.max(1))
         .map(|chunk| {
-            Maps::new(chunk.to_vec(), joints, h, w)
-                .map_err(|_| AeError::TagChannels { channels: c, joints })
+            Maps::new(chunk.to_vec(), joints, h, w).map_err(|_| AeError::TagChannels {
+                channels: c,
+                joints,
+            })
         })
         .collect()
 }
@@ -417,10 +423,18 @@ pub fn parse(heatmaps: &Maps, tags: &[Maps], params: &AeParams) -> Result<Groupi
 /// Matching, adjust and refine on a precomputed [`TopK`] of the same `heatmaps` / `tags`
 /// (its NMS and `max_num_people` must equal `params`'; thresholds and switches may
 /// differ). Checks shapes, not finiteness (done by [`TopK::from_maps`]).
-pub fn group(topk: &TopK, heatmaps: &Maps, tags: &[Maps], params: &AeParams) -> Result<Grouping, AeError> {
+pub fn group(
+    topk: &TopK,
+    heatmaps: &Maps,
+    tags: &[Maps],
+    params: &AeParams,
+) -> Result<Grouping, AeError> {
     check_inputs(heatmaps, tags)?;
     params.validate(heatmaps.channels())?;
-    if topk.shape != heatmaps.shape() || topk.tag_dims != tags.len() || topk.peaks.len() != heatmaps.channels() {
+    if topk.shape != heatmaps.shape()
+        || topk.tag_dims != tags.len()
+        || topk.peaks.len() != heatmaps.channels()
+    {
         return Err(AeError::StaleTopK(format!(
             "top-k of {:?} with {} tag dims, maps {:?} with {}",
             topk.shape,
@@ -527,7 +541,10 @@ fn match_by_tag(
     let mut groups: Vec<Group> = Vec::new();
     // `joint_dict.setdefault(key, …)[idx] = joint; tag_dict[key] = [tag]`.
     let start_person = |groups: &mut Vec<Group>, joint: usize, c: usize| {
-        let key = cands.get(c).and_then(|c| c.tag.first().copied()).unwrap_or(0.0);
+        let key = cands
+            .get(c)
+            .and_then(|c| c.tag.first().copied())
+            .unwrap_or(0.0);
         match groups.iter_mut().find(|g| g.key == key) {
             Some(g) => {
                 g.slots[joint] = Some(c);
@@ -560,7 +577,14 @@ fn match_by_tag(
         }
         let means: Vec<Vec<f32>> = groups[..num_grouped]
             .iter()
-            .map(|g| mean_tag(g.tags.iter().filter_map(|&c| cands.get(c)).map(|c| c.tag.as_slice())))
+            .map(|g| {
+                mean_tag(
+                    g.tags
+                        .iter()
+                        .filter_map(|&c| cands.get(c))
+                        .map(|c| c.tag.as_slice()),
+                )
+            })
             .collect();
         let num_added = rows.len();
         let width = num_grouped.max(num_added);
@@ -609,7 +633,9 @@ fn mean_tag<'a>(tags: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
         sum.iter_mut().zip(t).for_each(|(s, &v)| *s += f64::from(v));
         n += 1;
     }
-    sum.into_iter().map(|s| (s / n.max(1) as f64) as f32).collect()
+    sum.into_iter()
+        .map(|s| (s / n.max(1) as f64) as f32)
+        .collect()
 }
 
 /// The official quarter offset at `(x, y)` of an `[h, w]` map: +¼ towards the strictly
@@ -712,7 +738,10 @@ fn max_pool_nms(map: &[f32], w: usize, h: usize, p: usize) -> Vec<f32> {
         for x in 0..w {
             let lo = x.saturating_sub(p);
             let hi = (x + p).min(w - 1);
-            horiz[y * w + x] = row[lo..=hi].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            horiz[y * w + x] = row[lo..=hi]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
         }
     }
     let mut out = vec![0.0; w * h];
@@ -720,7 +749,9 @@ fn max_pool_nms(map: &[f32], w: usize, h: usize, p: usize) -> Vec<f32> {
         let lo = y.saturating_sub(p);
         let hi = (y + p).min(h - 1);
         for x in 0..w {
-            let m = (lo..=hi).map(|yy| horiz[yy * w + x]).fold(f32::NEG_INFINITY, f32::max);
+            let m = (lo..=hi)
+                .map(|yy| horiz[yy * w + x])
+                .fold(f32::NEG_INFINITY, f32::max);
             let v = map[y * w + x];
             out[y * w + x] = if v == m { v } else { 0.0 };
         }

@@ -13,7 +13,13 @@ struct Scene {
 
 impl Scene {
     fn new(joints: usize, height: usize, width: usize, dims: usize) -> Self {
-        let tag = Maps::new(vec![BACKGROUND_TAG; joints * height * width], joints, height, width).unwrap();
+        let tag = Maps::new(
+            vec![BACKGROUND_TAG; joints * height * width],
+            joints,
+            height,
+            width,
+        )
+        .unwrap();
         Scene {
             heat: Maps::zeros(joints, height, width),
             tags: vec![tag; dims],
@@ -118,8 +124,9 @@ fn two_people_with_well_separated_tags() {
 
 #[test]
 fn three_people_with_two_tag_dimensions_in_nose_value_order() {
-    // Tags as a flip test stacks them: two dimensions.
-    let tags = [[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]];
+    // Tags as a flip test stacks them: two dimensions. (Distinct first components: the
+    // official code keys people by them.)
+    let tags = [[0.0, 0.0], [3.0, 0.0], [1.0, 3.0]];
     let rows = [8, 20, 32];
     let value = |p: usize, j: usize| 0.5 + 0.1 * ((p + j) % 3) as f32;
     let mut s = Scene::new(17, 40, 40, 2);
@@ -290,7 +297,10 @@ fn adjust_moves_a_quarter_towards_the_larger_neighbour() {
     assert_eq!(g.people.len(), 1);
     let p = &g.people[0];
     assert_eq!(pos(p, 0), (10.75, 10.25));
-    assert_eq!(p.keypoints[0].as_ref().unwrap().pixel_centre(), (10.25, 9.75));
+    assert_eq!(
+        p.keypoints[0].as_ref().unwrap().pixel_centre(),
+        (10.25, 9.75)
+    );
     assert_eq!(pos(p, 1), (0.25, 20.25));
     assert_eq!(pos(p, 2), (23.75, 3.25));
     // Without adjust: integer pixel indices, no +½.
@@ -300,7 +310,10 @@ fn adjust_moves_a_quarter_towards_the_larger_neighbour() {
     };
     let g = s.parse(&plain);
     assert_eq!(pos(&g.people[0], 0), (10.0, 10.0));
-    assert_eq!(g.people[0].keypoints[0].as_ref().unwrap().pixel_centre(), (10.0, 10.0));
+    assert_eq!(
+        g.people[0].keypoints[0].as_ref().unwrap().pixel_centre(),
+        (10.0, 10.0)
+    );
 }
 
 #[test]
@@ -332,7 +345,11 @@ fn only_the_first_max_num_people_groups_are_matched() {
     };
     let g = s.parse(&skip);
     assert_eq!(g.people.len(), 2);
-    assert!(g.candidates.iter().filter(|c| c.joint > 0).all(|c| c.person.is_none()));
+    assert!(g
+        .candidates
+        .iter()
+        .filter(|c| c.joint > 0)
+        .all(|c| c.person.is_none()));
 }
 
 #[test]
@@ -409,7 +426,10 @@ fn split_tag_dims_is_dimension_major() {
     assert_eq!(dims[1].as_slice(), &[3.0, 4.0]);
     assert!(matches!(
         split_tag_dims(&m, 3),
-        Err(AeError::TagChannels { channels: 4, joints: 3 })
+        Err(AeError::TagChannels {
+            channels: 4,
+            joints: 3
+        })
     ));
 }
 
@@ -420,7 +440,11 @@ fn bad_input_gives_clear_errors() {
     let wrong = Maps::zeros(17, 10, 11);
     assert!(matches!(
         parse(&s.heat, &[wrong], &p),
-        Err(AeError::TagShape { index: 0, got: [17, 10, 11], .. })
+        Err(AeError::TagShape {
+            index: 0,
+            got: [17, 10, 11],
+            ..
+        })
     ));
     assert!(matches!(
         parse(&s.heat, &[Maps::zeros(5, 10, 10)], &p),
