@@ -387,6 +387,58 @@ fn nms_keeps_window_maxima_and_plateaus() {
 }
 
 #[test]
+fn nms_matches_a_naive_window_maximum() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // Few distinct values, so plateaus and ties are common.
+        (state % 5) as f32 * 0.25 - 0.25
+    };
+    let cases: [(usize, usize, usize); 7] = [
+        (1, 1, 2),
+        (7, 1, 2),
+        (1, 6, 1),
+        (9, 8, 2),
+        (13, 11, 1),
+        (6, 6, 0),
+        (5, 9, 3),
+    ];
+    for (w, h, p) in cases {
+        let map: Vec<f32> = (0..w * h).map(|_| next()).collect();
+        let naive: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let mut m = f32::NEG_INFINITY;
+                for yy in y.saturating_sub(p)..=(y + p).min(h - 1) {
+                    for xx in x.saturating_sub(p)..=(x + p).min(w - 1) {
+                        m = m.max(map[yy * w + xx]);
+                    }
+                }
+                if map[i] == m {
+                    map[i]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(max_pool_nms(&map, w, h, p), naive, "{w}x{h} p {p}");
+    }
+}
+
+#[test]
+fn top_k_takes_positives_then_zeros_in_index_order_then_negatives() {
+    let nms = [0.0, -0.5, 0.3, 0.0, -0.2, 0.3, 0.7];
+    assert_eq!(top_k(&nms, 2), vec![(0.7, 6), (0.3, 2)]);
+    assert_eq!(
+        top_k(&nms, 6),
+        vec![(0.7, 6), (0.3, 2), (0.3, 5), (0.0, 0), (0.0, 3), (-0.2, 4)]
+    );
+    assert_eq!(top_k(&nms, 9).len(), 7);
+}
+
+#[test]
 fn identical_first_tag_components_collide_like_the_official_dictionary() {
     // Two noses with the same tag: the official dict key is tag[0], so the second
     // overwrites the first's slot and there is one person.
