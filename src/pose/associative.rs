@@ -257,17 +257,7 @@ impl TopK {
                 continue;
             };
             let nms = max_pool_nms(ch, w, h, params.nms_padding);
-            let mut order: Vec<(f32, usize)> = nms.iter().copied().zip(0..).collect();
-            let cmp = |a: &(f32, usize), b: &(f32, usize)| {
-                b.0.partial_cmp(&a.0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.1.cmp(&b.1))
-            };
-            if k < order.len() {
-                order.select_nth_unstable_by(k, cmp);
-                order.truncate(k);
-            }
-            order.sort_unstable_by(cmp);
+            let order = top_k(&nms, k);
             peaks.push(
                 order
                     .into_iter()
@@ -665,26 +655,30 @@ fn refine(keypoints: &mut [Option<AeKeypoint>], heatmaps: &Maps, tags: &[Maps]) 
         return;
     }
     let mean = mean_tag(detected.iter().map(|t| t.as_slice()));
+    // Squared tag distance to the mean per pixel, summed over the dimensions in order.
+    let mut d2 = vec![0.0f32; w * h];
     for (j, slot) in keypoints.iter_mut().enumerate() {
+        // The official code computes every joint but only uses the result for missing ones.
+        if slot.as_ref().is_some_and(|k| k.value != 0.0) {
+            continue;
+        }
         let Some(heat) = heatmaps.channel(j) else {
             continue;
         };
-        // This joint's channel of every tag dimension.
-        let chans: Vec<&[f32]> = tags
-            .iter()
-            .filter_map(|t| t.channel(tag_channel(t, j)))
-            .collect();
+        d2.iter_mut().for_each(|v| *v = 0.0);
+        for (t, &m) in tags.iter().zip(&mean) {
+            let Some(ch) = t.channel(tag_channel(t, j)) else {
+                continue;
+            };
+            for (acc, &v) in d2.iter_mut().zip(ch) {
+                let d = v - m;
+                *acc += d * d;
+            }
+        }
+        // First maximum of heat − round(‖tag − mean‖), as np.argmax.
         let mut best: Option<(usize, f32)> = None;
-        for (i, &v) in heat.iter().enumerate() {
-            let d2: f32 = chans
-                .iter()
-                .zip(&mean)
-                .map(|(t, &m)| {
-                    let d = t.get(i).copied().unwrap_or(0.0) - m;
-                    d * d
-                })
-                .sum();
-            let s = v - d2.sqrt().round_ties_even();
+        for (i, (&v, &dd)) in heat.iter().zip(&d2).enumerate() {
+            let s = v - dd.sqrt().round_ties_even();
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((i, s));
             }
@@ -694,8 +688,7 @@ fn refine(keypoints: &mut [Option<AeKeypoint>], heatmaps: &Maps, tags: &[Maps]) 
         };
         let (x, y) = (i % w, i / w);
         let value = heat[i];
-        let missing = slot.as_ref().is_none_or(|k| k.value == 0.0);
-        if value > 0.0 && missing {
+        if value > 0.0 {
             let offset = quarter_offset(heat, w, h, x, y);
             *slot = Some(AeKeypoint {
                 x: x as f32 + 0.5 + offset.0,
@@ -730,33 +723,64 @@ fn tag_at(tags: &[Maps], j: usize, y: usize, x: usize) -> Vec<f32> {
 
 /// Max-pool NMS of one `[h, w]` map with a `(2p+1)²` window (padding counts as −∞):
 /// values equal to their window maximum are kept, all others become 0. Separable: a
-/// horizontal then a vertical running maximum.
+/// horizontal then a vertical running maximum, each as whole-row passes.
 fn max_pool_nms(map: &[f32], w: usize, h: usize, p: usize) -> Vec<f32> {
-    let mut horiz = vec![f32::NEG_INFINITY; w * h];
-    for y in 0..h {
-        let row = &map[y * w..(y + 1) * w];
-        for x in 0..w {
-            let lo = x.saturating_sub(p);
-            let hi = (x + p).min(w - 1);
-            horiz[y * w + x] = row[lo..=hi]
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
+    let max_into = |acc: &mut [f32], src: &[f32]| {
+        for (a, &b) in acc.iter_mut().zip(src) {
+            if b > *a {
+                *a = b;
+            }
+        }
+    };
+    let mut horiz = map[..w * h].to_vec();
+    for (dst, row) in horiz.chunks_exact_mut(w).zip(map.chunks_exact(w)) {
+        for d in 1..=p.min(w - 1) {
+            max_into(&mut dst[..w - d], &row[d..]);
+            max_into(&mut dst[d..], &row[..w - d]);
         }
     }
     let mut out = vec![0.0; w * h];
+    let mut m = vec![0.0f32; w];
     for y in 0..h {
-        let lo = y.saturating_sub(p);
-        let hi = (y + p).min(h - 1);
-        for x in 0..w {
-            let m = (lo..=hi)
-                .map(|yy| horiz[yy * w + x])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let v = map[y * w + x];
-            out[y * w + x] = if v == m { v } else { 0.0 };
+        let (lo, hi) = (y.saturating_sub(p), (y + p).min(h - 1));
+        m.copy_from_slice(&horiz[lo * w..(lo + 1) * w]);
+        for yy in lo + 1..=hi {
+            max_into(&mut m, &horiz[yy * w..(yy + 1) * w]);
+        }
+        let src = &map[y * w..(y + 1) * w];
+        for ((o, &v), &mx) in out[y * w..(y + 1) * w].iter_mut().zip(src).zip(&m) {
+            *o = if v == mx { v } else { 0.0 };
         }
     }
     out
+}
+
+/// The `k` largest values of an NMS'd map as `(value, flat index)`, largest first, ties
+/// by lower index (positive survivors, then zeros in index order, then negative
+/// survivors) — the whole map's top-k without sorting all of it.
+fn top_k(nms: &[f32], k: usize) -> Vec<(f32, usize)> {
+    let cmp = |a: &(f32, usize), b: &(f32, usize)| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    };
+    let mut best: Vec<(f32, usize)> = nms.iter().copied().zip(0..).filter(|p| p.0 > 0.0).collect();
+    if best.len() > k {
+        best.select_nth_unstable_by(k, cmp);
+        best.truncate(k);
+    }
+    best.sort_unstable_by(cmp);
+    if best.len() < k {
+        let zeros = nms.iter().copied().zip(0..).filter(|p| p.0 == 0.0);
+        best.extend(zeros.take(k - best.len()));
+    }
+    if best.len() < k {
+        let mut neg: Vec<(f32, usize)> =
+            nms.iter().copied().zip(0..).filter(|p| p.0 < 0.0).collect();
+        neg.sort_unstable_by(cmp);
+        best.extend(neg.into_iter().take(k - best.len()));
+    }
+    best
 }
 
 fn check_inputs(heatmaps: &Maps, tags: &[Maps]) -> Result<(), AeError> {

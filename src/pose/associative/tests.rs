@@ -124,8 +124,9 @@ fn two_people_with_well_separated_tags() {
 
 #[test]
 fn three_people_with_two_tag_dimensions_in_nose_value_order() {
-    // Tags as a flip test stacks them: two dimensions.
-    let tags = [[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]];
+    // Tags as a flip test stacks them: two dimensions. (Distinct first components: the
+    // official code keys people by them.)
+    let tags = [[0.0, 0.0], [3.0, 0.0], [1.0, 3.0]];
     let rows = [8, 20, 32];
     let value = |p: usize, j: usize| 0.5 + 0.1 * ((p + j) % 3) as f32;
     let mut s = Scene::new(17, 40, 40, 2);
@@ -383,6 +384,58 @@ fn nms_keeps_window_maxima_and_plateaus() {
     // Vertical neighbours suppress too.
     let col = [0.3, 0.0, 0.4];
     assert_eq!(max_pool_nms(&col, 1, 3, 2), vec![0.0, 0.0, 0.4]);
+}
+
+#[test]
+fn nms_matches_a_naive_window_maximum() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // Few distinct values, so plateaus and ties are common.
+        (state % 5) as f32 * 0.25 - 0.25
+    };
+    let cases: [(usize, usize, usize); 7] = [
+        (1, 1, 2),
+        (7, 1, 2),
+        (1, 6, 1),
+        (9, 8, 2),
+        (13, 11, 1),
+        (6, 6, 0),
+        (5, 9, 3),
+    ];
+    for (w, h, p) in cases {
+        let map: Vec<f32> = (0..w * h).map(|_| next()).collect();
+        let naive: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let mut m = f32::NEG_INFINITY;
+                for yy in y.saturating_sub(p)..=(y + p).min(h - 1) {
+                    for xx in x.saturating_sub(p)..=(x + p).min(w - 1) {
+                        m = m.max(map[yy * w + xx]);
+                    }
+                }
+                if map[i] == m {
+                    map[i]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(max_pool_nms(&map, w, h, p), naive, "{w}x{h} p {p}");
+    }
+}
+
+#[test]
+fn top_k_takes_positives_then_zeros_in_index_order_then_negatives() {
+    let nms = [0.0, -0.5, 0.3, 0.0, -0.2, 0.3, 0.7];
+    assert_eq!(top_k(&nms, 2), vec![(0.7, 6), (0.3, 2)]);
+    assert_eq!(
+        top_k(&nms, 6),
+        vec![(0.7, 6), (0.3, 2), (0.3, 5), (0.0, 0), (0.0, 3), (-0.2, 4)]
+    );
+    assert_eq!(top_k(&nms, 9).len(), 7);
 }
 
 #[test]
