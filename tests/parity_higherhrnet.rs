@@ -186,13 +186,20 @@ fn w8_matches_on_posegen_weights_and_on_its_pth_and_safetensors_checkpoints() {
             let t = store.get_any(name).unwrap();
             let want = posegen::values(name, t.dims(), posegen::GAIN_HIGHERHRNET).unwrap();
             let got: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-            if got.iter().zip(&want).any(|(a, b)| a.to_bits() != b.to_bits()) {
+            if got
+                .iter()
+                .zip(&want)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
                 differing.push(name.to_string());
             }
         }
-        assert!(differing.is_empty(), "{file}: not posegen-v1: {differing:?}");
-        let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()))
-            .unwrap();
+        assert!(
+            differing.is_empty(),
+            "{file}: not posegen-v1: {differing:?}"
+        );
+        let config =
+            Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec())).unwrap();
         assert_eq!(config, Config::with_width(8), "{file}");
         let (vb, usage) = varbuilder::var_builder(store, DType::F32, &dev);
         let net = HigherHrnet::load(vb, config).unwrap();

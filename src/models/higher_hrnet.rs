@@ -179,7 +179,9 @@ impl Config {
     pub fn from_shapes(shape: impl Fn(&str) -> Option<Vec<usize>>) -> Result<Self, ConfigError> {
         let get = |key: &str| shape(key).ok_or_else(|| ConfigError::Missing(key.to_string()));
         let count = |f: &dyn Fn(usize) -> String| {
-            (0..MAX_COUNT).take_while(|&i| shape(&f(i)).is_some()).count()
+            (0..MAX_COUNT)
+                .take_while(|&i| shape(&f(i)).is_some())
+                .count()
         };
         let conv4 = |key: &str, expected: &'static str| -> Result<[usize; 4], ConfigError> {
             let s = get(key)?;
@@ -486,7 +488,15 @@ impl Bottleneck {
     fn load(vb: &VarBuilder, cin: usize, planes: usize) -> CResult<Self> {
         let cout = planes * BOTTLENECK_EXPANSION;
         let downsample = if cin != cout {
-            Some(Conv::with_bn(vb, "downsample.0", "downsample.1", (cin, cout), 1, 1, false)?)
+            Some(Conv::with_bn(
+                vb,
+                "downsample.0",
+                "downsample.1",
+                (cin, cout),
+                1,
+                1,
+                false,
+            )?)
         } else {
             None
         };
@@ -592,8 +602,7 @@ impl Fuse {
             Fuse::Identity => Ok(x.clone()),
             Fuse::Up { conv, factor } => {
                 let (_, _, h, w) = x.dims4()?;
-                conv.forward(x)?
-                    .upsample_nearest2d(h * factor, w * factor)
+                conv.forward(x)?.upsample_nearest2d(h * factor, w * factor)
             }
             Fuse::Down(convs) => convs.iter().try_fold(x.clone(), |h, c| c.forward(&h)),
         }
@@ -880,9 +889,7 @@ impl HigherHrnet {
         let mut per_stage = Vec::with_capacity(3);
         for (si, (transition, modules)) in self.transitions.iter().zip(&self.stages).enumerate() {
             let xs = transition_forward(transition, &ys)?;
-            ys = modules
-                .iter()
-                .try_fold(xs, |xs, m| m.forward(&xs))?;
+            ys = modules.iter().try_fold(xs, |xs, m| m.forward(&xs))?;
             per_stage.push(ys.clone());
             clock.lap(format!("stage{}", si + 2))?;
         }
@@ -984,7 +991,16 @@ mod tests {
         let names: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["stem", "layer1", "stage2", "stage3", "stage4", "final 1/4", "deconv", "final 1/2"]
+            [
+                "stem",
+                "layer1",
+                "stage2",
+                "stage3",
+                "stage4",
+                "final 1/4",
+                "deconv",
+                "final 1/2"
+            ]
         );
         let bad = Tensor::zeros((1, 3, 64, 80), DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());

@@ -178,7 +178,11 @@ impl Model {
     /// its own file (`posescope infer --model higherhrnet-w32-512 --weights my.pth`). The
     /// file is read in the architecture's format; for HigherHRNet any width loads (the
     /// configuration comes from the tensor shapes) and MMPose names are mapped.
-    pub fn load_with_weights(id: &str, weights: &Path, device: &Device) -> Result<Model, ModelError> {
+    pub fn load_with_weights(
+        id: &str,
+        weights: &Path,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
         let info = catalog::find(id).ok_or_else(|| ModelError::Unknown {
             name: id.to_string(),
             known: CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", "),
@@ -208,15 +212,27 @@ impl Model {
         };
         let network = match info.architecture {
             Architecture::HigherHrnet => {
+                let mmpose = weights::mmpose::is_mmpose(store.names());
+                // Errors name tensors by their official names; say so for MMPose files.
+                let note = |e: candle_core::Error| {
+                    if mmpose {
+                        e.context(
+                            "an MMPose checkpoint: tensor names below are the official ones, \
+                             which the file has under 'backbone.' / 'keypoint_head.'",
+                        )
+                    } else {
+                        e
+                    }
+                };
                 let store = weights::mmpose::to_official(store);
                 let config = higher_hrnet::Config::from_shapes(|k| {
                     store.get_any(k).ok().map(|t| t.dims().to_vec())
                 })
-                .map_err(|e| build_err(candle_core::Error::wrap(e)))?;
+                .map_err(|e| build_err(note(candle_core::Error::wrap(e))))?;
                 let (vb, _usage) =
                     weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
                 Network::HigherHrnet(
-                    higher_hrnet::HigherHrnet::load(vb, config).map_err(build_err)?,
+                    higher_hrnet::HigherHrnet::load(vb, config).map_err(|e| build_err(note(e)))?,
                 )
             }
             Architecture::CpmLsp | Architecture::CpmMpii => {
@@ -391,8 +407,8 @@ impl Model {
                 // One raw pass: no flip, no aggregation of the two resolutions (the
                 // pipeline's test-time procedure does that).
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let (heat0, tags0) = higher_hrnet::split_output0(&out.output_0, net.config().joints)
-                    .map_err(err)?;
+                let (heat0, tags0) =
+                    higher_hrnet::split_output0(&out.output_0, net.config().joints).map_err(err)?;
                 let stages = vec![
                     StageOutput {
                         label: "1/4 resolution (output_0)".into(),
@@ -472,7 +488,10 @@ fn not_present(info: &ModelInfo, file: &str) -> ModelError {
                   model), open it with \"Open weights…\" in the app, or put it in a \
                   directory listed in POSESCOPE_MODELS";
     let hint = if info.url.is_some() {
-        format!("Run `posescope fetch {}` to download it, or {supply}.", info.id)
+        format!(
+            "Run `posescope fetch {}` to download it, or {supply}.",
+            info.id
+        )
     } else {
         format!(
             "It cannot be downloaded automatically; get it by hand (see `posescope models` \

@@ -269,7 +269,8 @@ pub const COCO17: JointSet = JointSet {
 
 /// For each [`COCO17`] joint, the joint it becomes in a horizontally flipped image (left ↔
 /// right); the flip test of bottom-up models reorders the flipped maps with it.
-pub const COCO17_FLIP_INDEX: [usize; 17] = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
+pub const COCO17_FLIP_INDEX: [usize; 17] =
+    [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
 
 /// Every joint set the crate knows, for lookups by id.
 pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14, &COCO17];
