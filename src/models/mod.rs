@@ -212,15 +212,27 @@ impl Model {
         };
         let network = match info.architecture {
             Architecture::HigherHrnet => {
+                let mmpose = weights::mmpose::is_mmpose(store.names());
+                // Errors name tensors by their official names; say so for MMPose files.
+                let note = |e: candle_core::Error| {
+                    if mmpose {
+                        e.context(
+                            "an MMPose checkpoint: tensor names below are the official ones, \
+                             which the file has under 'backbone.' / 'keypoint_head.'",
+                        )
+                    } else {
+                        e
+                    }
+                };
                 let store = weights::mmpose::to_official(store);
                 let config = higher_hrnet::Config::from_shapes(|k| {
                     store.get_any(k).ok().map(|t| t.dims().to_vec())
                 })
-                .map_err(|e| build_err(candle_core::Error::wrap(e)))?;
+                .map_err(|e| build_err(note(candle_core::Error::wrap(e))))?;
                 let (vb, _usage) =
                     weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
                 Network::HigherHrnet(
-                    higher_hrnet::HigherHrnet::load(vb, config).map_err(build_err)?,
+                    higher_hrnet::HigherHrnet::load(vb, config).map_err(|e| build_err(note(e)))?,
                 )
             }
             Architecture::CpmLsp | Architecture::CpmMpii => {
