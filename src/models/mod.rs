@@ -4,7 +4,10 @@
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub(crate) mod folded;
 pub mod higher_hrnet;
+pub mod hrnet;
+pub mod hrnet_backbone;
 pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
