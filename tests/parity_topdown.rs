@@ -5,6 +5,8 @@
 //!
 //! * HRNet-W32 256×192: leoxiaobin/deep-high-resolution-net.pytorch @ 6f69e46,
 //!   `pose_hrnet.py`, G = 0.45.
+//! * SimpleBaseline ResNet-50 256×192: the same commit, `pose_resnet.py`, G = 0.75 (the
+//!   stored input is already B,G,R).
 //!
 //! The `#[ignore]`d `timing_*` tests print a forward time at the standard input size; run
 //! them in release with `RAYON_NUM_THREADS=1 cargo test --release --test parity_topdown
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 use posescope::models::hrnet::{self, Hrnet};
+use posescope::models::simple_baseline::{self, SimpleBaseline};
 use posescope::weights::posegen;
 
 const REL_TOLERANCE: f32 = 5e-4;
@@ -155,4 +158,53 @@ fn timing_hrnet_w32_256x192() {
         net.forward(&x).unwrap();
     });
     println!("HRNet-W32 256×192 forward (median of 5): {t:.2?}");
+}
+
+#[test]
+fn simplebaseline_res50_256x192_matches_the_official_code() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = fixture(&shared, "simplebaseline_res50_256x192");
+    let (vb, recorder) = posegen::var_builder(posegen::GAIN_SIMPLEBASELINE, &Device::Cpu);
+    let net = SimpleBaseline::load(vb, simple_baseline::Config::res50_256x192()).unwrap();
+    let keys = keys_of(&dir);
+    assert_eq!(keys.len(), 338);
+    let problems = recorder.mismatches(&keys);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(recorder.requests().len(), 338 - 56);
+
+    let input = load(&dir.join("input.safetensors"));
+    let (out, times) = net.forward_profiled(&input["input"]).unwrap();
+    for s in &times {
+        println!("  {:>8}: {:.2?}", s.name, s.time);
+    }
+    let [_, _, _, layer4] = &out.layers;
+    let ours = named(
+        [
+            ("heatmaps".to_string(), &out.heatmaps),
+            ("layer4".to_string(), layer4),
+        ]
+        .into_iter()
+        .chain(
+            out.deconv
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("deconv_layers.{}", 3 * i + 2), t)),
+        ),
+    );
+    let failures = check_fixture(&dir, &ours);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "timing; run in release with RAYON_NUM_THREADS=1"]
+fn timing_simplebaseline_res50_256x192() {
+    let (vb, _) = posegen::var_builder(posegen::GAIN_SIMPLEBASELINE, &Device::Cpu);
+    let net = SimpleBaseline::load(vb, simple_baseline::Config::res50_256x192()).unwrap();
+    let x = Tensor::zeros((1, 3, 256, 192), DType::F32, &Device::Cpu).unwrap();
+    let t = median_time(5, || {
+        net.forward(&x).unwrap();
+    });
+    println!("SimpleBaseline-R50 256×192 forward (median of 5): {t:.2?}");
 }

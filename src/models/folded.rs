@@ -88,6 +88,55 @@ impl Conv {
         Self::new(weight, bias, stride, relu)
     }
 
+    /// `{conv}.weight` (`[cout, cin, k, k]`) and `{conv}.bias`, followed by the BatchNorm
+    /// `{bn}`, folded: `bias' = scale · bias + shift`.
+    pub(crate) fn with_bias_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+    ) -> CResult<Self> {
+        let cvb = vb.pp(conv);
+        let w = cvb.get((cout, cin, kernel, kernel), "weight")?;
+        let b = cvb
+            .get(cout, "bias")?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let shift = b.mul(&scale)?.add(&shift)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
+        Self::new(weight, bias, stride, relu)
+    }
+
+    /// `{conv}.weight` of a bias-free `ConvTranspose2d` (`[cin, cout, k, k]`, stride 2,
+    /// padding `pad`, output padding `output_pad`) followed by the BatchNorm `{bn}`, folded.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn transposed_with_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        (pad, output_pad): (usize, usize),
+        relu: bool,
+    ) -> CResult<Self> {
+        let w = vb.pp(conv).get((cin, cout, kernel, kernel), "weight")?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 1, vb.device())?;
+        Ok(Self {
+            op: ConvOp::Transposed {
+                weight,
+                bias: bias.reshape((1, cout, 1, 1))?,
+                pad,
+                output_pad,
+            },
+            relu,
+        })
+    }
+
     /// `{name}.weight` and `{name}.bias` of a plain convolution (the final layers).
     pub(crate) fn with_bias(
         vb: &VarBuilder,
@@ -95,10 +144,22 @@ impl Conv {
         (cin, cout): (usize, usize),
         kernel: usize,
     ) -> CResult<Self> {
+        Self::with_bias_strided(vb, name, (cin, cout), kernel, 1, false)
+    }
+
+    /// [`Conv::with_bias`] with a stride and an optional ReLU.
+    pub(crate) fn with_bias_strided(
+        vb: &VarBuilder,
+        name: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+    ) -> CResult<Self> {
         let vb = vb.pp(name);
         let weight = vb.get((cout, cin, kernel, kernel), "weight")?;
         let bias = vb.get(cout, "bias")?;
-        Self::new(weight, bias, 1, false)
+        Self::new(weight, bias, stride, relu)
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
@@ -147,4 +208,34 @@ pub(crate) fn fold(
         .to_device(device)?;
     let bias = shift.to_dtype(DType::F32)?.to_device(device)?;
     Ok((weight, bias))
+}
+
+/// A stand-alone eval-mode BatchNorm (one not preceded by a convolution it could be folded
+/// into, e.g. the first BN of a pre-activation block): `x · scale + shift` per channel.
+#[derive(Clone, Debug)]
+pub(crate) struct Affine {
+    /// `[1, C, 1, 1]`.
+    scale: Tensor,
+    /// `[1, C, 1, 1]`.
+    shift: Tensor,
+}
+
+impl Affine {
+    /// The BatchNorm at `vb` with `channels` channels.
+    pub(crate) fn batch_norm(vb: &VarBuilder, channels: usize) -> CResult<Self> {
+        let (scale, shift) = bn_affine(vb, channels)?;
+        let to = |t: Tensor| {
+            t.to_dtype(DType::F32)?
+                .to_device(vb.device())?
+                .reshape((1, channels, 1, 1))
+        };
+        Ok(Self {
+            scale: to(scale)?,
+            shift: to(shift)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)
+    }
 }

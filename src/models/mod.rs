@@ -14,6 +14,7 @@ pub mod ops;
 pub mod pefm_cpm;
 pub mod pefm_hourglass;
 pub mod receptive;
+pub mod simple_baseline;
 pub mod timing;
 
 use std::path::Path;
