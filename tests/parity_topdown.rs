@@ -7,6 +7,9 @@
 //!   `pose_hrnet.py`, G = 0.45.
 //! * SimpleBaseline ResNet-50 256×192: the same commit, `pose_resnet.py`, G = 0.75 (the
 //!   stored input is already B,G,R).
+//! * Stacked Hourglass, 8 stacks: princeton-vl/pytorch_stacked_hourglass @ ceedc14,
+//!   `PoseNet(nstack=8, inp_dim=256, oup_dim=16)`, G = 0.35; the unused `skip_layer`s are
+//!   exempt from the key check (README §5) and must not be read.
 //!
 //! The `#[ignore]`d `timing_*` tests print a forward time at the standard input size; run
 //! them in release with `RAYON_NUM_THREADS=1 cargo test --release --test parity_topdown
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 use posescope::models::hrnet::{self, Hrnet};
 use posescope::models::simple_baseline::{self, SimpleBaseline};
+use posescope::models::stacked_hourglass::{self, StackedHourglass};
 use posescope::weights::posegen;
 
 const REL_TOLERANCE: f32 = 5e-4;
@@ -207,4 +211,60 @@ fn timing_simplebaseline_res50_256x192() {
         net.forward(&x).unwrap();
     });
     println!("SimpleBaseline-R50 256×192 forward (median of 5): {t:.2?}");
+}
+
+/// The Hourglass `skip_layer` keys the forward pass uses: only the width-changing
+/// Residuals `pre.1` and `pre.4` (README §5).
+fn used_by_hourglass(key: &str) -> bool {
+    !key.contains(".skip_layer.") || key.starts_with("pre.1.") || key.starts_with("pre.4.")
+}
+
+#[test]
+fn hourglass8_mpii_256_matches_the_official_code() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = fixture(&shared, "hourglass8_mpii_256");
+    let (vb, recorder) = posegen::var_builder(posegen::GAIN_HOURGLASS, &Device::Cpu);
+    let net = StackedHourglass::load(vb, stacked_hourglass::Config::mpii_8stack()).unwrap();
+    let all = keys_of(&dir);
+    assert_eq!(all.len(), 2752);
+    let keys: Vec<posegen::Request> = all
+        .into_iter()
+        .filter(|(k, _)| used_by_hourglass(k))
+        .collect();
+    // 113 unused skip layers, weight and bias each.
+    assert_eq!(keys.len(), 2752 - 2 * 113);
+    let problems = recorder.mismatches(&keys);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(recorder.requests().len(), 2752 - 2 * 113 - 354);
+
+    let input = load(&dir.join("input.safetensors"));
+    let nchw = input["imgs"].permute((0, 3, 1, 2)).unwrap();
+    let (out, times) = net.forward_profiled(&nchw).unwrap();
+    for s in &times {
+        println!("  {:>8}: {:.2?}", s.name, s.time);
+    }
+    let ours = named(
+        [("pre".to_string(), &out.pre)].into_iter().chain(
+            out.stacks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("stack{i}"), t)),
+        ),
+    );
+    let failures = check_fixture(&dir, &ours);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+#[ignore = "timing; run in release with RAYON_NUM_THREADS=1"]
+fn timing_hourglass8_256() {
+    let (vb, _) = posegen::var_builder(posegen::GAIN_HOURGLASS, &Device::Cpu);
+    let net = StackedHourglass::load(vb, stacked_hourglass::Config::mpii_8stack()).unwrap();
+    let x = Tensor::zeros((1, 3, 256, 256), DType::F32, &Device::Cpu).unwrap();
+    let t = median_time(5, || {
+        net.forward(&x).unwrap();
+    });
+    println!("Stacked Hourglass 8×256 256×256 forward (median of 5): {t:.2?}");
 }

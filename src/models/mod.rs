@@ -15,6 +15,7 @@ pub mod pefm_cpm;
 pub mod pefm_hourglass;
 pub mod receptive;
 pub mod simple_baseline;
+pub mod stacked_hourglass;
 pub mod timing;
 
 use std::path::Path;
