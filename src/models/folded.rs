@@ -113,7 +113,6 @@ impl Conv {
 
     /// `{conv}.weight` of a bias-free `ConvTranspose2d` (`[cin, cout, k, k]`, stride 2,
     /// padding `pad`, output padding `output_pad`) followed by the BatchNorm `{bn}`, folded.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn transposed_with_bn(
         vb: &VarBuilder,
         conv: &str,
