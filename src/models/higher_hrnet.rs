@@ -32,33 +32,14 @@
 //! (the lowest branch is at 1/32); the official test code resizes to multiples of 64.
 //! Outputs: see [`HigherHrnetOutputs`].
 
-use candle_core::{DType, Device, Module, Result as CResult, Tensor};
+use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::ops::Pointwise;
+pub use super::folded::BN_EPS;
+use super::folded::{bn_affine, fold, Conv, ConvOp};
+use super::hrnet_backbone::{Backbone, BasicBlock};
+pub use super::hrnet_backbone::{StageConfig, INPUT_MULTIPLE, LAYER1_PLANES, STEM_CHANNELS};
 use super::{StepClock, StepTime};
-
-/// BatchNorm epsilon of the official code (PyTorch's default).
-pub const BN_EPS: f64 = 1e-5;
-/// Width of the stem convolutions (fixed in the official code).
-pub const STEM_CHANNELS: usize = 64;
-/// Bottleneck width of `layer1` (its output is 4× this, 256; fixed in the official code).
-pub const LAYER1_PLANES: usize = 64;
-/// Channel expansion of a Bottleneck.
-const BOTTLENECK_EXPANSION: usize = 4;
-/// The input sides must be multiples of this (the stride of the lowest branch).
-pub const INPUT_MULTIPLE: usize = 32;
-
-/// One HRNet stage (`MODEL.EXTRA.STAGE{2,3,4}`), made of BasicBlocks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StageConfig {
-    /// `NUM_MODULES`: high-resolution modules in a row.
-    pub modules: usize,
-    /// `NUM_BLOCKS`: BasicBlocks per branch (the same for every branch).
-    pub blocks: usize,
-    /// `NUM_CHANNELS`: width of each branch, highest resolution first.
-    pub channels: Vec<usize>,
-}
 
 /// A HigherHRNet configuration (the `MODEL` and `LOSS` parts of the official yaml that shape
 /// the network; one deconvolution, `CAT_OUTPUT: [True]`).
@@ -312,403 +293,6 @@ fn deconv_padding(kernel: usize) -> CResult<(usize, usize)> {
     }
 }
 
-/// The eval-mode BatchNorm `name` as `(scale, shift)` in f64 on the CPU:
-/// `scale = γ / sqrt(var + eps)`, `shift = β − mean · scale`.
-fn bn_affine(vb: &VarBuilder, channels: usize) -> CResult<(Tensor, Tensor)> {
-    let get = |n: &str| {
-        vb.get(channels, n)?
-            .to_device(&Device::Cpu)?
-            .to_dtype(DType::F64)
-    };
-    let gamma = get("weight")?;
-    let beta = get("bias")?;
-    let mean = get("running_mean")?;
-    let var = get("running_var")?;
-    let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
-    let shift = beta.sub(&mean.mul(&scale)?)?;
-    Ok((scale, shift))
-}
-
-/// How a folded convolution runs.
-#[derive(Clone, Debug)]
-enum ConvOp {
-    /// A 1×1 stride-1 convolution as one matrix product.
-    Pointwise(Pointwise),
-    /// Any other convolution: `[O, I, K, K]` weight, `[1, O, 1, 1]` bias.
-    Spatial {
-        weight: Tensor,
-        bias: Tensor,
-        stride: usize,
-        pad: usize,
-    },
-    /// A transposed convolution: `[I, O, K, K]` weight, `[1, O, 1, 1]` bias, stride 2.
-    Transposed {
-        weight: Tensor,
-        bias: Tensor,
-        pad: usize,
-        output_pad: usize,
-    },
-}
-
-/// A convolution with its BatchNorm folded in (or its own bias), and an optional ReLU.
-#[derive(Clone, Debug)]
-struct Conv {
-    op: ConvOp,
-    relu: bool,
-}
-
-impl Conv {
-    fn new(weight: Tensor, bias: Tensor, stride: usize, relu: bool) -> CResult<Self> {
-        let (o, _, kh, kw) = weight.dims4()?;
-        let op = if kh == 1 && kw == 1 && stride == 1 {
-            ConvOp::Pointwise(Pointwise::new(weight.flatten_from(1)?, Some(bias))?)
-        } else {
-            ConvOp::Spatial {
-                weight,
-                bias: bias.reshape((1, o, 1, 1))?,
-                stride,
-                pad: kh / 2,
-            }
-        };
-        Ok(Self { op, relu })
-    }
-
-    /// `{conv}.weight` (`[cout, cin, k, k]`, no bias) followed by the BatchNorm `{bn}`,
-    /// folded; both names relative to `vb`.
-    fn with_bn(
-        vb: &VarBuilder,
-        conv: &str,
-        bn: &str,
-        (cin, cout): (usize, usize),
-        kernel: usize,
-        stride: usize,
-        relu: bool,
-    ) -> CResult<Self> {
-        let w = vb.pp(conv).get((cout, cin, kernel, kernel), "weight")?;
-        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
-        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
-        Self::new(weight, bias, stride, relu)
-    }
-
-    /// `{name}.weight` and `{name}.bias` of a plain convolution (the final layers).
-    fn with_bias(
-        vb: &VarBuilder,
-        name: &str,
-        (cin, cout): (usize, usize),
-        kernel: usize,
-    ) -> CResult<Self> {
-        let vb = vb.pp(name);
-        let weight = vb.get((cout, cin, kernel, kernel), "weight")?;
-        let bias = vb.get(cout, "bias")?;
-        Self::new(weight, bias, 1, false)
-    }
-
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = match &self.op {
-            ConvOp::Pointwise(p) => p.forward(x)?,
-            ConvOp::Spatial {
-                weight,
-                bias,
-                stride,
-                pad,
-            } => x.conv2d(weight, *pad, *stride, 1, 1)?.broadcast_add(bias)?,
-            ConvOp::Transposed {
-                weight,
-                bias,
-                pad,
-                output_pad,
-            } => x
-                .conv_transpose2d(weight, *pad, *output_pad, 2, 1)?
-                .broadcast_add(bias)?,
-        };
-        if self.relu {
-            y.relu()
-        } else {
-            Ok(y)
-        }
-    }
-}
-
-/// Folds a BatchNorm `(scale, shift)` (f64, per output channel) into a bias-free weight
-/// whose output channels are along `out_dim`; returns the f32 weight and bias on `device`.
-fn fold(
-    w: &Tensor,
-    scale: &Tensor,
-    shift: &Tensor,
-    out_dim: usize,
-    device: &Device,
-) -> CResult<(Tensor, Tensor)> {
-    let mut shape = vec![1; w.rank()];
-    if let Some(d) = shape.get_mut(out_dim) {
-        *d = scale.elem_count();
-    }
-    let w64 = w.to_device(&Device::Cpu)?.to_dtype(DType::F64)?;
-    let weight = w64
-        .broadcast_mul(&scale.reshape(shape)?)?
-        .to_dtype(DType::F32)?
-        .to_device(device)?;
-    let bias = shift.to_dtype(DType::F32)?.to_device(device)?;
-    Ok((weight, bias))
-}
-
-/// HRNet's BasicBlock: `ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + x)` (3×3 convs, no
-/// downsample: every block here keeps its width).
-#[derive(Clone, Debug)]
-struct BasicBlock {
-    conv1: Conv,
-    conv2: Conv,
-}
-
-impl BasicBlock {
-    fn load(vb: &VarBuilder, channels: usize) -> CResult<Self> {
-        let c = (channels, channels);
-        Ok(Self {
-            conv1: Conv::with_bn(vb, "conv1", "bn1", c, 3, 1, true)?,
-            conv2: Conv::with_bn(vb, "conv2", "bn2", c, 3, 1, false)?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self.conv2.forward(&self.conv1.forward(x)?)?;
-        (y + x)?.relu()
-    }
-}
-
-/// ResNet's Bottleneck (`layer1`): 1×1, 3×3, 1×1 (×4 width), residual through a
-/// 1×1 conv + BN where the width changes.
-#[derive(Clone, Debug)]
-struct Bottleneck {
-    conv1: Conv,
-    conv2: Conv,
-    conv3: Conv,
-    downsample: Option<Conv>,
-}
-
-impl Bottleneck {
-    fn load(vb: &VarBuilder, cin: usize, planes: usize) -> CResult<Self> {
-        let cout = planes * BOTTLENECK_EXPANSION;
-        let downsample = if cin != cout {
-            Some(Conv::with_bn(
-                vb,
-                "downsample.0",
-                "downsample.1",
-                (cin, cout),
-                1,
-                1,
-                false,
-            )?)
-        } else {
-            None
-        };
-        Ok(Self {
-            conv1: Conv::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, true)?,
-            conv2: Conv::with_bn(vb, "conv2", "bn2", (planes, planes), 3, 1, true)?,
-            conv3: Conv::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, false)?,
-            downsample,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self
-            .conv3
-            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
-        let residual = match &self.downsample {
-            Some(d) => d.forward(x)?,
-            None => x.clone(),
-        };
-        (y + residual)?.relu()
-    }
-}
-
-/// One entry of a transition layer.
-#[derive(Clone, Debug)]
-enum Transition {
-    /// The branch passes through unchanged.
-    Keep,
-    /// An existing branch changes width (3×3 s1 conv + BN + ReLU on the same branch).
-    Reshape(Conv),
-    /// A new branch: 3×3 s2 convs (+ BN + ReLU) from the previous stage's lowest branch.
-    New(Vec<Conv>),
-}
-
-fn load_transition(vb: &VarBuilder, pre: &[usize], cur: &[usize]) -> CResult<Vec<Transition>> {
-    let last = pre.last().copied().unwrap_or(0);
-    cur.iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            let vb = vb.pp(i.to_string());
-            match pre.get(i) {
-                Some(&p) if p == c => Ok(Transition::Keep),
-                Some(&p) => Ok(Transition::Reshape(Conv::with_bn(
-                    &vb,
-                    "0",
-                    "1",
-                    (p, c),
-                    3,
-                    1,
-                    true,
-                )?)),
-                None => {
-                    let steps = i + 1 - pre.len();
-                    (0..steps)
-                        .map(|j| {
-                            let out = if j + 1 == steps { c } else { last };
-                            let vb = vb.pp(j.to_string());
-                            Conv::with_bn(&vb, "0", "1", (last, out), 3, 2, true)
-                        })
-                        .collect::<CResult<Vec<_>>>()
-                        .map(Transition::New)
-                }
-            }
-        })
-        .collect()
-}
-
-fn transition_forward(transition: &[Transition], xs: &[Tensor]) -> CResult<Vec<Tensor>> {
-    let Some(lowest) = xs.last() else {
-        candle_core::bail!("HigherHRNet: a transition got no branches");
-    };
-    transition
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match t {
-            Transition::Keep => xs
-                .get(i)
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg(format!("no branch {i}"))),
-            Transition::Reshape(conv) => match xs.get(i) {
-                Some(x) => conv.forward(x),
-                None => candle_core::bail!("no branch {i}"),
-            },
-            Transition::New(convs) => convs.iter().try_fold(lowest.clone(), |h, c| c.forward(&h)),
-        })
-        .collect()
-}
-
-/// How branch `j` reaches output `i` in a fuse layer.
-#[derive(Clone, Debug)]
-enum Fuse {
-    /// `i == j`.
-    Identity,
-    /// `j > i`: 1×1 conv + BN, then nearest up-sampling by `factor`.
-    Up { conv: Conv, factor: usize },
-    /// `j < i`: `i − j` 3×3 s2 convs + BN (ReLU on all but the last).
-    Down(Vec<Conv>),
-}
-
-impl Fuse {
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        match self {
-            Fuse::Identity => Ok(x.clone()),
-            Fuse::Up { conv, factor } => {
-                let (_, _, h, w) = x.dims4()?;
-                conv.forward(x)?.upsample_nearest2d(h * factor, w * factor)
-            }
-            Fuse::Down(convs) => convs.iter().try_fold(x.clone(), |h, c| c.forward(&h)),
-        }
-    }
-}
-
-/// One high-resolution module: parallel branches of BasicBlocks, then the fuse layers.
-#[derive(Clone, Debug)]
-struct HrModule {
-    branches: Vec<Vec<BasicBlock>>,
-    /// `fuse[i][j]`; empty for a single branch.
-    fuse: Vec<Vec<Fuse>>,
-}
-
-impl HrModule {
-    fn load(
-        vb: &VarBuilder,
-        channels: &[usize],
-        blocks: usize,
-        multi_scale_output: bool,
-    ) -> CResult<Self> {
-        let branches = channels
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| {
-                (0..blocks)
-                    .map(|k| BasicBlock::load(&vb.pp(format!("branches.{b}.{k}")), c))
-                    .collect::<CResult<Vec<_>>>()
-            })
-            .collect::<CResult<Vec<_>>>()?;
-        let n = channels.len();
-        let outputs = if n == 1 {
-            0
-        } else if multi_scale_output {
-            n
-        } else {
-            1
-        };
-        let mut fuse = Vec::with_capacity(outputs);
-        for (i, &ci) in channels.iter().enumerate().take(outputs) {
-            let mut row = Vec::with_capacity(n);
-            for (j, &cj) in channels.iter().enumerate() {
-                let vb = vb.pp(format!("fuse_layers.{i}.{j}"));
-                row.push(if j == i {
-                    Fuse::Identity
-                } else if j > i {
-                    Fuse::Up {
-                        conv: Conv::with_bn(&vb, "0", "1", (cj, ci), 1, 1, false)?,
-                        factor: 1 << (j - i),
-                    }
-                } else {
-                    let steps = i - j;
-                    Fuse::Down(
-                        (0..steps)
-                            .map(|k| {
-                                let last = k + 1 == steps;
-                                let out = if last { ci } else { cj };
-                                let vb = vb.pp(k.to_string());
-                                Conv::with_bn(&vb, "0", "1", (cj, out), 3, 2, !last)
-                            })
-                            .collect::<CResult<Vec<_>>>()?,
-                    )
-                });
-            }
-            fuse.push(row);
-        }
-        Ok(Self { branches, fuse })
-    }
-
-    fn forward(&self, xs: &[Tensor]) -> CResult<Vec<Tensor>> {
-        if xs.len() != self.branches.len() {
-            candle_core::bail!(
-                "HigherHRNet: a module with {} branches got {} inputs",
-                self.branches.len(),
-                xs.len()
-            );
-        }
-        let ys = self
-            .branches
-            .iter()
-            .zip(xs)
-            .map(|(blocks, x)| blocks.iter().try_fold(x.clone(), |h, b| b.forward(&h)))
-            .collect::<CResult<Vec<_>>>()?;
-        if self.fuse.is_empty() {
-            return Ok(ys);
-        }
-        self.fuse
-            .iter()
-            .map(|row| {
-                let mut acc: Option<Tensor> = None;
-                for (f, y) in row.iter().zip(&ys) {
-                    let t = f.forward(y)?;
-                    acc = Some(match acc {
-                        None => t,
-                        Some(a) => (a + t)?,
-                    });
-                }
-                match acc {
-                    Some(a) => a.relu(),
-                    None => candle_core::bail!("HigherHRNet: an empty fuse layer"),
-                }
-            })
-            .collect()
-    }
-}
-
 /// Every output and intermediate of one forward pass, `[N, C, H, W]`, for an input of
 /// `H × W`.
 #[derive(Clone, Debug)]
@@ -738,13 +322,7 @@ pub struct HigherHrnetOutputs {
 #[derive(Clone, Debug)]
 pub struct HigherHrnet {
     config: Config,
-    conv1: Conv,
-    conv2: Conv,
-    layer1: Vec<Bottleneck>,
-    /// `transition1..3`.
-    transitions: Vec<Vec<Transition>>,
-    /// `stage2..4`, each a list of modules.
-    stages: Vec<Vec<HrModule>>,
+    backbone: Backbone,
     final0: Conv,
     deconv: Conv,
     deconv_blocks: Vec<BasicBlock>,
@@ -757,51 +335,7 @@ impl HigherHrnet {
     /// `state_dict` tensor except `num_batches_tracked` is read exactly once.
     pub fn load(vb: VarBuilder, config: Config) -> CResult<Self> {
         config.validate()?;
-        let conv1 = Conv::with_bn(&vb, "conv1", "bn1", (3, STEM_CHANNELS), 3, 2, true)?;
-        // The ReLU after bn2 is applied in `run`, which also reports the pre-ReLU value.
-        let conv2 = Conv::with_bn(
-            &vb,
-            "conv2",
-            "bn2",
-            (STEM_CHANNELS, STEM_CHANNELS),
-            3,
-            2,
-            false,
-        )?;
-        let mut cin = STEM_CHANNELS;
-        let mut layer1 = Vec::with_capacity(config.layer1_blocks);
-        for b in 0..config.layer1_blocks {
-            layer1.push(Bottleneck::load(
-                &vb.pp(format!("layer1.{b}")),
-                cin,
-                LAYER1_PLANES,
-            )?);
-            cin = LAYER1_PLANES * BOTTLENECK_EXPANSION;
-        }
-        let mut pre = vec![cin];
-        let mut transitions = Vec::with_capacity(3);
-        let mut stages = Vec::with_capacity(3);
-        for (si, stage) in config.stages.iter().enumerate() {
-            transitions.push(load_transition(
-                &vb.pp(format!("transition{}", si + 1)),
-                &pre,
-                &stage.channels,
-            )?);
-            let last_stage = si + 1 == config.stages.len();
-            let modules = (0..stage.modules)
-                .map(|m| {
-                    let multi = !(last_stage && m + 1 == stage.modules);
-                    HrModule::load(
-                        &vb.pp(format!("stage{}.{m}", si + 2)),
-                        &stage.channels,
-                        stage.blocks,
-                        multi,
-                    )
-                })
-                .collect::<CResult<Vec<_>>>()?;
-            stages.push(modules);
-            pre.clone_from(&stage.channels);
-        }
+        let backbone = Backbone::load(&vb, config.layer1_blocks, &config.stages)?;
 
         let head = config.head_channels();
         let k = config.final_kernel;
@@ -830,11 +364,7 @@ impl HigherHrnet {
         let final1 = Conv::with_bias(&vb, "final_layers.1", (dc, config.joints), k)?;
         Ok(Self {
             config,
-            conv1,
-            conv2,
-            layer1,
-            transitions,
-            stages,
+            backbone,
             final0,
             deconv,
             deconv_blocks,
@@ -877,25 +407,9 @@ impl HigherHrnet {
         let x = x.to_dtype(DType::F32)?;
         let mut clock = StepClock::new(&self.device, times);
 
-        let bn2 = self.conv2.forward(&self.conv1.forward(&x)?)?;
-        clock.lap("stem")?;
-        let layer1 = self
-            .layer1
-            .iter()
-            .try_fold(bn2.relu()?, |h, b| b.forward(&h))?;
-        clock.lap("layer1")?;
-
-        let mut ys = vec![layer1.clone()];
-        let mut per_stage = Vec::with_capacity(3);
-        for (si, (transition, modules)) in self.transitions.iter().zip(&self.stages).enumerate() {
-            let xs = transition_forward(transition, &ys)?;
-            ys = modules.iter().try_fold(xs, |xs, m| m.forward(&xs))?;
-            per_stage.push(ys.clone());
-            clock.lap(format!("stage{}", si + 2))?;
-        }
-        let [stage2, stage3, stage4]: [Vec<Tensor>; 3] = per_stage
-            .try_into()
-            .map_err(|_| candle_core::Error::Msg("HigherHRNet: not three stages".into()))?;
+        let backbone = self.backbone.forward(&x, &mut clock)?;
+        let (bn2, layer1) = (backbone.bn2, backbone.layer1);
+        let [stage2, stage3, stage4] = backbone.stages;
         let Some(top) = stage4.first() else {
             candle_core::bail!("HigherHRNet: stage 4 produced no output");
         };

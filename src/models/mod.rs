@@ -4,13 +4,18 @@
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub(crate) mod folded;
 pub mod higher_hrnet;
+pub mod hrnet;
+pub mod hrnet_backbone;
 pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
 pub mod pefm_cpm;
 pub mod pefm_hourglass;
 pub mod receptive;
+pub mod simple_baseline;
+pub mod stacked_hourglass;
 pub mod timing;
 
 use std::path::Path;

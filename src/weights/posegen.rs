@@ -40,6 +40,12 @@ const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 pub const GAIN_HIGHERHRNET: f64 = 0.45;
 /// The gain `G` for CPM.
 pub const GAIN_CPM: f64 = 1.0;
+/// The gain `G` for the top-down HRNet (the same as HigherHRNet).
+pub const GAIN_HRNET: f64 = 0.45;
+/// The gain `G` for SimpleBaseline (ResNet).
+pub const GAIN_SIMPLEBASELINE: f64 = 0.75;
+/// The gain `G` for the 8-stack Stacked Hourglass.
+pub const GAIN_HOURGLASS: f64 = 0.35;
 
 /// Why a tensor could not be generated.
 #[derive(Debug, thiserror::Error)]

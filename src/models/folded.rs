@@ -1,0 +1,240 @@
+//! Convolutions with their eval-mode BatchNorm folded in at load time, shared by the
+//! networks that load official PyTorch `state_dict` names (HRNet, HigherHRNet,
+//! SimpleBaseline, Stacked Hourglass).
+
+use candle_core::{DType, Device, Module, Result as CResult, Tensor};
+use candle_nn::VarBuilder;
+
+use super::ops::Pointwise;
+
+/// BatchNorm epsilon of the official code (PyTorch's default).
+pub const BN_EPS: f64 = 1e-5;
+
+/// The eval-mode BatchNorm `name` as `(scale, shift)` in f64 on the CPU:
+/// `scale = γ / sqrt(var + eps)`, `shift = β − mean · scale`.
+pub(crate) fn bn_affine(vb: &VarBuilder, channels: usize) -> CResult<(Tensor, Tensor)> {
+    let get = |n: &str| {
+        vb.get(channels, n)?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)
+    };
+    let gamma = get("weight")?;
+    let beta = get("bias")?;
+    let mean = get("running_mean")?;
+    let var = get("running_var")?;
+    let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
+    let shift = beta.sub(&mean.mul(&scale)?)?;
+    Ok((scale, shift))
+}
+
+/// How a folded convolution runs.
+#[derive(Clone, Debug)]
+pub(crate) enum ConvOp {
+    /// A 1×1 stride-1 convolution as one matrix product.
+    Pointwise(Pointwise),
+    /// Any other convolution: `[O, I, K, K]` weight, `[1, O, 1, 1]` bias.
+    Spatial {
+        weight: Tensor,
+        bias: Tensor,
+        stride: usize,
+        pad: usize,
+    },
+    /// A transposed convolution: `[I, O, K, K]` weight, `[1, O, 1, 1]` bias, stride 2.
+    Transposed {
+        weight: Tensor,
+        bias: Tensor,
+        pad: usize,
+        output_pad: usize,
+    },
+}
+
+/// A convolution with its BatchNorm folded in (or its own bias), and an optional ReLU.
+#[derive(Clone, Debug)]
+pub(crate) struct Conv {
+    pub(crate) op: ConvOp,
+    pub(crate) relu: bool,
+}
+
+impl Conv {
+    pub(crate) fn new(weight: Tensor, bias: Tensor, stride: usize, relu: bool) -> CResult<Self> {
+        let (o, _, kh, kw) = weight.dims4()?;
+        let op = if kh == 1 && kw == 1 && stride == 1 {
+            ConvOp::Pointwise(Pointwise::new(weight.flatten_from(1)?, Some(bias))?)
+        } else {
+            ConvOp::Spatial {
+                weight,
+                bias: bias.reshape((1, o, 1, 1))?,
+                stride,
+                pad: kh / 2,
+            }
+        };
+        Ok(Self { op, relu })
+    }
+
+    /// `{conv}.weight` (`[cout, cin, k, k]`, no bias) followed by the BatchNorm `{bn}`,
+    /// folded; both names relative to `vb`.
+    pub(crate) fn with_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+    ) -> CResult<Self> {
+        let w = vb.pp(conv).get((cout, cin, kernel, kernel), "weight")?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
+        Self::new(weight, bias, stride, relu)
+    }
+
+    /// `{conv}.weight` (`[cout, cin, k, k]`) and `{conv}.bias`, followed by the BatchNorm
+    /// `{bn}`, folded: `bias' = scale · bias + shift`.
+    pub(crate) fn with_bias_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+    ) -> CResult<Self> {
+        let cvb = vb.pp(conv);
+        let w = cvb.get((cout, cin, kernel, kernel), "weight")?;
+        let b = cvb
+            .get(cout, "bias")?
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F64)?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let shift = b.mul(&scale)?.add(&shift)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
+        Self::new(weight, bias, stride, relu)
+    }
+
+    /// `{conv}.weight` of a bias-free `ConvTranspose2d` (`[cin, cout, k, k]`, stride 2,
+    /// padding `pad`, output padding `output_pad`) followed by the BatchNorm `{bn}`, folded.
+    pub(crate) fn transposed_with_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        (pad, output_pad): (usize, usize),
+        relu: bool,
+    ) -> CResult<Self> {
+        let w = vb.pp(conv).get((cin, cout, kernel, kernel), "weight")?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 1, vb.device())?;
+        Ok(Self {
+            op: ConvOp::Transposed {
+                weight,
+                bias: bias.reshape((1, cout, 1, 1))?,
+                pad,
+                output_pad,
+            },
+            relu,
+        })
+    }
+
+    /// `{name}.weight` and `{name}.bias` of a plain convolution (the final layers).
+    pub(crate) fn with_bias(
+        vb: &VarBuilder,
+        name: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+    ) -> CResult<Self> {
+        Self::with_bias_strided(vb, name, (cin, cout), kernel, 1, false)
+    }
+
+    /// [`Conv::with_bias`] with a stride and an optional ReLU.
+    pub(crate) fn with_bias_strided(
+        vb: &VarBuilder,
+        name: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        relu: bool,
+    ) -> CResult<Self> {
+        let vb = vb.pp(name);
+        let weight = vb.get((cout, cin, kernel, kernel), "weight")?;
+        let bias = vb.get(cout, "bias")?;
+        Self::new(weight, bias, stride, relu)
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = match &self.op {
+            ConvOp::Pointwise(p) => p.forward(x)?,
+            ConvOp::Spatial {
+                weight,
+                bias,
+                stride,
+                pad,
+            } => x.conv2d(weight, *pad, *stride, 1, 1)?.broadcast_add(bias)?,
+            ConvOp::Transposed {
+                weight,
+                bias,
+                pad,
+                output_pad,
+            } => x
+                .conv_transpose2d(weight, *pad, *output_pad, 2, 1)?
+                .broadcast_add(bias)?,
+        };
+        if self.relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// Folds a BatchNorm `(scale, shift)` (f64, per output channel) into a bias-free weight
+/// whose output channels are along `out_dim`; returns the f32 weight and bias on `device`.
+pub(crate) fn fold(
+    w: &Tensor,
+    scale: &Tensor,
+    shift: &Tensor,
+    out_dim: usize,
+    device: &Device,
+) -> CResult<(Tensor, Tensor)> {
+    let mut shape = vec![1; w.rank()];
+    if let Some(d) = shape.get_mut(out_dim) {
+        *d = scale.elem_count();
+    }
+    let w64 = w.to_device(&Device::Cpu)?.to_dtype(DType::F64)?;
+    let weight = w64
+        .broadcast_mul(&scale.reshape(shape)?)?
+        .to_dtype(DType::F32)?
+        .to_device(device)?;
+    let bias = shift.to_dtype(DType::F32)?.to_device(device)?;
+    Ok((weight, bias))
+}
+
+/// A stand-alone eval-mode BatchNorm (one not preceded by a convolution it could be folded
+/// into, e.g. the first BN of a pre-activation block): `x · scale + shift` per channel.
+#[derive(Clone, Debug)]
+pub(crate) struct Affine {
+    /// `[1, C, 1, 1]`.
+    scale: Tensor,
+    /// `[1, C, 1, 1]`.
+    shift: Tensor,
+}
+
+impl Affine {
+    /// The BatchNorm at `vb` with `channels` channels.
+    pub(crate) fn batch_norm(vb: &VarBuilder, channels: usize) -> CResult<Self> {
+        let (scale, shift) = bn_affine(vb, channels)?;
+        let to = |t: Tensor| {
+            t.to_dtype(DType::F32)?
+                .to_device(vb.device())?
+                .reshape((1, channels, 1, 1))
+        };
+        Ok(Self {
+            scale: to(scale)?,
+            shift: to(shift)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)
+    }
+}

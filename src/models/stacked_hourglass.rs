@@ -1,0 +1,372 @@
+//! Stacked Hourglass: Newell, Yang, Deng, "Stacked Hourglass Networks for Human Pose
+//! Estimation", ECCV 2016. A top-down model: a stem to 1/4 of the crop, then `nstack`
+//! hourglasses (recursive down/up-sampling with skip paths), each predicting one heatmap
+//! per joint and feeding its prediction back into the next.
+//!
+//! Built as in the authors' lab's PyTorch code `princeton-vl/pytorch_stacked_hourglass`
+//! (`models/posenet.py`, `models/layers.py`, `task/pose.py`: `PoseNet(nstack=8,
+//! inp_dim=256, oup_dim=16)`), with the parameter names of its `state_dict` (the trained
+//! checkpoint adds a `model.module.` prefix):
+//!
+//! | part | keys | what it does |
+//! |---|---|---|
+//! | `pre.0` | `conv.{weight,bias}`, `bn` | 7×7 s2 conv + BN + ReLU (64 ch) |
+//! | `pre.{1,3,4}` | Residual | 64 → 128, (`pre.2` max-pool 2), 128 → 128, 128 → `inp_dim` |
+//! | `hgs.{i}.0` | `up1`, `low1`, `low2` (recursive, 4 levels: `low2.low2.low2.low2`), `low3` | `up1(x) + nearest×2(low3(low2(low1(maxpool2(x)))))` |
+//! | `features.{i}` | `.0` Residual, `.1` 1×1 conv + BN + ReLU | |
+//! | `outs.{i}` | `conv` (1×1 with bias) | stack `i`'s heatmaps |
+//! | `merge_preds.{i}`, `merge_features.{i}` | `conv.conv` (1×1 with bias) | `x ← x + merge_preds(preds) + merge_features(features)` |
+//!
+//! A Residual (`layers.py`) is pre-activation: `bn1` → ReLU → `conv1` (1×1, C/2) → `bn2` →
+//! ReLU → `conv2` (3×3) → `bn3` → ReLU → `conv3` (1×1), plus the input, with no ReLU after
+//! the sum. Every conv has a bias. Its `skip_layer` (1×1) exists in every Residual but is
+//! applied only when the width changes (`pre.1`, `pre.4`); the others are never read. Each
+//! BN that follows a conv is folded into it at load time (eval mode, eps 1e-5); `bn1`
+//! follows no conv and stays a per-channel affine map.
+//!
+//! Input: `[N, 3, H, W]` R,G,B, `u8 / 255`, no mean or std. The official `forward` takes
+//! NHWC and permutes; this one takes NCHW like the other models (permute an NHWC tensor
+//! with `permute((0, 3, 1, 2))`). The standard input is 256×256; `H` and `W` must be
+//! multiples of 64.
+
+use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_nn::VarBuilder;
+
+use super::folded::{Affine, Conv};
+use super::{StepClock, StepTime};
+
+/// Width of the stem conv (fixed in the official code).
+const STEM_CHANNELS: usize = 64;
+/// Width of the stem Residuals before the last one (fixed in the official code).
+const STEM_RESIDUAL_CHANNELS: usize = 128;
+
+/// A Stacked Hourglass configuration (`PoseNet`'s arguments).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `nstack`: hourglasses in a row.
+    pub stacks: usize,
+    /// `inp_dim`: feature width.
+    pub features: usize,
+    /// `oup_dim`: heatmaps (joints).
+    pub joints: usize,
+    /// Levels of each hourglass (4 in `PoseNet`).
+    pub depth: usize,
+    /// `(height, width)` of the standard input.
+    pub input_size: (usize, usize),
+}
+
+impl Config {
+    /// `PoseNet(nstack=8, inp_dim=256, oup_dim=16)` on 256×256 MPII crops (`task/pose.py`).
+    pub fn mpii_8stack() -> Self {
+        Self::mpii(8)
+    }
+
+    /// `PoseNet(nstack=stacks, inp_dim=256, oup_dim=16)`, e.g. the 2-stack model.
+    pub fn mpii(stacks: usize) -> Self {
+        Self {
+            stacks,
+            features: 256,
+            joints: 16,
+            depth: 4,
+            input_size: (256, 256),
+        }
+    }
+
+    /// The input sides must be multiples of this (stride 4 of the stem, then `depth`
+    /// halvings).
+    pub fn input_multiple(&self) -> usize {
+        4 << self.depth
+    }
+
+    fn validate(&self) -> CResult<()> {
+        if self.stacks == 0 || self.features < 2 || self.joints == 0 || self.depth == 0 {
+            candle_core::bail!("Stacked Hourglass: invalid configuration {self:?}");
+        }
+        if self.depth > 10 {
+            candle_core::bail!("Stacked Hourglass: depth {} (at most 10)", self.depth);
+        }
+        Ok(())
+    }
+}
+
+/// The pre-activation Residual of `layers.py`.
+#[derive(Clone, Debug)]
+struct Residual {
+    bn1: Affine,
+    /// `conv1` with `bn2` folded in, then ReLU.
+    conv1: Conv,
+    /// `conv2` with `bn3` folded in, then ReLU.
+    conv2: Conv,
+    conv3: Conv,
+    /// `skip_layer`, only when `cin != cout`.
+    skip: Option<Conv>,
+}
+
+impl Residual {
+    fn load(vb: &VarBuilder, cin: usize, cout: usize) -> CResult<Self> {
+        let mid = cout / 2;
+        let skip = if cin != cout {
+            Some(Conv::with_bias(vb, "skip_layer.conv", (cin, cout), 1)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            bn1: Affine::batch_norm(&vb.pp("bn1"), cin)?,
+            conv1: Conv::with_bias_bn(vb, "conv1.conv", "bn2", (cin, mid), 1, 1, true)?,
+            conv2: Conv::with_bias_bn(vb, "conv2.conv", "bn3", (mid, mid), 3, 1, true)?,
+            conv3: Conv::with_bias(vb, "conv3.conv", (mid, cout), 1)?,
+            skip,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let h = self.bn1.forward(x)?.relu()?;
+        let h = self
+            .conv3
+            .forward(&self.conv2.forward(&self.conv1.forward(&h)?)?)?;
+        match &self.skip {
+            Some(s) => h + s.forward(x)?,
+            None => h + x,
+        }
+    }
+}
+
+/// The innermost part of an hourglass level.
+#[derive(Clone, Debug)]
+enum Inner {
+    Hourglass(Box<Hourglass>),
+    Residual(Residual),
+}
+
+/// One hourglass level (`Hourglass(n, f)`, `increase = 0`).
+#[derive(Clone, Debug)]
+struct Hourglass {
+    up1: Residual,
+    low1: Residual,
+    low2: Inner,
+    low3: Residual,
+}
+
+impl Hourglass {
+    fn load(vb: &VarBuilder, n: usize, f: usize) -> CResult<Self> {
+        let low2 = if n > 1 {
+            Inner::Hourglass(Box::new(Self::load(&vb.pp("low2"), n - 1, f)?))
+        } else {
+            Inner::Residual(Residual::load(&vb.pp("low2"), f, f)?)
+        };
+        Ok(Self {
+            up1: Residual::load(&vb.pp("up1"), f, f)?,
+            low1: Residual::load(&vb.pp("low1"), f, f)?,
+            low2,
+            low3: Residual::load(&vb.pp("low3"), f, f)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let up1 = self.up1.forward(x)?;
+        let low1 = self.low1.forward(&x.max_pool2d(2)?)?;
+        let low2 = match &self.low2 {
+            Inner::Hourglass(h) => h.forward(&low1)?,
+            Inner::Residual(r) => r.forward(&low1)?,
+        };
+        let low3 = self.low3.forward(&low2)?;
+        let (_, _, h, w) = low3.dims4()?;
+        up1 + low3.upsample_nearest2d(2 * h, 2 * w)?
+    }
+}
+
+/// One stack: hourglass, features, prediction and (but for the last) the merges.
+#[derive(Clone, Debug)]
+struct Stack {
+    hourglass: Hourglass,
+    residual: Residual,
+    feature: Conv,
+    out: Conv,
+    /// `(merge_preds, merge_features)`; `None` for the last stack.
+    merge: Option<(Conv, Conv)>,
+}
+
+/// Every output and intermediate of one forward pass, `[N, C, h, w]`, for an input of
+/// `H × W`.
+#[derive(Clone, Debug)]
+pub struct StackedHourglassOutputs {
+    /// Each stack's heatmaps at `H/4 × W/4`, first to last; the last is the prediction
+    /// (the official forward returns them stacked on dim 1).
+    pub stacks: Vec<Tensor>,
+    /// The stem output (`inp_dim` ch at `H/4`), the input of `hgs.0`.
+    pub pre: Tensor,
+}
+
+impl StackedHourglassOutputs {
+    /// The last stack's heatmaps (the one the official test uses).
+    pub fn heatmaps(&self) -> Option<&Tensor> {
+        self.stacks.last()
+    }
+}
+
+/// A Stacked Hourglass with its weights on a device.
+#[derive(Clone, Debug)]
+pub struct StackedHourglass {
+    config: Config,
+    stem: Conv,
+    /// `pre.1`, `pre.3`, `pre.4` (`pre.2` is the max-pool after the first).
+    pre: [Residual; 3],
+    stacks: Vec<Stack>,
+    device: Device,
+}
+
+impl StackedHourglass {
+    /// Builds the network from `vb` (official parameter names under `vb`'s prefix). Every
+    /// `state_dict` tensor except `num_batches_tracked` and the unused `skip_layer`s is
+    /// read exactly once.
+    pub fn load(vb: VarBuilder, config: Config) -> CResult<Self> {
+        config.validate()?;
+        let f = config.features;
+        let k = config.joints;
+        let stem = Conv::with_bias_bn(
+            &vb,
+            "pre.0.conv",
+            "pre.0.bn",
+            (3, STEM_CHANNELS),
+            7,
+            2,
+            true,
+        )?;
+        let r = STEM_RESIDUAL_CHANNELS;
+        let pre = [
+            Residual::load(&vb.pp("pre.1"), STEM_CHANNELS, r)?,
+            Residual::load(&vb.pp("pre.3"), r, r)?,
+            Residual::load(&vb.pp("pre.4"), r, f)?,
+        ];
+        let stacks = (0..config.stacks)
+            .map(|i| {
+                let merge = if i + 1 < config.stacks {
+                    Some((
+                        Conv::with_bias(&vb, &format!("merge_preds.{i}.conv.conv"), (k, f), 1)?,
+                        Conv::with_bias(&vb, &format!("merge_features.{i}.conv.conv"), (f, f), 1)?,
+                    ))
+                } else {
+                    None
+                };
+                let fvb = vb.pp(format!("features.{i}"));
+                Ok(Stack {
+                    hourglass: Hourglass::load(&vb.pp(format!("hgs.{i}.0")), config.depth, f)?,
+                    residual: Residual::load(&fvb.pp("0"), f, f)?,
+                    feature: Conv::with_bias_bn(&fvb, "1.conv", "1.bn", (f, f), 1, 1, true)?,
+                    out: Conv::with_bias(&vb, &format!("outs.{i}.conv"), (f, k), 1)?,
+                    merge,
+                })
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        Ok(Self {
+            config,
+            stem,
+            pre,
+            stacks,
+            device: vb.device().clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the network on `x` (`[N, 3, H, W]`, see the module docs).
+    pub fn forward(&self, x: &Tensor) -> CResult<StackedHourglassOutputs> {
+        self.run(x, None)
+    }
+
+    /// [`StackedHourglass::forward`] with the wall time of each step: `pre`, then
+    /// `stack0`, `stack1`, ….
+    pub fn forward_profiled(
+        &self,
+        x: &Tensor,
+    ) -> CResult<(StackedHourglassOutputs, Vec<StepTime>)> {
+        let mut times = Vec::with_capacity(1 + self.stacks.len());
+        let out = self.run(x, Some(&mut times))?;
+        Ok((out, times))
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> CResult<StackedHourglassOutputs> {
+        let (_, c, h, w) = x.dims4()?;
+        let m = self.config.input_multiple();
+        if c != 3 || h % m != 0 || w % m != 0 || h == 0 || w == 0 {
+            candle_core::bail!(
+                "Stacked Hourglass expects an input [N, 3, H, W] (NCHW) with H and W \
+                 multiples of {m}, got {:?}",
+                x.dims()
+            );
+        }
+        let x = x.to_dtype(DType::F32)?;
+        let mut clock = StepClock::new(&self.device, times);
+        let [pre1, pre3, pre4] = &self.pre;
+        let h = pre1.forward(&self.stem.forward(&x)?)?.max_pool2d(2)?;
+        let pre = pre4.forward(&pre3.forward(&h)?)?;
+        clock.lap("pre")?;
+        let mut x = pre.clone();
+        let mut stacks = Vec::with_capacity(self.stacks.len());
+        for (i, s) in self.stacks.iter().enumerate() {
+            let hg = s.hourglass.forward(&x)?;
+            let feature = s.feature.forward(&s.residual.forward(&hg)?)?;
+            let preds = s.out.forward(&feature)?;
+            if let Some((merge_preds, merge_features)) = &s.merge {
+                x = ((x + merge_preds.forward(&preds)?)? + merge_features.forward(&feature)?)?;
+            }
+            stacks.push(preds);
+            clock.lap(format!("stack{i}"))?;
+        }
+        Ok(StackedHourglassOutputs { stacks, pre })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::weights::posegen;
+
+    #[test]
+    fn small_network_runs_and_rejects_bad_sizes() {
+        let dev = Device::Cpu;
+        let (vb, rec) = posegen::var_builder(posegen::GAIN_HOURGLASS, &dev);
+        let config = Config {
+            stacks: 2,
+            features: 8,
+            joints: 3,
+            depth: 2,
+            input_size: (32, 48),
+        };
+        let net = StackedHourglass::load(vb, config).unwrap();
+        // Only pre.1 and pre.4 read their skip layer.
+        let skips: Vec<String> = rec
+            .requests()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.contains("skip_layer") && k.ends_with("weight"))
+            .collect();
+        assert_eq!(
+            skips,
+            [
+                "pre.1.skip_layer.conv.weight",
+                "pre.4.skip_layer.conv.weight"
+            ]
+        );
+        let x = Tensor::zeros((1, 3, 32, 48), DType::F32, &dev).unwrap();
+        let (out, times) = net.forward_profiled(&x).unwrap();
+        assert_eq!(out.stacks.len(), 2);
+        assert_eq!(out.heatmaps().unwrap().dims(), &[1, 3, 8, 12]);
+        assert_eq!(out.pre.dims(), &[1, 8, 8, 12]);
+        assert_eq!(times.len(), 3);
+        let bad = Tensor::zeros((1, 3, 32, 40), DType::F32, &dev).unwrap();
+        assert!(net.forward(&bad).is_err());
+        assert_eq!(Config::mpii_8stack().input_multiple(), 64);
+    }
+}
