@@ -2,6 +2,7 @@
 //! decoding and grouping.
 
 pub mod affine;
+pub mod joint_map;
 pub mod maps;
 pub mod metrics;
 pub mod paf;
