@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::coco::{CocoImage, Detection, GtPerson};
 use crate::pose::skeleton::{self, JointSet};
 
 /// Why an annotation file could not be read.
@@ -96,6 +97,18 @@ impl PersonAnn {
     pub fn annotated_count(&self) -> usize {
         self.keypoints.iter().filter(|k| k.2 > 0.0).count()
     }
+
+    /// The annotation as COCOeval sees it; `None` without `bbox` and `area` (COCO files
+    /// have both).
+    pub fn to_coco(&self) -> Option<GtPerson> {
+        Some(GtPerson {
+            keypoints: self.keypoints.clone(),
+            bbox: self.bbox?,
+            area: self.area?,
+            iscrowd: self.iscrowd,
+            num_keypoints: self.num_keypoints,
+        })
+    }
 }
 
 /// One image and its people.
@@ -123,6 +136,76 @@ impl Dataset {
     pub fn people(&self) -> usize {
         self.images.iter().map(|i| i.people.len()).sum()
     }
+
+    /// Every image of a COCO dataset with its annotations and the detections of a results
+    /// file (see [`read_coco_results`]), for [`super::coco::evaluate`]. Detections of images
+    /// not in the dataset are an error, as in pycocotools' `loadRes`.
+    pub fn coco_images(
+        &self,
+        results: Vec<(u64, Detection)>,
+    ) -> Result<Vec<CocoImage>, DatasetError> {
+        let name = self.path.display().to_string();
+        let mut images = Vec::with_capacity(self.images.len());
+        let mut index = BTreeMap::new();
+        for img in &self.images {
+            let mut gts = Vec::with_capacity(img.people.len());
+            for (k, p) in img.people.iter().enumerate() {
+                gts.push(p.to_coco().ok_or_else(|| DatasetError::Field {
+                    path: name.clone(),
+                    field: format!("image {} person {k}", img.id),
+                    message: "COCO evaluation needs 'bbox' and 'area'".into(),
+                })?);
+            }
+            index.insert(img.id, images.len());
+            images.push(CocoImage {
+                image_id: img.id,
+                gts,
+                dets: Vec::new(),
+            });
+        }
+        for (image_id, det) in results {
+            let slot = index.get(&image_id).copied();
+            let Some(img) = slot.and_then(|i| images.get_mut(i)) else {
+                return Err(DatasetError::Field {
+                    path: name,
+                    field: "image_id".into(),
+                    message: format!("a result refers to image {image_id}, which is not in the dataset"),
+                });
+            };
+            img.dets.push(det);
+        }
+        Ok(images)
+    }
+}
+
+/// Reads a COCO keypoint results file: `[{"image_id", "keypoints": [x, y, c, ...],
+/// "score"}, ...]` (as written for pycocotools' `loadRes`); every keypoint counts as
+/// present, and the area is the keypoints' box, as `loadRes` computes it.
+pub fn read_coco_results(path: &Path) -> Result<Vec<(u64, Detection)>, DatasetError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|source| DatasetError::Json {
+        path: name.clone(),
+        source,
+    })?;
+    let r = Reader { path: name };
+    let list = r.array(&value, "(top level)")?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, d) in list.iter().enumerate() {
+        let at = format!("[{i}]");
+        let image_id = r.id(r.get(d, "image_id", &at)?, &join(&at, "image_id"))?;
+        let kf = join(&at, "keypoints");
+        let flat = r.numbers(r.get(d, "keypoints", &at)?, &kf)?;
+        if flat.is_empty() || flat.len() % 3 != 0 {
+            return Err(r.err(&kf, format!("{} values, expected [x, y, c] triples", flat.len())));
+        }
+        let score = r.number(r.get(d, "score", &at)?, &join(&at, "score"))?;
+        out.push((image_id, Detection::from_triples(&flat, score)));
+    }
+    Ok(out)
 }
 
 /// Reads an annotation file, telling its format from its structure.

@@ -817,19 +817,12 @@ fn coco_image(
 ) -> Result<coco::CocoImage, EvalError> {
     let mut gts = Vec::with_capacity(img.people.len());
     for p in &img.people {
-        let (Some(bbox), Some(area)) = (p.bbox, p.area) else {
-            return Err(EvalError::Config(format!(
+        gts.push(p.to_coco().ok_or_else(|| {
+            EvalError::Config(format!(
                 "image '{}': oks-ap needs 'bbox' and 'area' on every annotation",
                 img.file_name
-            )));
-        };
-        gts.push(coco::GtPerson {
-            keypoints: p.keypoints.clone(),
-            bbox,
-            area,
-            iscrowd: p.iscrowd,
-            num_keypoints: p.num_keypoints,
-        });
+            ))
+        })?);
     }
     let people: Vec<&Person> = match preds {
         Predictions::Free(stages) => stages.get(t).map(|s| s.iter().collect()).unwrap_or_default(),
