@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn pairwise_sum_matches_plain_sums_on_integers() {
-        for n in [0, 1, 7, 8, 9, 17, 128, 129, 1010] {
+        for n in [0usize, 1, 7, 8, 9, 17, 128, 129, 1010] {
             let v: Vec<f64> = (0..n).map(|i| i as f64).collect();
             assert_eq!(pairwise_sum(&v), (n * n.saturating_sub(1) / 2) as f64, "{n}");
         }
@@ -558,9 +558,10 @@ mod tests {
             }],
             &sigmas,
         );
-        assert_eq!(s.ap, 1.0);
+        // Precision is tp / (tp + fp + eps), so a perfect AP is 1 − 2⁻⁵² as in pycocotools.
+        assert_eq!(s.ap, 1.0 / (1.0 + f64::EPSILON));
         assert_eq!(s.ar, 1.0);
-        assert_eq!(s.ap_large, 1.0);
+        assert_eq!(s.ap_large, s.ap);
         // Nothing medium-sized: -1.
         assert_eq!(s.ap_medium, -1.0);
         assert_eq!(s.ar_medium, -1.0);

@@ -683,7 +683,7 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_field() {
         let dir = tempfile::tempdir().unwrap();
-        let cases = [
+        let cases: [(&str, &str, &str); 8] = [
             ("bad.json", "{not json", "not valid JSON"),
             ("fmt.json", "42", "unknown format"),
             ("noimg.json", r#"{"images": 3}"#, "'images': expected a list"),
@@ -694,8 +694,11 @@ mod tests {
             ),
             (
                 "lspnum.json",
-                r#"{"images": [{"file_name": "a.jpg", "joints": [[1, "x", 1]]}]}"#,
-                "'images[0].joints[0][1]': expected a number",
+                &format!(
+                    r#"{{"images": [{{"file_name": "a.jpg", "joints": [[1, "x", 1]{}]}}]}}"#,
+                    ", [1, 2, 1]".repeat(13)
+                ),
+                "'images[0].joints[0][1]': expected a number, found a string",
             ),
             (
                 "names.json",
