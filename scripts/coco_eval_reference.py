@@ -8,6 +8,11 @@ tests/eval_coco.rs compares the Rust implementation against.
     python3 -m venv /tmp/cocovenv && /tmp/cocovenv/bin/pip install pycocotools numpy
     /tmp/cocovenv/bin/python scripts/coco_eval_reference.py tests/data/eval
 
+With `--check GT.json RESULTS.json` it instead evaluates a results file written by
+`posescope eval --predictions`, with each detection's area taken from its predicted
+keypoints only (posescope's convention; `loadRes` would count the 0, 0, 0 placeholders of
+joints not predicted), and prints the ten stats.
+
 The case is random but seeded: several images (ids out of order), several people each,
 unlabelled and occluded keypoints, a crowd region, an annotation with no keypoints,
 small / medium / large people, duplicate and noisy detections, false positives, an image
@@ -154,7 +159,28 @@ def evaluate(out, name, seed):
             "images": len(images), "annotations": len(anns), "detections": len(dets)}
 
 
+def check(gt_path, dt_path):
+    coco = COCO(gt_path)
+    res = coco.loadRes(dt_path)
+    for ann in res.dataset["annotations"]:
+        s = ann["keypoints"]
+        pts = [(s[i], s[i + 1]) for i in range(0, len(s), 3) if s[i:i + 3] != [0, 0, 0]]
+        if pts:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            ann["area"] = (max(xs) - min(xs)) * (max(ys) - min(ys))
+        else:
+            ann["area"] = 0
+    ev = COCOeval(coco, res, "keypoints")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    print(json.dumps([float(v) for v in ev.stats]))
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--check":
+        check(sys.argv[2], sys.argv[3])
+        return
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/eval"
     os.makedirs(out, exist_ok=True)
     expected = {

@@ -57,6 +57,10 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(chart) = chart_path(args) {
         eval::chart::write_png(&report, &chart)?;
     }
+    if let Some(path) = &args.predictions {
+        let json = serde_json::to_vec(&report.coco_results()).context("serialising predictions")?;
+        write_atomic(path, &json, true)?;
+    }
     print_summary(&report, args);
     Ok(())
 }

@@ -155,6 +155,10 @@ pub struct EvalArgs {
     /// Do not write a chart.
     #[arg(long, conflicts_with = "chart")]
     pub no_chart: bool,
+    /// Also write the final stage's predictions as a COCO keypoint results file (dataset
+    /// joint order; joints not predicted are 0, 0, 0).
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
 }
 
 /// Model options of `eval` (the person mode has its own meaning there).

@@ -309,6 +309,59 @@ pub struct Report {
     pub elapsed_s: f64,
     /// Median network time per image (all crops of an image in box mode).
     pub forward_ms_median: f64,
+    /// The final stage's predicted people of every image, in the dataset's joint order and
+    /// image pixels (not part of the JSON report; see [`Report::coco_results`]).
+    #[serde(skip)]
+    pub predictions: Vec<ImagePredictions>,
+}
+
+/// One image's predicted people.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImagePredictions {
+    /// The dataset's image id (COCO), else the image's position in the file.
+    pub image_id: u64,
+    pub file_name: String,
+    pub people: Vec<Person>,
+}
+
+/// One detection in COCO's keypoint results format.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CocoResult {
+    pub image_id: u64,
+    pub file_name: String,
+    pub category_id: u64,
+    /// `[x, y, score]` per dataset joint; joints not predicted are `0, 0, 0` (OpenPose's
+    /// convention).
+    pub keypoints: Vec<f64>,
+    pub score: f64,
+}
+
+impl Report {
+    /// The final stage's predictions as a COCO keypoint results list (the input of
+    /// pycocotools' `loadRes`). Note that `loadRes` computes a detection's area from all
+    /// its keypoints, `0, 0` ones included, where [`coco::Detection::new`] uses the
+    /// predicted ones only.
+    pub fn coco_results(&self) -> Vec<CocoResult> {
+        self.predictions
+            .iter()
+            .flat_map(|img| {
+                img.people.iter().map(|p| CocoResult {
+                    image_id: img.image_id,
+                    file_name: img.file_name.clone(),
+                    category_id: 1,
+                    keypoints: p
+                        .keypoints
+                        .iter()
+                        .flat_map(|k| match k {
+                            Some(k) => [f64::from(k.x), f64::from(k.y), f64::from(k.score)],
+                            None => [0.0; 3],
+                        })
+                        .collect(),
+                    score: f64::from(p.score),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Reads the annotations, loads the model and evaluates it (see the module docs).
@@ -416,6 +469,7 @@ pub fn run_with(
     let mut stage_labels: Vec<String> = Vec::new();
     let mut counts = Counts::default();
     let mut forward_ms = Vec::with_capacity(images.len());
+    let mut predictions = Vec::with_capacity(images.len());
     let sigmas = coco::coco_sigmas();
 
     for (done, img) in images.iter().enumerate() {
@@ -522,10 +576,19 @@ pub fn run_with(
                 counts.people_skipped += img.people.len();
             }
         }
-        counts.predictions += match &preds {
-            Predictions::Free(s) => s.last().map_or(0, Vec::len),
-            Predictions::PerPerson(s) => s.last().map_or(0, |v| v.iter().flatten().count()),
+        let final_people: Vec<Person> = match &preds {
+            Predictions::Free(s) => s.last().cloned().unwrap_or_default(),
+            Predictions::PerPerson(s) => s
+                .last()
+                .map(|v| v.iter().flatten().cloned().collect())
+                .unwrap_or_default(),
         };
+        counts.predictions += final_people.len();
+        predictions.push(ImagePredictions {
+            image_id: img.id,
+            file_name: img.file_name.clone(),
+            people: final_people,
+        });
         counts.images += 1;
         if progress(&Progress {
             done: done + 1,
@@ -601,6 +664,7 @@ pub fn run_with(
         stages,
         elapsed_s: start.elapsed().as_secs_f64(),
         forward_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
+        predictions,
     })
 }
 
