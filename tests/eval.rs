@@ -203,7 +203,10 @@ fn default_model_oks_ap_on_coco_images() {
     // Predictions: COCO results with 17 keypoints each.
     let p = read_json(&preds);
     let list = p.as_array().unwrap();
-    assert_eq!(list.len() as u64, r["counts"]["predictions"].as_u64().unwrap());
+    assert_eq!(
+        list.len() as u64,
+        r["counts"]["predictions"].as_u64().unwrap()
+    );
     assert!(list
         .iter()
         .all(|d| d["keypoints"].as_array().unwrap().len() == 51));
@@ -258,7 +261,11 @@ fn bad_annotations_fail_cleanly_without_a_report() {
     bad_input_case(&lsp, &[], &["nowhere.jpg"]);
     // OKS needs COCO keypoints; box crops need a single-person model.
     bad_input_case(&lsp, &["--metric", "oks-ap"], &["oks-ap needs COCO-17"]);
-    bad_input_case(&lsp, &["--person", "box"], &["--person box is for single-person"]);
+    bad_input_case(
+        &lsp,
+        &["--person", "box"],
+        &["--person box is for single-person"],
+    );
     bad_input_case(&lsp, &["--alpha=-1"], &["alpha must be a positive number"]);
 }
 

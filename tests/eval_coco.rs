@@ -18,8 +18,7 @@ fn data() -> PathBuf {
 #[test]
 fn keypoint_ap_matches_pycocotools() {
     let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data().join("coco_expected.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(data().join("coco_expected.json")).unwrap()).unwrap();
     let cases = expected["cases"].as_object().unwrap();
     assert_eq!(cases.len(), 3);
     for (name, case) in cases {
@@ -46,7 +45,10 @@ fn keypoint_ap_matches_pycocotools() {
         println!("case {name}:");
         for (k, g) in keys.iter().zip(got.to_array()) {
             let w = want[k].as_f64().unwrap();
-            println!("  {k:<10} rust {g:.17} pycocotools {w:.17} diff {:.1e}", g - w);
+            println!(
+                "  {k:<10} rust {g:.17} pycocotools {w:.17} diff {:.1e}",
+                g - w
+            );
             assert!((g - w).abs() <= 1e-9, "case {name} {k}: {g} vs {w}");
         }
     }

@@ -33,7 +33,11 @@ struct Panel {
 impl Panel {
     /// Pixel row of a value in 0..1 (clamped).
     fn y(&self, v: f64) -> i64 {
-        let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+        let v = if v.is_finite() {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         self.y1 - (v * (self.y1 - self.y0) as f64).round() as i64
     }
 }
@@ -117,7 +121,13 @@ pub fn render(report: &Report) -> RgbImage {
         }
     };
     for t in 0..n {
-        line(&mut img, (x_of(t), left.y1), (x_of(t), left.y1 + 5), 0, AXIS);
+        line(
+            &mut img,
+            (x_of(t), left.y1),
+            (x_of(t), left.y1 + 5),
+            0,
+            AXIS,
+        );
     }
     let points: Vec<Option<(i64, i64)>> = report
         .stages
@@ -147,9 +157,22 @@ pub fn render(report: &Report) -> RgbImage {
             match s.value {
                 Some(v) => {
                     if v > 0.0 {
-                        fill(&mut img, xa + pad, right.y(v), xb - pad, right.y1 - 1, color);
+                        fill(
+                            &mut img,
+                            xa + pad,
+                            right.y(v),
+                            xb - pad,
+                            right.y1 - 1,
+                            color,
+                        );
                     }
-                    line(&mut img, (xa + pad, right.y1 + 2), (xb - pad, right.y1 + 2), 1, color);
+                    line(
+                        &mut img,
+                        (xa + pad, right.y1 + 2),
+                        (xb - pad, right.y1 + 2),
+                        1,
+                        color,
+                    );
                 }
                 None => line(
                     &mut img,

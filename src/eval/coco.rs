@@ -35,8 +35,8 @@ use serde::Serialize;
 
 /// COCO's per-keypoint OKS sigmas × 10, in COCO-17 order (pycocotools divides them by 10).
 pub const COCO_SIGMAS: [f64; 17] = [
-    0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
-    0.89, 0.89,
+    0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89,
+    0.89,
 ];
 
 /// The sigmas as pycocotools uses them (`np.array([...]) / 10.0`).
@@ -334,14 +334,17 @@ fn evaluate_image(
     })
 }
 
-/// Precision at the recall points `[threshold][recall point]` and final recall
-/// `[threshold]` for one area range; `None` when there is nothing to evaluate (-1 in
+/// One area range's accumulated curves.
+struct Accumulated {
+    /// Precision at the recall points, `[threshold][recall point]`.
+    precision: Vec<Vec<f64>>,
+    /// Final recall per threshold.
+    recall: Vec<f64>,
+}
+
+/// The curves of one area range; `None` when there is nothing to evaluate (-1 in
 /// pycocotools).
-fn accumulate(
-    evals: &[ImageEval],
-    thresholds: &[f64],
-    rec_thrs: &[f64],
-) -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
+fn accumulate(evals: &[ImageEval], thresholds: &[f64], rec_thrs: &[f64]) -> Option<Accumulated> {
     if evals.is_empty() {
         return None;
     }
@@ -358,14 +361,8 @@ fn accumulate(
     let mut precision = Vec::with_capacity(thresholds.len());
     let mut recall = Vec::with_capacity(thresholds.len());
     for t in 0..thresholds.len() {
-        let matched: Vec<bool> = evals
-            .iter()
-            .flat_map(|e| e.dt_matched[t].clone())
-            .collect();
-        let ignored: Vec<bool> = evals
-            .iter()
-            .flat_map(|e| e.dt_ignore[t].clone())
-            .collect();
+        let matched: Vec<bool> = evals.iter().flat_map(|e| e.dt_matched[t].clone()).collect();
+        let ignored: Vec<bool> = evals.iter().flat_map(|e| e.dt_ignore[t].clone()).collect();
         let (mut tp, mut fp) = (0.0f64, 0.0f64);
         let mut rc = Vec::with_capacity(order.len());
         let mut pr = Vec::with_capacity(order.len());
@@ -396,7 +393,7 @@ fn accumulate(
             .collect();
         precision.push(q);
     }
-    Some((precision, recall))
+    Some(Accumulated { precision, recall })
 }
 
 /// `np.mean(s[s > -1])`, or -1 when nothing is left.
@@ -424,12 +421,17 @@ pub fn evaluate(images: &[CocoImage], sigmas: &[f64]) -> CocoStats {
             dets.truncate(MAX_DETS);
             let ious = dets
                 .iter()
-                .map(|&d| img.gts.iter().map(|g| oks(g, &img.dets[d], sigmas)).collect())
+                .map(|&d| {
+                    img.gts
+                        .iter()
+                        .map(|g| oks(g, &img.dets[d], sigmas))
+                        .collect()
+                })
                 .collect();
             (dets, ious)
         })
         .collect();
-    let per_range: Vec<Option<(Vec<Vec<f64>>, Vec<f64>)>> = AREA_RANGES
+    let per_range: Vec<Option<Accumulated>> = AREA_RANGES
         .iter()
         .map(|&range| {
             let evals: Vec<ImageEval> = sorted
@@ -447,7 +449,7 @@ pub fn evaluate(images: &[CocoImage], sigmas: &[f64]) -> CocoStats {
     let ap = |a: usize, t: Option<usize>| -> f64 {
         match per_range.get(a).and_then(Option::as_ref) {
             None => -1.0,
-            Some((precision, _)) => {
+            Some(Accumulated { precision, .. }) => {
                 let v: Vec<f64> = match t {
                     Some(t) => precision.get(t).cloned().unwrap_or_default(),
                     None => precision.iter().flatten().copied().collect(),
@@ -459,7 +461,7 @@ pub fn evaluate(images: &[CocoImage], sigmas: &[f64]) -> CocoStats {
     let ar = |a: usize, t: Option<usize>| -> f64 {
         match per_range.get(a).and_then(Option::as_ref) {
             None => -1.0,
-            Some((_, recall)) => {
+            Some(Accumulated { recall, .. }) => {
                 let v: Vec<f64> = match t {
                     Some(t) => recall.get(t).copied().into_iter().collect(),
                     None => recall.clone(),
@@ -514,14 +516,22 @@ mod tests {
     fn pairwise_sum_matches_plain_sums_on_integers() {
         for n in [0usize, 1, 7, 8, 9, 17, 128, 129, 1010] {
             let v: Vec<f64> = (0..n).map(|i| i as f64).collect();
-            assert_eq!(pairwise_sum(&v), (n * n.saturating_sub(1) / 2) as f64, "{n}");
+            assert_eq!(
+                pairwise_sum(&v),
+                (n * n.saturating_sub(1) / 2) as f64,
+                "{n}"
+            );
         }
     }
 
     #[test]
     fn oks_by_hand() {
         let sigmas = [0.1, 0.1];
-        let gt = person(&[(0.0, 0.0, 2.0), (10.0, 0.0, 0.0)], [0.0, 0.0, 10.0, 10.0], 100.0);
+        let gt = person(
+            &[(0.0, 0.0, 2.0), (10.0, 0.0, 0.0)],
+            [0.0, 0.0, 10.0, 10.0],
+            100.0,
+        );
         // One labelled keypoint at distance 2: exp(-4 / (0.04) / 100 / 2) = exp(-0.5).
         let dt = Detection::new(vec![Some((2.0, 0.0)), Some((50.0, 50.0))], 1.0);
         let want = (-4.0f64 / 0.04 / (100.0 + f64::EPSILON) / 2.0).exp();
@@ -530,7 +540,11 @@ mod tests {
         let dt = Detection::new(vec![None, Some((1.0, 1.0))], 1.0);
         assert_eq!(oks(&gt, &dt, &sigmas), 0.0);
         // No labelled keypoints: distance outside the tripled box, over all keypoints.
-        let gt = person(&[(0.0, 0.0, 0.0), (0.0, 0.0, 0.0)], [0.0, 0.0, 10.0, 10.0], 100.0);
+        let gt = person(
+            &[(0.0, 0.0, 0.0), (0.0, 0.0, 0.0)],
+            [0.0, 0.0, 10.0, 10.0],
+            100.0,
+        );
         let dt = Detection::new(vec![Some((5.0, 5.0)), Some((22.0, 5.0))], 1.0);
         let e = 4.0 / 0.04 / (100.0 + f64::EPSILON) / 2.0;
         assert_eq!(oks(&gt, &dt, &sigmas), (1.0 + (-e).exp()) / 2.0);

@@ -169,7 +169,9 @@ impl Dataset {
                 return Err(DatasetError::Field {
                     path: name,
                     field: "image_id".into(),
-                    message: format!("a result refers to image {image_id}, which is not in the dataset"),
+                    message: format!(
+                        "a result refers to image {image_id}, which is not in the dataset"
+                    ),
                 });
             };
             img.dets.push(det);
@@ -200,7 +202,10 @@ pub fn read_coco_results(path: &Path) -> Result<Vec<(u64, Detection)>, DatasetEr
         let kf = join(&at, "keypoints");
         let flat = r.numbers(r.get(d, "keypoints", &at)?, &kf)?;
         if flat.is_empty() || flat.len() % 3 != 0 {
-            return Err(r.err(&kf, format!("{} values, expected [x, y, c] triples", flat.len())));
+            return Err(r.err(
+                &kf,
+                format!("{} values, expected [x, y, c] triples", flat.len()),
+            ));
         }
         let score = r.number(r.get(d, "score", &at)?, &join(&at, "score"))?;
         out.push((image_id, Detection::from_triples(&flat, score)));
@@ -290,14 +295,20 @@ impl Reader {
         skeleton::ALL
             .iter()
             .copied()
-            .find(|s| s.joints.len() == norm.len() && s.joints.iter().zip(&norm).all(|(a, b)| a == b))
+            .find(|s| {
+                s.joints.len() == norm.len() && s.joints.iter().zip(&norm).all(|(a, b)| a == b)
+            })
             .ok_or_else(|| {
                 self.err(
                     field,
                     format!(
                         "joint names [{}] are not a known joint set ({})",
                         names.join(", "),
-                        skeleton::ALL.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
+                        skeleton::ALL
+                            .iter()
+                            .map(|s| s.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })
@@ -453,7 +464,9 @@ impl Reader {
             let mut found = None;
             for (i, c) in cats.iter().enumerate() {
                 let at = format!("categories[{i}]");
-                let Some(k) = c.get("keypoints") else { continue };
+                let Some(k) = c.get("keypoints") else {
+                    continue;
+                };
                 let kf = join(&at, "keypoints");
                 let names = self
                     .array(k, &kf)?
@@ -505,7 +518,11 @@ impl Reader {
             if flat.len() != 3 * k {
                 return Err(self.err(
                     &kf,
-                    format!("{} values, expected {} ({k} × [x, y, v])", flat.len(), 3 * k),
+                    format!(
+                        "{} values, expected {} ({k} × [x, y, v])",
+                        flat.len(),
+                        3 * k
+                    ),
                 ));
             }
             let keypoints: Vec<(f64, f64, f64)> =
@@ -549,8 +566,12 @@ impl Reader {
     }
 
     fn id(&self, v: &Value, field: &str) -> Result<u64, DatasetError> {
-        v.as_u64()
-            .ok_or_else(|| self.err(field, format!("expected a non-negative integer, found {}", kind(v))))
+        v.as_u64().ok_or_else(|| {
+            self.err(
+                field,
+                format!("expected a non-negative integer, found {}", kind(v)),
+            )
+        })
     }
 }
 
@@ -686,7 +707,11 @@ mod tests {
         let cases: [(&str, &str, &str); 8] = [
             ("bad.json", "{not json", "not valid JSON"),
             ("fmt.json", "42", "unknown format"),
-            ("noimg.json", r#"{"images": 3}"#, "'images': expected a list"),
+            (
+                "noimg.json",
+                r#"{"images": 3}"#,
+                "'images': expected a list",
+            ),
             (
                 "lsp.json",
                 r#"{"images": [{"file_name": "a.jpg", "joints": [[1, 2, 1]]}]}"#,

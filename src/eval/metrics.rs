@@ -146,7 +146,8 @@ fn dist(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<f64> {
 }
 
 fn joint(gt: &[Option<(f64, f64)>], set: &JointSet, name: &str) -> Option<(f64, f64)> {
-    set.index_of(name).and_then(|j| gt.get(j).copied().flatten())
+    set.index_of(name)
+        .and_then(|j| gt.get(j).copied().flatten())
 }
 
 fn positive(v: f64) -> Option<f64> {
@@ -254,7 +255,8 @@ pub fn assign_predictions(
     let mut out = vec![None; gts.len()];
     let mut used = vec![false; preds.len()];
     for pair in pairs {
-        if out.get(pair.g).is_some_and(Option::is_none) && !used.get(pair.p).copied().unwrap_or(true)
+        if out.get(pair.g).is_some_and(Option::is_none)
+            && !used.get(pair.p).copied().unwrap_or(true)
         {
             out[pair.g] = Some(pair.p);
             used[pair.p] = true;
@@ -295,7 +297,10 @@ mod tests {
         // Third person: joint 0 right, joint 1 not counted (the model lacks it).
         assert!(acc.add(&[Some((0.0, 0.0))], &gt, &[true, false, true], 10.0));
         // Per joint 2/3 and 1/2: mean of joints (2/3 + 1/2) / 2, pooled 3/5.
-        assert!(close(acc.mean_of_joints().unwrap(), (2.0 / 3.0 + 0.5) / 2.0));
+        assert!(close(
+            acc.mean_of_joints().unwrap(),
+            (2.0 / 3.0 + 0.5) / 2.0
+        ));
         assert!(close(acc.pooled(&[]).unwrap(), 0.6));
         assert!(close(acc.pooled(&[0]).unwrap(), 0.5));
         assert_eq!(acc.count(), 5);
@@ -332,7 +337,10 @@ mod tests {
         gt[at("head_top")] = Some((0.0, -20.0));
         gt[at("neck")] = Some((0.0, -5.0));
         assert_eq!(head_segment(&gt, set), Some(15.0));
-        assert!(close(mpii_head_size([10.0, 10.0, 40.0, 50.0]).unwrap(), 30.0));
+        assert!(close(
+            mpii_head_size([10.0, 10.0, 40.0, 50.0]).unwrap(),
+            30.0
+        ));
         let mut mpii = vec![None; 16];
         mpii[MPII16.index_of("head_top").unwrap()] = Some((0.0, 0.0));
         mpii[MPII16.index_of("upper_neck").unwrap()] = Some((0.0, 8.0));

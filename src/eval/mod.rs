@@ -371,12 +371,13 @@ pub fn run(
 ) -> Result<Report, EvalError> {
     // The annotations first: a bad file fails before the model loads.
     let dataset = datasets::read(&config.annotations)?;
-    let spec: crate::device::DeviceSpec = config
-        .device
-        .parse()
-        .map_err(|e: crate::device::DeviceError| {
-            EvalError::Device(config.device.clone(), e.to_string())
-        })?;
+    let spec: crate::device::DeviceSpec =
+        config
+            .device
+            .parse()
+            .map_err(|e: crate::device::DeviceError| {
+                EvalError::Device(config.device.clone(), e.to_string())
+            })?;
     let device = spec
         .open()
         .map_err(|e| EvalError::Device(config.device.clone(), e.to_string()))?;
@@ -474,12 +475,13 @@ pub fn run_with(
 
     for (done, img) in images.iter().enumerate() {
         let path = config.images.join(&img.file_name);
-        let mut frame = ImageSource::open(&path)?
-            .next_frame()
-            .ok_or_else(|| EvalError::Image {
-                path: path.display().to_string(),
-                message: "no frame".into(),
-            })??;
+        let mut frame =
+            ImageSource::open(&path)?
+                .next_frame()
+                .ok_or_else(|| EvalError::Image {
+                    path: path.display().to_string(),
+                    message: "no frame".into(),
+                })??;
         frame.index = done as u64;
         let t0 = Instant::now();
         let (preds, labels) = match config.person {
@@ -509,9 +511,10 @@ pub fn run_with(
                         labels = ins.stages.iter().map(|s| s.label.clone()).collect();
                     }
                     for (t, people) in stages.iter().enumerate() {
-                        if let (Some(slot), Some(p)) =
-                            (per_stage.get_mut(t).and_then(|s| s.get_mut(k)), people.first())
-                        {
+                        if let (Some(slot), Some(p)) = (
+                            per_stage.get_mut(t).and_then(|s| s.get_mut(k)),
+                            people.first(),
+                        ) {
                             *slot = Some(map.map_person(p));
                         }
                     }
@@ -606,7 +609,15 @@ pub fn run_with(
         Some(Scores::Pck(accs)) => accs
             .iter()
             .enumerate()
-            .map(|(t, acc)| pck_stage(label(&stage_labels, t), acc, joint_names, config.metric, dataset.joints))
+            .map(|(t, acc)| {
+                pck_stage(
+                    label(&stage_labels, t),
+                    acc,
+                    joint_names,
+                    config.metric,
+                    dataset.joints,
+                )
+            })
             .collect(),
         Some(Scores::Oks(per_stage)) => per_stage
             .iter()
@@ -682,8 +693,10 @@ fn definition(metric: Metric, alpha: Option<f64>, norm: Norm) -> String {
             "PCK@{a}: mean over joints of the fraction of annotated joints with \
              distance / {} < {a} (MMPose keypoint_pck_accuracy)",
             match norm {
-                Norm::Torso => "torso (right shoulder to left hip, else left shoulder to right hip)",
-                Norm::Bbox => "max(w, h) of the person box (annotation bbox, else the annotated joints' box)",
+                Norm::Torso =>
+                    "torso (right shoulder to left hip, else left shoulder to right hip)",
+                Norm::Bbox =>
+                    "max(w, h) of the person box (annotation bbox, else the annotated joints' box)",
             }
         ),
         Metric::Pckh => format!(
@@ -737,12 +750,7 @@ fn decode_stages(
 }
 
 /// The PCK/PCKh reference length of an annotated person, `None` when it has none.
-fn reference(
-    p: &datasets::PersonAnn,
-    set: &JointSet,
-    metric: Metric,
-    norm: Norm,
-) -> Option<f64> {
+fn reference(p: &datasets::PersonAnn, set: &JointSet, metric: Metric, norm: Norm) -> Option<f64> {
     if p.iscrowd {
         return None;
     }
@@ -763,7 +771,10 @@ fn reference(
     }
 }
 
-fn xy(p: &Person) -> Vec<Option<(f64, f64)>> {
+/// Joint positions, `None` where absent.
+type Points = Vec<Option<(f64, f64)>>;
+
+fn xy(p: &Person) -> Points {
     p.keypoints
         .iter()
         .map(|k| k.map(|k| (f64::from(k.x), f64::from(k.y))))
@@ -781,7 +792,7 @@ fn score_pck(
     t: usize,
 ) -> (usize, usize, usize) {
     let gts: Vec<Vec<Option<(f64, f64)>>> = img.people.iter().map(|p| p.annotated()).collect();
-    let assigned: Vec<Option<Vec<Option<(f64, f64)>>>> = match preds {
+    let assigned: Vec<Option<Points>> = match preds {
         Predictions::PerPerson(stages) => (0..img.people.len())
             .map(|k| {
                 stages
@@ -805,10 +816,7 @@ fn score_pck(
     let (mut scored, mut skipped, mut from_segment) = (0, 0, 0);
     for (k, person) in img.people.iter().enumerate() {
         let gt = &gts[k];
-        let has_counted = gt
-            .iter()
-            .zip(counted)
-            .any(|(g, &c)| g.is_some() && c);
+        let has_counted = gt.iter().zip(counted).any(|(g, &c)| g.is_some() && c);
         let Some(reference) = refs.get(k).copied().flatten() else {
             skipped += 1;
             continue;
@@ -889,7 +897,10 @@ fn coco_image(
         })?);
     }
     let people: Vec<&Person> = match preds {
-        Predictions::Free(stages) => stages.get(t).map(|s| s.iter().collect()).unwrap_or_default(),
+        Predictions::Free(stages) => stages
+            .get(t)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default(),
         Predictions::PerPerson(stages) => stages
             .get(t)
             .map(|s| s.iter().flatten().collect())

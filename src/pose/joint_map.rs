@@ -182,9 +182,7 @@ fn source_of(from: &JointSet, name: &str) -> JointSource {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::pose::skeleton::{
-        AIC14, ALL, COCO17, HEAD_NECK_14, LSP14, MPII16, OPENPOSE_COCO18,
-    };
+    use crate::pose::skeleton::{AIC14, ALL, COCO17, HEAD_NECK_14, LSP14, MPII16, OPENPOSE_COCO18};
 
     fn kp(x: f32, y: f32, score: f32) -> Option<Keypoint> {
         Some(Keypoint { x, y, score })
