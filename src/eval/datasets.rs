@@ -18,8 +18,9 @@
 //! - **COCO keypoints**: `{"images": [{"id", "file_name"}], "annotations": [{"image_id",
 //!   "keypoints": [x, y, v, ...], "num_keypoints", "bbox", "area", "iscrowd", "category_id"}],
 //!   "categories": [{"id", "keypoints": [names]}]}`. The first category with keypoints is
-//!   evaluated; its names (lower-cased, spaces as `_`) must name a known joint set, in any
-//!   known order (COCO-17, AIC-14 native order, ...). Coordinates are used as they are.
+//!   evaluated; its names (lower-cased, spaces as `_`) must be those of a known joint set in
+//!   that set's order (COCO-17, AIC-14 in its native order, ...). Coordinates are used as
+//!   they are.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -307,8 +307,9 @@ pub struct Report {
     /// Every stage, first to last.
     pub stages: Vec<StageScore>,
     pub elapsed_s: f64,
-    /// Median network time per image (all crops of an image in box mode).
-    pub forward_ms_median: f64,
+    /// Median time per image of the model runs (every crop in box mode) and the decoding
+    /// of every stage (image decoding excluded).
+    pub image_ms_median: f64,
     /// The final stage's predicted people of every image, in the dataset's joint order and
     /// image pixels (not part of the JSON report; see [`Report::coco_results`]).
     #[serde(skip)]
@@ -459,6 +460,18 @@ pub fn run_with(
     if images.is_empty() {
         return Err(EvalError::NoImages(dataset.path.display().to_string()));
     }
+    if config.metric == Metric::OksAp {
+        let incomplete = images
+            .iter()
+            .find(|i| i.people.iter().any(|p| p.to_coco().is_none()));
+        if let Some(img) = incomplete {
+            return Err(EvalError::Config(format!(
+                "'{}', image '{}': oks-ap needs 'bbox' and 'area' on every annotation",
+                dataset.path.display(),
+                img.file_name
+            )));
+        }
+    }
     let map = JointMap::new(model.joints(), dataset.joints);
     let counted: Vec<bool> = (0..dataset.joints.len())
         .map(|j| map.is_present(j))
@@ -466,7 +479,7 @@ pub fn run_with(
     let (w, h) = pipeline.config().preprocess.size;
     let aspect = f64::from(w) / f64::from(h.max(1));
 
-    let mut scores: Option<Scores> = None;
+    let mut evaluated: Vec<(&datasets::ImageAnn, Predictions)> = Vec::with_capacity(images.len());
     let mut stage_labels: Vec<String> = Vec::new();
     let mut counts = Counts::default();
     let mut forward_ms = Vec::with_capacity(images.len());
@@ -523,61 +536,8 @@ pub fn run_with(
             }
         };
         forward_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        let n_stages = match &preds {
-            Predictions::Free(s) => s.len(),
-            Predictions::PerPerson(s) => s.len(),
-        };
-        if stage_labels.is_empty() && n_stages > 0 {
+        if labels.len() > stage_labels.len() {
             stage_labels = labels;
-        }
-        if scores.is_none() && n_stages > 0 {
-            scores = Some(match config.metric {
-                Metric::OksAp => Scores::Oks(vec![Vec::new(); n_stages]),
-                _ => Scores::Pck(vec![
-                    metrics::PckAccumulator::new(
-                        dataset.joints.len(),
-                        alpha.unwrap_or(0.2),
-                        comparison.unwrap_or(Comparison::Strict),
-                    );
-                    n_stages
-                ]),
-            });
-        }
-        let last = n_stages.saturating_sub(1);
-        match scores.as_mut() {
-            Some(Scores::Pck(accs)) => {
-                let refs: Vec<Option<f64>> = img
-                    .people
-                    .iter()
-                    .map(|p| reference(p, dataset.joints, config.metric, config.norm))
-                    .collect();
-                for (t, acc) in accs.iter_mut().enumerate() {
-                    let c = score_pck(acc, img, &refs, &counted, &preds, t);
-                    if t == last {
-                        counts.people += c.0;
-                        counts.people_skipped += c.1;
-                        counts.head_from_segment += c.2;
-                    }
-                }
-            }
-            Some(Scores::Oks(per_stage)) => {
-                for (t, imgs) in per_stage.iter_mut().enumerate() {
-                    imgs.push(coco_image(img, &preds, t)?);
-                }
-                for p in &img.people {
-                    if p.iscrowd || p.num_keypoints == 0 {
-                        counts.people_skipped += 1;
-                    } else {
-                        counts.people += 1;
-                        counts.joints += p.annotated_count() as u64;
-                    }
-                }
-            }
-            None => {
-                // No stage at all (box mode without any usable person): nothing to score,
-                // but the people are still there.
-                counts.people_skipped += img.people.len();
-            }
         }
         let final_people: Vec<Person> = match &preds {
             Predictions::Free(s) => s.last().cloned().unwrap_or_default(),
@@ -592,6 +552,7 @@ pub fn run_with(
             file_name: img.file_name.clone(),
             people: final_people,
         });
+        evaluated.push((*img, preds));
         counts.images += 1;
         if progress(&Progress {
             done: done + 1,
@@ -602,6 +563,65 @@ pub fn run_with(
         {
             return Err(EvalError::Cancelled);
         }
+    }
+
+    // Score every stage once the number of stages is known (an image may have had no
+    // prediction at all, e.g. box mode without a usable person).
+    let n_stages = stage_labels.len();
+    let last = n_stages.saturating_sub(1);
+    let scores = match config.metric {
+        _ if n_stages == 0 => None,
+        Metric::OksAp => {
+            let mut per_stage = vec![Vec::with_capacity(evaluated.len()); n_stages];
+            for (img, preds) in &evaluated {
+                for (t, imgs) in per_stage.iter_mut().enumerate() {
+                    imgs.push(coco_image(img, preds, t)?);
+                }
+            }
+            Some(Scores::Oks(per_stage))
+        }
+        Metric::Pck | Metric::Pckh => {
+            let mut accs = vec![
+                metrics::PckAccumulator::new(
+                    dataset.joints.len(),
+                    alpha.unwrap_or(0.2),
+                    comparison.unwrap_or(Comparison::Strict),
+                );
+                n_stages
+            ];
+            for (img, preds) in &evaluated {
+                let refs: Vec<Option<f64>> = img
+                    .people
+                    .iter()
+                    .map(|p| reference(p, dataset.joints, config.metric, config.norm))
+                    .collect();
+                for (t, acc) in accs.iter_mut().enumerate() {
+                    let c = score_pck(acc, img, &refs, &counted, preds, t);
+                    if t == last {
+                        counts.people += c.0;
+                        counts.people_skipped += c.1;
+                        counts.head_from_segment += c.2;
+                    }
+                }
+            }
+            Some(Scores::Pck(accs))
+        }
+    };
+    match &scores {
+        Some(Scores::Pck(accs)) => {
+            counts.joints = accs.last().map_or(0, metrics::PckAccumulator::count);
+        }
+        Some(Scores::Oks(_)) => {
+            for p in evaluated.iter().flat_map(|(img, _)| &img.people) {
+                if p.iscrowd || p.num_keypoints == 0 {
+                    counts.people_skipped += 1;
+                } else {
+                    counts.people += 1;
+                    counts.joints += p.annotated_count() as u64;
+                }
+            }
+        }
+        None => counts.people_skipped = evaluated.iter().map(|(i, _)| i.people.len()).sum(),
     }
 
     let joint_names = dataset.joints.joints;
@@ -635,9 +655,6 @@ pub fn run_with(
             .collect(),
         None => Vec::new(),
     };
-    if let Some(Scores::Pck(accs)) = &scores {
-        counts.joints = accs.last().map_or(0, metrics::PckAccumulator::count);
-    }
     let final_stage = stages.last();
     forward_ms.sort_by(f64::total_cmp);
     let settings = Settings {
@@ -674,7 +691,7 @@ pub fn run_with(
         coco: final_stage.and_then(|s| s.coco),
         stages,
         elapsed_s: start.elapsed().as_secs_f64(),
-        forward_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
+        image_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
         predictions,
     })
 }
