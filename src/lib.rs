@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod colormap;
 pub mod device;
+pub mod eval;
 pub mod export;
 pub mod fetch;
 pub mod inspection;

@@ -250,6 +250,27 @@ impl Pipeline {
             crops = self.crops(&frame, &name)?;
             detector_time = Some(t0.elapsed());
         }
+        self.run_on(frame, crops, detector_time, start)
+    }
+
+    /// Runs the model on one given person box instead of the whole frame or detected people
+    /// (single-person models; e.g. an annotated person's box in evaluation). `bbox` is
+    /// `(x0, y0, x1, y1)` in image pixels and should have the network input's aspect ratio
+    /// (see [`person_box`]); the crop is sampled as in top-down mode.
+    pub fn run_crop(&self, frame: Frame, bbox: [f64; 4]) -> Result<Inspection, PipelineError> {
+        let crop = PersonCrop { bbox, score: 1.0 };
+        self.run_on(frame, vec![crop], None, Instant::now())
+    }
+
+    /// The whole frame (no crops) or every crop, decoded; the focused crop's maps are kept.
+    fn run_on(
+        &self,
+        frame: Frame,
+        crops: Vec<PersonCrop>,
+        detector_time: Option<std::time::Duration>,
+        start: Instant,
+    ) -> Result<Inspection, PipelineError> {
+        let name = frame.output_stem.clone();
         let t_pre = start.elapsed();
 
         let t0 = Instant::now();

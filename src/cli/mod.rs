@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands.
 
 mod bench;
+mod eval;
 mod fetch;
 mod infer;
 mod models;
@@ -34,6 +35,9 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Time the network's forward pass.
     Bench(BenchArgs),
+    /// Measure a model's accuracy on an annotated dataset (PCK, PCKh or COCO OKS AP, per
+    /// stage) and write a JSON report and a PNG chart.
+    Eval(EvalArgs),
     /// List the cameras (needs the `webcam` feature).
     Cameras,
 }
@@ -133,6 +137,64 @@ pub struct InferArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: EvalModelArgs,
+    /// Annotation file: LSP-style annotations.json, MPII json (MMPose format) or COCO
+    /// keypoints json.
+    #[arg(long, short)]
+    pub annotations: PathBuf,
+    /// Directory the annotations' image file names are relative to.
+    #[arg(long, short)]
+    pub images: PathBuf,
+    /// pck (PCK@alpha, MMPose's definition), pckh (PCKh@alpha, the MPII toolkit's) or
+    /// oks-ap (COCO keypoint AP/AR, pycocotools' COCOeval; COCO-17 annotations).
+    #[arg(long, default_value = "pck")]
+    pub metric: crate::eval::Metric,
+    /// Threshold (default 0.2 for pck, 0.5 for pckh).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// PCK reference length: torso (right shoulder to left hip) or bbox (max side of the
+    /// person box).
+    #[arg(long, default_value = "torso")]
+    pub norm: crate::eval::Norm,
+    /// Single-person models: whole (the whole image) or box (a crop around each annotated
+    /// person: the annotated joints' box at the model's aspect, enlarged 1.25x).
+    #[arg(long, default_value = "whole")]
+    pub person: crate::eval::PersonInput,
+    /// Evaluate only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Write the JSON report here (atomically); without it the report goes to stdout.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Write the chart here (default: the report's path with .png).
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
+    /// Do not write a chart.
+    #[arg(long, conflicts_with = "chart")]
+    pub no_chart: bool,
+    /// Also write the final stage's predictions as a COCO keypoint results file (dataset
+    /// joint order; joints not predicted are 0, 0, 0).
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+}
+
+/// Model options of `eval` (the person mode has its own meaning there).
+#[derive(Debug, Args)]
+pub struct EvalModelArgs {
+    /// Catalogue id (see `posescope models`) or a weights file.
+    #[arg(long, short, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Compute device: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Network input box WxH (default: the model's own).
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Args)]
 pub struct GuiArgs {
     /// Catalogue id or weights file (default: the last one used, or the embedded model).
     #[arg(long, short)]
@@ -209,6 +271,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Models(a)) => models::run(&a),
         Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
+        Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Cameras) => models::cameras(),
         Some(Command::Gui(a)) => gui(a),
         None => gui(GuiArgs {

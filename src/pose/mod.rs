@@ -4,6 +4,7 @@
 pub mod affine;
 pub mod aggregate;
 pub mod associative;
+pub mod joint_map;
 pub mod maps;
 pub mod metrics;
 pub mod munkres;

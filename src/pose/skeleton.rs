@@ -272,8 +272,111 @@ pub const COCO17: JointSet = JointSet {
 pub const COCO17_FLIP_INDEX: [usize; 17] =
     [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
 
+/// AI Challenger's 14 keypoints in the dataset's native annotation order (as in its COCO-style
+/// json files). The PEFM models, trained on AI Challenger, output [`HEAD_NECK_14`] instead.
+pub const AIC14: JointSet = JointSet {
+    id: "aic14",
+    joints: &[
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "head_top",
+        "neck",
+    ],
+    limbs: &[
+        (12, 13),
+        (13, 0),
+        (0, 1),
+        (1, 2),
+        (13, 3),
+        (3, 4),
+        (4, 5),
+        (0, 6),
+        (6, 7),
+        (7, 8),
+        (3, 9),
+        (9, 10),
+        (10, 11),
+        (6, 9),
+    ],
+    limb_colors: HEAD_NECK_14_COLORS,
+};
+
+/// The 16 joints of MPII Human Pose in its annotation order (EfficientPose's output order).
+pub const MPII16: JointSet = JointSet {
+    id: "mpii16",
+    joints: &[
+        "right_ankle",
+        "right_knee",
+        "right_hip",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "pelvis",
+        "thorax",
+        "upper_neck",
+        "head_top",
+        "right_wrist",
+        "right_elbow",
+        "right_shoulder",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+    ],
+    limbs: &[
+        (9, 8),
+        (8, 7),
+        (7, 12),
+        (12, 11),
+        (11, 10),
+        (7, 13),
+        (13, 14),
+        (14, 15),
+        (7, 6),
+        (6, 2),
+        (2, 1),
+        (1, 0),
+        (6, 3),
+        (3, 4),
+        (4, 5),
+    ],
+    limb_colors: &[
+        [255, 0, 170],
+        [255, 0, 170],
+        [255, 0, 0],
+        [255, 85, 0],
+        [255, 170, 0],
+        [0, 255, 0],
+        [85, 255, 0],
+        [170, 255, 0],
+        [200, 200, 200],
+        [255, 200, 0],
+        [255, 230, 60],
+        [255, 255, 120],
+        [0, 170, 255],
+        [0, 85, 255],
+        [0, 0, 255],
+    ],
+};
+
 /// Every joint set the crate knows, for lookups by id.
-pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14, &COCO17];
+pub const ALL: &[&JointSet] = &[
+    &OPENPOSE_COCO18,
+    &LSP14,
+    &HEAD_NECK_14,
+    &COCO17,
+    &AIC14,
+    &MPII16,
+];
 
 /// Looks a joint set up by its id.
 pub fn by_id(id: &str) -> Option<&'static JointSet> {
