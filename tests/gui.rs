@@ -318,3 +318,37 @@ fn the_ui_font_has_every_character_the_ui_and_its_messages_use() {
         "characters without a glyph: {missing:?}"
     );
 }
+
+#[test]
+fn the_evaluation_window_runs_in_the_background_and_shows_per_stage_accuracy() {
+    use egui_kittest::kittest::Queryable;
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let mut h = harness(None);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    h.run_steps(2);
+    assert!(h.state().eval.open, "Ctrl+E opens the window");
+    let data = shared.join("data/lspet_dev");
+    h.state_mut().eval.annotations = Some(data.join("annotations.json"));
+    h.state_mut().eval.images = Some(data.join("images"));
+    h.state_mut().eval.limit = 3;
+    h.run_steps(2);
+    h.get_by_label("Run evaluation").click();
+    h.run_steps(2);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while h.state().eval.report.is_none() {
+        assert!(h.state().eval.error.is_none(), "{:?}", h.state().eval.error);
+        assert!(Instant::now() < deadline, "no report");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    h.run_steps(3);
+    let report = h.state().eval.report.clone().unwrap();
+    assert_eq!(report.counts.images, 3);
+    assert_eq!(report.stages.len(), 6, "one PCK per stage");
+    assert!(report.overall.is_some_and(|v| (0.0..=1.0).contains(&v)));
+    // The results are on screen.
+    h.get_by_label("Save report…");
+    h.get_by_label("Save chart…");
+}

@@ -107,6 +107,8 @@ pub struct PosescopeApp {
     pub(super) input_path: Option<PathBuf>,
     /// The model being loaded was chosen now: adopt its input size and resize mode.
     adopt_model_defaults: bool,
+    /// The Evaluation window and its background job.
+    pub eval: super::eval_panel::EvalState,
     ctx: egui::Context,
 }
 
@@ -155,6 +157,7 @@ impl PosescopeApp {
             batch: None,
             input_path: None,
             adopt_model_defaults,
+            eval: Default::default(),
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
@@ -536,6 +539,7 @@ impl eframe::App for PosescopeApp {
         super::panels::status_bar(self, ui);
         super::viewport::central(self, ui);
         super::help::window(self, ui.ctx());
+        super::eval_panel::window(self, ui.ctx());
         super::panels::dropped_files(self, ui.ctx());
         if self.busy() {
             ui.ctx().request_repaint_after(Duration::from_millis(30));

@@ -45,6 +45,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("T", "frame rates and timings on / off"),
     ("O", "open an image or video"),
     ("Ctrl+S", "save the frame as shown"),
+    (
+        "Ctrl+E",
+        "evaluation window (accuracy on an annotated dataset)",
+    ),
     ("F1", "this help"),
 ];
 
@@ -161,6 +165,9 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     }
     if pressed(Key::O) {
         super::panels::open_file_dialog(app);
+    }
+    if ctx.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::E)) {
+        app.eval.open = !app.eval.open;
     }
     if ctx.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::S)) {
         super::export::save_frame_dialog(app);

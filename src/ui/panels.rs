@@ -78,6 +78,16 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 super::export::export_stages_dialog(app);
             }
             batch_controls(app, ui);
+            if ui
+                .button("Evaluate…")
+                .on_hover_text(
+                    "Accuracy of the current model on an annotated dataset: PCK, PCKh or COCO \
+                     AP, per stage and per joint (Ctrl+E)",
+                )
+                .clicked()
+            {
+                app.eval.open = !app.eval.open;
+            }
             ui.separator();
             if ui.button("Help").on_hover_text("Shortcuts (F1)").clicked() {
                 app.settings.show_help = !app.settings.show_help;
