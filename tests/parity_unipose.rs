@@ -187,8 +187,12 @@ fn gain_rule_matches_the_readme_vectors() {
         first3("conv5.weight", &[14, 128, 1, 1]),
         [0x3e3a79c3, 0xbe72c1da, 0x3c88b24d]
     );
-    let u: Vec<u32> = posegen::values("wasp.conv2.weight", &[256, 256, 1, 1], posegen::GAIN_UNIPOSE)
-        .unwrap()[..3]
+    let u: Vec<u32> = posegen::values(
+        "wasp.conv2.weight",
+        &[256, 256, 1, 1],
+        posegen::GAIN_UNIPOSE,
+    )
+    .unwrap()[..3]
         .iter()
         .map(|v| v.to_bits())
         .collect();

@@ -225,7 +225,16 @@ impl Bottleneck {
         };
         Ok(Self {
             conv1: Unit::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, 1, true)?,
-            conv2: Unit::with_bn(vb, "conv2", "bn2", (planes, planes), 3, stride, dilation, true)?,
+            conv2: Unit::with_bn(
+                vb,
+                "conv2",
+                "bn2",
+                (planes, planes),
+                3,
+                stride,
+                dilation,
+                true,
+            )?,
             conv3: Unit::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, 1, false)?,
             downsample,
         })
@@ -413,7 +422,6 @@ impl Unipose {
         let mut times = Vec::with_capacity(7);
         let mut clock = StepClock::new(&self.device, Some(&mut times));
         let out = self.run(x, &mut clock)?;
-        drop(clock);
         Ok((out, times))
     }
 

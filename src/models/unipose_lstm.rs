@@ -122,7 +122,12 @@ fn fused_gates(
         weights.push(v.get((c, c, 3, 3), "weight")?);
         biases.push(v.get(c, "bias")?);
     }
-    Conv::new(Tensor::cat(&weights, 0)?, Tensor::cat(&biases, 0)?, 1, false)
+    Conv::new(
+        Tensor::cat(&weights, 0)?,
+        Tensor::cat(&biases, 0)?,
+        1,
+        false,
+    )
 }
 
 impl UniposeLstm {
@@ -199,7 +204,6 @@ impl UniposeLstm {
         let mut times = Vec::with_capacity(9);
         let mut clock = StepClock::new(&self.device, Some(&mut times));
         let out = self.run(frame, center_map, self.state.as_ref(), &mut clock)?;
-        drop(clock);
         self.state = Some(LstmState {
             cell: out.cell.clone(),
             hide: out.hide.clone(),
@@ -267,7 +271,10 @@ impl UniposeLstm {
             }
         };
         clock.lap("lstm")?;
-        let heatmaps = self.head.iter().try_fold(hide.clone(), |y, conv| conv.forward(&y))?;
+        let heatmaps = self
+            .head
+            .iter()
+            .try_fold(hide.clone(), |y, conv| conv.forward(&y))?;
         clock.lap("head")?;
         Ok(UniposeLstmOutputs {
             heatmaps,
