@@ -17,6 +17,8 @@ pub mod receptive;
 pub mod simple_baseline;
 pub mod stacked_hourglass;
 pub mod timing;
+pub mod unipose;
+pub mod unipose_lstm;
 
 use std::path::Path;
 

@@ -294,6 +294,58 @@ pub fn resize_bilinear_legacy(x: &Tensor, out_h: usize, out_w: usize) -> Result<
     along(&y, 3, w, out_w)
 }
 
+/// Source taps of PyTorch's bilinear interpolation with `align_corners=True` along one
+/// axis: `src = dst · (in − 1) / (out − 1)` (0 when `out == 1`), `lo = floor(src)`,
+/// `hi = min(lo + 1, in − 1)`, weight `src − lo`. Returns `(lo, hi, weight)`.
+pub fn align_corners_taps(input: usize, output: usize) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let scale = if output > 1 {
+        input.saturating_sub(1) as f32 / (output - 1) as f32
+    } else {
+        0.0
+    };
+    let last = input.saturating_sub(1);
+    let mut lo = Vec::with_capacity(output);
+    let mut hi = Vec::with_capacity(output);
+    let mut weight = Vec::with_capacity(output);
+    for d in 0..output {
+        let src = scale * d as f32;
+        let l = (src.floor() as usize).min(last);
+        lo.push(l as u32);
+        hi.push((l + 1).min(last) as u32);
+        weight.push((src - l as f32).max(0.0));
+    }
+    (lo, hi, weight)
+}
+
+/// PyTorch's `F.interpolate(x, size, mode="bilinear", align_corners=True)` of an NCHW
+/// tensor to `(out_h, out_w)`: the corner pixels of input and output coincide. candle's
+/// `upsample_bilinear2d` uses half-pixel centres instead. A `1 × 1` input is broadcast.
+pub fn resize_bilinear_align_corners(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if h == 1 && w == 1 {
+        return x.broadcast_as((n, c, out_h, out_w))?.contiguous();
+    }
+    let dev = x.device();
+    let along = |x: &Tensor, dim: usize, input: usize, output: usize| -> Result<Tensor> {
+        if input == output {
+            return Ok(x.clone());
+        }
+        let (lo, hi, weight) = align_corners_taps(input, output);
+        let k = lo.len();
+        let lo = x.index_select(&Tensor::from_vec(lo, k, dev)?, dim)?;
+        let hi = x.index_select(&Tensor::from_vec(hi, k, dev)?, dim)?;
+        let mut shape = [1usize; 4];
+        shape[dim] = k;
+        let w1 = Tensor::from_vec(weight, k, dev)?
+            .to_dtype(x.dtype())?
+            .reshape(shape.as_slice())?;
+        let w0 = (1.0 - &w1)?;
+        lo.broadcast_mul(&w0)?.add(&hi.broadcast_mul(&w1)?)
+    };
+    let y = along(x, 2, h, out_h)?;
+    along(&y, 3, w, out_w)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -489,5 +541,26 @@ mod tests {
             relu6(&x).unwrap().to_vec1::<f32>().unwrap(),
             vec![0., 0.5, 6.]
         );
+    }
+
+    #[test]
+    fn align_corners_resize_keeps_the_corners() {
+        let (lo, hi, w) = align_corners_taps(3, 5);
+        assert_eq!(lo, vec![0, 0, 1, 1, 2]);
+        assert_eq!(hi, vec![1, 1, 2, 2, 2]);
+        assert_eq!(w, vec![0., 0.5, 0., 0.5, 0.]);
+        let dev = Device::Cpu;
+        let x = Tensor::from_vec(vec![0f32, 4., 8., 12.], (1, 1, 2, 2), &dev).unwrap();
+        let y: Vec<f32> = resize_bilinear_align_corners(&x, 3, 3)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(y, vec![0., 2., 4., 4., 6., 8., 8., 10., 12.]);
+        let p = Tensor::from_vec(vec![1f32, 2.], (1, 2, 1, 1), &dev).unwrap();
+        let b = resize_bilinear_align_corners(&p, 2, 3).unwrap();
+        assert_eq!(b.dims(), &[1, 2, 2, 3]);
+        assert_eq!(b.sum_all().unwrap().to_scalar::<f32>().unwrap(), 18.0);
     }
 }

@@ -46,6 +46,25 @@ pub const GAIN_HRNET: f64 = 0.45;
 pub const GAIN_SIMPLEBASELINE: f64 = 0.75;
 /// The gain `G` for the 8-stack Stacked Hourglass.
 pub const GAIN_HOURGLASS: f64 = 0.35;
+/// The gain `G` for UniPose (LSP, ResNet-101 + WASP + decoder).
+pub const GAIN_UNIPOSE: f64 = 0.65;
+/// The gain `G` for UniPose-LSTM keys under `backbone.`, `wasp.` and `decoder.`.
+pub const GAIN_UNIPOSE_LSTM_BODY: f64 = 0.65;
+/// The gain `G` for every other UniPose-LSTM key (`lstm_0.*`, `lstm.*`, `conv1.*` … `conv5.*`).
+pub const GAIN_UNIPOSE_LSTM_HEAD: f64 = 1.5;
+
+/// The UniPose-LSTM gain of key `name`: [`GAIN_UNIPOSE_LSTM_BODY`] for the per-frame body
+/// (`backbone.`, `wasp.`, `decoder.`), [`GAIN_UNIPOSE_LSTM_HEAD`] for the temporal head.
+pub fn gain_unipose_lstm(name: &str) -> f64 {
+    if ["backbone.", "wasp.", "decoder."]
+        .iter()
+        .any(|p| name.starts_with(p))
+    {
+        GAIN_UNIPOSE_LSTM_BODY
+    } else {
+        GAIN_UNIPOSE_LSTM_HEAD
+    }
+}
 
 /// Why a tensor could not be generated.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,516 @@
+//! UniPose: Artacho, Savakis, "UniPose: Unified Human Pose Estimation in Single Images and
+//! Videos", CVPR 2020. A single-person model: a dilated ResNet-101, the Waterfall Atrous
+//! Spatial Pooling module (WASP) and a DeepLab-style decoder that adds the stride-4
+//! low-level features, giving one heatmap per joint plus a background map at stride 8.
+//!
+//! Built as in the official code `bmartacho/UniPose` (`model/unipose.py`,
+//! `model/modules/{wasp,decoder}.py`, `model/modules/backbone/resnet.py`), with the parameter
+//! names of its `state_dict`:
+//!
+//! | part | keys | what it does |
+//! |---|---|---|
+//! | stem | `backbone.conv1`, `backbone.bn1` | 7×7 s2 p3 + BN + ReLU, max-pool 3×3 s2 p1 |
+//! | `backbone.layer{1,2,3}.{b}` | `conv1..3`, `bn1..3`, `downsample.{0,1}` | 3/4/23 Bottlenecks, strides 1/2/2 (output stride 16) |
+//! | `backbone.layer4.{0,1,2}` | the same | multi-grid unit: stride 1, 3×3 dilations 2·(1, 2, 4) |
+//! | `wasp.aspp{1..4}` | `atrous_conv`, `bn` | the waterfall: 1×1, then 3×3 with dilation 18, 12, 6, each fed by the previous branch |
+//! | `wasp.conv2` | `weight` | one shared 1×1 conv, applied **twice** to every branch |
+//! | `wasp.global_avg_pool.{1,2}` | conv, BN (no BN in the video variant) | image pooling + 1×1 + BN + ReLU, broadcast back |
+//! | `wasp.conv1`, `wasp.bn1` | | concat (1280 ch) → 1×1 + BN + ReLU → 256 ch |
+//! | `decoder.conv1`, `decoder.bn1` | | layer1 → 1×1 48 + BN + ReLU → max-pool 3×3 s2 p1 |
+//! | `decoder.last_conv.{0,1,4,5,8}` | | concat(upsampled WASP, low-level) → 2 × (3×3 + BN + ReLU) → 1×1 with bias |
+//!
+//! `decoder.conv2` and `decoder.bn2` exist in the `state_dict` but are never used (their call
+//! is commented out in the official code); they are not read. Every upsampling is bilinear
+//! with `align_corners=True`. BatchNorm (eval mode, eps 1e-5) is folded into the
+//! convolutions at load time.
+//!
+//! Input: `[N, 3, H, W]` in **B,G,R** order (`cv2.imread`), `(u8 − 128) / 256`. The
+//! standard size is 368×368 (heatmaps 46×46); `H` and `W` must be multiples of 16.
+
+use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_nn::VarBuilder;
+
+use super::folded::{bn_affine, fold, Conv};
+use super::ops::resize_bilinear_align_corners;
+use super::{StepClock, StepTime};
+
+/// Channel expansion of a Bottleneck.
+const EXPANSION: usize = 4;
+/// Bottlenecks in ResNet-101's layer1 … layer3 (layer4 is the 3-block multi-grid unit).
+const RESNET101_LAYERS: [usize; 3] = [3, 4, 23];
+/// Multi-grid factors of layer4 (`blocks = [1, 2, 4]`).
+const MULTI_GRID: [usize; 3] = [1, 2, 4];
+/// Width of WASP and of each of its branches.
+const WASP_CHANNELS: usize = 256;
+/// Width of the decoder's low-level projection.
+const LOW_LEVEL_CHANNELS: usize = 48;
+/// The input sides must be multiples of this.
+pub const INPUT_MULTIPLE: usize = 16;
+
+/// A UniPose configuration (the constructor arguments of the official `unipose`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The official `num_classes`: the joints. The decoder emits `num_classes + 1` maps,
+    /// channel 0 being the background.
+    pub num_classes: usize,
+    /// `output_stride` of the backbone: 16 (the published models) or 8.
+    pub output_stride: usize,
+    /// Whether WASP's image-pooling branch has a BatchNorm (`wasp.py`: yes; the video
+    /// variant `waspVideo.py`: no).
+    pub global_bn: bool,
+    /// The standard input `(height, width)`.
+    pub input_size: (usize, usize),
+}
+
+impl Config {
+    /// LSP (and LSP-extended): 14 joints + background, 368×368.
+    pub fn lsp() -> Self {
+        Self::image(14)
+    }
+
+    /// MPII: 16 joints + background, 368×368.
+    pub fn mpii() -> Self {
+        Self::image(16)
+    }
+
+    /// The single-image model with `num_classes` joints at output stride 16.
+    pub fn image(num_classes: usize) -> Self {
+        Self {
+            num_classes,
+            output_stride: 16,
+            global_bn: true,
+            input_size: (368, 368),
+        }
+    }
+
+    /// The per-frame body of UniPose-LSTM on Penn Action (`waspVideo.py`, no BN in the
+    /// image-pooling branch): 13 joints + background.
+    pub fn penn_action_body() -> Self {
+        Self {
+            global_bn: false,
+            ..Self::image(13)
+        }
+    }
+
+    /// The number of maps the decoder emits (`num_classes + 1`).
+    pub fn outputs(&self) -> usize {
+        self.num_classes + 1
+    }
+
+    /// `(height, width)` of the heatmaps for the standard input (stride 8).
+    pub fn heatmap_size(&self) -> (usize, usize) {
+        (self.input_size.0 / 8, self.input_size.1 / 8)
+    }
+
+    /// `(strides, dilations)` of layer1 … layer4 and the WASP dilations, as in the
+    /// official `ResNet.__init__` and `wasp.__init__`.
+    fn schedule(&self) -> CResult<([usize; 4], [usize; 4], [usize; 4])> {
+        match self.output_stride {
+            16 => Ok(([1, 2, 2, 1], [1, 1, 1, 2], [24, 18, 12, 6])),
+            8 => Ok(([1, 2, 1, 1], [1, 1, 2, 4], [48, 36, 24, 12])),
+            s => candle_core::bail!("UniPose: output stride {s} (16 or 8 supported)"),
+        }
+    }
+}
+
+/// A convolution with its BatchNorm folded in and an optional ReLU, possibly dilated
+/// (padding = dilation · (k − 1) / 2, as in every UniPose conv).
+#[derive(Clone, Debug)]
+pub(crate) enum Unit {
+    Plain(Conv),
+    Dilated {
+        /// `[O, I, K, K]`.
+        weight: Tensor,
+        /// `[1, O, 1, 1]`.
+        bias: Tensor,
+        stride: usize,
+        dilation: usize,
+        pad: usize,
+        relu: bool,
+    },
+}
+
+impl Unit {
+    /// `{conv}.weight` (no bias) followed by the BatchNorm `{bn}`, folded.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_bn(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        relu: bool,
+    ) -> CResult<Self> {
+        if dilation == 1 || kernel == 1 {
+            return Ok(Self::Plain(Conv::with_bn(
+                vb,
+                conv,
+                bn,
+                (cin, cout),
+                kernel,
+                stride,
+                relu,
+            )?));
+        }
+        let w = vb.pp(conv).get((cout, cin, kernel, kernel), "weight")?;
+        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
+        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
+        Ok(Self::Dilated {
+            weight,
+            bias: bias.reshape((1, cout, 1, 1))?,
+            stride,
+            dilation,
+            pad: dilation * (kernel - 1) / 2,
+            relu,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        match self {
+            Self::Plain(c) => c.forward(x),
+            Self::Dilated {
+                weight,
+                bias,
+                stride,
+                dilation,
+                pad,
+                relu,
+            } => {
+                let y = x
+                    .conv2d(weight, *pad, *stride, *dilation, 1)?
+                    .broadcast_add(bias)?;
+                if *relu {
+                    y.relu()
+                } else {
+                    Ok(y)
+                }
+            }
+        }
+    }
+}
+
+/// ResNet's Bottleneck with a dilated 3×3 conv (stride on the 3×3 conv).
+#[derive(Clone, Debug)]
+struct Bottleneck {
+    conv1: Unit,
+    conv2: Unit,
+    conv3: Unit,
+    downsample: Option<Unit>,
+}
+
+impl Bottleneck {
+    fn load(
+        vb: &VarBuilder,
+        cin: usize,
+        planes: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> CResult<Self> {
+        let cout = planes * EXPANSION;
+        let downsample = if stride != 1 || cin != cout {
+            Some(Unit::with_bn(
+                vb,
+                "downsample.0",
+                "downsample.1",
+                (cin, cout),
+                1,
+                stride,
+                1,
+                false,
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            conv1: Unit::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, 1, true)?,
+            conv2: Unit::with_bn(
+                vb,
+                "conv2",
+                "bn2",
+                (planes, planes),
+                3,
+                stride,
+                dilation,
+                true,
+            )?,
+            conv3: Unit::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, 1, false)?,
+            downsample,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = self
+            .conv3
+            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
+        let residual = match &self.downsample {
+            Some(d) => d.forward(x)?,
+            None => x.clone(),
+        };
+        (y + residual)?.relu()
+    }
+}
+
+/// Max-pool 3×3 s2 p1 of a ReLU output (≥ 0): zero padding equals PyTorch's −∞ padding.
+fn max_pool_3x3_s2(x: &Tensor) -> CResult<Tensor> {
+    x.pad_with_zeros(2, 1, 1)?
+        .pad_with_zeros(3, 1, 1)?
+        .max_pool2d_with_stride(3, 2)
+}
+
+/// Every output and intermediate of one UniPose forward pass, `[N, C, h, w]`, for an input
+/// of `H × W` (at output stride 16).
+#[derive(Clone, Debug)]
+pub struct UniposeOutputs {
+    /// The decoder output: `num_classes + 1` maps at `H/8 × W/8`, channel 0 the
+    /// background (`decoder.last_conv.8`).
+    pub heatmaps: Tensor,
+    /// `backbone.layer1` (256 ch at `H/4`), the decoder's low-level input.
+    pub low_level: Tensor,
+    /// `backbone.layer4` (2048 ch at `H/16`), WASP's input.
+    pub backbone: Tensor,
+    /// The four waterfall branches `wasp.aspp1` … `wasp.aspp4` after their BN + ReLU and
+    /// before the shared `conv2` (256 ch at `H/16`). Their dilations are 24 (a 1×1 conv,
+    /// so none in effect), 18, 12 and 6.
+    pub aspp: [Tensor; 4],
+    /// The image-pooling branch `wasp.global_avg_pool` before its broadcast, `[N, 256, 1, 1]`.
+    pub global_pool: Tensor,
+    /// The WASP output (256 ch at `H/16`).
+    pub wasp: Tensor,
+    /// The decoder's low-level branch after its max-pool (`decoder.maxpool`, 48 ch at `H/8`).
+    pub decoder_maxpool: Tensor,
+}
+
+/// ResNet-101 + WASP + decoder with their weights (BatchNorm folded) on a device. Also the
+/// per-frame body of [`super::unipose_lstm::UniposeLstm`].
+#[derive(Clone, Debug)]
+pub struct Unipose {
+    config: Config,
+    stem: Unit,
+    layers: [Vec<Bottleneck>; 4],
+    aspp: [Unit; 4],
+    /// `wasp.conv2` (shared, no BN).
+    wasp_conv2: Conv,
+    /// `wasp.global_avg_pool.1` (+ `.2` folded when present) + ReLU.
+    global: Conv,
+    /// `wasp.conv1` + `wasp.bn1` + ReLU.
+    wasp_out: Conv,
+    /// `decoder.conv1` + `decoder.bn1` + ReLU.
+    low_level: Conv,
+    last: [Unit; 3],
+    device: Device,
+}
+
+impl Unipose {
+    /// Builds the network from `vb` (official parameter names under `vb`'s prefix, e.g.
+    /// `backbone.conv1.weight`). Every `state_dict` tensor except `num_batches_tracked`,
+    /// `decoder.conv2.*` and `decoder.bn2.*` is read exactly once.
+    pub fn load(vb: VarBuilder, config: Config) -> CResult<Self> {
+        if config.num_classes == 0 {
+            candle_core::bail!("UniPose: zero classes");
+        }
+        let (strides, dilations, wasp_dilations) = config.schedule()?;
+        let bb = vb.pp("backbone");
+        let stem = Unit::with_bn(&bb, "conv1", "bn1", (3, 64), 7, 2, 1, true)?;
+        let mut cin = 64;
+        let mut layers: Vec<Vec<Bottleneck>> = Vec::with_capacity(4);
+        for l in 0..4 {
+            let planes = 64 << l;
+            let blocks: Vec<usize> = if l < 3 {
+                vec![dilations[l]; RESNET101_LAYERS[l]]
+            } else {
+                MULTI_GRID.iter().map(|g| g * dilations[3]).collect()
+            };
+            let mut layer = Vec::with_capacity(blocks.len());
+            for (b, &d) in blocks.iter().enumerate() {
+                let stride = if b == 0 { strides[l] } else { 1 };
+                layer.push(Bottleneck::load(
+                    &bb.pp(format!("layer{}.{b}", l + 1)),
+                    cin,
+                    planes,
+                    stride,
+                    d,
+                )?);
+                cin = planes * EXPANSION;
+            }
+            layers.push(layer);
+        }
+        let layers: [Vec<Bottleneck>; 4] = layers
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("UniPose: not four layers".into()))?;
+
+        let wv = vb.pp("wasp");
+        let c = WASP_CHANNELS;
+        let branch = |i: usize, cin: usize, k: usize| {
+            Unit::with_bn(
+                &wv.pp(format!("aspp{}", i + 1)),
+                "atrous_conv",
+                "bn",
+                (cin, c),
+                k,
+                1,
+                wasp_dilations[i],
+                true,
+            )
+        };
+        let aspp = [
+            branch(0, cin, 1)?,
+            branch(1, c, 3)?,
+            branch(2, c, 3)?,
+            branch(3, c, 3)?,
+        ];
+        let gv = wv.pp("global_avg_pool");
+        let global = if config.global_bn {
+            Conv::with_bn(&gv, "1", "2", (cin, c), 1, 1, true)?
+        } else {
+            let w = gv.pp("1").get((c, cin, 1, 1), "weight")?;
+            let bias = Tensor::zeros(c, DType::F32, vb.device())?;
+            Conv::new(w, bias, 1, true)?
+        };
+        let wasp_out = Conv::with_bn(&wv, "conv1", "bn1", (5 * c, c), 1, 1, true)?;
+        let w2 = wv.pp("conv2").get((c, c, 1, 1), "weight")?;
+        let wasp_conv2 = Conv::new(w2, Tensor::zeros(c, DType::F32, vb.device())?, 1, false)?;
+
+        let dv = vb.pp("decoder");
+        let low_level = Conv::with_bn(
+            &dv,
+            "conv1",
+            "bn1",
+            (EXPANSION * 64, LOW_LEVEL_CHANNELS),
+            1,
+            1,
+            true,
+        )?;
+        let lv = dv.pp("last_conv");
+        let last = [
+            Unit::with_bn(&lv, "0", "1", (c + LOW_LEVEL_CHANNELS, c), 3, 1, 1, true)?,
+            Unit::with_bn(&lv, "4", "5", (c, c), 3, 1, 1, true)?,
+            Unit::Plain(Conv::with_bias(&lv, "8", (c, config.outputs()), 1)?),
+        ];
+        Ok(Self {
+            config,
+            stem,
+            layers,
+            aspp,
+            wasp_conv2,
+            global,
+            wasp_out,
+            low_level,
+            last,
+            device: vb.device().clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the network on `x` (`[N, 3, H, W]`, B,G,R: see the module docs).
+    pub fn forward(&self, x: &Tensor) -> CResult<UniposeOutputs> {
+        let mut clock = StepClock::new(&self.device, None);
+        self.run(x, &mut clock)
+    }
+
+    /// [`Unipose::forward`] with the wall time of each step: `stem` (with the max-pool),
+    /// `layer1` … `layer4`, `wasp`, `decoder`.
+    pub fn forward_profiled(&self, x: &Tensor) -> CResult<(UniposeOutputs, Vec<StepTime>)> {
+        let mut times = Vec::with_capacity(7);
+        let mut clock = StepClock::new(&self.device, Some(&mut times));
+        let out = self.run(x, &mut clock)?;
+        Ok((out, times))
+    }
+
+    /// The forward pass, lapping `clock` after each step.
+    pub(crate) fn run(&self, x: &Tensor, clock: &mut StepClock) -> CResult<UniposeOutputs> {
+        let (_, c, h, w) = x.dims4()?;
+        if c != 3 || h % INPUT_MULTIPLE != 0 || w % INPUT_MULTIPLE != 0 || h == 0 || w == 0 {
+            candle_core::bail!(
+                "UniPose expects an input [N, 3, H, W] with H and W multiples of \
+                 {INPUT_MULTIPLE}, got {:?}",
+                x.dims()
+            );
+        }
+        let x = x.to_dtype(DType::F32)?;
+        let mut h = max_pool_3x3_s2(&self.stem.forward(&x)?)?;
+        clock.lap("stem")?;
+        let mut low_level = None;
+        for (i, blocks) in self.layers.iter().enumerate() {
+            h = blocks.iter().try_fold(h, |h, b| b.forward(&h))?;
+            if i == 0 {
+                low_level = Some(h.clone());
+            }
+            clock.lap(format!("layer{}", i + 1))?;
+        }
+        let low_level = low_level.unwrap_or_else(|| h.clone());
+        let backbone = h;
+
+        // WASP: the waterfall, the shared conv2 twice per branch, image pooling, fusion.
+        let mut aspp = Vec::with_capacity(4);
+        let mut prev = backbone.clone();
+        for unit in &self.aspp {
+            prev = unit.forward(&prev)?;
+            aspp.push(prev.clone());
+        }
+        let aspp: [Tensor; 4] = aspp
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("UniPose: not four branches".into()))?;
+        let (hb, wb) = (backbone.dim(2)?, backbone.dim(3)?);
+        let pooled = backbone.mean_keepdim(3)?.mean_keepdim(2)?;
+        let global_pool = self.global.forward(&pooled)?;
+        let mut parts = Vec::with_capacity(5);
+        for a in &aspp {
+            parts.push(self.wasp_conv2.forward(&self.wasp_conv2.forward(a)?)?);
+        }
+        parts.push(resize_bilinear_align_corners(&global_pool, hb, wb)?);
+        let wasp = self.wasp_out.forward(&Tensor::cat(&parts, 1)?)?;
+        clock.lap("wasp")?;
+
+        // Decoder.
+        let decoder_maxpool = max_pool_3x3_s2(&self.low_level.forward(&low_level)?)?;
+        let (hl, wl) = (decoder_maxpool.dim(2)?, decoder_maxpool.dim(3)?);
+        let up = resize_bilinear_align_corners(&wasp, hl, wl)?;
+        let mut y = Tensor::cat(&[&up, &decoder_maxpool], 1)?;
+        for unit in &self.last {
+            y = unit.forward(&y)?;
+        }
+        clock.lap("decoder")?;
+        Ok(UniposeOutputs {
+            heatmaps: y,
+            low_level,
+            backbone,
+            aspp,
+            global_pool,
+            wasp,
+            decoder_maxpool,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_follow_the_official_constructor() {
+        assert_eq!(Config::lsp().outputs(), 15);
+        assert_eq!(Config::mpii().outputs(), 17);
+        assert_eq!(Config::lsp().heatmap_size(), (46, 46));
+        let body = Config::penn_action_body();
+        assert_eq!(body.outputs(), 14);
+        assert!(!body.global_bn);
+        let (s, d, w) = Config::lsp().schedule().unwrap();
+        assert_eq!((s, d, w), ([1, 2, 2, 1], [1, 1, 1, 2], [24, 18, 12, 6]));
+        assert!(Config {
+            output_stride: 32,
+            ..Config::lsp()
+        }
+        .schedule()
+        .is_err());
+    }
+}
