@@ -9,48 +9,14 @@
 
 mod common;
 
+use common::parity::{check, header, keys_of, load};
+
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use posescope::models::higher_hrnet::{Config, HigherHrnet, HigherHrnetOutputs};
 use posescope::weights::{self, posegen, varbuilder};
-
-const REL_TOLERANCE: f32 = 5e-4;
-
-fn std_of(v: &[f32]) -> f32 {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = v
-        .iter()
-        .map(|&x| (f64::from(x) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    var.sqrt() as f32
-}
-
-/// Compares `ours` with `reference`; prints one table row and returns a failure line if out
-/// of tolerance.
-fn check(name: &str, ours: &Tensor, reference: &Tensor) -> Option<String> {
-    if ours.dims() != reference.dims() {
-        return Some(format!(
-            "{name}: shape {:?}, reference {:?}",
-            ours.dims(),
-            reference.dims()
-        ));
-    }
-    let got: Vec<f32> = ours.flatten_all().unwrap().to_vec1().unwrap();
-    let want: Vec<f32> = reference.flatten_all().unwrap().to_vec1().unwrap();
-    let (max_abs, rel_rms) = common::compare(&got, &want);
-    let std = std_of(&want);
-    let tol = REL_TOLERANCE * std;
-    println!(
-        "| {name:<18} | {max_abs:.3e} | {tol:.3e} | {rel_rms:.3e} | {:.3e} |",
-        max_abs / std
-    );
-    (max_abs > tol).then(|| format!("{name}: max-abs {max_abs:.3e} > {tol:.3e}"))
-}
 
 /// Every fixture tensor of `outputs` and `inter` against the matching output.
 fn check_all(
@@ -58,8 +24,7 @@ fn check_all(
     outputs: &HashMap<String, Tensor>,
     inter: &HashMap<String, Tensor>,
 ) -> Vec<String> {
-    println!("| tensor | max-abs | limit 5e-4·std | rms(diff)/std | max-abs/std |");
-    println!("|---|---|---|---|---|");
+    header();
     let ours = |key: &str| -> Option<&Tensor> {
         let list = |v: &'static str, l: &'_ [Tensor]| -> Option<usize> {
             key.strip_prefix(v)
@@ -92,14 +57,6 @@ fn check_all(
         }
     }
     failures
-}
-
-fn load(path: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
-}
-
-fn keys_of(dir: &Path) -> Vec<posegen::Request> {
-    posegen::parse_keys(&std::fs::read_to_string(dir.join("keys.txt")).unwrap()).unwrap()
 }
 
 #[test]

@@ -19,9 +19,10 @@
 
 mod common;
 
+use common::parity::{check_fixture, keys_of, load, median_time};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 use posescope::models::hrnet::{self, Hrnet};
@@ -29,85 +30,8 @@ use posescope::models::simple_baseline::{self, SimpleBaseline};
 use posescope::models::stacked_hourglass::{self, StackedHourglass};
 use posescope::weights::posegen;
 
-const REL_TOLERANCE: f32 = 5e-4;
-
-fn std_of(v: &[f32]) -> f32 {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = v
-        .iter()
-        .map(|&x| (f64::from(x) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    var.sqrt() as f32
-}
-
-/// Compares `ours` with `reference`; prints one table row and returns a failure line if out
-/// of tolerance.
-fn check(name: &str, ours: &Tensor, reference: &Tensor) -> Option<String> {
-    if ours.dims() != reference.dims() {
-        return Some(format!(
-            "{name}: shape {:?}, reference {:?}",
-            ours.dims(),
-            reference.dims()
-        ));
-    }
-    let got: Vec<f32> = ours.flatten_all().unwrap().to_vec1().unwrap();
-    let want: Vec<f32> = reference.flatten_all().unwrap().to_vec1().unwrap();
-    let (max_abs, rel_rms) = common::compare(&got, &want);
-    let std = std_of(&want);
-    let tol = REL_TOLERANCE * std;
-    println!(
-        "| {name:<18} | {max_abs:.3e} | {tol:.3e} | {rel_rms:.3e} | {:.3e} |",
-        max_abs / std
-    );
-    (max_abs > tol).then(|| format!("{name}: max-abs {max_abs:.3e} > {tol:.3e}"))
-}
-
-/// Checks every tensor of the fixture's `outputs` and `intermediates` against `ours`
-/// (fixture name → our tensor); a fixture tensor without a match is a failure.
-fn check_fixture(dir: &Path, ours: &HashMap<String, Tensor>) -> Vec<String> {
-    let outputs = load(&dir.join("outputs.safetensors"));
-    let inter = load(&dir.join("intermediates.safetensors"));
-    println!("| tensor | max-abs | limit 5e-4·std | rms(diff)/std | max-abs/std |");
-    println!("|---|---|---|---|---|");
-    let mut failures = Vec::new();
-    let mut keys: Vec<&String> = outputs.keys().chain(inter.keys()).collect();
-    keys.sort();
-    for key in keys {
-        let reference = outputs.get(key).or_else(|| inter.get(key)).unwrap();
-        match ours.get(key) {
-            Some(t) => failures.extend(check(key, t, reference)),
-            None => failures.push(format!("{key}: no matching output")),
-        }
-    }
-    failures
-}
-
-fn load(path: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(path, &Device::Cpu).unwrap()
-}
-
-fn keys_of(dir: &Path) -> Vec<posegen::Request> {
-    posegen::parse_keys(&std::fs::read_to_string(dir.join("keys.txt")).unwrap()).unwrap()
-}
-
 fn fixture(shared: &Path, name: &str) -> PathBuf {
     shared.join("fixtures/posegen-topdown").join(name)
-}
-
-/// Median of `runs` calls of `f` after one warm-up call.
-fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn named<'a>(items: impl IntoIterator<Item = (String, &'a Tensor)>) -> HashMap<String, Tensor> {
@@ -148,7 +72,7 @@ fn hrnet_w32_256x192_matches_the_official_code() {
             .chain(list("stage3", &out.stage3))
             .chain(list("stage4", &out.stage4)),
     );
-    let failures = check_fixture(&dir, &ours);
+    let failures = check_fixture(&dir, |k| ours.get(k).cloned());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -197,7 +121,7 @@ fn simplebaseline_res50_256x192_matches_the_official_code() {
                 .map(|(i, t)| (format!("deconv_layers.{}", 3 * i + 2), t)),
         ),
     );
-    let failures = check_fixture(&dir, &ours);
+    let failures = check_fixture(&dir, |k| ours.get(k).cloned());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -253,7 +177,7 @@ fn hourglass8_mpii_256_matches_the_official_code() {
                 .map(|(i, t)| (format!("stack{i}"), t)),
         ),
     );
-    let failures = check_fixture(&dir, &ours);
+    let failures = check_fixture(&dir, |k| ours.get(k).cloned());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

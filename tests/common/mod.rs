@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod parity;
+
 use std::path::PathBuf;
 
 /// `../shared` beside the repository (or `$POSESCOPE_SHARED`). Missing shared data fails
