@@ -272,8 +272,68 @@ pub const COCO17: JointSet = JointSet {
 pub const COCO17_FLIP_INDEX: [usize; 17] =
     [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15];
 
+/// The 16 MPII joints in the annotation order (`joints` ids 0–15 of the MPII release), the
+/// channel order of MPII-trained top-down models (Stacked Hourglass). Left/right are the
+/// person's own.
+pub const MPII16: JointSet = JointSet {
+    id: "mpii16",
+    joints: &[
+        "right_ankle",
+        "right_knee",
+        "right_hip",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "pelvis",
+        "thorax",
+        "upper_neck",
+        "head_top",
+        "right_wrist",
+        "right_elbow",
+        "right_shoulder",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+    ],
+    limbs: &[
+        (0, 1),
+        (1, 2),
+        (2, 6),
+        (3, 6),
+        (3, 4),
+        (4, 5),
+        (6, 7),
+        (7, 8),
+        (8, 9),
+        (10, 11),
+        (11, 12),
+        (12, 7),
+        (13, 7),
+        (13, 14),
+        (14, 15),
+    ],
+    // Right side warm, left side blue/green, spine grey/pink.
+    limb_colors: &[
+        [255, 200, 0],
+        [255, 170, 0],
+        [255, 85, 0],
+        [0, 255, 170],
+        [0, 170, 255],
+        [0, 85, 255],
+        [200, 200, 200],
+        [255, 0, 170],
+        [170, 0, 255],
+        [255, 0, 0],
+        [255, 0, 85],
+        [255, 85, 85],
+        [0, 255, 85],
+        [85, 255, 0],
+        [0, 255, 0],
+    ],
+};
+
 /// Every joint set the crate knows, for lookups by id.
-pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14, &COCO17];
+pub const ALL: &[&JointSet] = &[&OPENPOSE_COCO18, &LSP14, &HEAD_NECK_14, &COCO17, &MPII16];
 
 /// Looks a joint set up by its id.
 pub fn by_id(id: &str) -> Option<&'static JointSet> {
