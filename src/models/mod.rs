@@ -625,9 +625,26 @@ fn not_present(info: &ModelInfo, file: &str) -> ModelError {
     }
 }
 
-/// Reads a PyTorch / safetensors checkpoint into a store.
+/// Reads a PyTorch / safetensors checkpoint into a store. A `model.module.` or `module.`
+/// prefix on every key (what `nn.DataParallel` adds; `.pth` files have it stripped by the
+/// reader already) is removed from safetensors files too.
 fn checkpoint_store(bytes: &[u8], label: &str, device: &Device) -> Result<TensorStore, ModelError> {
-    Ok(weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?)
+    let store = weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?;
+    let prefix = ["model.module.", "module."]
+        .into_iter()
+        .find(|p| !store.is_empty() && store.names().all(|k| k.starts_with(p)));
+    Ok(match prefix {
+        Some(p) => {
+            let file = store.file().to_string();
+            let tensors = store
+                .into_tensors()
+                .into_iter()
+                .map(|(k, t)| (k[p.len()..].to_string(), t))
+                .collect();
+            TensorStore::new(file, tensors)
+        }
+        None => store,
+    })
 }
 
 /// Whether a checkpoint (official or MMPose names) holds a HigherHRNet: the 1/2-resolution
