@@ -73,7 +73,12 @@ fn flat(t: &Tensor) -> Vec<f32> {
 fn check_errors(dir: &Path, stem: &str, tensors: &HashMap<String, Tensor>, key: &str) {
     let mut missing = tensors.clone();
     assert!(missing.remove(key).is_some(), "{key}");
-    let path = write(dir, &format!("{stem}_missing.safetensors"), &missing, "module.");
+    let path = write(
+        dir,
+        &format!("{stem}_missing.safetensors"),
+        &missing,
+        "module.",
+    );
     let e = Model::load(&path, &Device::Cpu).unwrap_err().to_string();
     println!("{e}");
     assert!(e.contains(key) && e.contains(&path), "{e}");
@@ -83,10 +88,18 @@ fn check_errors(dir: &Path, stem: &str, tensors: &HashMap<String, Tensor>, key: 
         key.to_string(),
         Tensor::ones(3, DType::F32, &Device::Cpu).unwrap(),
     );
-    let path = write(dir, &format!("{stem}_misshaped.safetensors"), &bad, "module.");
+    let path = write(
+        dir,
+        &format!("{stem}_misshaped.safetensors"),
+        &bad,
+        "module.",
+    );
     let e = Model::load(&path, &Device::Cpu).unwrap_err().to_string();
     println!("{e}");
-    assert!(e.contains(key) && e.contains(&path) && e.contains("[3]"), "{e}");
+    assert!(
+        e.contains(key) && e.contains(&path) && e.contains("[3]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -109,7 +122,10 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
     assert_eq!(model.unused_keys(), ["extra_head.weight"]);
     let stages = run(&model, &x);
     assert_eq!(stages.len(), 1);
-    assert_eq!((stages[0].label.as_str(), stages[0].key.as_str()), ("heatmaps", "heatmaps"));
+    assert_eq!(
+        (stages[0].label.as_str(), stages[0].key.as_str()),
+        ("heatmaps", "heatmaps")
+    );
     let m = &stages[0].heatmaps;
     assert_eq!((m.channels(), m.height(), m.width()), (17, 16, 16));
     assert_eq!(m.as_slice(), flat(&direct).as_slice());
@@ -144,7 +160,12 @@ fn simple_baseline_checkpoint_is_detected_and_loads() {
         0.75,
     );
     let tmp = tempfile::tempdir().unwrap();
-    let path = write(tmp.path(), "pose_resnet_small.safetensors", &tensors, "module.");
+    let path = write(
+        tmp.path(),
+        "pose_resnet_small.safetensors",
+        &tensors,
+        "module.",
+    );
     let model = Model::load(&path, &Device::Cpu).unwrap();
     assert_eq!(model.info().architecture, Architecture::SimpleBaseline);
     assert_eq!(model.joints().id, "coco17");
@@ -159,10 +180,7 @@ fn simple_baseline_checkpoint_is_detected_and_loads() {
     let inferred = simple_baseline::Config::from_shapes(shape, (64, 64)).unwrap();
     assert_eq!(inferred, config);
     assert_eq!(inferred.depth(), None);
-    assert_eq!(
-        simple_baseline::Config::res101_256x192().depth(),
-        Some(101)
-    );
+    assert_eq!(simple_baseline::Config::res101_256x192().depth(), Some(101));
 
     check_errors(tmp.path(), "sb", &tensors, "layer3.1.bn2.running_var");
 }
@@ -195,7 +213,12 @@ fn stacked_hourglass_checkpoint_is_detected_and_gives_one_stage_per_stack() {
         );
     }
     let tmp = tempfile::tempdir().unwrap();
-    let path = write(tmp.path(), "checkpoint.safetensors", &tensors, "model.module.");
+    let path = write(
+        tmp.path(),
+        "checkpoint.safetensors",
+        &tensors,
+        "model.module.",
+    );
     let model = Model::load(&path, &Device::Cpu).unwrap();
     assert_eq!(model.info().architecture, Architecture::StackedHourglass);
     assert_eq!(model.info().id, "hourglass-2stack-mpii");

@@ -32,7 +32,11 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
             unused.len(),
             model.id(),
             shown.join(", "),
-            if unused.len() > shown.len() { ", …" } else { "" }
+            if unused.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
         );
     }
     let mut config = PipelineConfig::for_model(&model);

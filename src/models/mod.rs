@@ -257,7 +257,8 @@ impl Model {
                 let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
                 let (vb, usage) = match info.architecture {
                     Architecture::TopDownHrnet => {
-                        let config = hrnet::Config::from_shapes(shape, (h, w)).map_err(build_err)?;
+                        let config =
+                            hrnet::Config::from_shapes(shape, (h, w)).map_err(build_err)?;
                         let (vb, usage) = weights::varbuilder::var_builder(
                             store,
                             candle_core::DType::F32,

@@ -129,16 +129,13 @@ pub fn dark_peak(map: &[f32], width: usize, height: usize, sigma: f32) -> Option
         let s = value / peak;
         blurred.iter_mut().for_each(|v| *v *= s);
     }
-    let at = |xx: usize, yy: usize| {
-        f64::from(blurred[yy * width + xx].max(1e-10)).ln()
-    };
+    let at = |xx: usize, yy: usize| f64::from(blurred[yy * width + xx].max(1e-10)).ln();
     let c = at(x, y);
     let dx = 0.5 * (at(x + 1, y) - at(x - 1, y));
     let dy = 0.5 * (at(x, y + 1) - at(x, y - 1));
     let dxx = at(x + 1, y) - 2.0 * c + at(x - 1, y);
     let dyy = at(x, y + 1) - 2.0 * c + at(x, y - 1);
-    let dxy = 0.25
-        * (at(x + 1, y + 1) - at(x + 1, y - 1) - at(x - 1, y + 1) + at(x - 1, y - 1));
+    let dxy = 0.25 * (at(x + 1, y + 1) - at(x + 1, y - 1) - at(x - 1, y + 1) + at(x - 1, y - 1));
     let det = dxx * dyy - dxy * dxy;
     if !(dxx < 0.0 && det > 0.0) {
         return plain;
@@ -244,7 +241,10 @@ mod tests {
         // The quarter-offset rule is off by more than 0.05 on the first one.
         let map = gaussian(w, h, 20.4, 30.6, 2.0);
         let (qx, qy, _) = refined_peak(&map, w, h).unwrap();
-        assert!((qx - 20.4).abs() > 0.1 && (qy - 30.6).abs() > 0.1, "({qx}, {qy})");
+        assert!(
+            (qx - 20.4).abs() > 0.1 && (qy - 30.6).abs() > 0.1,
+            "({qx}, {qy})"
+        );
         let maps = Maps::new(map, 1, h, w).unwrap();
         let p = decode_dark(&maps, 1);
         let k = p.keypoints[0].unwrap();
@@ -267,7 +267,10 @@ mod tests {
         let back = flip_back(&maps, &[1, 0], false);
         assert_eq!(back.as_slice(), &[8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
         let shifted = flip_back(&maps, &[1, 0], true);
-        assert_eq!(shifted.as_slice(), &[8.0, 8.0, 7.0, 6.0, 4.0, 4.0, 3.0, 2.0]);
+        assert_eq!(
+            shifted.as_slice(),
+            &[8.0, 8.0, 7.0, 6.0, 4.0, 4.0, 3.0, 2.0]
+        );
         // Flipping twice without shift is the identity.
         assert_eq!(flip_back(&back, &[1, 0], false), maps);
         let avg = average(&maps, &back).unwrap();
