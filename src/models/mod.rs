@@ -110,9 +110,9 @@ enum Network {
     PefmCpm(pefm_cpm::PefmCpm),
     PefmHourglass(pefm_hourglass::PefmHourglass),
     HigherHrnet(higher_hrnet::HigherHrnet),
-    TopDownHrnet(hrnet::Hrnet),
-    SimpleBaseline(simple_baseline::SimpleBaseline),
-    StackedHourglass(stacked_hourglass::StackedHourglass),
+    TopDownHrnet(Box<hrnet::Hrnet>),
+    SimpleBaseline(Box<simple_baseline::SimpleBaseline>),
+    StackedHourglass(Box<stacked_hourglass::StackedHourglass>),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -265,7 +265,7 @@ impl Model {
                             device,
                         );
                         let net = hrnet::Hrnet::load(vb, config).map_err(build_err)?;
-                        (Network::TopDownHrnet(net), usage)
+                        (Network::TopDownHrnet(Box::new(net)), usage)
                     }
                     Architecture::SimpleBaseline => {
                         let config = simple_baseline::Config::from_shapes(shape, (h, w))
@@ -277,7 +277,7 @@ impl Model {
                         );
                         let net =
                             simple_baseline::SimpleBaseline::load(vb, config).map_err(build_err)?;
-                        (Network::SimpleBaseline(net), usage)
+                        (Network::SimpleBaseline(Box::new(net)), usage)
                     }
                     _ => {
                         let config = stacked_hourglass::Config::from_shapes(shape, (h, w))
@@ -289,7 +289,7 @@ impl Model {
                         );
                         let net = stacked_hourglass::StackedHourglass::load(vb, config)
                             .map_err(build_err)?;
-                        (Network::StackedHourglass(net), usage)
+                        (Network::StackedHourglass(Box::new(net)), usage)
                     }
                 };
                 let mut unused = usage.unused_keys();

@@ -137,12 +137,14 @@ pub fn dark_peak(map: &[f32], width: usize, height: usize, sigma: f32) -> Option
     let dyy = at(x, y + 1) - 2.0 * c + at(x, y - 1);
     let dxy = 0.25 * (at(x + 1, y + 1) - at(x + 1, y - 1) - at(x - 1, y + 1) + at(x - 1, y - 1));
     let det = dxx * dyy - dxy * dxy;
-    if !(dxx < 0.0 && det > 0.0) {
+    let is_maximum = dxx < 0.0 && det > 0.0;
+    if !is_maximum {
         return plain;
     }
     let ox = -(dyy * dx - dxy * dy) / det;
     let oy = -(dxx * dy - dxy * dx) / det;
-    if !(ox.is_finite() && oy.is_finite() && ox.abs() < 1.0 && oy.abs() < 1.0) {
+    let small = ox.is_finite() && oy.is_finite() && ox.abs() < 1.0 && oy.abs() < 1.0;
+    if !small {
         return plain;
     }
     Some((x as f32 + ox as f32, y as f32 + oy as f32, value))
@@ -151,7 +153,7 @@ pub fn dark_peak(map: &[f32], width: usize, height: usize, sigma: f32) -> Option
 /// A separable Gaussian blur of a `[height, width]` map (radius ⌈3σ⌉, normalised kernel,
 /// edges replicated). `sigma ≤ 0` returns the map unchanged.
 pub fn gaussian_blur(map: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f32> {
-    if !(sigma > 0.0) || width == 0 || height == 0 {
+    if sigma.is_nan() || sigma <= 0.0 || width == 0 || height == 0 {
         return map.to_vec();
     }
     let r = (3.0 * sigma).ceil() as isize;
