@@ -16,7 +16,9 @@ use candle_core::{DType, Device, Tensor};
 use posescope::models::hrnet::{self, Hrnet};
 use posescope::models::simple_baseline::{self, SimpleBaseline};
 use posescope::models::stacked_hourglass::{self, StackedHourglass};
-use posescope::models::{Architecture, Model, RunOptions, StageOutput};
+use posescope::models::{Architecture, Model, RunOptions, StageOutput, TOPDOWN_BOX_PADDING};
+use posescope::pipeline::{PersonMode, Pipeline, PipelineConfig};
+use posescope::source::Frame;
 use posescope::weights::posegen;
 
 /// The tensors a network asked for while loading from a posegen var builder, with values,
@@ -129,6 +131,54 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
     let m = &stages[0].heatmaps;
     assert_eq!((m.channels(), m.height(), m.width()), (17, 16, 16));
     assert_eq!(m.as_slice(), flat(&direct).as_slice());
+    // Pipeline defaults: the official flip test and 1.25 box padding, DARK off; DARK
+    // decoding runs on the whole frame too.
+    let mut config_p = PipelineConfig::for_model(&model);
+    assert!(config_p.topdown_flip && !config_p.dark);
+    assert_eq!(config_p.crop_padding, TOPDOWN_BOX_PADDING);
+    config_p.preprocess.size = (64, 64);
+    config_p.dark = true;
+    let frame = Frame {
+        index: 0,
+        timestamp: std::time::Duration::ZERO,
+        image: image::RgbImage::from_fn(80, 60, |x, y| {
+            image::Rgb([(x * 3) as u8, (y * 4) as u8, 120])
+        }),
+        path: None,
+        output_stem: "synthetic".into(),
+    };
+    let found = Pipeline::new(model.clone(), config_p).run(frame).unwrap();
+    assert_eq!(found.people.len(), 1);
+    assert_eq!(found.people[0].keypoints.len(), 17);
+    // Top-down on the bundled photo: one crop per detected person, the flip test's pass
+    // timed as its own step, and its maps averaged into the last stage.
+    let photo = image::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/samples/astronaut.png"
+    ))
+    .unwrap()
+    .to_rgb8();
+    let frame = Frame {
+        index: 0,
+        timestamp: std::time::Duration::ZERO,
+        image: photo,
+        path: None,
+        output_stem: "astronaut".into(),
+    };
+    let mut td = PipelineConfig::for_model(&model);
+    td.person = PersonMode::TopDown;
+    let flipped = Pipeline::new(model.clone(), td.clone())
+        .run(frame.clone())
+        .unwrap();
+    assert!(!flipped.crops.is_empty());
+    assert_eq!(flipped.people.len(), flipped.crops.len());
+    assert!(flipped.timings.steps.iter().any(|s| s.name == "flip test"));
+    td.topdown_flip = false;
+    let plain = Pipeline::new(model.clone(), td).run(frame).unwrap();
+    assert!(!plain.timings.steps.iter().any(|s| s.name == "flip test"));
+    assert_eq!(plain.crops, flipped.crops);
+    assert_ne!(plain.stages[0].heatmaps, flipped.stages[0].heatmaps);
+
     // The inferred configuration is the one written.
     let shape = |k: &str| tensors.get(k).map(|t| t.dims().to_vec());
     assert_eq!(hrnet::Config::from_shapes(shape, (64, 64)).unwrap(), config);
