@@ -128,7 +128,9 @@ pub struct Model {
 
 impl Model {
     /// Loads a catalogue model by id or alias, or a weights file by path (its architecture
-    /// taken from its format).
+    /// taken from its format; for PyTorch / safetensors checkpoints from its keys, see
+    /// `top_down_entry`). Checkpoint keys the network does not read are kept in
+    /// [`Model::unused_keys`].
     pub fn load(name_or_path: &str, device: &Device) -> Result<Model, ModelError> {
         if let Some(info) = catalog::find(name_or_path) {
             let bytes = match info.weights {
@@ -191,7 +193,9 @@ impl Model {
     /// Loads the catalogue model `id` (or alias) with the weights in `weights` instead of
     /// its own file (`posescope infer --model higherhrnet-w32-512 --weights my.pth`). The
     /// file is read in the architecture's format; for HigherHRNet any width loads (the
-    /// configuration comes from the tensor shapes) and MMPose names are mapped.
+    /// configuration comes from the tensor shapes) and MMPose names are mapped; likewise any
+    /// width / ResNet depth / stack count for the top-down HRNet, SimpleBaseline and
+    /// Stacked Hourglass.
     pub fn load_with_weights(
         id: &str,
         weights: &Path,
