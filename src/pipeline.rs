@@ -11,7 +11,7 @@ use std::time::Instant;
 use candle_core::Tensor;
 
 use crate::inspection::{FrameInfo, Inspection, PersonCrop, Timings};
-use crate::models::{Decoding, Model, ModelError, RunOptions, DEFAULT_MODEL};
+use crate::models::{Decoding, Model, ModelError, RunOptions, DEFAULT_MODEL, TOPDOWN_BOX_PADDING};
 use crate::pose::paf::{self, PafParams};
 use crate::pose::{single, Affine2};
 use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
@@ -70,6 +70,21 @@ pub struct PipelineConfig {
     pub center: Option<(f64, f64)>,
     /// Bottom-up associative-embedding models (HigherHRNet): flip test, scales, grouping.
     pub ae: AeConfig,
+    /// Top-down crops: also run the mirrored crop and average its maps, mirrored back with
+    /// the joint set's [`flip_index`], into the last stage (the official test of top-down
+    /// HRNet, SimpleBaseline and the Stacked Hourglass; HRNet and SimpleBaseline also shift
+    /// the mirrored-back maps one cell right, see [`single::flip_back`]). On by default for
+    /// those families.
+    pub topdown_flip: bool,
+    /// Single-person models: DARK decoding ([`single::decode_dark`]) instead of the
+    /// quarter-cell rule. Off by default.
+    pub dark: bool,
+    /// Top-down mode: how much the box around a detected person's keypoints is enlarged
+    /// before cropping. [`TOPDOWN_BOX_PADDING`] (1.25, the official recipe) for the
+    /// top-down families (HRNet, SimpleBaseline, Stacked Hourglass);
+    /// [`KEYPOINT_BOX_PADDING`] (1.4) for the other single-person models (CPM), whose crops
+    /// keep the earlier, looser box.
+    pub crop_padding: f64,
 }
 
 impl PipelineConfig {
@@ -88,6 +103,13 @@ impl PipelineConfig {
             person: PersonMode::Centre,
             center: None,
             ae: AeConfig::default(),
+            topdown_flip: info.architecture.is_top_down(),
+            dark: false,
+            crop_padding: if info.architecture.is_top_down() {
+                TOPDOWN_BOX_PADDING
+            } else {
+                KEYPOINT_BOX_PADDING
+            },
         }
     }
 }
@@ -223,7 +245,7 @@ impl Pipeline {
                     .map(|k| (f64::from(k.x), f64::from(k.y)))
                     .collect();
                 Some(PersonCrop {
-                    bbox: person_box(&pts, aspect, KEYPOINT_BOX_PADDING)?,
+                    bbox: person_box(&pts, aspect, self.config.crop_padding)?,
                     score: p.score,
                 })
             })
@@ -302,7 +324,16 @@ impl Pipeline {
                     .model
                     .takes_center()
                     .then_some(((f64::from(w) - 1.0) / 2.0, (f64::from(h) - 1.0) / 2.0));
-                runs.push(self.run_prepared(prepared, center, &name)?);
+                let flipped = if self.config.topdown_flip {
+                    Some(self.run_prepared(mirrored(&prepared), center, &name)?)
+                } else {
+                    None
+                };
+                let mut run = self.run_prepared(prepared, center, &name)?;
+                if let Some(flipped) = flipped {
+                    self.merge_flipped(&mut run, flipped);
+                }
+                runs.push(run);
             }
         }
         let t_forward = t0.elapsed();
@@ -335,6 +366,9 @@ impl Pipeline {
                     })?,
                     None => Vec::new(),
                 },
+                Decoding::SinglePerson if self.config.dark => {
+                    vec![single::decode_dark(&last.heatmaps, joints.len())]
+                }
                 Decoding::SinglePerson => vec![single::decode(&last.heatmaps, joints.len())],
                 // Handled by `run_associative`.
                 Decoding::AssociativeEmbedding => Vec::new(),
@@ -405,6 +439,25 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// The top-down flip test: the mirrored crop's last stage, mirrored back (joint pairs
+    /// swapped, shifted one cell right where the official test does), averaged into `run`'s
+    /// last stage; the other stages stay the plain pass's. The mirrored pass's step times
+    /// are added as one `flip test` step.
+    fn merge_flipped(&self, run: &mut Run, flipped: Run) {
+        let index = flip_index(self.model.joints());
+        let shift = self.model.info().architecture.flip_shifts_heatmap();
+        if let (Some(last), Some(f)) = (run.stages.last_mut(), flipped.stages.last()) {
+            let back = single::flip_back(&f.heatmaps, &index, shift);
+            if let Some(avg) = single::average(&last.heatmaps, &back) {
+                last.heatmaps = avg;
+            }
+        }
+        run.steps.push(crate::models::StepTime {
+            name: "flip test".into(),
+            time: flipped.steps.iter().map(|s| s.time).sum(),
+        });
+    }
+
     /// Bottom-up associative-embedding models: the official test-time procedure
     /// ([`ae`]: resolutions aggregated, flip test, scales) and grouping.
     fn run_associative(&self, frame: Frame) -> Result<Inspection, PipelineError> {
@@ -455,6 +508,21 @@ impl Pipeline {
                 total: start.elapsed(),
             },
         })
+    }
+}
+
+/// The prepared input mirrored left–right (same mapping to the image: the maps of the
+/// mirrored pass are mirrored back before use).
+fn mirrored(p: &Prepared) -> Prepared {
+    let mut data = p.data.clone();
+    for row in data.chunks_exact_mut((p.width as usize).max(1)) {
+        row.reverse();
+    }
+    Prepared {
+        data,
+        width: p.width,
+        height: p.height,
+        image_from_input: p.image_from_input,
     }
 }
 

@@ -56,7 +56,18 @@ pub enum InputNorm {
     BgrCentered,
     /// R,G,B planes, ImageNet mean/std normalisation of `v / 255` (HRNet family).
     RgbImageNet,
+    /// B,G,R planes, `(v / 255 − mean_c) / std_c` with the ImageNet lists applied by
+    /// position (plane 0 = B gets mean 0.485, std 0.229): the official SimpleBaseline yamls
+    /// (`COLOR_RGB: false` feeds the cv2 BGR image to the same `Normalize`).
+    BgrImageNetByPosition,
+    /// R,G,B planes, `v / 255`, no mean or std (princeton-vl Stacked Hourglass `test.py`).
+    Rgb01,
 }
+
+/// The ImageNet mean of `v / 255`, R, G, B.
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// The ImageNet standard deviation of `v / 255`, R, G, B.
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl InputNorm {
     /// The three plane values for an RGB pixel, in plane order.
@@ -66,11 +77,14 @@ impl InputNorm {
             InputNorm::Bgr255 => [b, g, r],
             InputNorm::BgrCentered => [b, g, r].map(|v| (v - 128.0) / 256.0),
             InputNorm::RgbImageNet => {
-                const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-                const STD: [f32; 3] = [0.229, 0.224, 0.225];
                 let v = [r, g, b];
-                std::array::from_fn(|c| (v[c] / 255.0 - MEAN[c]) / STD[c])
+                std::array::from_fn(|c| (v[c] / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
             }
+            InputNorm::BgrImageNetByPosition => {
+                let v = [b, g, r];
+                std::array::from_fn(|c| (v[c] / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+            }
+            InputNorm::Rgb01 => [r, g, b].map(|v| v / 255.0),
         }
     }
 }

@@ -24,6 +24,21 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
         None => crate::models::Model::load(&args.model, &device)
             .with_context(|| format!("loading model '{}'", args.model))?,
     };
+    let unused = model.unused_keys();
+    if !unused.is_empty() {
+        let shown: Vec<&str> = unused.iter().take(8).map(String::as_str).collect();
+        eprintln!(
+            "note: {} checkpoint tensor(s) not used by model '{}': {}{}",
+            unused.len(),
+            model.id(),
+            shown.join(", "),
+            if unused.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
     let mut config = PipelineConfig::for_model(&model);
     if let Some(size) = args.size {
         config.preprocess.size = size;
@@ -46,6 +61,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             config.paf.peak_threshold = t;
         }
         config.ae.flip = !args.no_flip;
+        config.dark = args.dark;
         if let Some(scales) = &args.scales {
             if scales.is_empty() || scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                 bail!("--scales: expected positive numbers such as 2,1,0.5, got {scales:?}");

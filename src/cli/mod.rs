@@ -124,6 +124,10 @@ pub struct InferArgs {
     /// the official test).
     #[arg(long)]
     pub no_flip: bool,
+    /// Single-person models: DARK decoding (Gaussian-smoothed log-heatmap, second-order
+    /// Taylor offset at the maximum) instead of the quarter-cell rule.
+    #[arg(long)]
+    pub dark: bool,
     /// Associative-embedding models: test scales, e.g. `2,1,0.5` (default `1`).
     #[arg(long, value_delimiter = ',')]
     pub scales: Option<Vec<f64>>,

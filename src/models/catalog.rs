@@ -22,6 +22,15 @@ pub enum Architecture {
     /// HigherHRNet (HRNet backbone + higher-resolution head; PyTorch checkpoints, official or
     /// MMPose naming). The width (W32, W48, …) is read from the checkpoint.
     HigherHrnet,
+    /// Top-down HRNet (one person crop → one heatmap per joint at 1/4; PyTorch checkpoints).
+    /// The width (W32, W48, …) is read from the checkpoint.
+    TopDownHrnet,
+    /// SimpleBaseline: ResNet + three deconvolutions (top-down; PyTorch checkpoints). The
+    /// ResNet depth is read from the checkpoint.
+    SimpleBaseline,
+    /// Stacked Hourglass (princeton-vl PyTorch code; top-down, one heatmap set per stack).
+    /// The stack count is read from the checkpoint.
+    StackedHourglass,
 }
 
 impl Architecture {
@@ -39,9 +48,44 @@ impl Architecture {
             Architecture::HigherHrnet => {
                 "HigherHRNet (HRNet backbone, 1/4 and 1/2 resolution heatmaps, AE tags)"
             }
+            Architecture::TopDownHrnet => "HRNet (top-down, heatmaps at 1/4 of the crop)",
+            Architecture::SimpleBaseline => {
+                "SimpleBaseline (ResNet + 3 deconvolutions, top-down, heatmaps at 1/4)"
+            }
+            Architecture::StackedHourglass => {
+                "Stacked Hourglass (top-down, one heatmap set per stack at 1/4)"
+            }
         }
     }
 }
+
+impl Architecture {
+    /// Whether the family is trained on person crops from a detector box (top-down HRNet,
+    /// SimpleBaseline, Stacked Hourglass): these crop boxes get the usual
+    /// [`TOPDOWN_BOX_PADDING`] and their official test averages a flipped pass.
+    pub fn is_top_down(self) -> bool {
+        matches!(
+            self,
+            Architecture::TopDownHrnet
+                | Architecture::SimpleBaseline
+                | Architecture::StackedHourglass
+        )
+    }
+
+    /// Whether the official flip test shifts the flipped-back heatmaps one pixel right
+    /// (`TEST.SHIFT_HEATMAP: true` in the deep-high-resolution-net.pytorch yamls for
+    /// HRNet and SimpleBaseline; the Stacked Hourglass `test.py` does not shift).
+    pub fn flip_shifts_heatmap(self) -> bool {
+        matches!(
+            self,
+            Architecture::TopDownHrnet | Architecture::SimpleBaseline
+        )
+    }
+}
+
+/// Box padding of top-down models: the person box is enlarged 1.25× (the official
+/// HRNet / SimpleBaseline `_box2cs` scale and the MPII `scale × 200 × 1.25` crops).
+pub const TOPDOWN_BOX_PADDING: f64 = 1.25;
 
 /// How a model's maps become people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +360,229 @@ pub static CATALOG: &[ModelInfo] = &[
         licence: "Apache-2.0 (open-mmlab/mmpose)",
         sha256: "",
     },
+    ModelInfo {
+        id: "hrnet-w32-256x192",
+        aliases: &["hrnet", "hrnet-w32", "pose_hrnet_w32_256x192"],
+        architecture: Architecture::TopDownHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        stride: 32,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_hrnet_w32_256x192.pth"),
+        file_name: "pose_hrnet_w32_256x192.pth",
+        url: None,
+        source: HRNET_SOURCE,
+        licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "hrnet-w32-384x288",
+        aliases: &["pose_hrnet_w32_384x288"],
+        architecture: Architecture::TopDownHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        stride: 32,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_hrnet_w32_384x288.pth"),
+        file_name: "pose_hrnet_w32_384x288.pth",
+        url: None,
+        source: HRNET_SOURCE,
+        licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "hrnet-w48-256x192",
+        aliases: &["pose_hrnet_w48_256x192"],
+        architecture: Architecture::TopDownHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        stride: 32,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_hrnet_w48_256x192.pth"),
+        file_name: "pose_hrnet_w48_256x192.pth",
+        url: None,
+        source: HRNET_SOURCE,
+        licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "hrnet-w48-384x288",
+        aliases: &["pose_hrnet_w48_384x288"],
+        architecture: Architecture::TopDownHrnet,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        stride: 32,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_hrnet_w48_384x288.pth"),
+        file_name: "pose_hrnet_w48_384x288.pth",
+        url: None,
+        source: HRNET_SOURCE,
+        licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res50-256x192",
+        aliases: &["simplebaseline", "simple-baseline", "pose_resnet_50_256x192"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_50_256x192.pth.tar"),
+        file_name: "pose_resnet_50_256x192.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res50-384x288",
+        aliases: &["pose_resnet_50_384x288"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_50_384x288.pth.tar"),
+        file_name: "pose_resnet_50_384x288.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res101-256x192",
+        aliases: &["pose_resnet_101_256x192"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_101_256x192.pth.tar"),
+        file_name: "pose_resnet_101_256x192.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res101-384x288",
+        aliases: &["pose_resnet_101_384x288"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_101_384x288.pth.tar"),
+        file_name: "pose_resnet_101_384x288.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res152-256x192",
+        aliases: &["pose_resnet_152_256x192"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_152_256x192.pth.tar"),
+        file_name: "pose_resnet_152_256x192.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "simplebaseline-res152-384x288",
+        aliases: &["pose_resnet_152_384x288"],
+        architecture: Architecture::SimpleBaseline,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        stride: 32,
+        norm: InputNorm::BgrImageNetByPosition,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("pose_resnet_152_384x288.pth.tar"),
+        file_name: "pose_resnet_152_384x288.pth.tar",
+        url: None,
+        source: SIMPLEBASELINE_SOURCE,
+        licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "hourglass-8stack-mpii",
+        aliases: &["hourglass", "stacked-hourglass"],
+        architecture: Architecture::StackedHourglass,
+        joints: &skeleton::MPII16,
+        input_size: (256, 256),
+        stride: 64,
+        norm: InputNorm::Rgb01,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("hourglass_8hg_checkpoint.pth.tar"),
+        file_name: "hourglass_8hg_checkpoint.pth.tar",
+        url: None,
+        source: "princeton-vl/pytorch_stacked_hourglass README, Pretrained Models: 8HG model http://www-personal.umich.edu/~cnris/original_8hg/checkpoint.pth.tar (plain http, no checksum published; not fetched automatically). Save it as hourglass_8hg_checkpoint.pth.tar; the checkpoint wraps the model as Trainer(DataParallel(PoseNet)), keys prefixed model.module. (stripped on loading). A file in the pre-1.6 torch.save format must be re-saved with a current PyTorch first",
+        licence: "BSD-3-Clause (princeton-vl/pytorch_stacked_hourglass)",
+        sha256: "",
+    },
+    ModelInfo {
+        id: "hourglass-2stack-mpii",
+        aliases: &[],
+        architecture: Architecture::StackedHourglass,
+        joints: &skeleton::MPII16,
+        input_size: (256, 256),
+        stride: 64,
+        norm: InputNorm::Rgb01,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("hourglass_2hg_checkpoint.pth.tar"),
+        file_name: "hourglass_2hg_checkpoint.pth.tar",
+        url: None,
+        source: "princeton-vl/pytorch_stacked_hourglass README, Pretrained Models: 2HG model http://www-personal.umich.edu/~cnris/original_2hg/checkpoint.pth.tar (plain http, no checksum published; not fetched automatically). Save it as hourglass_2hg_checkpoint.pth.tar; the checkpoint wraps the model as Trainer(DataParallel(PoseNet)), keys prefixed model.module. (stripped on loading). A file in the pre-1.6 torch.save format must be re-saved with a current PyTorch first",
+        licence: "BSD-3-Clause (princeton-vl/pytorch_stacked_hourglass)",
+        sha256: "",
+    },
 ];
+
+/// Where the official top-down HRNet checkpoints are published.
+const HRNET_SOURCE: &str = "Official HRNet model zoo (leoxiaobin/deep-high-resolution-net.pytorch README, pose_coco models): Google Drive https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC or OneDrive https://1drv.ms/f/s!AhIXJn_J-blW231MH2krnmLq5kkQ; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";
+
+/// Where the official SimpleBaseline checkpoints are published.
+const SIMPLEBASELINE_SOURCE: &str = "Official SimpleBaseline model zoo (Microsoft/human-pose-estimation.pytorch README, pose_coco models; the same files are in the deep-high-resolution-net.pytorch zoo): Google Drive / OneDrive folders linked there; no checksum published and no direct download. The 2018 files may be in the pre-1.6 torch.save format: re-save them with a current PyTorch (torch.save(torch.load(p), q)) before opening";
 
 /// Where the official HigherHRNet checkpoints are published.
 const HIGHERHRNET_SOURCE: &str = "Official HigherHRNet model zoo (HRNet/HigherHRNet-Human-Pose-Estimation README, COCO pose_coco models): Google Drive https://drive.google.com/drive/folders/1X9-TzWpwbX2zQf2To8lB-ZQHMYviYYh6 (also https://drive.google.com/open?id=1bdXVmYrSynPLSk5lptvgyQ8fhziobD50) or OneDrive https://1drv.ms/f/s!AhIXJn_J-blW4AwKRMklXVzndJT0; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";

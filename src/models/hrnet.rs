@@ -31,6 +31,9 @@ use super::folded::Conv;
 use super::hrnet_backbone::{Backbone, StageConfig, INPUT_MULTIPLE};
 use super::{StepClock, StepTime};
 
+/// Upper bound when counting numbered modules in a checkpoint.
+const MAX_COUNT: usize = 256;
+
 /// A top-down HRNet configuration (the `MODEL` part of the official yaml).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -82,6 +85,60 @@ impl Config {
             stages: [stage(1, 2), stage(4, 3), stage(3, 4)],
             final_kernel: 1,
         }
+    }
+
+    /// Infers the configuration from a checkpoint's tensor shapes (`shape(key)` is the
+    /// shape of tensor `key` under its official name, `None` if absent): branch widths from
+    /// `stage{s}.0.branches.{b}.0.conv1.weight`, module and block counts by counting keys,
+    /// joints and the final kernel from `final_layer.weight`. The input size is not in the
+    /// checkpoint; `input_size` (`(height, width)`) is taken as given.
+    pub fn from_shapes(
+        shape: impl Fn(&str) -> Option<Vec<usize>>,
+        input_size: (usize, usize),
+    ) -> CResult<Self> {
+        let count = |f: &dyn Fn(usize) -> String| {
+            (0..MAX_COUNT)
+                .take_while(|&i| shape(&f(i)).is_some())
+                .count()
+        };
+        let conv4 = |key: &str| -> CResult<[usize; 4]> {
+            let s = shape(key).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "no tensor '{key}' (not a top-down HRNet checkpoint, or a truncated one)"
+                ))
+            })?;
+            <[usize; 4]>::try_from(s.as_slice()).map_err(|_| {
+                candle_core::Error::Msg(format!(
+                    "tensor '{key}' has shape {s:?}, expected a 4-d convolution weight"
+                ))
+            })
+        };
+        let layer1_blocks = count(&|b| format!("layer1.{b}.conv1.weight"));
+        let mut stages = Vec::with_capacity(3);
+        for s in 2..=4 {
+            let branches = count(&|b| format!("stage{s}.0.branches.{b}.0.conv1.weight"));
+            let channels = (0..branches.max(1))
+                .map(|b| conv4(&format!("stage{s}.0.branches.{b}.0.conv1.weight")).map(|d| d[0]))
+                .collect::<CResult<Vec<_>>>()?;
+            stages.push(StageConfig {
+                modules: count(&|m| format!("stage{s}.{m}.branches.0.0.conv1.weight")),
+                blocks: count(&|k| format!("stage{s}.0.branches.0.{k}.conv1.weight")),
+                channels,
+            });
+        }
+        let stages: [StageConfig; 3] = stages
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("HRNet: not three stages".into()))?;
+        let fin = conv4("final_layer.weight")?;
+        let config = Self {
+            joints: fin[0],
+            input_size,
+            layer1_blocks,
+            stages,
+            final_kernel: fin[2],
+        };
+        config.validate()?;
+        Ok(config)
     }
 
     /// Width of the highest-resolution branch (the input of `final_layer`).

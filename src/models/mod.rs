@@ -26,6 +26,7 @@ use candle_core::{Device, Tensor};
 
 pub use catalog::{
     Architecture, Background, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL,
+    TOPDOWN_BOX_PADDING,
 };
 pub use receptive::ReceptiveField;
 pub use timing::{StepClock, StepTime};
@@ -42,7 +43,8 @@ pub enum ModelError {
         "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb), \
          a TFLite file (.tflite: mobile CPM / hourglass), a Caffe model (.caffemodel: CPM) or a \
          PyTorch checkpoint / safetensors file (.pth, .pth.tar, .safetensors: HigherHRNet, \
-         official or MMPose naming; CPM PyTorch port)"
+         official or MMPose naming; top-down HRNet, SimpleBaseline, Stacked Hourglass; CPM \
+         PyTorch port)"
     )]
     UnknownFormat(String),
     #[error("model '{id}' cannot be built from '{file}': {source}")]
@@ -110,6 +112,9 @@ enum Network {
     PefmCpm(pefm_cpm::PefmCpm),
     PefmHourglass(pefm_hourglass::PefmHourglass),
     HigherHrnet(higher_hrnet::HigherHrnet),
+    TopDownHrnet(Box<hrnet::Hrnet>),
+    SimpleBaseline(Box<simple_baseline::SimpleBaseline>),
+    StackedHourglass(Box<stacked_hourglass::StackedHourglass>),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -119,11 +124,15 @@ pub struct Model {
     info: &'static ModelInfo,
     network: Network,
     device: Device,
+    /// Checkpoint keys the network did not read (see [`Model::unused_keys`]).
+    unused_keys: Vec<String>,
 }
 
 impl Model {
     /// Loads a catalogue model by id or alias, or a weights file by path (its architecture
-    /// taken from its format).
+    /// taken from its format; for PyTorch / safetensors checkpoints from its keys, see
+    /// `top_down_entry`). Checkpoint keys the network does not read are kept in
+    /// [`Model::unused_keys`].
     pub fn load(name_or_path: &str, device: &Device) -> Result<Model, ModelError> {
         if let Some(info) = catalog::find(name_or_path) {
             let bytes = match info.weights {
@@ -160,11 +169,13 @@ impl Model {
                 .to_string()
         };
         if let Some("pth" | "pt" | "tar" | "bin" | "safetensors") = ext.as_deref() {
-            // A PyTorch-side checkpoint: HigherHRNet (official or MMPose names) or the CPM
-            // port, told apart by its keys.
+            // A PyTorch-side checkpoint: HigherHRNet (official or MMPose names), a top-down
+            // network or the CPM port, told apart by its keys.
             let store = checkpoint_store(&bytes, &label, device)?;
             let info = if higher_hrnet_keys(&store) {
                 higher_hrnet_entry(&store)
+            } else if let Some(info) = top_down_entry(&store) {
+                Some(info)
             } else {
                 catalog::find("cpm-lsp-pytorch")
             }
@@ -184,7 +195,9 @@ impl Model {
     /// Loads the catalogue model `id` (or alias) with the weights in `weights` instead of
     /// its own file (`posescope infer --model higherhrnet-w32-512 --weights my.pth`). The
     /// file is read in the architecture's format; for HigherHRNet any width loads (the
-    /// configuration comes from the tensor shapes) and MMPose names are mapped.
+    /// configuration comes from the tensor shapes) and MMPose names are mapped; likewise any
+    /// width / ResNet depth / stack count for the top-down HRNet, SimpleBaseline and
+    /// Stacked Hourglass.
     pub fn load_with_weights(
         id: &str,
         weights: &Path,
@@ -217,7 +230,7 @@ impl Model {
             file: label.to_string(),
             source: Box::new(source),
         };
-        let network = match info.architecture {
+        let (network, unused_keys) = match info.architecture {
             Architecture::HigherHrnet => {
                 let mmpose = weights::mmpose::is_mmpose(store.names());
                 // Errors name tensors by their official names; say so for MMPose files.
@@ -236,11 +249,62 @@ impl Model {
                     store.get_any(k).ok().map(|t| t.dims().to_vec())
                 })
                 .map_err(|e| build_err(note(candle_core::Error::wrap(e))))?;
-                let (vb, _usage) =
+                let (vb, usage) =
                     weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
-                Network::HigherHrnet(
+                let net = Network::HigherHrnet(
                     higher_hrnet::HigherHrnet::load(vb, config).map_err(|e| build_err(note(e)))?,
-                )
+                );
+                (net, usage.unused_keys())
+            }
+            Architecture::TopDownHrnet
+            | Architecture::SimpleBaseline
+            | Architecture::StackedHourglass => {
+                let shape = |k: &str| store.get_any(k).ok().map(|t| t.dims().to_vec());
+                let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
+                let (vb, usage) = match info.architecture {
+                    Architecture::TopDownHrnet => {
+                        let config =
+                            hrnet::Config::from_shapes(shape, (h, w)).map_err(build_err)?;
+                        let (vb, usage) = weights::varbuilder::var_builder(
+                            store,
+                            candle_core::DType::F32,
+                            device,
+                        );
+                        let net = hrnet::Hrnet::load(vb, config).map_err(build_err)?;
+                        (Network::TopDownHrnet(Box::new(net)), usage)
+                    }
+                    Architecture::SimpleBaseline => {
+                        let config = simple_baseline::Config::from_shapes(shape, (h, w))
+                            .map_err(build_err)?;
+                        let (vb, usage) = weights::varbuilder::var_builder(
+                            store,
+                            candle_core::DType::F32,
+                            device,
+                        );
+                        let net =
+                            simple_baseline::SimpleBaseline::load(vb, config).map_err(build_err)?;
+                        (Network::SimpleBaseline(Box::new(net)), usage)
+                    }
+                    _ => {
+                        let config = stacked_hourglass::Config::from_shapes(shape, (h, w))
+                            .map_err(build_err)?;
+                        let (vb, usage) = weights::varbuilder::var_builder(
+                            store,
+                            candle_core::DType::F32,
+                            device,
+                        );
+                        let net = stacked_hourglass::StackedHourglass::load(vb, config)
+                            .map_err(build_err)?;
+                        (Network::StackedHourglass(Box::new(net)), usage)
+                    }
+                };
+                let mut unused = usage.unused_keys();
+                // The hourglass's `skip_layer`s exist in every Residual but are applied only
+                // where the width changes; the unread ones are expected.
+                if matches!(vb, Network::StackedHourglass(_)) {
+                    unused.retain(|k| !k.contains(".skip_layer."));
+                }
+                (vb, unused)
             }
             Architecture::CpmLsp | Architecture::CpmMpii => {
                 let mut config = match info.architecture {
@@ -255,9 +319,12 @@ impl Model {
                 } else {
                     21.0
                 };
-                let (vb, _usage) =
+                let (vb, usage) =
                     weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
-                Network::Cpm(cpm::Cpm::load(vb, config).map_err(build_err)?)
+                (
+                    Network::Cpm(cpm::Cpm::load(vb, config).map_err(build_err)?),
+                    usage.unused_keys(),
+                )
             }
             Architecture::OpenPoseMobileNetThin
             | Architecture::PefmCpm
@@ -270,6 +337,7 @@ impl Model {
             info,
             network,
             device: device.clone(),
+            unused_keys,
         })
     }
 
@@ -310,7 +378,12 @@ impl Model {
                     .map_err(Box::new)?,
                 )
             }
-            Architecture::CpmLsp | Architecture::CpmMpii | Architecture::HigherHrnet => {
+            Architecture::CpmLsp
+            | Architecture::CpmMpii
+            | Architecture::HigherHrnet
+            | Architecture::TopDownHrnet
+            | Architecture::SimpleBaseline
+            | Architecture::StackedHourglass => {
                 let store = checkpoint_store(bytes, label, device)?;
                 return Self::from_store(info, id, store, label, device);
             }
@@ -320,6 +393,7 @@ impl Model {
             info,
             network,
             device: device.clone(),
+            unused_keys: Vec::new(),
         })
     }
 
@@ -335,6 +409,15 @@ impl Model {
     }
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Keys of the checkpoint the network did not read, sorted: worth a note to the user (a
+    /// renamed layer, a checkpoint of a bigger variant, an optimizer state), never an error.
+    /// Empty for formats that are not read key by key, and without the Stacked Hourglass's
+    /// `skip_layer`s, which the official model holds but never applies where the width
+    /// stays the same.
+    pub fn unused_keys(&self) -> &[String] {
+        &self.unused_keys
     }
 
     /// Runs the network on `input` (`[1, 3, H, W]` as the model expects it) and returns every
@@ -434,6 +517,35 @@ impl Model {
                 ];
                 Ok((stages, times))
             }
+            Network::TopDownHrnet(net) => {
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let stage = StageOutput {
+                    label: "heatmaps".into(),
+                    key: "heatmaps".into(),
+                    heatmaps: to_maps(&out.heatmaps).map_err(err)?,
+                    pafs: None,
+                    tags: None,
+                };
+                Ok((vec![stage], times))
+            }
+            Network::SimpleBaseline(net) => {
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let stage = StageOutput {
+                    label: "heatmaps".into(),
+                    key: "heatmaps".into(),
+                    heatmaps: to_maps(&out.heatmaps).map_err(err)?,
+                    pafs: None,
+                    tags: None,
+                };
+                Ok((vec![stage], times))
+            }
+            Network::StackedHourglass(net) => {
+                // One stage per stack (intermediate supervision): the stage slider steps
+                // through them; the last is the prediction.
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let label = |t: usize| format!("stack {}", t + 1);
+                Ok((stages_of(&out.stacks, &label).map_err(err)?, times))
+            }
         }
     }
 }
@@ -482,8 +594,11 @@ impl Model {
                     )
                 })
                 .collect(),
-            // Not computed for HigherHRNet's multi-branch graph.
-            Network::HigherHrnet(_) => Vec::new(),
+            // Not computed for the multi-branch / recursive graphs.
+            Network::HigherHrnet(_)
+            | Network::TopDownHrnet(_)
+            | Network::SimpleBaseline(_)
+            | Network::StackedHourglass(_) => Vec::new(),
         }
     }
 }
@@ -517,9 +632,26 @@ fn not_present(info: &ModelInfo, file: &str) -> ModelError {
     }
 }
 
-/// Reads a PyTorch / safetensors checkpoint into a store.
+/// Reads a PyTorch / safetensors checkpoint into a store. A `model.module.` or `module.`
+/// prefix on every key (what `nn.DataParallel` adds; `.pth` files have it stripped by the
+/// reader already) is removed from safetensors files too.
 fn checkpoint_store(bytes: &[u8], label: &str, device: &Device) -> Result<TensorStore, ModelError> {
-    Ok(weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?)
+    let store = weights::load_checkpoint_bytes(bytes, label, device).map_err(Box::new)?;
+    let prefix = ["model.module.", "module."]
+        .into_iter()
+        .find(|p| !store.is_empty() && store.names().all(|k| k.starts_with(p)));
+    Ok(match prefix {
+        Some(p) => {
+            let file = store.file().to_string();
+            let tensors = store
+                .into_tensors()
+                .into_iter()
+                .map(|(k, t)| (k[p.len()..].to_string(), t))
+                .collect();
+            TensorStore::new(file, tensors)
+        }
+        None => store,
+    })
 }
 
 /// Whether a checkpoint (official or MMPose names) holds a HigherHRNet: the 1/2-resolution
@@ -545,6 +677,52 @@ fn higher_hrnet_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
     } else {
         "higherhrnet-w32-512"
     })
+}
+
+/// The catalogue entry of a top-down checkpoint, by its keys: `final_layer.weight` with
+/// `stage4.*` → top-down HRNet (W48 → `hrnet-w48-256x192`, else `hrnet-w32-256x192`);
+/// `deconv_layers.*`, `layer4.*` and `final_layer.weight` → SimpleBaseline (the entry of its
+/// ResNet depth at 256×192); `hgs.*`, `features.*` and `outs.*` → Stacked Hourglass
+/// (`hourglass-2stack-mpii` for two stacks, else the 8-stack entry). The configuration
+/// itself comes from the shapes.
+fn top_down_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
+    let any = |prefix: &str| store.names().any(|k| k.starts_with(prefix));
+    let final_layer = store.contains("final_layer.weight");
+    if final_layer && any("stage4.") {
+        let width = store
+            .get_any("transition1.0.0.weight")
+            .ok()
+            .and_then(|t| t.dims().first().copied());
+        return catalog::find(if width == Some(48) {
+            "hrnet-w48-256x192"
+        } else {
+            "hrnet-w32-256x192"
+        });
+    }
+    if final_layer && any("deconv_layers.") && any("layer4.") {
+        let blocks = |l: usize| {
+            (0..)
+                .take_while(|b| store.contains(&format!("layer{l}.{b}.conv1.weight")))
+                .count()
+        };
+        let id = match (blocks(2), blocks(3)) {
+            (_, 23) => "simplebaseline-res101-256x192",
+            (8, _) | (_, 36) => "simplebaseline-res152-256x192",
+            _ => "simplebaseline-res50-256x192",
+        };
+        return catalog::find(id);
+    }
+    if any("hgs.") && any("features.") && any("outs.") {
+        let stacks = (0..)
+            .take_while(|i| store.contains(&format!("outs.{i}.conv.weight")))
+            .count();
+        return catalog::find(if stacks == 2 {
+            "hourglass-2stack-mpii"
+        } else {
+            "hourglass-8stack-mpii"
+        });
+    }
+    None
 }
 
 /// Moves a leading background channel to the end (joints first, as [`StageOutput`] says).

@@ -33,6 +33,9 @@ const EXPANSION: usize = 4;
 /// The input sides must be multiples of this (the stride of `layer4`).
 pub const INPUT_MULTIPLE: usize = 32;
 
+/// Upper bound when counting numbered modules in a checkpoint.
+const MAX_COUNT: usize = 256;
+
 /// A SimpleBaseline configuration (the `MODEL` part of the official yaml).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -96,6 +99,62 @@ impl Config {
             deconv_channels: vec![256; 3],
             deconv_kernel: 4,
             final_kernel: 1,
+        }
+    }
+
+    /// Infers the configuration from a checkpoint's tensor shapes (`shape(key)` is the
+    /// shape of tensor `key` under its official name, `None` if absent): the ResNet depth
+    /// from the number of `layer{l}.{b}` blocks (`[3, 4, 6, 3]` is ResNet-50), the
+    /// deconvolutions from `deconv_layers.{3i}.weight` (`[in, out, k, k]`), joints and the
+    /// final kernel from `final_layer.weight`. `input_size` (`(height, width)`) is taken as
+    /// given.
+    pub fn from_shapes(
+        shape: impl Fn(&str) -> Option<Vec<usize>>,
+        input_size: (usize, usize),
+    ) -> CResult<Self> {
+        let count = |f: &dyn Fn(usize) -> String| {
+            (0..MAX_COUNT)
+                .take_while(|&i| shape(&f(i)).is_some())
+                .count()
+        };
+        let conv4 = |key: &str| -> CResult<[usize; 4]> {
+            let s = shape(key).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "no tensor '{key}' (not a SimpleBaseline checkpoint, or a truncated one)"
+                ))
+            })?;
+            <[usize; 4]>::try_from(s.as_slice()).map_err(|_| {
+                candle_core::Error::Msg(format!(
+                    "tensor '{key}' has shape {s:?}, expected a 4-d convolution weight"
+                ))
+            })
+        };
+        let layers: [usize; 4] =
+            std::array::from_fn(|l| count(&|b| format!("layer{}.{b}.conv1.weight", l + 1)));
+        let deconvs = count(&|i| format!("deconv_layers.{}.weight", 3 * i));
+        let deconv = (0..deconvs)
+            .map(|i| conv4(&format!("deconv_layers.{}.weight", 3 * i)))
+            .collect::<CResult<Vec<_>>>()?;
+        let fin = conv4("final_layer.weight")?;
+        let config = Self {
+            joints: fin[0],
+            input_size,
+            layers,
+            deconv_channels: deconv.iter().map(|d| d[1]).collect(),
+            deconv_kernel: deconv.first().map_or(4, |d| d[2]),
+            final_kernel: fin[2],
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The ResNet depth of `layers` (50, 101, 152), or `None` for a non-standard layout.
+    pub fn depth(&self) -> Option<usize> {
+        match self.layers {
+            [3, 4, 6, 3] => Some(50),
+            [3, 4, 23, 3] => Some(101),
+            [3, 8, 36, 3] => Some(152),
+            _ => None,
         }
     }
 

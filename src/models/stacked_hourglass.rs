@@ -72,6 +72,47 @@ impl Config {
         }
     }
 
+    /// Infers the configuration from a checkpoint's tensor shapes (`shape(key)` is the
+    /// shape of tensor `key` under its official name, `None` if absent): the stack count by
+    /// counting `outs.{i}.conv.weight`, joints and features from `outs.0.conv.weight`
+    /// (`[joints, features, 1, 1]`), the depth from the nesting of `hgs.0.0.low2…`.
+    /// `input_size` (`(height, width)`) is taken as given.
+    pub fn from_shapes(
+        shape: impl Fn(&str) -> Option<Vec<usize>>,
+        input_size: (usize, usize),
+    ) -> CResult<Self> {
+        let stacks = (0..256)
+            .take_while(|i| shape(&format!("outs.{i}.conv.weight")).is_some())
+            .count();
+        let key = "outs.0.conv.weight";
+        let out = shape(key).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "no tensor '{key}' (not a Stacked Hourglass checkpoint, or a truncated one)"
+            ))
+        })?;
+        let [joints, features, _, _] = <[usize; 4]>::try_from(out.as_slice()).map_err(|_| {
+            candle_core::Error::Msg(format!(
+                "tensor '{key}' has shape {out:?}, expected [joints, features, 1, 1]"
+            ))
+        })?;
+        // Level n has `low2` = another level while n > 1, a Residual at n = 1.
+        let mut depth = 1;
+        let mut prefix = "hgs.0.0".to_string();
+        while depth < 16 && shape(&format!("{prefix}.low2.up1.conv1.conv.weight")).is_some() {
+            prefix.push_str(".low2");
+            depth += 1;
+        }
+        let config = Self {
+            stacks,
+            features,
+            joints,
+            depth,
+            input_size,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The input sides must be multiples of this (stride 4 of the stem, then `depth`
     /// halvings).
     pub fn input_multiple(&self) -> usize {
