@@ -402,5 +402,14 @@ fn cli_weights_option_runs_a_higherhrnet_checkpoint() {
     let t = candle_core::safetensors::load(&maps, &Device::Cpu).unwrap();
     let mut names: Vec<&str> = t.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["res0.heatmaps", "res0.tags", "res1.heatmaps"]);
+    assert_eq!(
+        names,
+        [
+            "aggregated.heatmaps",
+            "aggregated.tags",
+            "res0.heatmaps",
+            "res0.tags",
+            "res1.heatmaps"
+        ]
+    );
 }
