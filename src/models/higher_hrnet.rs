@@ -26,6 +26,7 @@
 //! highest-resolution output. The stem (64) and `layer1` (256) widths are fixed in the
 //! official code. BatchNorm runs in eval mode (running statistics, eps 1e-5) and is folded
 //! into the preceding convolution when the network is loaded (in f64, then rounded to f32).
+//! On the CPU, k×k convolutions run as im2col + matmul ([`super::im2col_cpu`]).
 //!
 //! Input: `[N, 3, H, W]`, R,G,B, `(u8 / 255 − mean) / std` with the ImageNet mean
 //! (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225). `H` and `W` must be multiples of 32
@@ -35,6 +36,7 @@
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::im2col_cpu;
 use super::ops::Pointwise;
 use super::{StepClock, StepTime};
 
@@ -411,7 +413,7 @@ impl Conv {
                 bias,
                 stride,
                 pad,
-            } => x.conv2d(weight, *pad, *stride, 1, 1)?.broadcast_add(bias)?,
+            } => im2col_cpu::conv2d(x, weight, *stride, *pad)?.broadcast_add(bias)?,
             ConvOp::Transposed {
                 weight,
                 bias,

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
 pub mod higher_hrnet;
+pub mod im2col_cpu;
 pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
