@@ -11,13 +11,20 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// The unfold op for a square `kernel`, `stride` and zero `pad`.
+/// The unfold op for a square `kernel`, `stride` and zero `pad`, producing the columns of
+/// output rows `rows.0..rows.1` only (a band), so that large inputs are processed in pieces
+/// that stay in cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Im2Col {
     pub kernel: usize,
     pub stride: usize,
     pub pad: usize,
+    /// Output rows `[start, end)`.
+    pub rows: (usize, usize),
 }
+
+/// Column-matrix elements per band (1 MiB of f32: about an L2 cache).
+const BAND_ELEMENTS: usize = 1 << 18;
 
 impl Im2Col {
     /// Output size along an axis of `size` input cells.
@@ -57,7 +64,8 @@ impl CustomOp1 for Im2Col {
         let (Some(ho), Some(wo)) = (self.out_size(h), self.out_size(w)) else {
             candle_core::bail!("im2col: kernel {k} larger than the padded input {h}x{w}");
         };
-        let plane = ho * wo;
+        let (r0, r1) = (self.rows.0.min(ho), self.rows.1.min(ho));
+        let plane = r1.saturating_sub(r0) * wo;
         let mut out = vec![0f32; n * c * k * k * plane];
         if plane > 0 && h * w > 0 {
             out.par_chunks_mut(plane).enumerate().for_each(|(row, o)| {
@@ -73,10 +81,11 @@ impl CustomOp1 for Im2Col {
                     return;
                 }
                 let (ylo, yhi) = valid_range(h, ho, s, i, p);
-                for oy in ylo..yhi {
+                for oy in ylo.max(r0)..yhi.min(r1) {
                     let iy = oy * s + i - p;
                     let in_row = &xin[iy * w..(iy + 1) * w];
-                    let out_row = &mut o[oy * wo + lo..oy * wo + hi];
+                    let at = (oy - r0) * wo;
+                    let out_row = &mut o[at + lo..at + hi];
                     let x0 = lo * s + j - p;
                     if s == 1 {
                         out_row.copy_from_slice(&in_row[x0..x0 + (hi - lo)]);
@@ -103,19 +112,34 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<
     if kh != kw || c != xc {
         return x.conv2d(weight, pad, stride, 1, 1);
     }
-    let op = Im2Col {
+    let whole = Im2Col {
         kernel: kh,
         stride,
         pad,
+        rows: (0, usize::MAX),
     };
-    let (Some(ho), Some(wo)) = (op.out_size(h), op.out_size(w)) else {
+    let (Some(ho), Some(wo)) = (whole.out_size(h), whole.out_size(w)) else {
         candle_core::bail!("conv2d: kernel {kh} larger than the padded input {h}x{w}");
     };
-    let cols = x.contiguous()?.apply_op1_no_bwd(&op)?;
-    weight
-        .reshape((o, c * kh * kw))?
-        .broadcast_matmul(&cols)?
-        .reshape((n, o, ho, wo))
+    let x = x.contiguous()?;
+    let w2 = weight.reshape((o, c * kh * kw))?;
+    // Output rows per band, so that one band's columns stay about cache-sized.
+    let band = (BAND_ELEMENTS / (c * kh * kw * wo).max(1)).max(1);
+    if band >= ho {
+        let cols = x.apply_op1_no_bwd(&whole)?;
+        return w2.broadcast_matmul(&cols)?.reshape((n, o, ho, wo));
+    }
+    let parts = (0..ho)
+        .step_by(band)
+        .map(|r0| {
+            let op = Im2Col {
+                rows: (r0, (r0 + band).min(ho)),
+                ..whole
+            };
+            w2.broadcast_matmul(&x.apply_op1_no_bwd(&op)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&parts, 2)?.reshape((n, o, ho, wo))
 }
 
 #[cfg(test)]
@@ -133,6 +157,9 @@ mod tests {
             (3, 2, 1, 7, 5),
             (1, 1, 0, 4, 5),
             (5, 1, 2, 6, 6),
+            // Large enough to be split into bands.
+            (3, 1, 1, 130, 700),
+            (3, 2, 1, 131, 701),
         ] {
             let x = Tensor::randn(0f32, 1.0, (2, 3, h, w), &dev).unwrap();
             let wt = Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev).unwrap();
