@@ -419,8 +419,7 @@ impl Conv {
                 bias,
                 pad,
                 output_pad,
-            } => x
-                .conv_transpose2d(weight, *pad, *output_pad, 2, 1)?
+            } => im2col_cpu::conv_transpose2d(x, weight, 2, *pad, *output_pad)?
                 .broadcast_add(bias)?,
         };
         if self.relu {
