@@ -174,3 +174,34 @@ fn w8_matches_on_posegen_weights_and_on_its_pth_and_safetensors_checkpoints() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Writes HigherHRNet-W32 posegen-v1 weights under the official names to
+/// `$POSESCOPE_POSEGEN_OUT` (default: `higherhrnet_w32_posegen.safetensors` in the temp
+/// directory), the input of the forward-pass benchmark, which is the `bench` command:
+///
+/// ```text
+/// cargo build --release --no-default-features
+/// RAYON_NUM_THREADS=1 target/release/posescope bench --model higherhrnet-w32-512 \
+///     --weights FILE --size 512x512 --resize stretch --threads 1 --runs 5
+/// ```
+#[test]
+#[ignore = "writes a 115 MB weights file for benchmarking; run by hand"]
+fn write_w32_posegen_checkpoint_for_the_benchmark() {
+    let path = std::env::var_os("POSESCOPE_POSEGEN_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("higherhrnet_w32_posegen.safetensors"));
+    let dev = Device::Cpu;
+    let (vb, recorder) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
+    HigherHrnet::load(vb, Config::w32()).unwrap();
+    let tensors: HashMap<String, Tensor> = recorder
+        .requests()
+        .into_iter()
+        .map(|(name, shape)| {
+            let t = posegen::tensor(&name, &shape, posegen::GAIN_HIGHERHRNET, &dev).unwrap();
+            (name, t)
+        })
+        .collect();
+    assert_eq!(tensors.len(), 1810 - 301);
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    println!("wrote {}", path.display());
+}

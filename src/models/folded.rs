@@ -1,10 +1,12 @@
 //! Convolutions with their eval-mode BatchNorm folded in at load time, shared by the
 //! networks that load official PyTorch `state_dict` names (HRNet, HigherHRNet,
-//! SimpleBaseline, Stacked Hourglass).
+//! SimpleBaseline, Stacked Hourglass). On the CPU, k×k convolutions run as im2col + matmul
+//! and the transposed convolution as matmul + col2im ([`super::im2col_cpu`]).
 
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::im2col_cpu;
 use super::ops::Pointwise;
 
 /// BatchNorm epsilon of the official code (PyTorch's default).
@@ -169,14 +171,13 @@ impl Conv {
                 bias,
                 stride,
                 pad,
-            } => x.conv2d(weight, *pad, *stride, 1, 1)?.broadcast_add(bias)?,
+            } => im2col_cpu::conv2d(x, weight, *stride, *pad)?.broadcast_add(bias)?,
             ConvOp::Transposed {
                 weight,
                 bias,
                 pad,
                 output_pad,
-            } => x
-                .conv_transpose2d(weight, *pad, *output_pad, 2, 1)?
+            } => im2col_cpu::conv_transpose2d(x, weight, 2, *pad, *output_pad)?
                 .broadcast_add(bias)?,
         };
         if self.relu {

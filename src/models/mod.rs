@@ -8,6 +8,7 @@ pub(crate) mod folded;
 pub mod higher_hrnet;
 pub mod hrnet;
 pub mod hrnet_backbone;
+pub mod im2col_cpu;
 pub mod mobile_blocks;
 pub mod openpose_mobilenet;
 pub mod ops;
