@@ -7,7 +7,7 @@ use std::time::Duration;
 use image::RgbImage;
 
 use crate::models::{ReceptiveField, StageOutput, StepTime};
-use crate::pose::associative::{AeParams, Grouping};
+use crate::pose::associative::{AeParams, Grouping, TopK};
 use crate::pose::{Affine2, JointSet, Person};
 
 /// Where a frame came from.
@@ -51,6 +51,9 @@ pub struct AeGrouping {
     pub params: AeParams,
     /// People (official heatmap coordinates) and candidates.
     pub grouping: Grouping,
+    /// NMS and top-k of the aggregated maps, kept so that new thresholds regroup without
+    /// redoing them.
+    pub topk: std::sync::Arc<TopK>,
     /// The stage holding the aggregated heatmaps and tags (`aggregated`).
     pub stage: usize,
     /// Aggregated-map coordinates (official, +½) → image pixels.

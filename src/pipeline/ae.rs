@@ -20,6 +20,7 @@
 //! heatmaps and tags; `res1`: 1/2 resolution heatmaps) and `aggregated` (the grouping's
 //! heatmaps and every tag dimension at the input resolution).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -276,7 +277,9 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
     aggregate::scale_in_place(&mut heat, 1.0 / scales.len() as f32);
 
     let t0 = Instant::now();
-    let grouping = associative::parse(&heat, &tag_dims, &ae.params)
+    let topk = associative::TopK::from_maps(&heat, &tag_dims, &ae.params)
+        .map_err(|e| decode_err(name, "grouping", e))?;
+    let grouping = associative::group(&topk, &heat, &tag_dims, &ae.params)
         .map_err(|e| decode_err(name, "grouping", e))?;
     steps.push(StepTime {
         name: "group".into(),
@@ -305,6 +308,7 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
         grouping: AeGrouping {
             params: ae.params.clone(),
             grouping,
+            topk: Arc::new(topk),
             stage,
             to_image,
         },
@@ -337,12 +341,24 @@ pub fn regroup(
         return Ok(());
     };
     let dims = associative::split_tag_dims(tags, stage.heatmaps.channels())?;
-    let grouping = associative::parse(&stage.heatmaps, &dims, params)?;
+    // Thresholds and switches reuse the NMS and top-k; a new NMS kernel or people cap
+    // redoes them.
+    let topk = if ae.topk.matches(params) {
+        ae.topk.clone()
+    } else {
+        Arc::new(associative::TopK::from_maps(
+            &stage.heatmaps,
+            &dims,
+            params,
+        )?)
+    };
+    let grouping = associative::group(&topk, &stage.heatmaps, &dims, params)?;
     let to_image = ae.to_image;
     ins.people = people_in_image(&grouping, &to_image);
     ins.grouping = Some(AeGrouping {
         params: params.clone(),
         grouping,
+        topk,
         stage: ae.stage,
         to_image,
     });
