@@ -32,7 +32,7 @@
 //! (the lowest branch is at 1/32); the official test code resizes to multiples of 64.
 //! Outputs: see [`HigherHrnetOutputs`].
 
-use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 pub use super::folded::BN_EPS;
@@ -396,15 +396,7 @@ impl HigherHrnet {
     }
 
     fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<HigherHrnetOutputs> {
-        let (_, c, h, w) = x.dims4()?;
-        if c != 3 || h % INPUT_MULTIPLE != 0 || w % INPUT_MULTIPLE != 0 || h == 0 || w == 0 {
-            candle_core::bail!(
-                "HigherHRNet expects an input [N, 3, H, W] with H and W multiples of \
-                 {INPUT_MULTIPLE}, got {:?}",
-                x.dims()
-            );
-        }
-        let x = x.to_dtype(DType::F32)?;
+        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "HigherHRNet")?;
         let mut clock = StepClock::new(&self.device, times);
 
         let backbone = self.backbone.forward(&x, &mut clock)?;
@@ -497,7 +489,7 @@ mod tests {
         let dev = Device::Cpu;
         let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
         let net = HigherHrnet::load(vb, Config::with_width(4)).unwrap();
-        let x = Tensor::zeros((1, 3, 64, 96), DType::F32, &dev).unwrap();
+        let x = Tensor::zeros((1, 3, 64, 96), candle_core::DType::F32, &dev).unwrap();
         let (out, times) = net.forward_profiled(&x).unwrap();
         assert_eq!(out.output_0.dims(), &[1, 34, 16, 24]);
         assert_eq!(out.output_1.dims(), &[1, 17, 32, 48]);
@@ -516,7 +508,7 @@ mod tests {
                 "final 1/2"
             ]
         );
-        let bad = Tensor::zeros((1, 3, 64, 80), DType::F32, &dev).unwrap();
+        let bad = Tensor::zeros((1, 3, 64, 80), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
         let (heat, tags) = split_output0(&out.output_0, 17).unwrap();
         assert_eq!(heat.dims(), &[1, 17, 16, 24]);

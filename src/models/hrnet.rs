@@ -24,7 +24,7 @@
 //! ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); the standard crops
 //! are 256×192 and 384×288 (H × W). `H` and `W` must be multiples of 32.
 
-use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use super::folded::Conv;
@@ -249,15 +249,7 @@ impl Hrnet {
     }
 
     fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<HrnetOutputs> {
-        let (_, c, h, w) = x.dims4()?;
-        if c != 3 || h % INPUT_MULTIPLE != 0 || w % INPUT_MULTIPLE != 0 || h == 0 || w == 0 {
-            candle_core::bail!(
-                "HRNet expects an input [N, 3, H, W] with H and W multiples of \
-                 {INPUT_MULTIPLE}, got {:?}",
-                x.dims()
-            );
-        }
-        let x = x.to_dtype(DType::F32)?;
+        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "HRNet")?;
         let mut clock = StepClock::new(&self.device, times);
         let backbone = self.backbone.forward(&x, &mut clock)?;
         let [stage2, stage3, stage4] = backbone.stages;
@@ -299,7 +291,7 @@ mod tests {
         let dev = Device::Cpu;
         let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
         let net = Hrnet::load(vb, Config::with_width(4, (64, 32))).unwrap();
-        let x = Tensor::zeros((1, 3, 64, 32), DType::F32, &dev).unwrap();
+        let x = Tensor::zeros((1, 3, 64, 32), candle_core::DType::F32, &dev).unwrap();
         let (out, times) = net.forward_profiled(&x).unwrap();
         assert_eq!(out.heatmaps.dims(), &[1, 17, 16, 8]);
         assert_eq!(out.stage4_branches.len(), 4);
@@ -309,7 +301,7 @@ mod tests {
             names,
             ["stem", "layer1", "stage2", "stage3", "stage4", "final"]
         );
-        let bad = Tensor::zeros((1, 3, 64, 40), DType::F32, &dev).unwrap();
+        let bad = Tensor::zeros((1, 3, 64, 40), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
     }
 }

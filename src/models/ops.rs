@@ -9,6 +9,19 @@ use candle_core::{DType, Module, Result, Tensor, D};
 /// TF `SAME` padding `(before, after)` along one axis for an input of `size`, kernel `k`
 /// and stride `s`: output `ceil(size / s)`, total `max((out - 1) * s + k - size, 0)`,
 /// `before = total / 2`.
+/// Checks that `x` is an image batch `[N, 3, H, W]` with `H` and `W` non-zero multiples of
+/// `multiple` and returns it as f32; the error names `network`.
+pub fn image_batch(x: &Tensor, multiple: usize, network: &str) -> Result<Tensor> {
+    let (_, c, h, w) = x.dims4()?;
+    if c != 3 || h % multiple != 0 || w % multiple != 0 || h == 0 || w == 0 {
+        candle_core::bail!(
+            "{network} expects an input [N, 3, H, W] with H and W multiples of {multiple}, got {:?}",
+            x.dims()
+        );
+    }
+    x.to_dtype(DType::F32)
+}
+
 pub fn same_padding(size: usize, k: usize, s: usize) -> (usize, usize) {
     let s = s.max(1);
     let out = size.div_ceil(s);

@@ -20,7 +20,7 @@
 //! uses mean 0.485 and std 0.229, and so on. The standard crops are 256×192 and 384×288
 //! (H × W); `H` and `W` must be multiples of 32.
 
-use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use super::folded::Conv;
@@ -341,15 +341,7 @@ impl SimpleBaseline {
     }
 
     fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<SimpleBaselineOutputs> {
-        let (_, c, h, w) = x.dims4()?;
-        if c != 3 || h % INPUT_MULTIPLE != 0 || w % INPUT_MULTIPLE != 0 || h == 0 || w == 0 {
-            candle_core::bail!(
-                "SimpleBaseline expects an input [N, 3, H, W] with H and W multiples of \
-                 {INPUT_MULTIPLE}, got {:?}",
-                x.dims()
-            );
-        }
-        let x = x.to_dtype(DType::F32)?;
+        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "SimpleBaseline")?;
         let mut clock = StepClock::new(&self.device, times);
         // MaxPool 3×3 s2 p1: the input is a ReLU output (≥ 0), so zero padding never wins
         // over a real value and equals PyTorch's −∞ padding.

@@ -29,7 +29,7 @@
 //! with `permute((0, 3, 1, 2))`). The standard input is 256×256; `H` and `W` must be
 //! multiples of 64.
 
-use candle_core::{DType, Device, Result as CResult, Tensor};
+use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use super::folded::{Affine, Conv};
@@ -337,16 +337,7 @@ impl StackedHourglass {
         x: &Tensor,
         times: Option<&mut Vec<StepTime>>,
     ) -> CResult<StackedHourglassOutputs> {
-        let (_, c, h, w) = x.dims4()?;
-        let m = self.config.input_multiple();
-        if c != 3 || h % m != 0 || w % m != 0 || h == 0 || w == 0 {
-            candle_core::bail!(
-                "Stacked Hourglass expects an input [N, 3, H, W] (NCHW) with H and W \
-                 multiples of {m}, got {:?}",
-                x.dims()
-            );
-        }
-        let x = x.to_dtype(DType::F32)?;
+        let x = super::ops::image_batch(x, self.config.input_multiple(), "Stacked Hourglass")?;
         let mut clock = StepClock::new(&self.device, times);
         let [pre1, pre3, pre4] = &self.pre;
         let h = pre1.forward(&self.stem.forward(&x)?)?.max_pool2d(2)?;
@@ -400,13 +391,13 @@ mod tests {
                 "pre.4.skip_layer.conv.weight"
             ]
         );
-        let x = Tensor::zeros((1, 3, 32, 48), DType::F32, &dev).unwrap();
+        let x = Tensor::zeros((1, 3, 32, 48), candle_core::DType::F32, &dev).unwrap();
         let (out, times) = net.forward_profiled(&x).unwrap();
         assert_eq!(out.stacks.len(), 2);
         assert_eq!(out.heatmaps().unwrap().dims(), &[1, 3, 8, 12]);
         assert_eq!(out.pre.dims(), &[1, 8, 8, 12]);
         assert_eq!(times.len(), 3);
-        let bad = Tensor::zeros((1, 3, 32, 40), DType::F32, &dev).unwrap();
+        let bad = Tensor::zeros((1, 3, 32, 40), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
         assert_eq!(Config::mpii_8stack().input_multiple(), 64);
     }

@@ -427,15 +427,7 @@ impl Unipose {
 
     /// The forward pass, lapping `clock` after each step.
     pub(crate) fn run(&self, x: &Tensor, clock: &mut StepClock) -> CResult<UniposeOutputs> {
-        let (_, c, h, w) = x.dims4()?;
-        if c != 3 || h % INPUT_MULTIPLE != 0 || w % INPUT_MULTIPLE != 0 || h == 0 || w == 0 {
-            candle_core::bail!(
-                "UniPose expects an input [N, 3, H, W] with H and W multiples of \
-                 {INPUT_MULTIPLE}, got {:?}",
-                x.dims()
-            );
-        }
-        let x = x.to_dtype(DType::F32)?;
+        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "UniPose")?;
         let mut h = max_pool_3x3_s2(&self.stem.forward(&x)?)?;
         clock.lap("stem")?;
         let mut low_level = None;
