@@ -1,7 +1,8 @@
 //! Convolutions with their eval-mode BatchNorm folded in at load time, shared by the
 //! networks that load official PyTorch `state_dict` names (HRNet, HigherHRNet,
-//! SimpleBaseline, Stacked Hourglass). On the CPU, k×k convolutions run as im2col + matmul
-//! and the transposed convolution as matmul + col2im ([`super::im2col_cpu`]).
+//! SimpleBaseline, Stacked Hourglass, UniPose), and ResNet's Bottleneck built from them. On
+//! the CPU, undilated k×k convolutions run as im2col + matmul and the transposed convolution
+//! as matmul + col2im ([`super::im2col_cpu`]).
 
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
@@ -34,11 +35,13 @@ pub(crate) fn bn_affine(vb: &VarBuilder, channels: usize) -> CResult<(Tensor, Te
 pub(crate) enum ConvOp {
     /// A 1×1 stride-1 convolution as one matrix product.
     Pointwise(Pointwise),
-    /// Any other convolution: `[O, I, K, K]` weight, `[1, O, 1, 1]` bias.
+    /// Any other convolution: `[O, I, K, K]` weight, `[1, O, 1, 1]` bias, padding
+    /// `dilation · (K − 1) / 2`.
     Spatial {
         weight: Tensor,
         bias: Tensor,
         stride: usize,
+        dilation: usize,
         pad: usize,
     },
     /// A transposed convolution: `[I, O, K, K]` weight, `[1, O, 1, 1]` bias, stride 2.
@@ -59,6 +62,17 @@ pub(crate) struct Conv {
 
 impl Conv {
     pub(crate) fn new(weight: Tensor, bias: Tensor, stride: usize, relu: bool) -> CResult<Self> {
+        Self::dilated(weight, bias, stride, 1, relu)
+    }
+
+    /// [`Conv::new`] with a dilation (padding `dilation · (k − 1) / 2`, "same" at stride 1).
+    pub(crate) fn dilated(
+        weight: Tensor,
+        bias: Tensor,
+        stride: usize,
+        dilation: usize,
+        relu: bool,
+    ) -> CResult<Self> {
         let (o, _, kh, kw) = weight.dims4()?;
         let op = if kh == 1 && kw == 1 && stride == 1 {
             ConvOp::Pointwise(Pointwise::new(weight.flatten_from(1)?, Some(bias))?)
@@ -67,7 +81,8 @@ impl Conv {
                 weight,
                 bias: bias.reshape((1, o, 1, 1))?,
                 stride,
-                pad: kh / 2,
+                dilation,
+                pad: dilation * (kh - 1) / 2,
             }
         };
         Ok(Self { op, relu })
@@ -84,10 +99,25 @@ impl Conv {
         stride: usize,
         relu: bool,
     ) -> CResult<Self> {
+        Self::with_bn_dilated(vb, conv, bn, (cin, cout), kernel, stride, 1, relu)
+    }
+
+    /// [`Conv::with_bn`] with a dilated kernel.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_bn_dilated(
+        vb: &VarBuilder,
+        conv: &str,
+        bn: &str,
+        (cin, cout): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        relu: bool,
+    ) -> CResult<Self> {
         let w = vb.pp(conv).get((cout, cin, kernel, kernel), "weight")?;
         let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
         let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
-        Self::new(weight, bias, stride, relu)
+        Self::dilated(weight, bias, stride, dilation, relu)
     }
 
     /// `{conv}.weight` (`[cout, cin, k, k]`) and `{conv}.bias`, followed by the BatchNorm
@@ -170,8 +200,18 @@ impl Conv {
                 weight,
                 bias,
                 stride,
+                dilation: 1,
                 pad,
             } => im2col_cpu::conv2d(x, weight, *stride, *pad)?.broadcast_add(bias)?,
+            ConvOp::Spatial {
+                weight,
+                bias,
+                stride,
+                dilation,
+                pad,
+            } => x
+                .conv2d(weight, *pad, *stride, *dilation, 1)?
+                .broadcast_add(bias)?,
             ConvOp::Transposed {
                 weight,
                 bias,
@@ -185,6 +225,63 @@ impl Conv {
         } else {
             Ok(y)
         }
+    }
+}
+
+/// Channel expansion of ResNet's Bottleneck.
+pub(crate) const BOTTLENECK_EXPANSION: usize = 4;
+
+/// ResNet's Bottleneck (`conv1`/`bn1` 1×1, `conv2`/`bn2` 3×3 with the stride and dilation,
+/// `conv3`/`bn3` 1×1 to `planes · 4`, `downsample.0`/`.1` when the shape changes), as in
+/// torchvision and the HRNet, SimpleBaseline and UniPose code.
+#[derive(Clone, Debug)]
+pub(crate) struct Bottleneck {
+    conv1: Conv,
+    conv2: Conv,
+    conv3: Conv,
+    downsample: Option<Conv>,
+}
+
+impl Bottleneck {
+    pub(crate) fn load(
+        vb: &VarBuilder,
+        cin: usize,
+        planes: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> CResult<Self> {
+        let cout = planes * BOTTLENECK_EXPANSION;
+        let downsample = if stride != 1 || cin != cout {
+            Some(Conv::with_bn(
+                vb,
+                "downsample.0",
+                "downsample.1",
+                (cin, cout),
+                1,
+                stride,
+                false,
+            )?)
+        } else {
+            None
+        };
+        let (c2, b2) = ("conv2", "bn2");
+        Ok(Self {
+            conv1: Conv::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, true)?,
+            conv2: Conv::with_bn_dilated(vb, c2, b2, (planes, planes), 3, stride, dilation, true)?,
+            conv3: Conv::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, false)?,
+            downsample,
+        })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = self
+            .conv3
+            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
+        let residual = match &self.downsample {
+            Some(d) => d.forward(x)?,
+            None => x.clone(),
+        };
+        (y + residual)?.relu()
     }
 }
 

@@ -8,15 +8,13 @@
 use candle_core::{Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::Conv;
+use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::StepClock;
 
 /// Width of the stem convolutions (fixed in the official code).
 pub const STEM_CHANNELS: usize = 64;
 /// Bottleneck width of `layer1` (its output is 4× this, 256; fixed in the official code).
 pub const LAYER1_PLANES: usize = 64;
-/// Channel expansion of a Bottleneck.
-pub(crate) const BOTTLENECK_EXPANSION: usize = 4;
 /// The input sides must be multiples of this (the stride of the lowest branch).
 pub const INPUT_MULTIPLE: usize = 32;
 
@@ -51,52 +49,6 @@ impl BasicBlock {
     pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let y = self.conv2.forward(&self.conv1.forward(x)?)?;
         (y + x)?.relu()
-    }
-}
-
-/// ResNet's Bottleneck (`layer1`): 1×1, 3×3, 1×1 (×4 width), residual through a
-/// 1×1 conv + BN where the width changes.
-#[derive(Clone, Debug)]
-pub(crate) struct Bottleneck {
-    conv1: Conv,
-    conv2: Conv,
-    conv3: Conv,
-    downsample: Option<Conv>,
-}
-
-impl Bottleneck {
-    pub(crate) fn load(vb: &VarBuilder, cin: usize, planes: usize) -> CResult<Self> {
-        let cout = planes * BOTTLENECK_EXPANSION;
-        let downsample = if cin != cout {
-            Some(Conv::with_bn(
-                vb,
-                "downsample.0",
-                "downsample.1",
-                (cin, cout),
-                1,
-                1,
-                false,
-            )?)
-        } else {
-            None
-        };
-        Ok(Self {
-            conv1: Conv::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, true)?,
-            conv2: Conv::with_bn(vb, "conv2", "bn2", (planes, planes), 3, 1, true)?,
-            conv3: Conv::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, false)?,
-            downsample,
-        })
-    }
-
-    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self
-            .conv3
-            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
-        let residual = match &self.downsample {
-            Some(d) => d.forward(x)?,
-            None => x.clone(),
-        };
-        (y + residual)?.relu()
     }
 }
 
@@ -348,6 +300,8 @@ impl Backbone {
                 &vb.pp(format!("layer1.{b}")),
                 cin,
                 LAYER1_PLANES,
+                1,
+                1,
             )?);
             cin = LAYER1_PLANES * BOTTLENECK_EXPANSION;
         }

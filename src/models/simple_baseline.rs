@@ -23,13 +23,11 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::Conv;
+use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::{StepClock, StepTime};
 
 /// Width of the stem (fixed in the official code).
 const STEM_CHANNELS: usize = 64;
-/// Channel expansion of a Bottleneck.
-const EXPANSION: usize = 4;
 /// The input sides must be multiples of this (the stride of `layer4`).
 pub const INPUT_MULTIPLE: usize = 32;
 
@@ -190,51 +188,6 @@ fn deconv_padding(kernel: usize) -> CResult<(usize, usize)> {
     }
 }
 
-/// ResNet's Bottleneck (v1.5: the stride is on the 3×3 conv).
-#[derive(Clone, Debug)]
-struct Bottleneck {
-    conv1: Conv,
-    conv2: Conv,
-    conv3: Conv,
-    downsample: Option<Conv>,
-}
-
-impl Bottleneck {
-    fn load(vb: &VarBuilder, cin: usize, planes: usize, stride: usize) -> CResult<Self> {
-        let cout = planes * EXPANSION;
-        let downsample = if stride != 1 || cin != cout {
-            Some(Conv::with_bn(
-                vb,
-                "downsample.0",
-                "downsample.1",
-                (cin, cout),
-                1,
-                stride,
-                false,
-            )?)
-        } else {
-            None
-        };
-        Ok(Self {
-            conv1: Conv::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, true)?,
-            conv2: Conv::with_bn(vb, "conv2", "bn2", (planes, planes), 3, stride, true)?,
-            conv3: Conv::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, false)?,
-            downsample,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self
-            .conv3
-            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
-        let residual = match &self.downsample {
-            Some(d) => d.forward(x)?,
-            None => x.clone(),
-        };
-        (y + residual)?.relu()
-    }
-}
-
 /// Every output and intermediate of one forward pass, `[N, C, h, w]`, for an input of
 /// `H × W`.
 #[derive(Clone, Debug)]
@@ -276,8 +229,9 @@ impl SimpleBaseline {
                         cin,
                         planes,
                         if b == 0 { stride } else { 1 },
+                        1,
                     )?;
-                    cin = planes * EXPANSION;
+                    cin = planes * BOTTLENECK_EXPANSION;
                     Ok(block)
                 })
                 .collect()

@@ -176,7 +176,7 @@ impl Residual {
 #[derive(Clone, Debug)]
 enum Inner {
     Hourglass(Box<Hourglass>),
-    Residual(Residual),
+    Residual(Box<Residual>),
 }
 
 /// One hourglass level (`Hourglass(n, f)`, `increase = 0`).
@@ -193,7 +193,7 @@ impl Hourglass {
         let low2 = if n > 1 {
             Inner::Hourglass(Box::new(Self::load(&vb.pp("low2"), n - 1, f)?))
         } else {
-            Inner::Residual(Residual::load(&vb.pp("low2"), f, f)?)
+            Inner::Residual(Box::new(Residual::load(&vb.pp("low2"), f, f)?))
         };
         Ok(Self {
             up1: Residual::load(&vb.pp("up1"), f, f)?,

@@ -30,12 +30,10 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::{bn_affine, fold, Conv};
+use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::ops::resize_bilinear_align_corners;
 use super::{StepClock, StepTime};
 
-/// Channel expansion of a Bottleneck.
-const EXPANSION: usize = 4;
 /// Bottlenecks in ResNet-101's layer1 … layer3 (layer4 is the 3-block multi-grid unit).
 const RESNET101_LAYERS: [usize; 3] = [3, 4, 23];
 /// Multi-grid factors of layer4 (`blocks = [1, 2, 4]`).
@@ -113,145 +111,6 @@ impl Config {
     }
 }
 
-/// A convolution with its BatchNorm folded in and an optional ReLU, possibly dilated
-/// (padding = dilation · (k − 1) / 2, as in every UniPose conv).
-#[derive(Clone, Debug)]
-pub(crate) enum Unit {
-    Plain(Conv),
-    Dilated {
-        /// `[O, I, K, K]`.
-        weight: Tensor,
-        /// `[1, O, 1, 1]`.
-        bias: Tensor,
-        stride: usize,
-        dilation: usize,
-        pad: usize,
-        relu: bool,
-    },
-}
-
-impl Unit {
-    /// `{conv}.weight` (no bias) followed by the BatchNorm `{bn}`, folded.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn with_bn(
-        vb: &VarBuilder,
-        conv: &str,
-        bn: &str,
-        (cin, cout): (usize, usize),
-        kernel: usize,
-        stride: usize,
-        dilation: usize,
-        relu: bool,
-    ) -> CResult<Self> {
-        if dilation == 1 || kernel == 1 {
-            return Ok(Self::Plain(Conv::with_bn(
-                vb,
-                conv,
-                bn,
-                (cin, cout),
-                kernel,
-                stride,
-                relu,
-            )?));
-        }
-        let w = vb.pp(conv).get((cout, cin, kernel, kernel), "weight")?;
-        let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
-        let (weight, bias) = fold(&w, &scale, &shift, 0, vb.device())?;
-        Ok(Self::Dilated {
-            weight,
-            bias: bias.reshape((1, cout, 1, 1))?,
-            stride,
-            dilation,
-            pad: dilation * (kernel - 1) / 2,
-            relu,
-        })
-    }
-
-    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        match self {
-            Self::Plain(c) => c.forward(x),
-            Self::Dilated {
-                weight,
-                bias,
-                stride,
-                dilation,
-                pad,
-                relu,
-            } => {
-                let y = x
-                    .conv2d(weight, *pad, *stride, *dilation, 1)?
-                    .broadcast_add(bias)?;
-                if *relu {
-                    y.relu()
-                } else {
-                    Ok(y)
-                }
-            }
-        }
-    }
-}
-
-/// ResNet's Bottleneck with a dilated 3×3 conv (stride on the 3×3 conv).
-#[derive(Clone, Debug)]
-struct Bottleneck {
-    conv1: Unit,
-    conv2: Unit,
-    conv3: Unit,
-    downsample: Option<Unit>,
-}
-
-impl Bottleneck {
-    fn load(
-        vb: &VarBuilder,
-        cin: usize,
-        planes: usize,
-        stride: usize,
-        dilation: usize,
-    ) -> CResult<Self> {
-        let cout = planes * EXPANSION;
-        let downsample = if stride != 1 || cin != cout {
-            Some(Unit::with_bn(
-                vb,
-                "downsample.0",
-                "downsample.1",
-                (cin, cout),
-                1,
-                stride,
-                1,
-                false,
-            )?)
-        } else {
-            None
-        };
-        Ok(Self {
-            conv1: Unit::with_bn(vb, "conv1", "bn1", (cin, planes), 1, 1, 1, true)?,
-            conv2: Unit::with_bn(
-                vb,
-                "conv2",
-                "bn2",
-                (planes, planes),
-                3,
-                stride,
-                dilation,
-                true,
-            )?,
-            conv3: Unit::with_bn(vb, "conv3", "bn3", (planes, cout), 1, 1, 1, false)?,
-            downsample,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = self
-            .conv3
-            .forward(&self.conv2.forward(&self.conv1.forward(x)?)?)?;
-        let residual = match &self.downsample {
-            Some(d) => d.forward(x)?,
-            None => x.clone(),
-        };
-        (y + residual)?.relu()
-    }
-}
-
 /// Max-pool 3×3 s2 p1 of a ReLU output (≥ 0): zero padding equals PyTorch's −∞ padding.
 fn max_pool_3x3_s2(x: &Tensor) -> CResult<Tensor> {
     x.pad_with_zeros(2, 1, 1)?
@@ -287,9 +146,9 @@ pub struct UniposeOutputs {
 #[derive(Clone, Debug)]
 pub struct Unipose {
     config: Config,
-    stem: Unit,
+    stem: Conv,
     layers: [Vec<Bottleneck>; 4],
-    aspp: [Unit; 4],
+    aspp: [Conv; 4],
     /// `wasp.conv2` (shared, no BN).
     wasp_conv2: Conv,
     /// `wasp.global_avg_pool.1` (+ `.2` folded when present) + ReLU.
@@ -298,7 +157,7 @@ pub struct Unipose {
     wasp_out: Conv,
     /// `decoder.conv1` + `decoder.bn1` + ReLU.
     low_level: Conv,
-    last: [Unit; 3],
+    last: [Conv; 3],
     device: Device,
 }
 
@@ -312,7 +171,7 @@ impl Unipose {
         }
         let (strides, dilations, wasp_dilations) = config.schedule()?;
         let bb = vb.pp("backbone");
-        let stem = Unit::with_bn(&bb, "conv1", "bn1", (3, 64), 7, 2, 1, true)?;
+        let stem = Conv::with_bn_dilated(&bb, "conv1", "bn1", (3, 64), 7, 2, 1, true)?;
         let mut cin = 64;
         let mut layers: Vec<Vec<Bottleneck>> = Vec::with_capacity(4);
         for l in 0..4 {
@@ -332,7 +191,7 @@ impl Unipose {
                     stride,
                     d,
                 )?);
-                cin = planes * EXPANSION;
+                cin = planes * BOTTLENECK_EXPANSION;
             }
             layers.push(layer);
         }
@@ -343,7 +202,7 @@ impl Unipose {
         let wv = vb.pp("wasp");
         let c = WASP_CHANNELS;
         let branch = |i: usize, cin: usize, k: usize| {
-            Unit::with_bn(
+            Conv::with_bn_dilated(
                 &wv.pp(format!("aspp{}", i + 1)),
                 "atrous_conv",
                 "bn",
@@ -377,16 +236,16 @@ impl Unipose {
             &dv,
             "conv1",
             "bn1",
-            (EXPANSION * 64, LOW_LEVEL_CHANNELS),
+            (BOTTLENECK_EXPANSION * 64, LOW_LEVEL_CHANNELS),
             1,
             1,
             true,
         )?;
         let lv = dv.pp("last_conv");
         let last = [
-            Unit::with_bn(&lv, "0", "1", (c + LOW_LEVEL_CHANNELS, c), 3, 1, 1, true)?,
-            Unit::with_bn(&lv, "4", "5", (c, c), 3, 1, 1, true)?,
-            Unit::Plain(Conv::with_bias(&lv, "8", (c, config.outputs()), 1)?),
+            Conv::with_bn_dilated(&lv, "0", "1", (c + LOW_LEVEL_CHANNELS, c), 3, 1, 1, true)?,
+            Conv::with_bn_dilated(&lv, "4", "5", (c, c), 3, 1, 1, true)?,
+            Conv::with_bias(&lv, "8", (c, config.outputs()), 1)?,
         ];
         Ok(Self {
             config,
