@@ -23,9 +23,11 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (w, h) = (prepared.width as usize, prepared.height as usize);
     let model = pipeline.model();
     let input = Tensor::from_vec(prepared.data, (1, 3, h, w), model.device())?;
-    for _ in 0..2 {
-        model.run(&input, &crate::models::RunOptions::default())?;
-    }
+    // Warm-up; the first run also counts the network's FLOPs.
+    let (first, flop) =
+        crate::models::flops::count(|| model.run(&input, &crate::models::RunOptions::default()));
+    first?;
+    model.run(&input, &crate::models::RunOptions::default())?;
     let mut times = Vec::with_capacity(args.runs);
     let mut steps: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
@@ -46,20 +48,52 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = times.iter().copied().fold(0.0, f64::max);
+    let raw_times = times.clone();
+    let median_ms = median(&mut times);
+    let gflop = flop as f64 / 1e9;
+    let gflops_per_s = gflop / (median_ms / 1e3);
+    let step_medians: Vec<(String, f64)> = names
+        .iter()
+        .cloned()
+        .zip(steps)
+        .map(|(name, mut v)| (name, median(&mut v)))
+        .collect();
+    if args.json {
+        let report = serde_json::json!({
+            "model": model.id(),
+            "width": w,
+            "height": h,
+            "device": args.model.device,
+            "threads": threads,
+            "runs": raw_times.len(),
+            "times_ms": raw_times,
+            "median_ms": median_ms,
+            "min_ms": min,
+            "max_ms": max,
+            "gflop": gflop,
+            "gflops_per_s": gflops_per_s,
+            "steps": step_medians
+                .iter()
+                .map(|(name, ms)| serde_json::json!({"name": name, "median_ms": ms}))
+                .collect::<Vec<_>>(),
+        });
+        println!("{report}");
+        return Ok(());
+    }
     println!(
         "model {} at {w}x{h} on {}, threads {threads}, {} runs",
         model.id(),
         args.model.device,
-        times.len()
+        raw_times.len()
     );
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = times.iter().copied().fold(0.0, f64::max);
+    println!("forward: median {median_ms:.1} ms, min {min:.1} ms, max {max:.1} ms");
     println!(
-        "forward: median {:.1} ms, min {min:.1} ms, max {max:.1} ms",
-        median(&mut times)
+        "work: {gflop:.2} GFLOP (convolutions and matrix products) = {gflops_per_s:.1} GFLOP/s at the median"
     );
-    for (name, mut v) in names.iter().zip(steps) {
-        println!("  {name:<10} median {:.1} ms", median(&mut v));
+    for (name, ms) in &step_medians {
+        println!("  {name:<10} median {ms:.1} ms");
     }
     Ok(())
 }

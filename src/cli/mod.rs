@@ -249,6 +249,9 @@ pub struct BenchArgs {
     /// Timed runs after 2 warm-up runs.
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
+    /// Print one JSON object (times, medians, GFLOP, per-step medians) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `WxH`.

@@ -496,9 +496,8 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = x
-            .conv2d(&self.weight, self.pad, 1, 1, 1)?
-            .broadcast_add(&self.bias)?;
+        let y =
+            super::im2col_cpu::conv2d(x, &self.weight, 1, self.pad)?.broadcast_add(&self.bias)?;
         if self.relu {
             y.relu()
         } else {

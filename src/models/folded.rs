@@ -7,8 +7,17 @@
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::bias_act::{bias_act, Act, Bias};
 use super::im2col_cpu;
 use super::ops::Pointwise;
+
+fn act_of(relu: bool) -> Act {
+    if relu {
+        Act::Relu
+    } else {
+        Act::None
+    }
+}
 
 /// BatchNorm epsilon of the official code (PyTorch's default).
 pub const BN_EPS: f64 = 1e-5;
@@ -35,19 +44,19 @@ pub(crate) fn bn_affine(vb: &VarBuilder, channels: usize) -> CResult<(Tensor, Te
 pub(crate) enum ConvOp {
     /// A 1×1 stride-1 convolution as one matrix product.
     Pointwise(Pointwise),
-    /// Any other convolution: `[O, I, K, K]` weight, `[1, O, 1, 1]` bias, padding
+    /// Any other convolution: `[O, I, K, K]` weight, `[O]` bias, padding
     /// `dilation · (K − 1) / 2`.
     Spatial {
         weight: Tensor,
-        bias: Tensor,
+        bias: Bias,
         stride: usize,
         dilation: usize,
         pad: usize,
     },
-    /// A transposed convolution: `[I, O, K, K]` weight, `[1, O, 1, 1]` bias, stride 2.
+    /// A transposed convolution: `[I, O, K, K]` weight, `[O]` bias, stride 2.
     Transposed {
         weight: Tensor,
-        bias: Tensor,
+        bias: Bias,
         pad: usize,
         output_pad: usize,
     },
@@ -73,13 +82,15 @@ impl Conv {
         dilation: usize,
         relu: bool,
     ) -> CResult<Self> {
-        let (o, _, kh, kw) = weight.dims4()?;
+        let (_, _, kh, kw) = weight.dims4()?;
         let op = if kh == 1 && kw == 1 && stride == 1 {
-            ConvOp::Pointwise(Pointwise::new(weight.flatten_from(1)?, Some(bias))?)
+            ConvOp::Pointwise(
+                Pointwise::new(weight.flatten_from(1)?, Some(bias))?.with_act(act_of(relu)),
+            )
         } else {
             ConvOp::Spatial {
                 weight,
-                bias: bias.reshape((1, o, 1, 1))?,
+                bias: Bias::new(&bias)?,
                 stride,
                 dilation,
                 pad: dilation * (kh - 1) / 2,
@@ -157,10 +168,20 @@ impl Conv {
         let w = vb.pp(conv).get((cin, cout, kernel, kernel), "weight")?;
         let (scale, shift) = bn_affine(&vb.pp(bn), cout)?;
         let (weight, bias) = fold(&w, &scale, &shift, 1, vb.device())?;
+        Self::transposed(weight, &bias, (pad, output_pad), relu)
+    }
+
+    /// A stride-2 transposed convolution from its `[I, O, K, K]` weight and `[O]` bias.
+    pub(crate) fn transposed(
+        weight: Tensor,
+        bias: &Tensor,
+        (pad, output_pad): (usize, usize),
+        relu: bool,
+    ) -> CResult<Self> {
         Ok(Self {
             op: ConvOp::Transposed {
                 weight,
-                bias: bias.reshape((1, cout, 1, 1))?,
+                bias: Bias::new(bias)?,
                 pad,
                 output_pad,
             },
@@ -194,36 +215,43 @@ impl Conv {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = match &self.op {
-            ConvOp::Pointwise(p) => p.forward(x)?,
+        let act = act_of(self.relu);
+        match &self.op {
+            // The product applies its own bias and activation.
+            ConvOp::Pointwise(p) => p.forward(x),
             ConvOp::Spatial {
                 weight,
                 bias,
                 stride,
                 dilation: 1,
                 pad,
-            } => im2col_cpu::conv2d(x, weight, *stride, *pad)?.broadcast_add(bias)?,
+            } => bias_act(
+                im2col_cpu::conv2d(x, weight, *stride, *pad)?,
+                Some(bias),
+                act,
+            ),
             ConvOp::Spatial {
                 weight,
                 bias,
                 stride,
                 dilation,
                 pad,
-            } => x
-                .conv2d(weight, *pad, *stride, *dilation, 1)?
-                .broadcast_add(bias)?,
+            } => {
+                let y = x.conv2d(weight, *pad, *stride, *dilation, 1)?;
+                let (_, c, kh, kw) = weight.dims4()?;
+                super::flops::add_conv(y.elem_count(), c, kh, kw);
+                bias_act(y, Some(bias), act)
+            }
             ConvOp::Transposed {
                 weight,
                 bias,
                 pad,
                 output_pad,
-            } => im2col_cpu::conv_transpose2d(x, weight, 2, *pad, *output_pad)?
-                .broadcast_add(bias)?,
-        };
-        if self.relu {
-            y.relu()
-        } else {
-            Ok(y)
+            } => bias_act(
+                im2col_cpu::conv_transpose2d(x, weight, 2, *pad, *output_pad)?,
+                Some(bias),
+                act,
+            ),
         }
     }
 }
@@ -281,7 +309,7 @@ impl Bottleneck {
             Some(d) => d.forward(x)?,
             None => x.clone(),
         };
-        (y + residual)?.relu()
+        super::bias_act::add_relu(y, &residual)
     }
 }
 

@@ -36,7 +36,7 @@ use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 pub use super::folded::BN_EPS;
-use super::folded::{bn_affine, fold, Conv, ConvOp};
+use super::folded::{bn_affine, fold, Conv};
 use super::hrnet_backbone::{Backbone, BasicBlock};
 pub use super::hrnet_backbone::{StageConfig, INPUT_MULTIPLE, LAYER1_PLANES, STEM_CHANNELS};
 use super::{StepClock, StepTime};
@@ -349,15 +349,7 @@ impl HigherHrnet {
             .get((config.deconv_in_channels(), dc, dk, dk), "weight")?;
         let (scale, shift) = bn_affine(&dvb.pp("0.1"), dc)?;
         let (weight, bias) = fold(&w, &scale, &shift, 1, vb.device())?;
-        let deconv = Conv {
-            op: ConvOp::Transposed {
-                weight,
-                bias: bias.reshape((1, dc, 1, 1))?,
-                pad,
-                output_pad,
-            },
-            relu: true,
-        };
+        let deconv = Conv::transposed(weight, &bias, (pad, output_pad), true)?;
         let deconv_blocks = (0..config.deconv_blocks)
             .map(|b| BasicBlock::load(&dvb.pp(format!("{}.0", b + 1)), dc))
             .collect::<CResult<Vec<_>>>()?;

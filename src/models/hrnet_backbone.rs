@@ -8,6 +8,7 @@
 use candle_core::{Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::bias_act;
 use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::StepClock;
 
@@ -48,7 +49,7 @@ impl BasicBlock {
 
     pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let y = self.conv2.forward(&self.conv1.forward(x)?)?;
-        (y + x)?.relu()
+        bias_act::add_relu(y, x)
     }
 }
 
@@ -145,6 +146,40 @@ impl Fuse {
     }
 }
 
+/// `relu(Σ_j fuse_j(y_j))`, summed in place into the first freshly computed term (the
+/// identity term is never written to; up-sampled terms are added without materialising
+/// them).
+fn fuse_sum(row: &[Fuse], ys: &[Tensor]) -> CResult<Tensor> {
+    let mut acc: Option<Tensor> = None;
+    let mut identity: Option<&Tensor> = None;
+    let add = |acc: Option<Tensor>, t: Tensor, factor: usize| -> CResult<Tensor> {
+        match acc {
+            Some(a) => bias_act::add_upsampled(a, &t, factor, false),
+            None if factor > 1 => {
+                let (_, _, h, w) = t.dims4()?;
+                t.upsample_nearest2d(h * factor, w * factor)
+            }
+            None => Ok(t),
+        }
+    };
+    for (f, y) in row.iter().zip(ys) {
+        acc = Some(match f {
+            Fuse::Identity => {
+                identity = Some(y);
+                continue;
+            }
+            Fuse::Up { conv, factor } => add(acc, conv.forward(y)?, *factor)?,
+            Fuse::Down(_) => add(acc, f.forward(y)?, 1)?,
+        });
+    }
+    match (acc, identity) {
+        (Some(a), Some(x)) => bias_act::add_relu(a, x),
+        (Some(a), None) => bias_act::bias_act(a, None, bias_act::Act::Relu),
+        (None, Some(x)) => x.relu(),
+        (None, None) => candle_core::bail!("HRNet: an empty fuse layer"),
+    }
+}
+
 /// One high-resolution module: parallel branches of BasicBlocks, then the fuse layers.
 #[derive(Clone, Debug)]
 pub(crate) struct HrModule {
@@ -229,20 +264,7 @@ impl HrModule {
         let fused = self
             .fuse
             .iter()
-            .map(|row| {
-                let mut acc: Option<Tensor> = None;
-                for (f, y) in row.iter().zip(&ys) {
-                    let t = f.forward(y)?;
-                    acc = Some(match acc {
-                        None => t,
-                        Some(a) => (a + t)?,
-                    });
-                }
-                match acc {
-                    Some(a) => a.relu(),
-                    None => candle_core::bail!("HRNet: an empty fuse layer"),
-                }
-            })
+            .map(|row| fuse_sum(row, &ys))
             .collect::<CResult<Vec<_>>>()?;
         Ok((ys, fused))
     }

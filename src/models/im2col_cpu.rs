@@ -106,6 +106,13 @@ impl CustomOp1 for Im2Col {
 /// `x` (`[N, C, H, W]`, f32) convolved with `weight` (`[O, C, K, K]`) at `stride` with zero
 /// `pad`: im2col + matmul on the CPU, candle's `conv2d` elsewhere. No bias.
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    let y = conv2d_uncounted(x, weight, stride, pad)?;
+    let (_, c, kh, kw) = weight.dims4()?;
+    super::flops::add_conv(y.elem_count(), c, kh, kw);
+    Ok(y)
+}
+
+fn conv2d_uncounted(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
         return x.conv2d(weight, pad, stride, 1, 1);
     }
@@ -226,6 +233,8 @@ pub fn conv_transpose2d(
 ) -> Result<Tensor> {
     let (i, o, kh, kw) = weight.dims4()?;
     let (n, xc, h, w) = x.dims4()?;
+    // Every input cell meets every output channel's K×K taps.
+    super::flops::add_multiply_adds(n * xc * h * w * o * kh * kw);
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || kh != kw || i != xc {
         return x.conv_transpose2d(weight, pad, output_pad, stride, 1);
     }

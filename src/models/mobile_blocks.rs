@@ -14,12 +14,14 @@
 
 use candle_core::{Module, Result as CResult, Tensor};
 
-use super::ops::{relu6, same_padding, DepthwiseSame, Pointwise};
+use super::bias_act::Act;
+use super::ops::{same_padding, DepthwiseSame, Pointwise};
 use super::receptive::RfLayer;
 use crate::weights::{TensorStore, WeightsError};
 
-/// A 1×1 conv from a TFLite OHWI filter `[O, 1, 1, I]` and bias `[O]`.
-pub fn load_pointwise(
+/// A 1×1 conv from a TFLite OHWI filter `[O, 1, 1, I]` and bias `[O]`, followed by ReLU6
+/// (fused; every pointwise conv of these blocks has one).
+pub fn load_pointwise_relu6(
     w: &TensorStore,
     prefix: &str,
     cin: usize,
@@ -29,7 +31,7 @@ pub fn load_pointwise(
     let k = w.get(&name, &[cout, 1, 1, cin])?;
     let b = w.get(&format!("{prefix}/Conv2D_bias"), &[cout])?;
     w.convert(&name, k, |k| {
-        Pointwise::new(k.reshape((cout, cin))?, Some(b))
+        Ok(Pointwise::new(k.reshape((cout, cin))?, Some(b))?.with_act(Act::Relu6))
     })
 }
 
@@ -116,7 +118,7 @@ impl InvertedBottleneck {
         Ok(Self {
             name: format!("{scope}inverted_bottleneck_{name}"),
             spec,
-            expand: load_pointwise(w, &format!("{base}_up_pointwise"), spec.cin, hidden)?,
+            expand: load_pointwise_relu6(w, &format!("{base}_up_pointwise"), spec.cin, hidden)?,
             depthwise: Depthwise::load(
                 w,
                 &format!("{base}_depthwise"),
@@ -124,7 +126,7 @@ impl InvertedBottleneck {
                 spec.kernel,
                 spec.stride,
             )?,
-            project: load_pointwise(w, &format!("{base}_pointwise"), hidden, spec.cout)?,
+            project: load_pointwise_relu6(w, &format!("{base}_pointwise"), hidden, spec.cout)?,
         })
     }
 
@@ -143,9 +145,9 @@ impl InvertedBottleneck {
 
 impl Module for InvertedBottleneck {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let h = relu6(&self.expand.forward(x)?)?;
+        let h = self.expand.forward(x)?;
         let h = self.depthwise.forward(&h)?;
-        let h = relu6(&self.project.forward(&h)?)?;
+        let h = self.project.forward(&h)?;
         if self.spec.residual() {
             x + h
         } else {
@@ -242,7 +244,7 @@ impl ScaleSeparable {
         let name = format!("{prefix}_depthwise/depthwise_bias");
         let b = w.get(&name, &[cin])?;
         let shift = w.convert(&name, b, |b| b.reshape((1, cin, 1, 1)))?;
-        let pointwise = load_pointwise(w, &format!("{prefix}_pointwise"), cin, cout)?;
+        let pointwise = load_pointwise_relu6(w, &format!("{prefix}_pointwise"), cin, cout)?;
         Ok(Self {
             scale,
             shift,
@@ -257,7 +259,7 @@ impl Module for ScaleSeparable {
             .broadcast_mul(&self.scale)?
             .broadcast_add(&self.shift)?
             .relu()?;
-        relu6(&self.pointwise.forward(&h)?)
+        self.pointwise.forward(&h)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Networks (one file per family), the catalogue, and a loaded-model handle that turns a
 //! preprocessed input into every stage's maps.
 
+pub mod bias_act;
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub mod flops;
 pub(crate) mod folded;
 pub mod higher_hrnet;
 pub mod hrnet;

@@ -20,6 +20,7 @@
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
+use super::bias_act::Act;
 use super::ops::{max_pool_same, same_padding, ConvSame, DepthwiseSame, Pointwise};
 use super::receptive::RfLayer;
 use super::{StepClock, StepTime};
@@ -102,8 +103,8 @@ pub struct Output {
 struct Separable {
     /// `None` for 1×1 depthwise kernels, which are folded into the pointwise weights.
     depthwise: Option<DepthwiseSame>,
+    /// With the ReLU (if any) fused.
     pointwise: Pointwise,
-    relu: bool,
 }
 
 impl Separable {
@@ -131,25 +132,22 @@ impl Separable {
         };
         let b_name = format!("{prefix}_pointwise/Conv2D_bn_offset");
         let b = w.get(&b_name, &[cout])?;
-        let pointwise = w.convert(&pw_name, pw, |t| Pointwise::new(t, Some(b)))?;
+        let act = if relu { Act::Relu } else { Act::None };
+        let pointwise = w.convert(&pw_name, pw, |t| {
+            Ok(Pointwise::new(t, Some(b))?.with_act(act))
+        })?;
         Ok(Self {
             depthwise,
             pointwise,
-            relu,
         })
     }
 }
 
 impl Module for Separable {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = match &self.depthwise {
-            Some(dw) => self.pointwise.forward(&dw.forward(x)?)?,
-            None => self.pointwise.forward(x)?,
-        };
-        if self.relu {
-            y.relu()
-        } else {
-            Ok(y)
+        match &self.depthwise {
+            Some(dw) => self.pointwise.forward(&dw.forward(x)?),
+            None => self.pointwise.forward(x),
         }
     }
 }

@@ -88,7 +88,13 @@ impl Module for ConvSame {
         let ph = same_padding(h, kh, self.stride);
         let pw = same_padding(w, kw, self.stride);
         let x = pad_hw(x, ph, pw, 0.0)?;
-        let y = x.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+        let y = if kh == kw {
+            super::im2col_cpu::conv2d(&x, &self.weight, self.stride, 0)?
+        } else {
+            let y = x.conv2d(&self.weight, 0, self.stride, 1, 1)?;
+            super::flops::add_conv(y.elem_count(), self.weight.dim(1)?, kh, kw);
+            y
+        };
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),
@@ -101,18 +107,25 @@ impl Module for ConvSame {
 pub struct Pointwise {
     /// `[O, I]`.
     weight: Tensor,
-    /// `[O, 1]`.
-    bias: Option<Tensor>,
+    bias: Option<super::bias_act::Bias>,
+    /// Applied after the bias (fused on the CPU).
+    act: super::bias_act::Act,
 }
 
 impl Pointwise {
     /// `weight` is `[O, I]`; `bias` is `[O]`.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let bias = match bias {
-            Some(b) => Some(b.reshape(((), 1))?),
-            None => None,
-        };
-        Ok(Self { weight, bias })
+        let bias = bias.as_ref().map(super::bias_act::Bias::new).transpose()?;
+        Ok(Self {
+            weight,
+            bias,
+            act: super::bias_act::Act::None,
+        })
+    }
+
+    /// The same product followed by `act`.
+    pub fn with_act(self, act: super::bias_act::Act) -> Self {
+        Self { act, ..self }
     }
 }
 
@@ -121,11 +134,9 @@ impl Module for Pointwise {
         let (n, c, h, w) = x.dims4()?;
         let o = self.weight.dim(0)?;
         let x = x.reshape((n, c, h * w))?;
-        let mut y = self.weight.broadcast_matmul(&x)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
-        y.reshape((n, o, h, w))
+        let y = self.weight.broadcast_matmul(&x)?;
+        super::flops::add_conv(y.elem_count(), c, 1, 1);
+        super::bias_act::bias_act(y.reshape((n, o, h, w))?, self.bias.as_ref(), self.act)
     }
 }
 
@@ -188,12 +199,14 @@ impl DepthwiseSame {
 
 impl Module for DepthwiseSame {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.cpu {
+        let y = match &self.cpu {
             Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
-                x.contiguous()?.apply_op1_no_bwd(op)
+                x.contiguous()?.apply_op1_no_bwd(op)?
             }
-            _ => self.forward_tensors(x),
-        }
+            _ => self.forward_tensors(x)?,
+        };
+        super::flops::add_conv(y.elem_count(), 1, self.kh, self.kw);
+        Ok(y)
     }
 }
 

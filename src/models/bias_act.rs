@@ -1,0 +1,284 @@
+//! Per-channel bias plus activation, fused and in place on the CPU.
+//!
+//! A convolution computed as a matrix product leaves a fresh `[N, C, H, W]` tensor; adding
+//! its bias and applying ReLU as candle tensor ops walks it twice more and allocates two
+//! more tensors. [`bias_act`] does both in one pass over the product's own storage on the
+//! CPU (the tensor is fresh, so nobody else sees the change) and falls back to the tensor
+//! ops on other devices and dtypes.
+
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result, Tensor};
+
+/// The activation after the bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    None,
+    Relu,
+    /// `min(max(x, 0), 6)` (MobileNet).
+    Relu6,
+}
+
+impl Act {
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Act::None => v,
+            Act::Relu => v.max(0.0),
+            Act::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
+
+    /// The activation as tensor ops.
+    pub fn tensor(self, x: Tensor) -> Result<Tensor> {
+        match self {
+            Act::None => Ok(x),
+            Act::Relu => x.relu(),
+            Act::Relu6 => x.clamp(0f32, 6f32),
+        }
+    }
+}
+
+/// Per-channel bias values (`[C]`, f32 on the CPU) for [`bias_act`], with the tensor form
+/// for other devices.
+#[derive(Clone, Debug)]
+pub struct Bias {
+    values: Vec<f32>,
+    /// `[1, C, 1, 1]`.
+    tensor: Tensor,
+}
+
+impl Bias {
+    /// `bias` is `[C]` (any device).
+    pub fn new(bias: &Tensor) -> Result<Self> {
+        let c = bias.dims1()?;
+        Ok(Self {
+            values: bias.to_dtype(candle_core::DType::F32)?.to_vec1()?,
+            tensor: bias.reshape((1, c, 1, 1))?,
+        })
+    }
+
+    /// The `[1, C, 1, 1]` tensor.
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+}
+
+struct InPlace<'a> {
+    bias: Option<&'a [f32]>,
+    act: Act,
+}
+
+impl InplaceOp1 for InPlace<'_> {
+    fn name(&self) -> &'static str {
+        "bias-act"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (n, c, h, w) = layout.shape().dims4()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("bias-act: tensor must be contiguous");
+        };
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("bias-act: tensor must be f32");
+        };
+        let data = data
+            .get_mut(start..end)
+            .ok_or_else(|| candle_core::Error::Msg("bias-act: storage too short".into()))?;
+        if let Some(b) = self.bias {
+            if b.len() != c {
+                candle_core::bail!("bias-act: {} bias values for {c} channels", b.len());
+            }
+        }
+        let plane = h * w;
+        if plane == 0 {
+            return Ok(());
+        }
+        for (i, chunk) in data.chunks_mut(plane).enumerate().take(n * c) {
+            let b = self.bias.map_or(0.0, |b| b[i % c]);
+            let act = self.act;
+            match act {
+                // Separate loops so each vectorises without a branch inside.
+                Act::None => chunk.iter_mut().for_each(|v| *v += b),
+                Act::Relu => chunk.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Act::Relu6 => chunk.iter_mut().for_each(|v| *v = act.apply(*v + b)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `act(y + bias)` for a freshly computed `[N, C, H, W]` tensor `y` (a convolution's
+/// output that no other tensor shares): in place on the CPU for contiguous f32 tensors,
+/// tensor ops otherwise.
+pub fn bias_act(y: Tensor, bias: Option<&Bias>, act: Act) -> Result<Tensor> {
+    let fast = y.device().is_cpu()
+        && y.dtype() == candle_core::DType::F32
+        && y.is_contiguous()
+        && y.rank() == 4;
+    if fast {
+        y.inplace_op1(&InPlace {
+            bias: bias.map(|b| b.values.as_slice()),
+            act,
+        })?;
+        return Ok(y);
+    }
+    let y = match bias {
+        Some(b) => y.broadcast_add(&b.tensor)?,
+        None => y,
+    };
+    act.tensor(y)
+}
+
+/// `dst += nearest_upsample(src, factor)` and optionally ReLU, in place (`factor` 1 is a
+/// plain sum).
+struct AddInPlace {
+    factor: usize,
+    relu: bool,
+}
+
+impl InplaceOp2 for AddInPlace {
+    fn name(&self) -> &'static str {
+        "add-in-place"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("add: tensors must be contiguous");
+        };
+        let (CpuStorage::F32(dst), CpuStorage::F32(src)) = (s1, s2) else {
+            candle_core::bail!("add: tensors must be f32");
+        };
+        let (Some(dst), Some(src)) = (dst.get_mut(a0..a1), src.get(b0..b1)) else {
+            candle_core::bail!("add: storage too short");
+        };
+        let (n, c, h, w) = l1.shape().dims4()?;
+        let (sn, sc, sh, sw) = l2.shape().dims4()?;
+        let f = self.factor.max(1);
+        if (sn, sc, sh * f, sw * f) != (n, c, h, w) {
+            candle_core::bail!(
+                "add: {:?} upsampled by {f} does not match {:?}",
+                l2.shape().dims(),
+                l1.shape().dims()
+            );
+        }
+        let relu = self.relu;
+        let put = |d: &mut f32, v: f32| *d = if relu { (*d + v).max(0.0) } else { *d + v };
+        if f == 1 {
+            dst.iter_mut().zip(src).for_each(|(d, s)| put(d, *s));
+            return Ok(());
+        }
+        if w == 0 {
+            return Ok(());
+        }
+        for (r, row) in dst.chunks_mut(w).enumerate() {
+            // Output row r of plane p reads source row (r mod h) / f of the same plane.
+            let (p, y) = (r / h, r % h);
+            let s = &src[(p * sh + y / f) * sw..(p * sh + y / f + 1) * sw];
+            for (d, v) in row.chunks_mut(f).zip(s) {
+                d.iter_mut().for_each(|d| put(d, *v));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn in_place_ok(y: &Tensor, other: &Tensor) -> bool {
+    y.device().is_cpu()
+        && other.device().is_cpu()
+        && y.dtype() == candle_core::DType::F32
+        && other.dtype() == candle_core::DType::F32
+        && y.rank() == 4
+        && other.rank() == 4
+        && y.is_contiguous()
+        && other.is_contiguous()
+}
+
+/// `relu(y + residual)` for a freshly computed `y` (a residual block's last convolution,
+/// shared with no other tensor): in place on the CPU, tensor ops otherwise.
+pub fn add_relu(y: Tensor, residual: &Tensor) -> Result<Tensor> {
+    add_upsampled(y, residual, 1, true)
+}
+
+/// `y + nearest_upsample(src, factor)` (then ReLU if `relu`) for a fresh `y` (see
+/// [`add_relu`]): HRNet's fuse sums without materialising the up-sampled branch.
+pub fn add_upsampled(y: Tensor, src: &Tensor, factor: usize, relu: bool) -> Result<Tensor> {
+    if in_place_ok(&y, src) {
+        y.inplace_op2(src, &AddInPlace { factor, relu })?;
+        return Ok(y);
+    }
+    let src = if factor > 1 {
+        let (_, _, h, w) = src.dims4()?;
+        src.upsample_nearest2d(h * factor, w * factor)?
+    } else {
+        src.clone()
+    };
+    let sum = (y + src)?;
+    if relu {
+        sum.relu()
+    } else {
+        Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn matches_the_tensor_ops() {
+        let dev = Device::Cpu;
+        let y = Tensor::arange(-20f32, 28.0, &dev)
+            .unwrap()
+            .affine(0.5, 0.0)
+            .unwrap()
+            .reshape((2, 3, 2, 4))
+            .unwrap();
+        let b = Tensor::new(&[0.5f32, -1.0, 3.0], &dev).unwrap();
+        let bias = Bias::new(&b).unwrap();
+        for act in [Act::None, Act::Relu, Act::Relu6] {
+            let want = act
+                .tensor(y.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap())
+                .unwrap();
+            let got = bias_act(y.copy().unwrap(), Some(&bias), act).unwrap();
+            let d = (got - &want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(d, 0.0, "{act:?}");
+        }
+        let r = y.affine(-0.7, 0.3).unwrap();
+        let want = (&y + &r).unwrap().relu().unwrap();
+        let got = add_relu(y.copy().unwrap(), &r).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+        let low = r
+            .narrow(2, 0, 1)
+            .unwrap()
+            .narrow(3, 0, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        for relu in [false, true] {
+            let up = low.upsample_nearest2d(2, 4).unwrap();
+            let want = (&y + up).unwrap();
+            let want = if relu { want.relu().unwrap() } else { want };
+            let got = add_upsampled(y.copy().unwrap(), &low, 2, relu).unwrap();
+            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+            assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "relu {relu}");
+        }
+        assert!(add_upsampled(y.copy().unwrap(), &low, 3, false).is_err());
+        // Wrong channel count: an error, not a panic.
+        let short = Bias::new(&Tensor::new(&[1f32, 2.0], &dev).unwrap()).unwrap();
+        assert!(bias_act(y.copy().unwrap(), Some(&short), Act::Relu).is_err());
+    }
+}
