@@ -108,6 +108,15 @@ fn the_joint_picker_changes_the_overlay() {
     h.run_steps(2);
     let grid = h.render().unwrap();
     assert!(diff(&grid, &nose) > 0.5);
+    // J / Shift+J step through the joints both ways.
+    h.state_mut().settings.joint_view = JointView::Joint(3);
+    h.key_press(egui::Key::J);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.joint_view, JointView::Joint(4));
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::J);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::J);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.joint_view, JointView::Joint(2));
 }
 
 #[test]

@@ -94,16 +94,17 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
         app.player_command(PlayerCommand::Step(1));
     }
     if n_joints > 0 {
-        if pressed(Key::J) {
-            app.settings.joint_view = match app.settings.joint_view {
-                JointView::Joint(j) => JointView::Joint((j + 1) % n_joints),
-                _ => JointView::Joint(0),
-            };
-        }
+        // Shift+J before J: a plain-key match ignores Shift.
         if shift(Key::J) {
             app.settings.joint_view = match app.settings.joint_view {
                 JointView::Joint(j) => JointView::Joint((j + n_joints - 1) % n_joints),
                 _ => JointView::Joint(n_joints - 1),
+            };
+        }
+        if pressed(Key::J) {
+            app.settings.joint_view = match app.settings.joint_view {
+                JointView::Joint(j) => JointView::Joint((j + 1) % n_joints),
+                _ => JointView::Joint(0),
             };
         }
     }
