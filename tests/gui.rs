@@ -459,4 +459,12 @@ fn shift_drag_draws_a_person_box_and_runs_the_model_on_it() {
     h.run_steps(2);
     assert_eq!(h.state().settings.person_box, None);
     assert_eq!(h.state().settings.person_mode, PersonMode::Box);
+
+    // The box belongs to its input: opening another one clears it.
+    h.state_mut().set_person_box((30.0, 75.0), (170.0, 470.0));
+    assert!(h.state().settings.person_box.is_some());
+    h.state_mut()
+        .open_input(posescope::player::PlayerInput::Sample);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.person_box, None);
 }

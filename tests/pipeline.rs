@@ -174,6 +174,20 @@ fn box_mode_runs_on_the_given_box_exactly_as_run_crop_on_its_padded_crop() {
         ins.stages.last().unwrap().heatmaps
     );
 
+    // Video / webcam: the worker keeps the box for every frame.
+    let worker = Worker::spawn(pipeline.clone());
+    for i in 1..=2 {
+        let mut f = frame.clone();
+        f.index = i;
+        worker.submit(f);
+        let got = worker
+            .results()
+            .recv_timeout(Duration::from_secs(120))
+            .expect("worker result")
+            .unwrap();
+        assert_eq!((got.frame.index, &got.crops), (i, &ins.crops));
+    }
+
     // No box yet: the whole frame, as centre mode.
     let mut none = config.clone();
     none.user_box = None;
