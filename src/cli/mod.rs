@@ -66,7 +66,8 @@ pub struct ModelArgs {
     pub resize: Option<crate::preprocess::ResizeMode>,
     /// Single-person models (CPM, mobile CPM/hourglass): `centre` runs on the whole frame
     /// centred on the image centre (or --center); `top-down` finds people with the default
-    /// bottom-up model and runs on a crop around each.
+    /// bottom-up model and runs on a crop around each. (`infer --box` runs on one given box
+    /// instead.)
     #[arg(long, default_value = "centre", value_parser = parse_person_mode)]
     pub person: crate::pipeline::PersonMode,
     /// Single-person models: the person's centre `X,Y` in image pixels.
