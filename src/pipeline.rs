@@ -43,6 +43,66 @@ pub enum PipelineError {
     },
     #[error("frame '{frame}': decoding: {message}")]
     Decode { frame: String, message: String },
+    #[error("frame '{frame}': {source}")]
+    PersonBox {
+        frame: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// A person box the user gave (dragged in the app, `--box` in the CLI) that cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BoxError {
+    #[error("person box {0:?}: every coordinate must be a finite number")]
+    NotFinite([f64; 4]),
+    #[error(
+        "person box ({x0:.1}, {y0:.1})-({x1:.1}, {y1:.1}) is {w:.1}x{h:.1} px inside the \
+         {width}x{height} image; it needs at least {min} px on each side",
+        min = MIN_BOX_SIDE
+    )]
+    TooSmall {
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        w: f64,
+        h: f64,
+        width: u32,
+        height: u32,
+    },
+}
+
+/// The smallest side, in image pixels, of a usable user box (after clamping to the image).
+pub const MIN_BOX_SIDE: f64 = 4.0;
+
+/// A user's person box made usable: corners ordered, clamped to the `width`×`height` image
+/// (whose pixels span `-0.5..width-0.5`, pixel centres at integers), as `(x0, y0, x1, y1)`.
+/// Refused when a coordinate is not finite or the clamped box is narrower or lower than
+/// [`MIN_BOX_SIDE`] (e.g. a box outside the image).
+pub fn clamp_box(b: [f64; 4], width: u32, height: u32) -> Result<[f64; 4], BoxError> {
+    if b.iter().any(|v| !v.is_finite()) {
+        return Err(BoxError::NotFinite(b));
+    }
+    let (xmax, ymax) = (f64::from(width) - 0.5, f64::from(height) - 0.5);
+    let x0 = b[0].min(b[2]).clamp(-0.5, xmax);
+    let x1 = b[0].max(b[2]).clamp(-0.5, xmax);
+    let y0 = b[1].min(b[3]).clamp(-0.5, ymax);
+    let y1 = b[1].max(b[3]).clamp(-0.5, ymax);
+    let (w, h) = (x1 - x0, y1 - y0);
+    if w < MIN_BOX_SIDE || h < MIN_BOX_SIDE {
+        return Err(BoxError::TooSmall {
+            x0,
+            y0,
+            x1,
+            y1,
+            w,
+            h,
+            width,
+            height,
+        });
+    }
+    Ok([x0, y0, x1, y1])
 }
 
 /// How single-person models find their person.
@@ -54,6 +114,10 @@ pub enum PersonMode {
     /// Top-down: the bottom-up default model finds people; the model runs on a crop around
     /// each.
     TopDown,
+    /// Top-down on one box the user gave ([`PipelineConfig::user_box`]: dragged in the app,
+    /// `--box` in the CLI), cropped as a detected person's box. Without a box: the whole
+    /// frame, as [`PersonMode::Centre`].
+    Box,
 }
 
 /// Pipeline settings.
@@ -68,6 +132,11 @@ pub struct PipelineConfig {
     /// top-down mode it picks the person whose maps are kept. `None` = image centre /
     /// largest person.
     pub center: Option<(f64, f64)>,
+    /// Single-person models in [`PersonMode::Box`]: the person's box `(x0, y0, x1, y1)` in
+    /// image pixels as the user gave it (any corner order; clamped to each frame, see
+    /// [`clamp_box`]), before it is widened to the input's aspect ratio and enlarged by
+    /// `crop_padding`.
+    pub user_box: Option<[f64; 4]>,
     /// Bottom-up associative-embedding models (HigherHRNet): flip test, scales, grouping.
     pub ae: AeConfig,
     /// Top-down crops: also run the mirrored crop and average its maps, mirrored back with
@@ -79,8 +148,8 @@ pub struct PipelineConfig {
     /// Single-person models: DARK decoding ([`single::decode_dark`]) instead of the
     /// quarter-cell rule. Off by default.
     pub dark: bool,
-    /// Top-down mode: how much the box around a detected person's keypoints is enlarged
-    /// before cropping. [`TOPDOWN_BOX_PADDING`] (1.25, the official recipe) for the
+    /// Top-down and box modes: how much the box around a detected person's keypoints (or the
+    /// user's box) is enlarged before cropping. [`TOPDOWN_BOX_PADDING`] (1.25, the official recipe) for the
     /// top-down families (HRNet, SimpleBaseline, Stacked Hourglass);
     /// [`KEYPOINT_BOX_PADDING`] (1.4) for the other single-person models (CPM), whose crops
     /// keep the earlier, looser box.
@@ -102,6 +171,7 @@ impl PipelineConfig {
             paf: PafParams::default(),
             person: PersonMode::Centre,
             center: None,
+            user_box: None,
             ae: AeConfig::default(),
             topdown_flip: info.architecture.is_top_down(),
             dark: false,
@@ -263,16 +333,45 @@ impl Pipeline {
         let start = Instant::now();
         let name = frame.output_stem.clone();
         let single = self.model.info().decoding == Decoding::SinglePerson;
-        let top_down = single && self.config.person == PersonMode::TopDown;
+        let mode = if single {
+            self.config.person
+        } else {
+            PersonMode::Centre
+        };
 
         let mut crops = Vec::new();
         let mut detector_time = None;
-        if top_down {
-            let t0 = Instant::now();
-            crops = self.crops(&frame, &name)?;
-            detector_time = Some(t0.elapsed());
+        match (mode, self.config.user_box) {
+            (PersonMode::TopDown, _) => {
+                let t0 = Instant::now();
+                crops = self.crops(&frame, &name)?;
+                detector_time = Some(t0.elapsed());
+            }
+            (PersonMode::Box, Some(b)) => {
+                let (w, h) = frame.image.dimensions();
+                let b = clamp_box(b, w, h).map_err(|source| PipelineError::PersonBox {
+                    frame: name,
+                    source,
+                })?;
+                crops.push(PersonCrop {
+                    bbox: self.crop_box(b),
+                    score: 1.0,
+                });
+            }
+            // No box yet: the whole frame.
+            (PersonMode::Box, None) | (PersonMode::Centre, _) => {}
         }
         self.run_on(frame, crops, detector_time, start)
+    }
+
+    /// The crop actually sampled for a person box `(x0, y0, x1, y1)` (a user's box, in
+    /// image pixels): widened to the network input's aspect ratio about its centre and
+    /// enlarged by [`PipelineConfig::crop_padding`], as the boxes of detected people.
+    pub fn crop_box(&self, b: [f64; 4]) -> [f64; 4] {
+        let (w, h) = self.config.preprocess.size;
+        let aspect = f64::from(w) / f64::from(h.max(1));
+        let corners = [(b[0], b[1]), (b[2], b[3])];
+        person_box(&corners, aspect, self.config.crop_padding).unwrap_or(b)
     }
 
     /// Runs the model on one given person box instead of the whole frame or detected people
@@ -738,6 +837,28 @@ mod tests {
         // 20 × 80 → 80 × 80 → 120 × 120 around (20, 60).
         assert_eq!(b, [-40.0, 0.0, 80.0, 120.0]);
         assert!(person_box(&[], 1.0, 1.0).is_none());
+    }
+
+    #[test]
+    fn user_boxes_are_ordered_clamped_and_degenerate_ones_refused() {
+        // Any corner order; clamped to the image's pixel area (-0.5..w-0.5).
+        assert_eq!(
+            clamp_box([50.0, 80.0, 10.0, 20.0], 100, 60),
+            Ok([10.0, 20.0, 50.0, 59.5])
+        );
+        assert_eq!(
+            clamp_box([-30.0, -5.0, 500.0, 40.0], 100, 60),
+            Ok([-0.5, -0.5, 99.5, 40.0])
+        );
+        // Too thin, entirely outside, or not a number: refused with a message.
+        let e = clamp_box([10.0, 10.0, 12.0, 50.0], 100, 60).unwrap_err();
+        assert!(matches!(e, BoxError::TooSmall { .. }));
+        assert!(e.to_string().contains("at least 4 px"), "{e}");
+        assert!(clamp_box([200.0, 10.0, 300.0, 50.0], 100, 60).is_err());
+        assert!(matches!(
+            clamp_box([f64::NAN, 0.0, 10.0, 10.0], 100, 60),
+            Err(BoxError::NotFinite(_))
+        ));
     }
 
     #[test]

@@ -449,3 +449,90 @@ fn single_person_centre_is_reported_and_bad_points_are_rejected() {
         stderr(&o)
     );
 }
+
+#[test]
+fn infer_box_runs_a_single_person_model_on_the_box_and_refuses_bad_boxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/astronaut.png");
+    // Malformed values: clap's error names the expected form; nothing is written.
+    for bad in ["1,2,3", "a,b,c,d", "50,10,20,40"] {
+        let o = run_infer(&sample, &out, &["--box", bad]);
+        assert!(!o.status.success(), "{bad}");
+        let e = stderr(&o);
+        assert!(e.contains("--box") && e.contains(bad), "{e}");
+    }
+    // The default model finds every person itself: a clear refusal.
+    let o = run_infer(&sample, &out, &["--box", "10,10,200,300"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--box needs a single-person model"), "{e}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let input = shared.join("data/images/basketball1.png");
+    let o = Command::new(env!("CARGO_BIN_EXE_posescope"))
+        .env("POSESCOPE_MODELS", shared.join("models"))
+        .args([
+            "infer",
+            "--model",
+            "pefm-cpm",
+            "--box",
+            "30,75,170,470",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("basketball1.json")).unwrap()).unwrap();
+    // One crop, round the box, and the person's joints inside it.
+    let crops = doc["crops"].as_array().unwrap();
+    assert_eq!(crops.len(), 1, "{doc}");
+    let c: Vec<f64> = crops[0]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        c[0] < 30.0 && c[1] < 75.0 && c[2] > 170.0 && c[3] > 470.0,
+        "{c:?}"
+    );
+    let people = doc["people"].as_array().unwrap();
+    assert_eq!(people.len(), 1);
+    for k in people[0]["keypoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| !k.is_null())
+    {
+        let (x, y) = (k[0].as_f64().unwrap(), k[1].as_f64().unwrap());
+        assert!(x >= c[0] - 1.0 && x <= c[2] + 1.0 && y >= c[1] - 1.0 && y <= c[3] + 1.0);
+    }
+    // A box outside the frame: the frame fails with a message naming the box.
+    let o = Command::new(env!("CARGO_BIN_EXE_posescope"))
+        .env("POSESCOPE_MODELS", shared.join("models"))
+        .args([
+            "infer",
+            "--model",
+            "pefm-cpm",
+            "--box",
+            "700,10,800,200",
+            "--overwrite",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("person box") && e.contains("640x480"), "{e}");
+}

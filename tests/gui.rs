@@ -108,6 +108,15 @@ fn the_joint_picker_changes_the_overlay() {
     h.run_steps(2);
     let grid = h.render().unwrap();
     assert!(diff(&grid, &nose) > 0.5);
+    // J / Shift+J step through the joints both ways.
+    h.state_mut().settings.joint_view = JointView::Joint(3);
+    h.key_press(egui::Key::J);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.joint_view, JointView::Joint(4));
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::J);
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::J);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.joint_view, JointView::Joint(2));
 }
 
 #[test]
@@ -351,4 +360,111 @@ fn the_evaluation_window_runs_in_the_background_and_shows_per_stage_accuracy() {
     // The results are on screen.
     h.get_by_label("Save report…");
     h.get_by_label("Save chart…");
+}
+
+#[test]
+fn shift_drag_draws_a_person_box_and_runs_the_model_on_it() {
+    use posescope::pipeline::PersonMode;
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    // The real mobile CPM (single-person) on basketball1.png (640x480).
+    let model = shared.join("models/pefm_cpm.tflite");
+    let mut h = harness_with(
+        model.to_str().unwrap(),
+        (192, 192),
+        Some(shared.join("data/images/basketball1.png")),
+    );
+    assert!(h.state().single_person());
+    assert_eq!(h.state().settings.person_mode, PersonMode::Centre);
+    assert!(h.state().inspection.as_ref().unwrap().crops.is_empty());
+    let rect = h.state().image_screen_rect().expect("the frame is drawn");
+    let to_screen =
+        |x: f32, y: f32| rect.min + egui::vec2((x + 0.5) / 640.0, (y + 0.5) / 480.0) * rect.size();
+    let drag =
+        |h: &mut Harness<'static, PosescopeApp>, shift: bool, a: egui::Pos2, b: egui::Pos2| {
+            if shift {
+                h.event(egui::Event::ModifiersChanged(egui::Modifiers::SHIFT));
+            }
+            h.hover_at(a);
+            h.drag_at(a);
+            h.hover_at(a + (b - a) * 0.5);
+            h.hover_at(b);
+            h.drop_at(b);
+            h.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+            h.run_steps(2);
+        };
+
+    // Shift+drag round the standing man (corner to corner, bottom-right first).
+    drag(&mut h, true, to_screen(170.0, 470.0), to_screen(30.0, 75.0));
+    assert_eq!(h.state().settings.person_mode, PersonMode::Box);
+    let b = h.state().settings.person_box.expect("a box");
+    println!("box {b:?}");
+    let px = 640.0 / f64::from(rect.width());
+    for (got, want) in b.iter().zip([30.0, 75.0, 170.0, 470.0]) {
+        assert!((got - want).abs() <= 2.0 * px + 0.5, "{b:?}");
+    }
+    // The frame is re-run on the box: one crop around it.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while h.state().inspection.as_ref().unwrap().crops.len() != 1 {
+        assert!(Instant::now() < deadline, "no box-mode inspection");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+    let c = h.state().inspection.as_ref().unwrap().crops[0].bbox;
+    assert!(
+        c[0] < b[0] && c[1] < b[1] && c[2] > b[2] && c[3] > b[3],
+        "{c:?}"
+    );
+
+    // A tiny Shift+drag stays a click; a plain drag pans; neither touches the box.
+    let view = h.state().view;
+    drag(
+        &mut h,
+        true,
+        to_screen(300.0, 200.0),
+        to_screen(301.0, 200.0),
+    );
+    assert_eq!(h.state().settings.person_box, Some(b));
+    assert_eq!(h.state().view, view);
+    drag(
+        &mut h,
+        false,
+        to_screen(300.0, 200.0),
+        to_screen(360.0, 240.0),
+    );
+    assert_eq!(h.state().settings.person_box, Some(b));
+    assert_ne!(h.state().view.pan, view.pan, "a plain drag pans");
+    h.state_mut().view = view;
+    h.run_steps(2);
+
+    // A box one pixel wide is refused with a message, never used.
+    let errors =
+        |h: &Harness<'static, PosescopeApp>| h.state().notices.iter().filter(|n| n.error).count();
+    let before = errors(&h);
+    drag(
+        &mut h,
+        true,
+        to_screen(300.0, 100.0),
+        to_screen(300.4, 300.0),
+    );
+    assert_eq!(h.state().settings.person_box, Some(b));
+    assert_eq!(errors(&h), before + 1);
+    let last = h.state().notices.last().unwrap().text.clone();
+    assert!(last.contains("box not used"), "{last}");
+
+    // Shift+B clears the box (box mode without a box: the whole frame).
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::B);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.person_box, None);
+    assert_eq!(h.state().settings.person_mode, PersonMode::Box);
+
+    // The box belongs to its input: opening another one clears it.
+    h.state_mut().set_person_box((30.0, 75.0), (170.0, 470.0));
+    assert!(h.state().settings.person_box.is_some());
+    h.state_mut()
+        .open_input(posescope::player::PlayerInput::Sample);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.person_box, None);
 }

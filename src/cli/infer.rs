@@ -60,6 +60,19 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         if let Some(t) = args.peak_threshold {
             config.paf.peak_threshold = t;
         }
+        if let Some(b) = args.person_box {
+            let info = pipeline.model().info();
+            if info.decoding != crate::models::Decoding::SinglePerson {
+                bail!(
+                    "--box needs a single-person model (e.g. pefm-cpm, the CPMs, top-down HRNet, \
+                     SimpleBaseline, Stacked Hourglass, UniPose); '{}' finds every person in the \
+                     frame itself",
+                    pipeline.model().id()
+                );
+            }
+            config.person = crate::pipeline::PersonMode::Box;
+            config.user_box = Some(b);
+        }
         config.ae.flip = !args.no_flip;
         config.dark = args.dark;
         if let Some(scales) = &args.scales {

@@ -66,7 +66,8 @@ pub struct ModelArgs {
     pub resize: Option<crate::preprocess::ResizeMode>,
     /// Single-person models (CPM, mobile CPM/hourglass): `centre` runs on the whole frame
     /// centred on the image centre (or --center); `top-down` finds people with the default
-    /// bottom-up model and runs on a crop around each.
+    /// bottom-up model and runs on a crop around each. (`infer --box` runs on one given box
+    /// instead.)
     #[arg(long, default_value = "centre", value_parser = parse_person_mode)]
     pub person: crate::pipeline::PersonMode,
     /// Single-person models: the person's centre `X,Y` in image pixels.
@@ -93,6 +94,27 @@ pub fn parse_point(s: &str) -> Result<(f64, f64), String> {
         return Err(bad());
     }
     Ok((x, y))
+}
+
+/// `X0,Y0,X1,Y1` (pixels, decimals allowed): a box's top-left and bottom-right corners.
+pub fn parse_box(s: &str) -> Result<[f64; 4], String> {
+    let bad = || format!("box '{s}' must look like 40,20,200,380 (x0,y0,x1,y1 in image pixels)");
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let &[x0, y0, x1, y1] = v.as_slice() else {
+        return Err(bad());
+    };
+    if v.iter().any(|c| !c.is_finite()) {
+        return Err(bad());
+    }
+    if x1 <= x0 || y1 <= y0 {
+        return Err(format!(
+            "box '{s}': x1 must be greater than x0 and y1 greater than y0 (top-left corner first)"
+        ));
+    }
+    Ok([x0, y0, x1, y1])
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +150,12 @@ pub struct InferArgs {
     /// Taylor offset at the maximum) instead of the quarter-cell rule.
     #[arg(long)]
     pub dark: bool,
+    /// Single-person models: run on this person box `X0,Y0,X1,Y1` (image pixels, clamped
+    /// to each frame) instead of the whole frame, cropped as top-down crops are (widened to
+    /// the input's aspect ratio, enlarged by the crop padding, flip test where the model
+    /// has one).
+    #[arg(long = "box", value_name = "X0,Y0,X1,Y1", value_parser = parse_box, conflicts_with = "person")]
+    pub person_box: Option<[f64; 4]>,
     /// Associative-embedding models: test scales, e.g. `2,1,0.5` (default `1`).
     #[arg(long, value_delimiter = ',')]
     pub scales: Option<Vec<f64>>,
@@ -322,6 +350,71 @@ mod tests {
         assert!(parse_point("a,b").is_err());
         assert!(parse_person_mode("top-down").is_ok());
         assert!(parse_person_mode("nope").is_err());
+    }
+
+    #[test]
+    fn boxes() {
+        assert_eq!(
+            parse_box("40, 20.5,200,380"),
+            Ok([40.0, 20.5, 200.0, 380.0])
+        );
+        assert_eq!(parse_box("-10,-10,5,5"), Ok([-10.0, -10.0, 5.0, 5.0]));
+        for bad in [
+            "",
+            "1,2,3",
+            "1,2,3,4,5",
+            "a,b,c,d",
+            "1,2,3,inf",
+            "1,2,NaN,4",
+        ] {
+            let e = parse_box(bad).unwrap_err();
+            assert!(e.contains("x0,y0,x1,y1"), "{bad}: {e}");
+        }
+        let e = parse_box("200,20,40,380").unwrap_err();
+        assert!(e.contains("greater"), "{e}");
+        assert!(parse_box("40,20,40,380").is_err());
+        // Through clap: `infer --box`, and not together with an explicit --person.
+        let cli = Cli::try_parse_from([
+            "posescope",
+            "infer",
+            "-i",
+            "a.png",
+            "-o",
+            "out",
+            "--box",
+            "1,2,30,40",
+        ])
+        .unwrap();
+        let Some(Command::Infer(a)) = cli.command else {
+            panic!("not infer");
+        };
+        assert_eq!(a.person_box, Some([1.0, 2.0, 30.0, 40.0]));
+        let e = Cli::try_parse_from([
+            "posescope",
+            "infer",
+            "-i",
+            "a.png",
+            "-o",
+            "out",
+            "--box",
+            "1,2,3",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("x0,y0,x1,y1"), "{e}");
+        assert!(Cli::try_parse_from([
+            "posescope",
+            "infer",
+            "-i",
+            "a.png",
+            "-o",
+            "out",
+            "--box",
+            "1,2,30,40",
+            "--person",
+            "top-down",
+        ])
+        .is_err());
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! Keypoints are in original-image pixel-index coordinates (integers are pixel centres),
 //! one entry per joint of the model's joint set, in its order; `null` where not found.
 //! Single-person models add `"center": [x, y]` (the person centre given to the network,
-//! image pixels); top-down mode adds `"crops": [{"box": [x0, y0, x1, y1], "score": s}]`
-//! and `"focus"` (the crop whose maps `map_to_image` and the maps file describe).
+//! image pixels); top-down and box modes add `"crops": [{"box": [x0, y0, x1, y1], "score":
+//! s}]` (box mode: the one padded crop round the user's box, score 1) and `"focus"` (the crop whose maps `map_to_image` and the maps file describe).
 //! Associative-embedding models (HigherHRNet) add `"grouping"`: the parameters used
 //! (`detection_threshold`, `tag_threshold`, …) and per person its mean `tag` (one value per
 //! tag dimension: per pass of flip test) in `people[i].tag`.

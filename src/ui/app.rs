@@ -98,6 +98,10 @@ pub struct PosescopeApp {
     pub(super) render_state: Option<eframe::egui_wgpu::RenderState>,
     pub(super) rgba: Option<(u64, Arc<image::RgbaImage>)>,
     pub(super) hover_image_px: Option<(f64, f64)>,
+    /// A person box being dragged (Shift+drag): where the drag started, screen points.
+    pub(super) box_drag: Option<egui::Pos2>,
+    /// Where the frame was last drawn in the (first) main view, screen points.
+    pub(super) image_screen_rect: Option<egui::Rect>,
     /// Stage play-through: advance the stage slider every this often.
     pub(super) stage_play: Option<Instant>,
     pub(super) export_dir: Option<PathBuf>,
@@ -152,6 +156,8 @@ impl PosescopeApp {
             render_state,
             rgba: None,
             hover_image_px: None,
+            box_drag: None,
+            image_screen_rect: None,
             stage_play: None,
             export_dir: None,
             batch: None,
@@ -229,6 +235,7 @@ impl PosescopeApp {
         };
         c.person = self.settings.person_mode;
         c.center = self.settings.center;
+        c.user_box = self.settings.person_box;
         c.ae = self.settings.ae.clone();
         c
     }
@@ -266,17 +273,65 @@ impl PosescopeApp {
         self.rebuild_worker();
     }
 
-    /// Switches single-person models between the whole frame and top-down crops.
-    pub fn toggle_person_mode(&mut self) {
-        if !self.single_person() {
+    /// Switches single-person models to `mode` (whole frame, top-down crops, the dragged
+    /// box) and re-runs the frame.
+    pub fn set_person_mode(&mut self, mode: crate::pipeline::PersonMode) {
+        if !self.single_person() || mode == self.settings.person_mode {
             return;
         }
-        use crate::pipeline::PersonMode;
-        self.settings.person_mode = match self.settings.person_mode {
-            PersonMode::Centre => PersonMode::TopDown,
-            PersonMode::TopDown => PersonMode::Centre,
-        };
+        self.settings.person_mode = mode;
         self.rebuild_worker();
+    }
+
+    /// Cycles single-person models through whole frame, top-down crops and the dragged box.
+    pub fn toggle_person_mode(&mut self) {
+        use crate::pipeline::PersonMode;
+        self.set_person_mode(match self.settings.person_mode {
+            PersonMode::Centre => PersonMode::TopDown,
+            PersonMode::TopDown => PersonMode::Box,
+            PersonMode::Box => PersonMode::Centre,
+        });
+    }
+
+    /// Sets the person box from a drag between two image points (pixels): clamped to the
+    /// frame, the mode switched to box, and the frame re-run. A box too small or outside
+    /// the image, or a model that finds every person itself, is refused with a notice.
+    pub fn set_person_box(&mut self, a: (f64, f64), b: (f64, f64)) {
+        if !self.single_person() {
+            self.notify(
+                "a person box needs a single-person model (CPM, mobile CPM / hourglass, \
+                 top-down HRNet, SimpleBaseline, ...); this model finds every person itself",
+                true,
+            );
+            return;
+        }
+        let Some(ins) = &self.inspection else {
+            return;
+        };
+        let (w, h) = (ins.frame.width, ins.frame.height);
+        match crate::pipeline::clamp_box([a.0, a.1, b.0, b.1], w, h) {
+            Ok(b) => {
+                self.settings.person_box = Some(b);
+                self.settings.person_mode = crate::pipeline::PersonMode::Box;
+                self.rebuild_worker();
+                self.notify(
+                    format!(
+                        "person box ({:.0}, {:.0})-({:.0}, {:.0})",
+                        b[0], b[1], b[2], b[3]
+                    ),
+                    false,
+                );
+            }
+            Err(e) => self.notify(format!("box not used: {e}"), true),
+        }
+    }
+
+    /// Clears the dragged person box (box mode then runs on the whole frame) and re-runs
+    /// the frame.
+    pub fn clear_person_box(&mut self) {
+        if self.settings.person_box.take().is_some() {
+            self.rebuild_worker();
+        }
     }
 
     /// Rebuilds the worker (model or preprocessing changed) and re-runs the current frame.
@@ -332,8 +387,10 @@ impl PosescopeApp {
             }
             _ => None,
         };
-        if self.settings.center.take().is_some() {
-            // The clicked centre belonged to the previous input.
+        let had_center = self.settings.center.take().is_some();
+        let had_box = self.settings.person_box.take().is_some();
+        if had_center || had_box {
+            // The clicked centre and the dragged box belonged to the previous input.
             if let Some(model) = self.model().cloned() {
                 let worker =
                     Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
@@ -511,6 +568,13 @@ impl PosescopeApp {
             || self.batch.is_some()
             || self.source.as_ref().is_some_and(|s| s.playing)
             || (self.player.is_some() && self.inspection.is_none())
+    }
+
+    /// Where the frame was drawn in the main view at the last update (screen points; `None`
+    /// before the first frame and in the joint grid). Image pixel `(x, y)` (pixel centres at
+    /// integers) lies at `min + ((x + 0.5) / width, (y + 0.5) / height) * size`.
+    pub fn image_screen_rect(&self) -> Option<egui::Rect> {
+        self.image_screen_rect
     }
 
     /// The frame as RGBA for the GPU, converted once per inspection.

@@ -25,7 +25,12 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
                 }
             });
             ui.separator();
-            ui.label("Scroll to zoom, drag to pan, drop files onto the window to open them.");
+            ui.label(
+                "Scroll to zoom, drag to pan, drop files onto the window to open them. \
+                 Single-person models: Shift+drag on the image draws a person box and runs the \
+                 model on it as top-down models run on detected people (box mode; Shift+B \
+                 clears it).",
+            );
         });
     app.settings.show_help = open;
 }

@@ -38,9 +38,14 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
         "single-person models: back to the image centre / largest person",
     ),
     (
-        "B",
-        "single-person models: whole frame / top-down person boxes",
+        "Shift+drag",
+        "single-person models: draw a person box; the model runs on it (box mode)",
     ),
+    (
+        "B",
+        "single-person models: whole frame / top-down person boxes / the drawn box",
+    ),
+    ("Shift+B", "clear the drawn person box"),
     ("F", "fit the image (also double-click)"),
     ("T", "frame rates and timings on / off"),
     ("O", "open an image or video"),
@@ -89,16 +94,17 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
         app.player_command(PlayerCommand::Step(1));
     }
     if n_joints > 0 {
-        if pressed(Key::J) {
-            app.settings.joint_view = match app.settings.joint_view {
-                JointView::Joint(j) => JointView::Joint((j + 1) % n_joints),
-                _ => JointView::Joint(0),
-            };
-        }
+        // Shift+J before J: a plain-key match ignores Shift.
         if shift(Key::J) {
             app.settings.joint_view = match app.settings.joint_view {
                 JointView::Joint(j) => JointView::Joint((j + n_joints - 1) % n_joints),
                 _ => JointView::Joint(n_joints - 1),
+            };
+        }
+        if pressed(Key::J) {
+            app.settings.joint_view = match app.settings.joint_view {
+                JointView::Joint(j) => JointView::Joint((j + 1) % n_joints),
+                _ => JointView::Joint(0),
             };
         }
     }
@@ -150,6 +156,10 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     }
     if pressed(Key::C) && app.settings.center.is_some() {
         app.set_person_center(None);
+    }
+    // Shift+B before B: a plain-key match ignores Shift.
+    if shift(Key::B) {
+        app.clear_person_box();
     }
     if pressed(Key::B) {
         app.toggle_person_mode();

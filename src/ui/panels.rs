@@ -484,20 +484,38 @@ fn person_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             .on_hover_text(
             "The default bottom-up model finds people; the model runs on a crop around each (B)",
         );
+        ui.radio_value(&mut mode, PersonMode::Box, "box")
+            .on_hover_text(
+                "The model runs on the box you draw with Shift+drag on the image, cropped as \
+             top-down crops are (B cycles the modes, Shift+B clears the box)",
+            );
     });
     if mode != app.settings.person_mode {
-        app.toggle_person_mode();
+        app.set_person_mode(mode);
     }
     let text = match (app.settings.person_mode, app.settings.center) {
         (PersonMode::Centre, None) => "centre: image centre (click to set)".to_string(),
         (PersonMode::Centre, Some((x, y))) => format!("centre: ({x:.0}, {y:.0})"),
         (PersonMode::TopDown, None) => "maps of: largest person (click a person)".to_string(),
         (PersonMode::TopDown, Some((x, y))) => format!("maps of: person at ({x:.0}, {y:.0})"),
+        (PersonMode::Box, _) => match app.settings.person_box {
+            Some(b) => format!("box: ({:.0}, {:.0})-({:.0}, {:.0})", b[0], b[1], b[2], b[3]),
+            None => "no box yet: whole frame (Shift+drag on the image)".to_string(),
+        },
     };
     ui.horizontal(|ui| {
         ui.label(text);
-        if app.settings.center.is_some() && ui.button("Reset").on_hover_text("(C)").clicked() {
+        if app.settings.person_mode != PersonMode::Box
+            && app.settings.center.is_some()
+            && ui.button("Reset").on_hover_text("(C)").clicked()
+        {
             app.set_person_center(None);
+        }
+        if app.settings.person_mode == PersonMode::Box
+            && app.settings.person_box.is_some()
+            && ui.button("Clear").on_hover_text("(Shift+B)").clicked()
+        {
+            app.clear_person_box();
         }
     });
     if let Some(ins) = &app.inspection {

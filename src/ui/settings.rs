@@ -88,8 +88,13 @@ pub struct Settings {
     pub show_receptive_field: bool,
     /// Each joint's peak across the stages (where the argmax moves, how it grows).
     pub show_trajectory: bool,
-    /// Single-person models: whole frame (centre) or top-down crops.
+    /// Single-person models: whole frame (centre), top-down crops or the dragged box.
     pub person_mode: crate::pipeline::PersonMode,
+    /// Single-person models in box mode: the person box dragged on the image (Shift+drag),
+    /// `(x0, y0, x1, y1)` in image pixels, clamped to the image (not kept between runs:
+    /// it belongs to one input; kept across the frames of a video or webcam).
+    #[serde(skip)]
+    pub person_box: Option<[f64; 4]>,
     /// Single-person models: the clicked person centre, image pixels (not kept between
     /// runs: it belongs to one input).
     #[serde(skip)]
@@ -132,6 +137,7 @@ impl Default for Settings {
             show_trajectory: false,
             person_mode: crate::pipeline::PersonMode::Centre,
             center: None,
+            person_box: None,
             compare: Compare::Off,
             compare_stage: 0,
             flicker_ms: 500,

@@ -174,6 +174,7 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 return;
             };
             if app.settings.joint_view == JointView::Grid {
+                app.image_screen_rect = None;
                 grid(app, ui);
                 return;
             }
@@ -195,7 +196,15 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     }
                 }
             }
-            if response.dragged() {
+            // Shift+drag draws a person box; a plain drag pans.
+            if response.drag_started_by(egui::PointerButton::Primary)
+                && ui.input(|i| i.modifiers.shift)
+            {
+                app.box_drag = ui
+                    .input(|i| i.pointer.press_origin())
+                    .or(response.interact_pointer_pos());
+            }
+            if response.dragged() && app.box_drag.is_none() {
                 app.view.pan += response.drag_delta();
             }
             if response.double_clicked() {
@@ -219,11 +228,7 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     stage_caption(ui, &ins, *view_rect, *stage);
                 }
                 if let Some(p) = response.hover_pos().filter(|p| view_rect.contains(*p)) {
-                    let rel = (p - rect.min) / rect.size();
-                    hover = Some((
-                        f64::from(rel.x * size.x) - 0.5,
-                        f64::from(rel.y * size.y) - 0.5,
-                    ));
+                    hover = Some(screen_to_image(rect, size, p));
                     main_rect = Some(rect);
                 }
             }
@@ -233,12 +238,146 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     app.set_person_center(Some(p));
                 }
             }
+            app.image_screen_rect = views.first().map(|(r, _)| image_rect(*r, size, &app.view));
+            for (view_rect, _) in &views {
+                let rect = image_rect(*view_rect, size, &app.view);
+                draw_person_box(
+                    app,
+                    &ins,
+                    &ui.painter().with_clip_rect(*view_rect),
+                    rect,
+                    size,
+                );
+            }
+            box_drag(app, ui, &response, &views, size);
             if let Some(rect) =
                 main_rect.or_else(|| views.first().map(|(r, _)| image_rect(*r, size, &app.view)))
             {
                 hover_joint_names(app, ui, rect, size);
             }
         });
+}
+
+/// Image pixel `(x, y)` (pixel centres at integers) under the screen point `p` of an image
+/// drawn in `rect`.
+fn screen_to_image(rect: egui::Rect, size: egui::Vec2, p: egui::Pos2) -> (f64, f64) {
+    let rel = (p - rect.min) / rect.size();
+    (
+        f64::from(rel.x * size.x) - 0.5,
+        f64::from(rel.y * size.y) - 0.5,
+    )
+}
+
+/// The screen point of image pixel `(x, y)` of an image drawn in `rect`.
+fn image_to_screen(rect: egui::Rect, size: egui::Vec2, (x, y): (f64, f64)) -> egui::Pos2 {
+    rect.min + egui::vec2((x as f32 + 0.5) / size.x, (y as f32 + 0.5) / size.y) * rect.size()
+}
+
+/// Drags shorter than this (screen points) stay clicks.
+const MIN_DRAG: f32 = 4.0;
+
+/// The Shift+drag of a person box: the rectangle while dragging; on release the box is set
+/// (box mode, the frame re-run), or a tiny drag sets the person centre as a click does.
+fn box_drag(
+    app: &mut PosescopeApp,
+    ui: &egui::Ui,
+    response: &egui::Response,
+    views: &[(egui::Rect, usize)],
+    size: egui::Vec2,
+) {
+    let Some(start) = app.box_drag else {
+        return;
+    };
+    // The view the drag started in maps both corners.
+    let Some(rect) = views
+        .iter()
+        .find(|(r, _)| r.contains(start))
+        .or(views.first())
+        .map(|(r, _)| image_rect(*r, size, &app.view))
+    else {
+        app.box_drag = None;
+        return;
+    };
+    let end = response
+        .interact_pointer_pos()
+        .or_else(|| ui.input(|i| i.pointer.latest_pos()))
+        .unwrap_or(start);
+    if response.drag_stopped() {
+        app.box_drag = None;
+        let a = screen_to_image(rect, size, start);
+        if start.distance(end) < MIN_DRAG {
+            if app.single_person() {
+                app.set_person_center(Some(a));
+            }
+        } else {
+            app.set_person_box(a, screen_to_image(rect, size, end));
+        }
+    } else if response.dragged() {
+        let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 220, 0));
+        ui.painter().rect_stroke(
+            egui::Rect::from_two_pos(start, end),
+            0.0,
+            stroke,
+            egui::StrokeKind::Middle,
+        );
+    } else {
+        // The drag ended without a release here (e.g. the window lost the pointer).
+        app.box_drag = None;
+    }
+}
+
+/// The dragged person box (solid) and, in box mode, the padded crop the network actually
+/// saw (dashed) over the image drawn in `rect`.
+fn draw_person_box(
+    app: &PosescopeApp,
+    ins: &Inspection,
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    size: egui::Vec2,
+) {
+    if !app.single_person() {
+        return;
+    }
+    let Some(b) = app.settings.person_box else {
+        return;
+    };
+    let boxed = app.settings.person_mode == crate::pipeline::PersonMode::Box;
+    let colour = if boxed {
+        egui::Color32::from_rgb(255, 220, 0)
+    } else {
+        egui::Color32::from_rgba_unmultiplied(255, 220, 0, 110)
+    };
+    let screen = |b: [f64; 4]| {
+        egui::Rect::from_two_pos(
+            image_to_screen(rect, size, (b[0], b[1])),
+            image_to_screen(rect, size, (b[2], b[3])),
+        )
+    };
+    painter.rect_stroke(
+        screen(b),
+        0.0,
+        egui::Stroke::new(2.0, colour),
+        egui::StrokeKind::Middle,
+    );
+    if !boxed {
+        return;
+    }
+    if let [crop] = ins.crops.as_slice() {
+        let r = screen(crop.bbox);
+        let corners = [
+            r.left_top(),
+            r.right_top(),
+            r.right_bottom(),
+            r.left_bottom(),
+            r.left_top(),
+        ];
+        painter.extend(egui::Shape::dashed_line(
+            &corners,
+            egui::Stroke::new(1.0, colour),
+            6.0,
+            4.0,
+        ));
+    }
 }
 
 /// The views of the central panel as `(rect, stage)`: one view of the selected stage, two
