@@ -418,16 +418,21 @@ def run_network(net, args, ps, report):
     if not args.no_posescope_warmup:
         ps.bench(psargs, 1)
     ort_times, ps_times, ps_calls = [], [], []
+    # Process CPU time as well as wall time: on a shared, loaded machine the CPU time of a
+    # 1-thread run is much less disturbed by other processes than the wall time.
+    ort_cpu, ps_cpu = [], []
     for rnd in range(args.rounds):
         rt = []
         for _ in range(args.runs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             sess.run(None, feeds)
             rt.append((time.perf_counter() - t0) * 1e3)
+            ort_cpu.append((time.process_time() - c0) * 1e3)
         ort_times.append(rt)
         res = ps.bench(psargs, args.runs)
         ps_calls.append(res)
         ps_times.append(res["times_ms"])
+        ps_cpu.extend(res.get("cpu_times_ms") or [])
         log(f"  round {rnd + 1}/{args.rounds}: ORT median {statistics.median(rt):.1f} ms, "
             f"posescope median {res['median_ms']:.1f} ms")
     ort_all = [t for r in ort_times for t in r]
@@ -444,6 +449,10 @@ def run_network(net, args, ps, report):
         "posescope_steps": last.get("steps"), "posescope_text_fallback": bool(last.get("text_fallback")),
     })
     entry["ratio"] = entry["posescope_median_ms"] / entry["ort_median_ms"]
+    if ort_cpu and ps_cpu:
+        entry["ort_cpu_median_ms"] = statistics.median(ort_cpu)
+        entry["posescope_cpu_median_ms"] = statistics.median(ps_cpu)
+        entry["cpu_ratio"] = entry["posescope_cpu_median_ms"] / entry["ort_cpu_median_ms"]
 
 
 def fmt(v, spec):
@@ -482,6 +491,14 @@ def print_tables(report):
               f"{e['posescope_median_ms']:>13.1f} {e['ratio']:>6.2f} {gf:>10.2f} {fmt(psgf, '9.2f'):>9} "
               f"{ort_rate:>11.1f} {ps_rate:>10.1f}")
     print("GFLOP/s: each side's own GFLOP count over its median (the ONNX count where posescope gives none).")
+    cpu = [e for e in timed if "cpu_ratio" in e]
+    if cpu:
+        print()
+        print("Median process CPU time per forward (less disturbed by other load); ratio = posescope / ORT")
+        print(f"{'network':<24} {'ORT cpu ms':>11} {'posescope cpu ms':>17} {'ratio':>6}")
+        for e in cpu:
+            print(f"{e['network']:<24} {e['ort_cpu_median_ms']:>11.1f} {e['posescope_cpu_median_ms']:>17.1f} "
+                  f"{e['cpu_ratio']:>6.2f}")
 
 
 def main():

@@ -91,16 +91,19 @@ impl InplaceOp1 for InPlace<'_> {
         if plane == 0 {
             return Ok(());
         }
-        for (i, chunk) in data.chunks_mut(plane).enumerate().take(n * c) {
-            let b = self.bias.map_or(0.0, |b| b[i % c]);
-            let act = self.act;
-            match act {
-                // Separate loops so each vectorises without a branch inside.
-                Act::None => chunk.iter_mut().for_each(|v| *v += b),
-                Act::Relu => chunk.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-                Act::Relu6 => chunk.iter_mut().for_each(|v| *v = act.apply(*v + b)),
+        // Compiled for the CPU's widest vectors (AVX-512 / AVX2).
+        pulp::Arch::new().dispatch(|| {
+            for (i, chunk) in data.chunks_mut(plane).enumerate().take(n * c) {
+                let b = self.bias.map_or(0.0, |b| b[i % c]);
+                let act = self.act;
+                match act {
+                    // Separate loops so each vectorises without a branch inside.
+                    Act::None => chunk.iter_mut().for_each(|v| *v += b),
+                    Act::Relu => chunk.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                    Act::Relu6 => chunk.iter_mut().for_each(|v| *v = act.apply(*v + b)),
+                }
             }
-        }
+        });
         Ok(())
     }
 }
@@ -168,21 +171,23 @@ impl InplaceOp2 for AddInPlace {
         }
         let relu = self.relu;
         let put = |d: &mut f32, v: f32| *d = if relu { (*d + v).max(0.0) } else { *d + v };
-        if f == 1 {
-            dst.iter_mut().zip(src).for_each(|(d, s)| put(d, *s));
-            return Ok(());
-        }
         if w == 0 {
             return Ok(());
         }
-        for (r, row) in dst.chunks_mut(w).enumerate() {
-            // Output row r of plane p reads source row (r mod h) / f of the same plane.
-            let (p, y) = (r / h, r % h);
-            let s = &src[(p * sh + y / f) * sw..(p * sh + y / f + 1) * sw];
-            for (d, v) in row.chunks_mut(f).zip(s) {
-                d.iter_mut().for_each(|d| put(d, *v));
+        pulp::Arch::new().dispatch(|| {
+            if f == 1 {
+                dst.iter_mut().zip(src).for_each(|(d, s)| put(d, *s));
+                return;
             }
-        }
+            for (r, row) in dst.chunks_mut(w).enumerate() {
+                // Output row r of plane p reads source row (r mod h) / f of the same plane.
+                let (p, y) = (r / h, r % h);
+                let s = &src[(p * sh + y / f) * sw..(p * sh + y / f + 1) * sw];
+                for (d, v) in row.chunks_mut(f).zip(s) {
+                    d.iter_mut().for_each(|d| put(d, *v));
+                }
+            }
+        });
         Ok(())
     }
 }
