@@ -18,14 +18,6 @@ pub enum Act {
 }
 
 impl Act {
-    fn apply(self, v: f32) -> f32 {
-        match self {
-            Act::None => v,
-            Act::Relu => v.max(0.0),
-            Act::Relu6 => v.clamp(0.0, 6.0),
-        }
-    }
-
     /// The activation as tensor ops.
     pub fn tensor(self, x: Tensor) -> Result<Tensor> {
         match self {
@@ -61,6 +53,35 @@ impl Bias {
     }
 }
 
+/// The loop of [`InPlace`], run through [`pulp`]'s dispatch so it is compiled for the CPU's
+/// widest vectors (AVX-512 / AVX2).
+struct BiasActLoop<'a> {
+    data: &'a mut [f32],
+    plane: usize,
+    planes: usize,
+    channels: usize,
+    bias: Option<&'a [f32]>,
+    act: Act,
+}
+
+impl pulp::WithSimd for BiasActLoop<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let act = self.act;
+        for (i, chunk) in self.data.chunks_mut(self.plane).enumerate().take(self.planes) {
+            let b = self.bias.map_or(0.0, |b| b[i % self.channels]);
+            // Separate loops so each vectorises without a branch inside.
+            match act {
+                Act::None => chunk.iter_mut().for_each(|v| *v += b),
+                Act::Relu => chunk.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Act::Relu6 => chunk.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+            }
+        }
+    }
+}
+
 struct InPlace<'a> {
     bias: Option<&'a [f32]>,
     act: Act,
@@ -91,18 +112,13 @@ impl InplaceOp1 for InPlace<'_> {
         if plane == 0 {
             return Ok(());
         }
-        // Compiled for the CPU's widest vectors (AVX-512 / AVX2).
-        pulp::Arch::new().dispatch(|| {
-            for (i, chunk) in data.chunks_mut(plane).enumerate().take(n * c) {
-                let b = self.bias.map_or(0.0, |b| b[i % c]);
-                let act = self.act;
-                match act {
-                    // Separate loops so each vectorises without a branch inside.
-                    Act::None => chunk.iter_mut().for_each(|v| *v += b),
-                    Act::Relu => chunk.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-                    Act::Relu6 => chunk.iter_mut().for_each(|v| *v = act.apply(*v + b)),
-                }
-            }
+        pulp::Arch::new().dispatch(BiasActLoop {
+            data,
+            plane,
+            planes: n * c,
+            channels: c,
+            bias: self.bias,
+            act: self.act,
         });
         Ok(())
     }
@@ -169,26 +185,67 @@ impl InplaceOp2 for AddInPlace {
                 l1.shape().dims()
             );
         }
-        let relu = self.relu;
-        let put = |d: &mut f32, v: f32| *d = if relu { (*d + v).max(0.0) } else { *d + v };
         if w == 0 {
             return Ok(());
         }
-        pulp::Arch::new().dispatch(|| {
-            if f == 1 {
-                dst.iter_mut().zip(src).for_each(|(d, s)| put(d, *s));
-                return;
-            }
-            for (r, row) in dst.chunks_mut(w).enumerate() {
-                // Output row r of plane p reads source row (r mod h) / f of the same plane.
-                let (p, y) = (r / h, r % h);
-                let s = &src[(p * sh + y / f) * sw..(p * sh + y / f + 1) * sw];
-                for (d, v) in row.chunks_mut(f).zip(s) {
-                    d.iter_mut().for_each(|d| put(d, *v));
-                }
-            }
+        pulp::Arch::new().dispatch(AddLoop {
+            dst,
+            src,
+            factor: f,
+            relu: self.relu,
+            rows: (h, w),
+            src_rows: (sh, sw),
         });
         Ok(())
+    }
+}
+
+/// The loop of [`AddInPlace`], run through [`pulp`]'s dispatch (widest vectors).
+struct AddLoop<'a> {
+    dst: &'a mut [f32],
+    src: &'a [f32],
+    factor: usize,
+    relu: bool,
+    /// Destination `(H, W)` per plane.
+    rows: (usize, usize),
+    /// Source `(H, W)` per plane.
+    src_rows: (usize, usize),
+}
+
+impl pulp::WithSimd for AddLoop<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let AddLoop {
+            dst,
+            src,
+            factor: f,
+            relu,
+            rows: (h, w),
+            src_rows: (sh, sw),
+        } = self;
+        match (f, relu) {
+            (1, true) => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d = (*d + *s).max(0.0)),
+            (1, false) => dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s),
+            _ => {
+                for (r, row) in dst.chunks_mut(w).enumerate() {
+                    // Output row r of plane p reads source row (r mod h) / f of plane p.
+                    let (p, y) = (r / h, r % h);
+                    let s = &src[(p * sh + y / f) * sw..(p * sh + y / f + 1) * sw];
+                    for (d, v) in row.chunks_mut(f).zip(s) {
+                        if relu {
+                            d.iter_mut().for_each(|d| *d = (*d + *v).max(0.0));
+                        } else {
+                            d.iter_mut().for_each(|d| *d += *v);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

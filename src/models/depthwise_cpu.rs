@@ -57,6 +57,67 @@ fn valid_cols(w: usize, wo: usize, s: usize, j: usize, pl: usize) -> (usize, usi
     (lo.min(wo), hi.min(wo))
 }
 
+/// One channel's plane, run through [`pulp`]'s dispatch so the loops are compiled for the
+/// CPU's widest vectors (AVX-512 / AVX2); everything it calls is inlined into that context.
+struct Plane<'a> {
+    out: &'a mut [f32],
+    input: &'a [f32],
+    kernel: &'a [f32],
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    size: (usize, usize),
+    out_size: (usize, usize),
+    /// Top and left SAME padding.
+    pad: (usize, usize),
+}
+
+impl pulp::WithSimd for Plane<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Plane {
+            out: o,
+            input: xin,
+            kernel: k,
+            kh,
+            kw,
+            stride: s,
+            size: (h, w),
+            out_size: (ho, wo),
+            pad: (pt, pl),
+        } = self;
+        for i in 0..kh {
+            for j in 0..kw {
+                let wv = k[i * kw + j];
+                let (lo, hi) = valid_cols(w, wo, s, j, pl);
+                if lo >= hi {
+                    continue;
+                }
+                for oy in 0..ho {
+                    let iy = oy * s + i;
+                    if iy < pt || iy - pt >= h {
+                        continue;
+                    }
+                    let in_row = &xin[(iy - pt) * w..(iy - pt + 1) * w];
+                    let out_row = &mut o[oy * wo + lo..oy * wo + hi];
+                    let x0 = lo * s + j - pl;
+                    if s == 1 {
+                        for (ov, iv) in out_row.iter_mut().zip(&in_row[x0..x0 + (hi - lo)]) {
+                            *ov += wv * iv;
+                        }
+                    } else {
+                        for (ov, iv) in out_row.iter_mut().zip(in_row[x0..].iter().step_by(s)) {
+                            *ov += wv * iv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl CustomOp1 for DepthwiseCpu {
     fn name(&self) -> &'static str {
         "depthwise-conv2d-same"
@@ -84,45 +145,22 @@ impl CustomOp1 for DepthwiseCpu {
         let (kh, kw) = (self.kh, self.kw);
         let mut out = vec![0f32; n * c * ho * wo];
         if ho * wo > 0 && h * w > 0 {
+            let arch = pulp::Arch::new();
             out.par_chunks_mut(ho * wo)
                 .zip(x.par_chunks(h * w))
                 .enumerate()
                 .for_each(|(nc, (o, xin))| {
-                    // Compiled for the CPU's widest vectors (AVX-512 / AVX2+FMA).
-                    pulp::Arch::new().dispatch(|| {
-                        let ch = nc % c;
-                        let k = &self.weight[ch * kh * kw..(ch + 1) * kh * kw];
-                        for i in 0..kh {
-                            for j in 0..kw {
-                                let wv = k[i * kw + j];
-                                let (lo, hi) = valid_cols(w, wo, s, j, pl);
-                                if lo >= hi {
-                                    continue;
-                                }
-                                for oy in 0..ho {
-                                    let iy = oy * s + i;
-                                    if iy < pt || iy - pt >= h {
-                                        continue;
-                                    }
-                                    let in_row = &xin[(iy - pt) * w..(iy - pt + 1) * w];
-                                    let out_row = &mut o[oy * wo + lo..oy * wo + hi];
-                                    let x0 = lo * s + j - pl;
-                                    if s == 1 {
-                                        for (ov, iv) in
-                                            out_row.iter_mut().zip(&in_row[x0..x0 + (hi - lo)])
-                                        {
-                                            *ov += wv * iv;
-                                        }
-                                    } else {
-                                        for (ov, iv) in
-                                            out_row.iter_mut().zip(in_row[x0..].iter().step_by(s))
-                                        {
-                                            *ov += wv * iv;
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                    let ch = nc % c;
+                    arch.dispatch(Plane {
+                        out: o,
+                        input: xin,
+                        kernel: &self.weight[ch * kh * kw..(ch + 1) * kh * kw],
+                        kh,
+                        kw,
+                        stride: s,
+                        size: (h, w),
+                        out_size: (ho, wo),
+                        pad: (pt, pl),
                     })
                 });
         }
