@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use image::RgbImage;
 
-use crate::models::{ReceptiveField, StageOutput, StepTime};
+use crate::models::{CellField, FeatureMap, ReceptiveField, StageOutput, StepTime};
 use crate::pose::associative::{AeParams, Grouping, TopK};
 use crate::pose::{Affine2, JointSet, Person};
 
@@ -80,6 +80,9 @@ pub struct Inspection {
     pub image_from_input: Affine2,
     /// Every stage's maps, stage 1 first.
     pub stages: Vec<StageOutput>,
+    /// Intermediate activations the model exposes (energy maps; empty for most models),
+    /// each grid spanning the network input like the stage maps.
+    pub features: Vec<FeatureMap>,
     /// Theoretical receptive field of each stage's map cells, `(along x, along y)`, in
     /// network-input pixels (empty when the model does not describe its layers).
     pub receptive_fields: Vec<(ReceptiveField, ReceptiveField)>,
@@ -103,14 +106,64 @@ impl Inspection {
     /// Map pixel → image pixel for stage `stage` (0-based): its grid spans the network input
     /// (`input / map` input pixels per cell), then the input maps to the image.
     pub fn stage_to_image(&self, stage: usize) -> Affine2 {
-        match self.stages.get(stage) {
-            Some(s) if s.heatmaps.width() > 0 && s.heatmaps.height() > 0 => {
-                let fx = f64::from(self.input_size.0) / s.heatmaps.width() as f64;
-                let fy = f64::from(self.input_size.1) / s.heatmaps.height() as f64;
-                self.image_from_input.after(&Affine2::resample(fx, fy))
-            }
-            _ => self.map_to_image,
+        self.stages
+            .get(stage)
+            .and_then(|s| self.grid_to_image(s.heatmaps.width(), s.heatmaps.height()))
+            .unwrap_or(self.map_to_image)
+    }
+
+    /// Grid pixel → image pixel for feature `feature` (0-based), the same mapping as
+    /// [`Inspection::stage_to_image`] for its own grid; `None` for no such feature.
+    pub fn feature_to_image(&self, feature: usize) -> Option<Affine2> {
+        let f = self.features.get(feature)?;
+        self.grid_to_image(f.energy.width(), f.energy.height())
+    }
+
+    /// The transform of a `width × height` grid spanning the network input.
+    fn grid_to_image(&self, width: usize, height: usize) -> Option<Affine2> {
+        if width == 0 || height == 0 {
+            return None;
         }
+        let fx = f64::from(self.input_size.0) / width as f64;
+        let fy = f64::from(self.input_size.1) / height as f64;
+        Some(self.image_from_input.after(&Affine2::resample(fx, fy)))
+    }
+
+    /// What feature `feature`'s cell under image pixel `image_xy` sees: the cell `(x, y)` in
+    /// grid pixels and its field. `None` when the pixel is outside the grid or there is no
+    /// such feature.
+    pub fn feature_field_at(
+        &self,
+        feature: usize,
+        image_xy: (f64, f64),
+    ) -> Option<((usize, usize), FieldAt)> {
+        let f = self.features.get(feature)?;
+        let to_image = self.feature_to_image(feature)?;
+        let cell = cell_under(&to_image, f.energy.width(), f.energy.height(), image_xy)?;
+        let field = match f.field {
+            CellField::Unknown => FieldAt::Unknown,
+            CellField::WholeInput => FieldAt::WholeInput,
+            CellField::Local(rx, ry) => FieldAt::Rect(self.field_rect(&rx, &ry, cell)),
+        };
+        Some((cell, field))
+    }
+
+    /// The rectangle `(x0, y0, x1, y1)` in image pixels of the field of grid cell `cell`.
+    fn field_rect(
+        &self,
+        rx: &ReceptiveField,
+        ry: &ReceptiveField,
+        (cx, cy): (usize, usize),
+    ) -> [f64; 4] {
+        let (ix, _, sx) = rx.cell(cx as f64, 0.0);
+        let (_, iy, sy) = ry.cell(0.0, cy as f64);
+        // Field edges in input pixel-index coordinates: centre ± (size − 1) / 2 spans `size`
+        // pixels; the outer edges of those pixels are another half pixel out.
+        let (x0, y0) = (ix - sx / 2.0, iy - sy / 2.0);
+        let (x1, y1) = (ix + sx / 2.0, iy + sy / 2.0);
+        let a = self.image_from_input.apply(x0, y0);
+        let b = self.image_from_input.apply(x1, y1);
+        [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)]
     }
 
     /// The receptive field of stage `stage`'s map cell under image pixel `image_xy`:
@@ -123,25 +176,39 @@ impl Inspection {
     ) -> Option<((usize, usize), [f64; 4])> {
         let (rx, ry) = self.receptive_fields.get(stage)?;
         let maps = &self.stages.get(stage)?.heatmaps;
-        let (mx, my) = self
-            .stage_to_image(stage)
-            .inverse()?
-            .apply(image_xy.0, image_xy.1);
-        let (cx, cy) = (mx.round(), my.round());
-        if cx < 0.0 || cy < 0.0 || cx >= maps.width() as f64 || cy >= maps.height() as f64 {
-            return None;
-        }
-        let (ix, _, sx) = rx.cell(cx, 0.0);
-        let (_, iy, sy) = ry.cell(0.0, cy);
-        // Field edges in input pixel-index coordinates: centre ± (size − 1) / 2 spans `size`
-        // pixels; the outer edges of those pixels are another half pixel out.
-        let (x0, y0) = (ix - sx / 2.0, iy - sy / 2.0);
-        let (x1, y1) = (ix + sx / 2.0, iy + sy / 2.0);
-        let a = self.image_from_input.apply(x0, y0);
-        let b = self.image_from_input.apply(x1, y1);
-        Some((
-            (cx as usize, cy as usize),
-            [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)],
-        ))
+        let cell = cell_under(
+            &self.stage_to_image(stage),
+            maps.width(),
+            maps.height(),
+            image_xy,
+        )?;
+        Some((cell, self.field_rect(rx, ry, cell)))
     }
+}
+
+/// What a feature cell sees, in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldAt {
+    /// The model does not describe the feature's layers.
+    Unknown,
+    /// The field rectangle `(x0, y0, x1, y1)`; it may extend beyond the image (padding).
+    Rect([f64; 4]),
+    /// The whole input (global pooling).
+    WholeInput,
+}
+
+/// The cell of a `width × height` grid (mapped to the image by `to_image`) under image pixel
+/// `image_xy`; `None` outside the grid.
+fn cell_under(
+    to_image: &Affine2,
+    width: usize,
+    height: usize,
+    image_xy: (f64, f64),
+) -> Option<(usize, usize)> {
+    let (mx, my) = to_image.inverse()?.apply(image_xy.0, image_xy.1);
+    let (cx, cy) = (mx.round(), my.round());
+    if cx < 0.0 || cy < 0.0 || cx >= width as f64 || cy >= height as f64 {
+        return None;
+    }
+    Some((cx as usize, cy as usize))
 }

@@ -131,7 +131,7 @@ fn mmcv_checkpoint(tensors: &[(String, Tensor)]) -> Vec<u8> {
 }
 
 fn run(model: &Model, input: &Tensor) -> Vec<StageOutput> {
-    model.run(input, &RunOptions::default()).unwrap().0
+    model.run(input, &RunOptions::default()).unwrap().stages
 }
 
 fn within(name: &str, got: &[f32], want: &[f32]) {

@@ -31,7 +31,9 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut names: Vec<String> = Vec::new();
     for _ in 0..args.runs.max(1) {
         let t0 = Instant::now();
-        let (_, st) = model.run(&input, &crate::models::RunOptions::default())?;
+        let st = model
+            .run(&input, &crate::models::RunOptions::default())?
+            .steps;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         if steps.is_empty() {
             steps = vec![Vec::new(); st.len()];
