@@ -212,3 +212,93 @@ fn cell_under(
     }
     Some((cx as usize, cy as usize))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pose::Maps;
+
+    fn inspection(features: Vec<FeatureMap>) -> Inspection {
+        Inspection {
+            model_id: "t".into(),
+            joints: &crate::pose::skeleton::LSP14,
+            frame: FrameInfo {
+                index: 0,
+                timestamp: Duration::ZERO,
+                path: None,
+                output_stem: "t".into(),
+                width: 736,
+                height: 736,
+            },
+            image: Arc::new(RgbImage::new(736, 736)),
+            input_size: (368, 368),
+            map_to_image: Affine2::IDENTITY,
+            // The image is the input at twice the size.
+            image_from_input: Affine2::resample(2.0, 2.0),
+            stages: Vec::new(),
+            features,
+            receptive_fields: Vec::new(),
+            center: None,
+            crops: Vec::new(),
+            focus: None,
+            people: Vec::new(),
+            grouping: None,
+            timings: Timings::default(),
+        }
+    }
+
+    fn feature(side: usize, field: CellField) -> FeatureMap {
+        FeatureMap {
+            key: "k".into(),
+            label: "l".into(),
+            energy: Maps::zeros(1, side, side),
+            channels: 4,
+            field,
+        }
+    }
+
+    #[test]
+    fn feature_cells_map_to_the_image_with_their_fields() {
+        let rf = ReceptiveField {
+            size: 2411.0,
+            jump: 16.0,
+            start: 0.0,
+        };
+        let ins = inspection(vec![
+            feature(23, CellField::Local(rf, rf)),
+            feature(1, CellField::WholeInput),
+        ]);
+        // A 23×23 grid over 368 input pixels: 16 input pixels per cell; cell (2, 3) has its
+        // centre at input (39.5, 55.5), image (79.5, 111.5).
+        let t = ins.feature_to_image(0).unwrap();
+        let (x, y) = t.apply(2.0, 3.0);
+        assert!(
+            (x - 79.5).abs() < 1e-9 && (y - 111.5).abs() < 1e-9,
+            "{x} {y}"
+        );
+        let (cell, field) = ins.feature_field_at(0, (80.0, 110.0)).unwrap();
+        assert_eq!(cell, (2, 3));
+        // Field centre at input (32, 48) ± 2411 / 2, then ×2 (+0.5) into the image.
+        let FieldAt::Rect(r) = field else {
+            panic!("{field:?}")
+        };
+        let want = [
+            (32.0 - 1205.5) * 2.0 + 0.5,
+            (48.0 - 1205.5) * 2.0 + 0.5,
+            (32.0 + 1205.5) * 2.0 + 0.5,
+            (48.0 + 1205.5) * 2.0 + 0.5,
+        ];
+        for (a, b) in r.iter().zip(want) {
+            assert!((a - b).abs() < 1e-9, "{r:?} vs {want:?}");
+        }
+        // The global branch: one cell over the whole input, which it sees whole.
+        assert_eq!(
+            ins.feature_field_at(1, (700.0, 20.0)),
+            Some(((0, 0), FieldAt::WholeInput))
+        );
+        // Outside the image, or no such feature.
+        assert_eq!(ins.feature_field_at(0, (-40.0, 10.0)), None);
+        assert_eq!(ins.feature_field_at(2, (10.0, 10.0)), None);
+    }
+}

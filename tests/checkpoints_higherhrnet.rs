@@ -407,6 +407,11 @@ fn cli_weights_option_runs_a_higherhrnet_checkpoint() {
         [
             "aggregated.heatmaps",
             "aggregated.tags",
+            "features.deconv",
+            "features.stage4.branch1",
+            "features.stage4.branch2",
+            "features.stage4.branch3",
+            "features.stage4.branch4",
             "res0.heatmaps",
             "res0.tags",
             "res1.heatmaps"

@@ -129,6 +129,11 @@ fn maps_file_json_and_live_regrouping() {
         [
             "aggregated.heatmaps",
             "aggregated.tags",
+            "features.deconv",
+            "features.stage4.branch1",
+            "features.stage4.branch2",
+            "features.stage4.branch3",
+            "features.stage4.branch4",
             "res0.heatmaps",
             "res0.tags",
             "res1.heatmaps"

@@ -115,7 +115,7 @@ pub fn numbered(
 /// The fraction of the input a grid of `cells` covers along one side, as a label
 /// (`1/8`), from the input side `input`; `None` when it is not a whole divisor.
 pub fn stride_label(input: usize, cells: usize) -> Option<String> {
-    (cells > 0 && input % cells == 0).then(|| format!("1/{}", input / cells))
+    (cells > 0 && input.is_multiple_of(cells)).then(|| format!("1/{}", input / cells))
 }
 
 #[cfg(test)]
