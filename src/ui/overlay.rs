@@ -55,8 +55,11 @@ pub fn overlay_map(
     joint: Option<usize>,
     settings: &Settings,
 ) -> Option<OverlayMap> {
+    // The feature view; the belief map when the model exposes no such feature.
     if settings.map_kind == MapKind::Features {
-        return feature_map(ins, settings.feature);
+        if let Some(m) = feature_map(ins, settings.feature) {
+            return Some(m);
+        }
     }
     let maps = &ins.stages.get(stage)?.heatmaps;
     let channels = joint_channels(ins, joint);
