@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use image::RgbImage;
 
-use crate::models::{ReceptiveField, StageOutput, StepTime};
+use crate::models::{CellField, FeatureMap, ReceptiveField, StageOutput, StepTime};
 use crate::pose::associative::{AeParams, Grouping, TopK};
 use crate::pose::{Affine2, JointSet, Person};
 
@@ -80,6 +80,9 @@ pub struct Inspection {
     pub image_from_input: Affine2,
     /// Every stage's maps, stage 1 first.
     pub stages: Vec<StageOutput>,
+    /// Intermediate activations the model exposes (energy maps; empty for most models),
+    /// each grid spanning the network input like the stage maps.
+    pub features: Vec<FeatureMap>,
     /// Theoretical receptive field of each stage's map cells, `(along x, along y)`, in
     /// network-input pixels (empty when the model does not describe its layers).
     pub receptive_fields: Vec<(ReceptiveField, ReceptiveField)>,
@@ -103,14 +106,64 @@ impl Inspection {
     /// Map pixel → image pixel for stage `stage` (0-based): its grid spans the network input
     /// (`input / map` input pixels per cell), then the input maps to the image.
     pub fn stage_to_image(&self, stage: usize) -> Affine2 {
-        match self.stages.get(stage) {
-            Some(s) if s.heatmaps.width() > 0 && s.heatmaps.height() > 0 => {
-                let fx = f64::from(self.input_size.0) / s.heatmaps.width() as f64;
-                let fy = f64::from(self.input_size.1) / s.heatmaps.height() as f64;
-                self.image_from_input.after(&Affine2::resample(fx, fy))
-            }
-            _ => self.map_to_image,
+        self.stages
+            .get(stage)
+            .and_then(|s| self.grid_to_image(s.heatmaps.width(), s.heatmaps.height()))
+            .unwrap_or(self.map_to_image)
+    }
+
+    /// Grid pixel → image pixel for feature `feature` (0-based), the same mapping as
+    /// [`Inspection::stage_to_image`] for its own grid; `None` for no such feature.
+    pub fn feature_to_image(&self, feature: usize) -> Option<Affine2> {
+        let f = self.features.get(feature)?;
+        self.grid_to_image(f.energy.width(), f.energy.height())
+    }
+
+    /// The transform of a `width × height` grid spanning the network input.
+    fn grid_to_image(&self, width: usize, height: usize) -> Option<Affine2> {
+        if width == 0 || height == 0 {
+            return None;
         }
+        let fx = f64::from(self.input_size.0) / width as f64;
+        let fy = f64::from(self.input_size.1) / height as f64;
+        Some(self.image_from_input.after(&Affine2::resample(fx, fy)))
+    }
+
+    /// What feature `feature`'s cell under image pixel `image_xy` sees: the cell `(x, y)` in
+    /// grid pixels and its field. `None` when the pixel is outside the grid or there is no
+    /// such feature.
+    pub fn feature_field_at(
+        &self,
+        feature: usize,
+        image_xy: (f64, f64),
+    ) -> Option<((usize, usize), FieldAt)> {
+        let f = self.features.get(feature)?;
+        let to_image = self.feature_to_image(feature)?;
+        let cell = cell_under(&to_image, f.energy.width(), f.energy.height(), image_xy)?;
+        let field = match f.field {
+            CellField::Unknown => FieldAt::Unknown,
+            CellField::WholeInput => FieldAt::WholeInput,
+            CellField::Local(rx, ry) => FieldAt::Rect(self.field_rect(&rx, &ry, cell)),
+        };
+        Some((cell, field))
+    }
+
+    /// The rectangle `(x0, y0, x1, y1)` in image pixels of the field of grid cell `cell`.
+    fn field_rect(
+        &self,
+        rx: &ReceptiveField,
+        ry: &ReceptiveField,
+        (cx, cy): (usize, usize),
+    ) -> [f64; 4] {
+        let (ix, _, sx) = rx.cell(cx as f64, 0.0);
+        let (_, iy, sy) = ry.cell(0.0, cy as f64);
+        // Field edges in input pixel-index coordinates: centre ± (size − 1) / 2 spans `size`
+        // pixels; the outer edges of those pixels are another half pixel out.
+        let (x0, y0) = (ix - sx / 2.0, iy - sy / 2.0);
+        let (x1, y1) = (ix + sx / 2.0, iy + sy / 2.0);
+        let a = self.image_from_input.apply(x0, y0);
+        let b = self.image_from_input.apply(x1, y1);
+        [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)]
     }
 
     /// The receptive field of stage `stage`'s map cell under image pixel `image_xy`:
@@ -123,25 +176,129 @@ impl Inspection {
     ) -> Option<((usize, usize), [f64; 4])> {
         let (rx, ry) = self.receptive_fields.get(stage)?;
         let maps = &self.stages.get(stage)?.heatmaps;
-        let (mx, my) = self
-            .stage_to_image(stage)
-            .inverse()?
-            .apply(image_xy.0, image_xy.1);
-        let (cx, cy) = (mx.round(), my.round());
-        if cx < 0.0 || cy < 0.0 || cx >= maps.width() as f64 || cy >= maps.height() as f64 {
-            return None;
+        let cell = cell_under(
+            &self.stage_to_image(stage),
+            maps.width(),
+            maps.height(),
+            image_xy,
+        )?;
+        Some((cell, self.field_rect(rx, ry, cell)))
+    }
+}
+
+/// What a feature cell sees, in image pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldAt {
+    /// The model does not describe the feature's layers.
+    Unknown,
+    /// The field rectangle `(x0, y0, x1, y1)`; it may extend beyond the image (padding).
+    Rect([f64; 4]),
+    /// The whole input (global pooling).
+    WholeInput,
+}
+
+/// The cell of a `width × height` grid (mapped to the image by `to_image`) under image pixel
+/// `image_xy`; `None` outside the grid.
+fn cell_under(
+    to_image: &Affine2,
+    width: usize,
+    height: usize,
+    image_xy: (f64, f64),
+) -> Option<(usize, usize)> {
+    let (mx, my) = to_image.inverse()?.apply(image_xy.0, image_xy.1);
+    let (cx, cy) = (mx.round(), my.round());
+    if cx < 0.0 || cy < 0.0 || cx >= width as f64 || cy >= height as f64 {
+        return None;
+    }
+    Some((cx as usize, cy as usize))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pose::Maps;
+
+    fn inspection(features: Vec<FeatureMap>) -> Inspection {
+        Inspection {
+            model_id: "t".into(),
+            joints: &crate::pose::skeleton::LSP14,
+            frame: FrameInfo {
+                index: 0,
+                timestamp: Duration::ZERO,
+                path: None,
+                output_stem: "t".into(),
+                width: 736,
+                height: 736,
+            },
+            image: Arc::new(RgbImage::new(736, 736)),
+            input_size: (368, 368),
+            map_to_image: Affine2::IDENTITY,
+            // The image is the input at twice the size.
+            image_from_input: Affine2::resample(2.0, 2.0),
+            stages: Vec::new(),
+            features,
+            receptive_fields: Vec::new(),
+            center: None,
+            crops: Vec::new(),
+            focus: None,
+            people: Vec::new(),
+            grouping: None,
+            timings: Timings::default(),
         }
-        let (ix, _, sx) = rx.cell(cx, 0.0);
-        let (_, iy, sy) = ry.cell(0.0, cy);
-        // Field edges in input pixel-index coordinates: centre ± (size − 1) / 2 spans `size`
-        // pixels; the outer edges of those pixels are another half pixel out.
-        let (x0, y0) = (ix - sx / 2.0, iy - sy / 2.0);
-        let (x1, y1) = (ix + sx / 2.0, iy + sy / 2.0);
-        let a = self.image_from_input.apply(x0, y0);
-        let b = self.image_from_input.apply(x1, y1);
-        Some((
-            (cx as usize, cy as usize),
-            [a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)],
-        ))
+    }
+
+    fn feature(side: usize, field: CellField) -> FeatureMap {
+        FeatureMap {
+            key: "k".into(),
+            label: "l".into(),
+            energy: Maps::zeros(1, side, side),
+            channels: 4,
+            field,
+        }
+    }
+
+    #[test]
+    fn feature_cells_map_to_the_image_with_their_fields() {
+        let rf = ReceptiveField {
+            size: 2411.0,
+            jump: 16.0,
+            start: 0.0,
+        };
+        let ins = inspection(vec![
+            feature(23, CellField::Local(rf, rf)),
+            feature(1, CellField::WholeInput),
+        ]);
+        // A 23×23 grid over 368 input pixels: 16 input pixels per cell; cell (2, 3) has its
+        // centre at input (39.5, 55.5), image (79.5, 111.5).
+        let t = ins.feature_to_image(0).unwrap();
+        let (x, y) = t.apply(2.0, 3.0);
+        assert!(
+            (x - 79.5).abs() < 1e-9 && (y - 111.5).abs() < 1e-9,
+            "{x} {y}"
+        );
+        let (cell, field) = ins.feature_field_at(0, (80.0, 110.0)).unwrap();
+        assert_eq!(cell, (2, 3));
+        // Field centre at input (32, 48) ± 2411 / 2, then ×2 (+0.5) into the image.
+        let FieldAt::Rect(r) = field else {
+            panic!("{field:?}")
+        };
+        let want = [
+            (32.0 - 1205.5) * 2.0 + 0.5,
+            (48.0 - 1205.5) * 2.0 + 0.5,
+            (32.0 + 1205.5) * 2.0 + 0.5,
+            (48.0 + 1205.5) * 2.0 + 0.5,
+        ];
+        for (a, b) in r.iter().zip(want) {
+            assert!((a - b).abs() < 1e-9, "{r:?} vs {want:?}");
+        }
+        // The global branch: one cell over the whole input, which it sees whole.
+        assert_eq!(
+            ins.feature_field_at(1, (700.0, 20.0)),
+            Some(((0, 0), FieldAt::WholeInput))
+        );
+        // Outside the image, or no such feature.
+        assert_eq!(ins.feature_field_at(0, (-40.0, 10.0)), None);
+        assert_eq!(ins.feature_field_at(2, (10.0, 10.0)), None);
     }
 }

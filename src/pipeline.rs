@@ -204,6 +204,7 @@ pub struct Pipeline {
 struct Run {
     prepared: Prepared,
     stages: Vec<crate::models::StageOutput>,
+    features: Vec<crate::models::FeatureMap>,
     steps: Vec<crate::models::StepTime>,
     center_input: Option<(f64, f64)>,
 }
@@ -243,17 +244,18 @@ impl Pipeline {
         let options = RunOptions {
             center: center_input,
         };
-        let (stages, steps) =
-            self.model
-                .run(&input, &options)
-                .map_err(|source| PipelineError::Model {
-                    frame: name.to_string(),
-                    source,
-                })?;
+        let out = self
+            .model
+            .run(&input, &options)
+            .map_err(|source| PipelineError::Model {
+                frame: name.to_string(),
+                source,
+            })?;
         Ok(Run {
             prepared,
-            stages,
-            steps,
+            stages: out.stages,
+            features: out.features,
+            steps: out.steps,
             center_input,
         })
     }
@@ -521,6 +523,7 @@ impl Pipeline {
             image_from_input: run.prepared.image_from_input,
             receptive_fields: self.model.receptive_fields(input_size),
             stages: run.stages,
+            features: run.features,
             people,
             grouping: None,
             center,
@@ -594,6 +597,7 @@ impl Pipeline {
             image_from_input: run.prepared.image_from_input,
             receptive_fields: self.model.receptive_fields(input_size),
             stages: run.stages,
+            features: run.features,
             people: run.people,
             grouping: Some(run.grouping),
             center: None,

@@ -131,7 +131,7 @@ fn mmcv_checkpoint(tensors: &[(String, Tensor)]) -> Vec<u8> {
 }
 
 fn run(model: &Model, input: &Tensor) -> Vec<StageOutput> {
-    model.run(input, &RunOptions::default()).unwrap().0
+    model.run(input, &RunOptions::default()).unwrap().stages
 }
 
 fn within(name: &str, got: &[f32], want: &[f32]) {
@@ -407,6 +407,11 @@ fn cli_weights_option_runs_a_higherhrnet_checkpoint() {
         [
             "aggregated.heatmaps",
             "aggregated.tags",
+            "features.deconv",
+            "features.stage4.branch1",
+            "features.stage4.branch2",
+            "features.stage4.branch3",
+            "features.stage4.branch4",
             "res0.heatmaps",
             "res0.tags",
             "res1.heatmaps"

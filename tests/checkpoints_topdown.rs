@@ -16,6 +16,8 @@ use candle_core::{DType, Device, Tensor};
 use posescope::models::hrnet::{self, Hrnet};
 use posescope::models::simple_baseline::{self, SimpleBaseline};
 use posescope::models::stacked_hourglass::{self, StackedHourglass};
+use posescope::models::unipose::{self, Unipose};
+use posescope::models::CellField;
 use posescope::models::{Architecture, Model, RunOptions, StageOutput, TOPDOWN_BOX_PADDING};
 use posescope::pipeline::{PersonMode, Pipeline, PipelineConfig};
 use posescope::source::Frame;
@@ -63,7 +65,30 @@ fn write(dir: &Path, name: &str, tensors: &HashMap<String, Tensor>, prefix: &str
 }
 
 fn run(model: &Model, x: &Tensor) -> Vec<StageOutput> {
-    model.run(x, &RunOptions::default()).unwrap().0
+    model.run(x, &RunOptions::default()).unwrap().stages
+}
+
+/// `(key, label, [1, h, w], channels)` of every feature a model run exposes.
+fn feature_shapes(model: &Model, x: &Tensor) -> Vec<(String, String, [usize; 3], usize)> {
+    model
+        .run(x, &RunOptions::default())
+        .unwrap()
+        .features
+        .into_iter()
+        .map(|f| (f.key, f.label, f.energy.shape(), f.channels))
+        .collect()
+}
+
+/// The per-cell RMS over channels of the first item of `t` (`[N, C, h, w]`), by hand.
+fn rms_over_channels(t: &Tensor) -> Vec<f32> {
+    let (_, c, h, w) = t.dims4().unwrap();
+    let v = flat(&t.get(0).unwrap());
+    (0..h * w)
+        .map(|i| {
+            let s: f64 = (0..c).map(|k| f64::from(v[k * h * w + i]).powi(2)).sum();
+            (s / c as f64).sqrt() as f32
+        })
+        .collect()
 }
 
 fn flat(t: &Tensor) -> Vec<f32> {
@@ -131,6 +156,22 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
     let m = &stages[0].heatmaps;
     assert_eq!((m.channels(), m.height(), m.width()), (17, 16, 16));
     assert_eq!(m.as_slice(), flat(&direct).as_slice());
+    // The last stage-4 module's branches, each at its own resolution (W8: 8·2^i channels).
+    let features = feature_shapes(&model, &x);
+    let expected = [
+        ("stage4.branch1", "branch 1 (1/4)", [1, 16, 16], 8),
+        ("stage4.branch2", "branch 2 (1/8)", [1, 8, 8], 16),
+        ("stage4.branch3", "branch 3 (1/16)", [1, 4, 4], 32),
+        ("stage4.branch4", "branch 4 (1/32)", [1, 2, 2], 64),
+    ];
+    assert_eq!(features.len(), expected.len());
+    for (got, want) in features.iter().zip(expected) {
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str(), got.2, got.3),
+            want,
+            "{got:?}"
+        );
+    }
     // Pipeline defaults: the official flip test and 1.25 box padding, DARK off; DARK
     // decoding runs on the whole frame too.
     let mut config_p = PipelineConfig::for_model(&model);
@@ -226,6 +267,21 @@ fn simple_baseline_checkpoint_is_detected_and_loads() {
     let m = &stages[0].heatmaps;
     assert_eq!((m.channels(), m.height(), m.width()), (17, 8, 8));
     assert_eq!(m.as_slice(), flat(&direct).as_slice());
+    // The backbone's output, then each deconvolution's.
+    let features = feature_shapes(&model, &x);
+    let expected = [
+        ("layer4", "backbone layer4 (1/32)", [1, 2, 2], 2048),
+        ("deconv1", "deconv 1 (1/16)", [1, 4, 4], 16),
+        ("deconv2", "deconv 2 (1/8)", [1, 8, 8], 16),
+    ];
+    assert_eq!(features.len(), expected.len());
+    for (got, want) in features.iter().zip(expected) {
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str(), got.2, got.3),
+            want,
+            "{got:?}"
+        );
+    }
     let shape = |k: &str| tensors.get(k).map(|t| t.dims().to_vec());
     let inferred = simple_baseline::Config::from_shapes(shape, (64, 64)).unwrap();
     assert_eq!(inferred, config);
@@ -294,6 +350,145 @@ fn stacked_hourglass_checkpoint_is_detected_and_gives_one_stage_per_stack() {
         "hg",
         &tensors,
         "hgs.1.0.low2.low2.conv2.conv.weight",
+    );
+}
+
+#[test]
+fn unipose_checkpoint_is_detected_and_exposes_its_wasp_branches() {
+    // The official LSP model (ResNet-101, 14 joints + background) from posegen-v1 weights,
+    // run at 96×96: WASP grids 6×6, heatmaps 12×12.
+    let x = input(96, 96);
+    let (mut tensors, direct) = state_dict(
+        |vb| {
+            let net = Unipose::load(vb, unipose::Config::lsp()).unwrap();
+            let out = net.forward(&x).unwrap();
+            let mut parts: Vec<Tensor> = out.aspp.to_vec();
+            parts.push(out.global_pool);
+            parts.push(out.heatmaps);
+            Tensor::cat(
+                &parts
+                    .iter()
+                    .map(|t| t.flatten_all().unwrap())
+                    .collect::<Vec<_>>(),
+                0,
+            )
+            .unwrap()
+        },
+        0.65,
+    );
+    // Official checkpoints also hold the decoder's never-applied conv2 / bn2.
+    tensors.insert(
+        "decoder.conv2.weight".into(),
+        Tensor::zeros((48, 256, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write(tmp.path(), "UniPose_LSP.safetensors", &tensors, "module.");
+    let model = Model::load(&path, &Device::Cpu).unwrap();
+    assert_eq!(model.info().architecture, Architecture::Unipose);
+    assert_eq!(model.info().id, "unipose-lsp");
+    assert_eq!(model.joints().id, "lsp14");
+    assert!(model.info().licence.contains("NON-COMMERCIAL"));
+    // Only the extra key is reported: `decoder.conv2` is expected to be unused.
+    assert_eq!(model.unused_keys(), ["extra_head.weight"]);
+
+    let out = model.run(&x, &RunOptions::default()).unwrap();
+    let direct = flat(&direct);
+    let plane = 6 * 6;
+    // Heatmaps: the joints first, the background (channel 0 of the network) last.
+    let m = &out.stages[0].heatmaps;
+    assert_eq!(m.shape(), [15, 12, 12]);
+    let heat = &direct[4 * 256 * plane + 256..];
+    assert_eq!(&m.as_slice()[..14 * 144], &heat[144..]);
+    assert_eq!(&m.as_slice()[14 * 144..], &heat[..144]);
+
+    let keys: Vec<(&str, &str, [usize; 3], usize)> = out
+        .features
+        .iter()
+        .map(|f| {
+            (
+                f.key.as_str(),
+                f.label.as_str(),
+                f.energy.shape(),
+                f.channels,
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("wasp.aspp1", "WASP branch 1 (1×1)", [1, 6, 6], 256),
+            ("wasp.aspp2", "WASP branch 2 (dilation 18)", [1, 6, 6], 256),
+            ("wasp.aspp3", "WASP branch 3 (dilation 12)", [1, 6, 6], 256),
+            ("wasp.aspp4", "WASP branch 4 (dilation 6)", [1, 6, 6], 256),
+            (
+                "wasp.global_avg_pool",
+                "WASP global branch (image pooling)",
+                [1, 1, 1],
+                256
+            ),
+            ("wasp", "WASP output (fused)", [1, 6, 6], 256),
+            (
+                "decoder",
+                "decoder output (before the classifier)",
+                [1, 12, 12],
+                256
+            ),
+        ]
+    );
+    // Energy = RMS over the channels, against a direct computation on the network's own
+    // branch tensors.
+    for b in 0..5 {
+        let len = if b < 4 { 256 * plane } else { 256 };
+        let t = Tensor::from_vec(
+            direct[b * 256 * plane..b * 256 * plane + len].to_vec(),
+            if b < 4 {
+                (1, 256, 6, 6)
+            } else {
+                (1, 256, 1, 1)
+            },
+            &Device::Cpu,
+        )
+        .unwrap();
+        let want = rms_over_channels(&t);
+        let got = out.features[b].energy.as_slice();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{b}: {g} vs {w}");
+        }
+    }
+    // Receptive fields: the cascade (branch k includes branches 1..k), the global branch
+    // the whole input.
+    let sizes: Vec<f64> = out.features[..4]
+        .iter()
+        .map(|f| match f.field {
+            CellField::Local(rx, ry) => {
+                assert_eq!(rx, ry);
+                rx.size
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [1259.0, 1835.0, 2219.0, 2411.0]);
+    assert_eq!(out.features[4].field, CellField::WholeInput);
+
+    // Without the official file the catalogue model says plainly that no weights are there.
+    let info = posescope::models::catalog::find("unipose").unwrap();
+    if info.locate().is_none() {
+        let e = Model::load("unipose-lsp", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        println!("{e}");
+        assert!(
+            e.contains("no trained weights are present") && e.contains("UniPose_LSP.tar"),
+            "{e}"
+        );
+    }
+
+    check_errors(
+        tmp.path(),
+        "unipose",
+        &tensors,
+        "wasp.aspp3.atrous_conv.weight",
     );
 }
 

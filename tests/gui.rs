@@ -263,6 +263,71 @@ fn higherhrnet_tag_map_and_live_regrouping() {
     );
 }
 
+#[test]
+fn the_feature_view_shows_each_branch_at_its_resolution() {
+    use posescope::ui::settings::MapKind;
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    // HigherHRNet W8 (posegen weights): its stage-4 branches and deconvolution as features.
+    let pth = shared.join("fixtures/posegen/higherhrnet_w8_pth/weights.pth");
+    let mut h = harness_with(
+        pth.to_str().unwrap(),
+        (128, 128),
+        Some(shared.join("data/images/basketball1.png")),
+    );
+    let ins = h.state().inspection.clone().unwrap();
+    let keys: Vec<&str> = ins.features.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "stage4.branch1",
+            "stage4.branch2",
+            "stage4.branch3",
+            "stage4.branch4",
+            "deconv"
+        ]
+    );
+    // Each branch at its own resolution: 1/4 … 1/32 of the input.
+    let sides: Vec<usize> = ins.features[..4].iter().map(|f| f.size().0).collect();
+    let input = ins.input_size.1 as usize;
+    assert_eq!(sides, [input / 4, input / 8, input / 16, input / 32]);
+    h.state_mut().settings.show_hud = false;
+    h.run_steps(2);
+    let belief = h.render().unwrap();
+    // I: the feature view, first feature.
+    h.key_press(egui::Key::I);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.map_kind, MapKind::Features);
+    h.state_mut().settings.feature = 0;
+    h.run_steps(2);
+    let branch1 = h.render().unwrap();
+    let d = diff(&belief, &branch1);
+    println!("belief vs branch 1 energy: {d:.3}");
+    assert!(d > 0.2, "the feature map did not show ({d})");
+    // ] three times: the 1/32 branch, a coarser grid over the same region.
+    for _ in 0..3 {
+        h.key_press(egui::Key::CloseBracket);
+        h.run_steps(1);
+    }
+    assert_eq!(h.state().settings.feature, 3);
+    h.run_steps(2);
+    let branch4 = h.render().unwrap();
+    let d = diff(&branch1, &branch4);
+    println!("branch 1 vs branch 4: {d:.3}");
+    assert!(
+        d > 0.2,
+        "switching features did not change the overlay ({d})"
+    );
+    // [ steps back; I returns to the belief maps.
+    h.key_press(egui::Key::OpenBracket);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.feature, 2);
+    h.key_press(egui::Key::I);
+    h.run_steps(1);
+    assert_eq!(h.state().settings.map_kind, MapKind::Belief);
+}
+
 /// Renders the views described in the README to `docs/` (run by hand:
 /// `cargo test --test gui docs_screenshots -- --ignored`).
 #[test]

@@ -34,7 +34,7 @@ fn mobilenet_thin_matches_tensorflow_on_every_stage() {
             .unwrap()
             .contiguous()
             .unwrap();
-        let (stages, _) = model.run(&image, &Default::default()).unwrap();
+        let stages = model.run(&image, &Default::default()).unwrap().stages;
         assert_eq!(stages.len(), STAGES);
         for (t, stage) in stages.iter().enumerate() {
             for (branch, ours) in [

@@ -129,11 +129,29 @@ fn maps_file_json_and_live_regrouping() {
         [
             "aggregated.heatmaps",
             "aggregated.tags",
+            "features.deconv",
+            "features.stage4.branch1",
+            "features.stage4.branch2",
+            "features.stage4.branch3",
+            "features.stage4.branch4",
             "res0.heatmaps",
             "res0.tags",
             "res1.heatmaps"
         ]
     );
+    // Features at their own resolution ([1, h, w], the shown pass's input / 32 for the
+    // last branch), listed in the metadata with their labels and channel counts.
+    let b4 = st.tensor("features.stage4.branch4").unwrap();
+    let res0 = &ins.stages[0].heatmaps;
+    assert_eq!(b4.shape(), [1, res0.height() / 8, res0.width() / 8]);
+    let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&md.metadata().clone().unwrap()["features"]).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), ins.features.len());
+    assert_eq!(listed[0]["key"], "stage4.branch1");
+    assert_eq!(listed[0]["channels"], ins.features[0].channels);
+    assert_eq!(listed[0]["label"], ins.features[0].label.as_str());
     let json = posescope::export::json::to_json(&ins);
     assert_eq!(json["grouping"]["tag_threshold"], 1.0);
     assert_eq!(json["people"].as_array().unwrap().len(), ins.people.len());

@@ -38,7 +38,9 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut names: Vec<String> = Vec::new();
     for _ in 0..args.runs.max(1) {
         let (t0, c0) = (Instant::now(), process_cpu_ms());
-        let (_, st) = model.run(&input, &crate::models::RunOptions::default())?;
+        let st = model
+            .run(&input, &crate::models::RunOptions::default())?
+            .steps;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         if let (Some(c0), Some(c1)) = (c0, process_cpu_ms()) {
             cpu_times.push(c1 - c0);

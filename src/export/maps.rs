@@ -3,7 +3,12 @@
 //! Tensors, float32, channel-first `[K, H, W]` at the network's output resolution, in the
 //! model's own channel order: `{key}.heatmaps` for every stage (key `stage{t}`, 1-based, for
 //! staged networks; `res0`, `res1` and `aggregated` for HigherHRNet's resolutions), and
-//! `{key}.pafs` (PAF models) and `{key}.tags` (associative-embedding models) where present. Metadata (all strings): `format` = `posescope-maps/1`, `model`,
+//! `{key}.pafs` (PAF models) and `{key}.tags` (associative-embedding models) where present;
+//! `features.{key}` (`[1, h, w]`, the per-cell RMS over channels at the feature's own
+//! resolution, its grid spanning the network input) for every intermediate activation the
+//! model exposes (e.g. `features.stage4.branch2`, `features.wasp.aspp1`), with the feature's
+//! label, size and channels in the metadata entry `features` (JSON list of
+//! `{key, label, channels}`). Metadata (all strings): `format` = `posescope-maps/1`, `model`,
 //! `joints` (JSON list), `input_size` (`"WxH"`), `map_to_image` (JSON list of the 2×3
 //! affine `[a, b, tx, c, d, ty]` from map pixel-index coordinates to image pixel-index
 //! coordinates), `image_size` (`"WxH"`), `frame_index`, `timestamp_s`.
@@ -41,6 +46,22 @@ pub fn metadata(ins: &Inspection) -> HashMap<String, String> {
         "image_size".into(),
         format!("{}x{}", ins.frame.width, ins.frame.height),
     );
+    md.insert(
+        "features".into(),
+        serde_json::Value::from(
+            ins.features
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "key": f.key,
+                        "label": f.label,
+                        "channels": f.channels,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .to_string(),
+    );
     md.insert("frame_index".into(), ins.frame.index.to_string());
     md.insert(
         "timestamp_s".into(),
@@ -65,6 +86,13 @@ pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
         if let Some(t) = &s.tags {
             named.push((format!("{key}.tags"), t, le_bytes(t)));
         }
+    }
+    for f in &ins.features {
+        named.push((
+            format!("features.{}", f.key),
+            &f.energy,
+            le_bytes(&f.energy),
+        ));
     }
     let views = named
         .iter()

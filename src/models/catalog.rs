@@ -31,6 +31,10 @@ pub enum Architecture {
     /// Stacked Hourglass (princeton-vl PyTorch code; top-down, one heatmap set per stack).
     /// The stack count is read from the checkpoint.
     StackedHourglass,
+    /// UniPose (bmartacho/UniPose): dilated ResNet-101 + WASP + decoder, one heatmap per
+    /// joint plus a background map (channel 0) at 1/8. The joint count is read from the
+    /// checkpoint.
+    Unipose,
 }
 
 impl Architecture {
@@ -54,6 +58,9 @@ impl Architecture {
             }
             Architecture::StackedHourglass => {
                 "Stacked Hourglass (top-down, one heatmap set per stack at 1/4)"
+            }
+            Architecture::Unipose => {
+                "UniPose (ResNet-101 + waterfall atrous spatial pooling + decoder, heatmaps at 1/8)"
             }
         }
     }
@@ -576,7 +583,51 @@ pub static CATALOG: &[ModelInfo] = &[
         licence: "BSD-3-Clause (princeton-vl/pytorch_stacked_hourglass)",
         sha256: "",
     },
+    ModelInfo {
+        id: "unipose-lsp",
+        aliases: &["unipose", "unipose_lsp"],
+        architecture: Architecture::Unipose,
+        joints: &skeleton::LSP14,
+        input_size: (368, 368),
+        // The heatmaps are at 1/8; inputs must be multiples of 16 (the backbone's stride).
+        stride: 16,
+        norm: InputNorm::BgrCentered,
+        // The official test squashes the image to 368×368 (`cv2.resize`).
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::First,
+        weights: WeightsLocation::File("UniPose_LSP.tar"),
+        file_name: "UniPose_LSP.tar",
+        url: None,
+        source: UNIPOSE_SOURCE,
+        licence: UNIPOSE_LICENCE,
+        sha256: "",
+    },
+    ModelInfo {
+        id: "unipose-mpii",
+        aliases: &["unipose_mpii"],
+        architecture: Architecture::Unipose,
+        joints: &skeleton::MPII16,
+        input_size: (368, 368),
+        stride: 16,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::First,
+        weights: WeightsLocation::File("UniPose_MPII.pth"),
+        file_name: "UniPose_MPII.pth",
+        url: None,
+        source: UNIPOSE_SOURCE,
+        licence: UNIPOSE_LICENCE,
+        sha256: "",
+    },
 ];
+
+/// Where the official UniPose checkpoints are published.
+const UNIPOSE_SOURCE: &str = "Official UniPose code github.com/bmartacho/UniPose: its README's Pre-trained Models link (a Google Drive folder) holds UniPose_LSP.tar and UniPose_MPII.pth; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";
+
+/// The licence of the official UniPose code and weights.
+const UNIPOSE_LICENCE: &str = "NON-COMMERCIAL: UniPose Software License Agreement (Authors and Rochester Institute of Technology), academic or non-profit organization noncommercial research use only; sharing adapted material is not permitted";
 
 /// Where the official top-down HRNet checkpoints are published.
 const HRNET_SOURCE: &str = "Official HRNet model zoo (leoxiaobin/deep-high-resolution-net.pytorch README, pose_coco models): Google Drive https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC or OneDrive https://1drv.ms/f/s!AhIXJn_J-blW231MH2krnmLq5kkQ; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";

@@ -312,6 +312,9 @@ pub struct HigherHrnetOutputs {
     pub stage3: Vec<Tensor>,
     /// Stage 4's output: only the highest resolution (`H/4`).
     pub stage4: Vec<Tensor>,
+    /// Each branch of the last stage-4 module after its BasicBlocks and before the fuse
+    /// (`H/4`, `H/8`, `H/16`, `H/32`).
+    pub stage4_branches: Vec<Tensor>,
     /// `deconv_layers.0.0`: transposed conv + BN + ReLU (`H/2`).
     pub deconv_upsampled: Tensor,
     /// `deconv_layers.0`: after the BasicBlocks, the input of `final_layers.1` (`H/2`).
@@ -392,7 +395,8 @@ impl HigherHrnet {
         let mut clock = StepClock::new(&self.device, times);
 
         let backbone = self.backbone.forward(&x, &mut clock)?;
-        let (bn2, layer1) = (backbone.bn2, backbone.layer1);
+        let (bn2, layer1, stage4_branches) =
+            (backbone.bn2, backbone.layer1, backbone.last_branches);
         let [stage2, stage3, stage4] = backbone.stages;
         let Some(top) = stage4.first() else {
             candle_core::bail!("HigherHRNet: stage 4 produced no output");
@@ -421,6 +425,7 @@ impl HigherHrnet {
             stage2,
             stage3,
             stage4,
+            stage4_branches,
             deconv_upsampled,
             deconv,
         })

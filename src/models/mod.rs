@@ -5,6 +5,7 @@ pub mod bias_act;
 pub mod catalog;
 pub mod cpm;
 pub mod depthwise_cpu;
+pub mod features;
 pub mod flops;
 pub(crate) mod folded;
 pub mod higher_hrnet;
@@ -31,6 +32,7 @@ pub use catalog::{
     Architecture, Background, Decoding, ModelInfo, WeightsLocation, CATALOG, DEFAULT_MODEL,
     TOPDOWN_BOX_PADDING,
 };
+pub use features::{CellField, FeatureMap};
 pub use receptive::ReceptiveField;
 pub use timing::{StepClock, StepTime};
 
@@ -46,8 +48,8 @@ pub enum ModelError {
         "cannot tell the format of weights file '{0}': expected a TensorFlow frozen graph (.pb), \
          a TFLite file (.tflite: mobile CPM / hourglass), a Caffe model (.caffemodel: CPM) or a \
          PyTorch checkpoint / safetensors file (.pth, .pth.tar, .safetensors: HigherHRNet, \
-         official or MMPose naming; top-down HRNet, SimpleBaseline, Stacked Hourglass; CPM \
-         PyTorch port)"
+         official or MMPose naming; top-down HRNet, SimpleBaseline, Stacked Hourglass; \
+         UniPose; CPM PyTorch port)"
     )]
     UnknownFormat(String),
     #[error("model '{id}' cannot be built from '{file}': {source}")]
@@ -99,6 +101,26 @@ pub struct StageOutput {
     pub tags: Option<Maps>,
 }
 
+/// What [`Model::run`] returns: every stage's maps, the intermediate activations the model
+/// exposes (empty for most), and the time of each step.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    pub stages: Vec<StageOutput>,
+    pub features: Vec<FeatureMap>,
+    pub steps: Vec<StepTime>,
+}
+
+impl RunOutput {
+    /// Stages without features.
+    fn stages(stages: Vec<StageOutput>, steps: Vec<StepTime>) -> Self {
+        Self {
+            stages,
+            features: Vec::new(),
+            steps,
+        }
+    }
+}
+
 /// Per-frame inputs of a run besides the image.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RunOptions {
@@ -118,6 +140,7 @@ enum Network {
     TopDownHrnet(Box<hrnet::Hrnet>),
     SimpleBaseline(Box<simple_baseline::SimpleBaseline>),
     StackedHourglass(Box<stacked_hourglass::StackedHourglass>),
+    Unipose(Box<unipose::Unipose>),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -173,11 +196,13 @@ impl Model {
         };
         if let Some("pth" | "pt" | "tar" | "bin" | "safetensors") = ext.as_deref() {
             // A PyTorch-side checkpoint: HigherHRNet (official or MMPose names), a top-down
-            // network or the CPM port, told apart by its keys.
+            // network, UniPose or the CPM port, told apart by its keys.
             let store = checkpoint_store(&bytes, &label, device)?;
             let info = if higher_hrnet_keys(&store) {
                 higher_hrnet_entry(&store)
             } else if let Some(info) = top_down_entry(&store) {
+                Some(info)
+            } else if let Some(info) = unipose_entry(&store) {
                 Some(info)
             } else {
                 catalog::find("cpm-lsp-pytorch")
@@ -329,6 +354,18 @@ impl Model {
                     usage.unused_keys(),
                 )
             }
+            Architecture::Unipose => {
+                let config = unipose_config(&store, info).map_err(build_err)?;
+                let (vb, usage) =
+                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+                let net = unipose::Unipose::load(vb, config).map_err(build_err)?;
+                let mut unused = usage.unused_keys();
+                // `decoder.conv2` / `decoder.bn2` are in every official checkpoint but never
+                // applied (their call is commented out in the official decoder).
+                unused
+                    .retain(|k| !k.starts_with("decoder.conv2.") && !k.starts_with("decoder.bn2."));
+                (Network::Unipose(Box::new(net)), unused)
+            }
             Architecture::OpenPoseMobileNetThin
             | Architecture::PefmCpm
             | Architecture::PefmHourglass => {
@@ -386,7 +423,8 @@ impl Model {
             | Architecture::HigherHrnet
             | Architecture::TopDownHrnet
             | Architecture::SimpleBaseline
-            | Architecture::StackedHourglass => {
+            | Architecture::StackedHourglass
+            | Architecture::Unipose => {
                 let store = checkpoint_store(bytes, label, device)?;
                 return Self::from_store(info, id, store, label, device);
             }
@@ -424,12 +462,8 @@ impl Model {
     }
 
     /// Runs the network on `input` (`[1, 3, H, W]` as the model expects it) and returns every
-    /// stage's maps on the CPU, with the time of each step.
-    pub fn run(
-        &self,
-        input: &Tensor,
-        options: &RunOptions,
-    ) -> Result<(Vec<StageOutput>, Vec<StepTime>), ModelError> {
+    /// stage's maps and the exposed features on the CPU, with the time of each step.
+    pub fn run(&self, input: &Tensor, options: &RunOptions) -> Result<RunOutput, ModelError> {
         let err = |source| ModelError::Run {
             id: self.id.clone(),
             source: Box::new(source),
@@ -456,6 +490,11 @@ impl Model {
                 .collect()
         };
         let stage_label = |t: usize| format!("stage {}", t + 1);
+        // The network input `(height, width)`, for the features' labels.
+        let size = {
+            let (_, _, h, w) = input.dims4().map_err(err)?;
+            (h, w)
+        };
         match &self.network {
             Network::OpenPoseMobileNet(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
@@ -474,7 +513,7 @@ impl Model {
                     })
                     .collect::<candle_core::Result<Vec<_>>>()
                     .map_err(err)?;
-                Ok((stages, times))
+                Ok(RunOutput::stages(stages, times))
             }
             Network::Cpm(net) => {
                 let (_, _, h, w) = input.dims4().map_err(err)?;
@@ -485,16 +524,25 @@ impl Model {
                     cpm::center_map_tensor(w, h, cx, cy, net.config().center_sigma, input.device())
                         .map_err(err)?;
                 let (out, times) = net.forward_profiled(input, &center).map_err(err)?;
-                Ok((stages_of(&out.stages, &stage_label).map_err(err)?, times))
+                Ok(RunOutput::stages(
+                    stages_of(&out.stages, &stage_label).map_err(err)?,
+                    times,
+                ))
             }
             Network::PefmCpm(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                Ok((stages_of(&out.stages, &stage_label).map_err(err)?, times))
+                Ok(RunOutput::stages(
+                    stages_of(&out.stages, &stage_label).map_err(err)?,
+                    times,
+                ))
             }
             Network::PefmHourglass(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
                 let label = |t: usize| format!("hourglass_out_{t}");
-                Ok((stages_of(&out.outputs, &label).map_err(err)?, times))
+                Ok(RunOutput::stages(
+                    stages_of(&out.outputs, &label).map_err(err)?,
+                    times,
+                ))
             }
             Network::HigherHrnet(net) => {
                 // One raw pass: no flip, no aggregation of the two resolutions (the
@@ -518,7 +566,23 @@ impl Model {
                         tags: None,
                     },
                 ];
-                Ok((stages, times))
+                let mut features =
+                    features::numbered("stage4.branch", "branch", size, &out.stage4_branches)
+                        .map_err(err)?;
+                features.push(
+                    FeatureMap::from_tensor(
+                        "deconv",
+                        features::with_stride("deconv", size, &out.deconv).map_err(err)?,
+                        &out.deconv,
+                        CellField::Unknown,
+                    )
+                    .map_err(err)?,
+                );
+                Ok(RunOutput {
+                    stages,
+                    features,
+                    steps: times,
+                })
             }
             Network::TopDownHrnet(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
@@ -529,7 +593,15 @@ impl Model {
                     pafs: None,
                     tags: None,
                 };
-                Ok((vec![stage], times))
+                // The last stage-4 module's branches, each at its own resolution.
+                let features =
+                    features::numbered("stage4.branch", "branch", size, &out.stage4_branches)
+                        .map_err(err)?;
+                Ok(RunOutput {
+                    stages: vec![stage],
+                    features,
+                    steps: times,
+                })
             }
             Network::SimpleBaseline(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
@@ -540,14 +612,49 @@ impl Model {
                     pafs: None,
                     tags: None,
                 };
-                Ok((vec![stage], times))
+                // The backbone's output, then each deconvolution's.
+                let [_, _, _, layer4] = &out.layers;
+                let mut features = vec![FeatureMap::from_tensor(
+                    "layer4",
+                    features::with_stride("backbone layer4", size, layer4).map_err(err)?,
+                    layer4,
+                    CellField::Unknown,
+                )
+                .map_err(err)?];
+                features.extend(
+                    features::numbered("deconv", "deconv", size, &out.deconv).map_err(err)?,
+                );
+                Ok(RunOutput {
+                    stages: vec![stage],
+                    features,
+                    steps: times,
+                })
+            }
+            Network::Unipose(net) => {
+                let (out, times) = net.forward_profiled(input).map_err(err)?;
+                let stage = StageOutput {
+                    label: "heatmaps".into(),
+                    key: "heatmaps".into(),
+                    heatmaps: heat(&out.heatmaps).map_err(err)?,
+                    pafs: None,
+                    tags: None,
+                };
+                let features = unipose_features(net.config(), &out).map_err(err)?;
+                Ok(RunOutput {
+                    stages: vec![stage],
+                    features,
+                    steps: times,
+                })
             }
             Network::StackedHourglass(net) => {
                 // One stage per stack (intermediate supervision): the stage slider steps
                 // through them; the last is the prediction.
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
                 let label = |t: usize| format!("stack {}", t + 1);
-                Ok((stages_of(&out.stacks, &label).map_err(err)?, times))
+                Ok(RunOutput::stages(
+                    stages_of(&out.stacks, &label).map_err(err)?,
+                    times,
+                ))
             }
         }
     }
@@ -602,6 +709,9 @@ impl Model {
             | Network::TopDownHrnet(_)
             | Network::SimpleBaseline(_)
             | Network::StackedHourglass(_) => Vec::new(),
+            // UniPose's heatmaps depend on the whole input (WASP's image pooling); the
+            // WASP branches' fields are on their features.
+            Network::Unipose(_) => Vec::new(),
         }
     }
 }
@@ -726,6 +836,102 @@ fn top_down_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
         });
     }
     None
+}
+
+/// Whether a checkpoint holds a single-image UniPose (the official `unipose` names:
+/// `backbone.*`, `wasp.aspp1.*`, `decoder.last_conv.8.weight`; not the LSTM video model,
+/// whose checkpoints add `lstm*` keys), and its catalogue entry: `unipose-mpii` for 16 joints
+/// (17 maps), else `unipose-lsp`.
+fn unipose_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
+    let any = |prefix: &str| store.names().any(|k| k.starts_with(prefix));
+    if !(any("backbone.layer4.")
+        && store.contains("wasp.aspp1.atrous_conv.weight")
+        && store.contains("decoder.last_conv.8.weight"))
+        || any("lstm")
+    {
+        return None;
+    }
+    let maps = store
+        .get_any("decoder.last_conv.8.weight")
+        .ok()
+        .and_then(|t| t.dims().first().copied());
+    catalog::find(if maps == Some(17) {
+        "unipose-mpii"
+    } else {
+        "unipose-lsp"
+    })
+}
+
+/// The UniPose configuration of a checkpoint for catalogue entry `info`: the joints from
+/// `decoder.last_conv.8.weight` (joints + background maps), which must match the entry's
+/// joint set; the image-pooling BatchNorm when `wasp.global_avg_pool.2.weight` is present.
+fn unipose_config(
+    store: &TensorStore,
+    info: &ModelInfo,
+) -> Result<unipose::Config, candle_core::Error> {
+    let key = "decoder.last_conv.8.weight";
+    let maps = store.get_any(key).map_err(|_| {
+        candle_core::Error::Msg(format!("UniPose: the checkpoint has no tensor '{key}'"))
+    })?;
+    let outputs = maps.dims().first().copied().unwrap_or(0);
+    let joints = info.joints.len();
+    if outputs != joints + 1 {
+        candle_core::bail!(
+            "UniPose: tensor '{key}' has {outputs} output maps {:?}; model '{}' needs {}              ({joints} joints + background)",
+            maps.dims(),
+            info.id,
+            joints + 1
+        );
+    }
+    Ok(unipose::Config {
+        global_bn: store.contains("wasp.global_avg_pool.2.weight"),
+        input_size: (info.input_size.1 as usize, info.input_size.0 as usize),
+        ..unipose::Config::image(joints)
+    })
+}
+
+/// UniPose's features: the four WASP branches (with their receptive fields), the image
+/// pooling branch, the WASP output and the decoder's features before the classifier.
+fn unipose_features(
+    config: &unipose::Config,
+    out: &unipose::UniposeOutputs,
+) -> candle_core::Result<Vec<FeatureMap>> {
+    let dilations = config.wasp_dilations()?;
+    let mut features = Vec::with_capacity(7);
+    for (i, (t, d)) in out.aspp.iter().zip(dilations).enumerate() {
+        let rf = ReceptiveField::of_chain(&config.wasp_chain(i)?);
+        let what = if i == 0 {
+            "1×1".to_string()
+        } else {
+            format!("dilation {d}")
+        };
+        features.push(FeatureMap::from_tensor(
+            format!("wasp.aspp{}", i + 1),
+            format!("WASP branch {} ({what})", i + 1),
+            t,
+            CellField::Local(rf, rf),
+        )?);
+    }
+    features.push(FeatureMap::from_tensor(
+        "wasp.global_avg_pool",
+        "WASP global branch (image pooling)",
+        &out.global_pool,
+        CellField::WholeInput,
+    )?);
+    // After the fusion every cell has seen the image-pooling branch: the whole input.
+    features.push(FeatureMap::from_tensor(
+        "wasp",
+        "WASP output (fused)",
+        &out.wasp,
+        CellField::WholeInput,
+    )?);
+    features.push(FeatureMap::from_tensor(
+        "decoder",
+        "decoder output (before the classifier)",
+        &out.decoder,
+        CellField::WholeInput,
+    )?);
+    Ok(features)
 }
 
 /// Moves a leading background channel to the end (joints first, as [`StageOutput`] says).

@@ -32,6 +32,7 @@ use candle_nn::VarBuilder;
 
 use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::ops::resize_bilinear_align_corners;
+use super::receptive::RfLayer;
 use super::{StepClock, StepTime};
 
 /// Bottlenecks in ResNet-101's layer1 … layer3 (layer4 is the 3-block multi-grid unit).
@@ -111,6 +112,64 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The spatial layers from the input to the backbone output (`layer4`), for the
+    /// receptive field ([`super::receptive`]): the 7×7 s2 stem, the 3×3 s2 max-pool, and each
+    /// Bottleneck's 3×3 `conv2` (which carries the block's stride and dilation, padding =
+    /// dilation; the 1×1 convolutions and the shorter downsample path do not widen it).
+    pub fn trunk_chain(&self) -> CResult<Vec<RfLayer>> {
+        let (strides, dilations, _) = self.schedule()?;
+        let mut chain = vec![
+            RfLayer::window("backbone.conv1", 7, 2, 1, 3),
+            RfLayer::window("backbone.maxpool", 3, 2, 1, 1),
+        ];
+        for l in 0..4 {
+            let blocks: Vec<usize> = if l < 3 {
+                vec![dilations[l]; RESNET101_LAYERS[l]]
+            } else {
+                MULTI_GRID.iter().map(|g| g * dilations[3]).collect()
+            };
+            for (b, &d) in blocks.iter().enumerate() {
+                let stride = if b == 0 { strides[l] } else { 1 };
+                chain.push(RfLayer::window(
+                    format!("backbone.layer{}.{b}.conv2", l + 1),
+                    3,
+                    stride,
+                    d,
+                    d,
+                ));
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The spatial layers from the input to WASP branch `branch` (0-based, `wasp.aspp1` …
+    /// `wasp.aspp4`): the trunk, then the waterfall up to that branch (each branch is fed
+    /// by the previous one). `aspp1` is a 1×1 convolution (its dilation has no effect);
+    /// `aspp2` … `aspp4` are 3×3 with the dilations of [`Config::wasp_dilations`]. The
+    /// shared 1×1 `conv2` applied afterwards does not widen the field.
+    pub fn wasp_chain(&self, branch: usize) -> CResult<Vec<RfLayer>> {
+        if branch >= 4 {
+            candle_core::bail!("UniPose: WASP branch {} (1 to 4)", branch + 1);
+        }
+        let dil = self.wasp_dilations()?;
+        let mut chain = self.trunk_chain()?;
+        for (i, &d) in dil.iter().enumerate().take(branch + 1) {
+            let k = if i == 0 { 1 } else { 3 };
+            let pad = if i == 0 { 0 } else { d };
+            chain.push(RfLayer::window(format!("wasp.aspp{}", i + 1), k, 1, d, pad));
+        }
+        Ok(chain)
+    }
+
+    /// The dilations of `wasp.aspp1` … `wasp.aspp4` as built by the official `wasp.py`
+    /// (`[24, 18, 12, 6]` at output stride 16: the paper's rates 6, 12, 18, 24 in the
+    /// opposite order; `aspp1` is a 1×1 convolution, so its rate has no effect).
+    pub fn wasp_dilations(&self) -> CResult<[usize; 4]> {
+        Ok(self.schedule()?.2)
+    }
+}
+
 /// Max-pool 3×3 s2 p1 of a ReLU output (≥ 0): zero padding equals PyTorch's −∞ padding.
 fn max_pool_3x3_s2(x: &Tensor) -> CResult<Tensor> {
     x.pad_with_zeros(2, 1, 1)?
@@ -139,6 +198,9 @@ pub struct UniposeOutputs {
     pub wasp: Tensor,
     /// The decoder's low-level branch after its max-pool (`decoder.maxpool`, 48 ch at `H/8`).
     pub decoder_maxpool: Tensor,
+    /// The decoder's features before the classifier (`decoder.last_conv.5` + ReLU, 256 ch at
+    /// `H/8`), the input of `decoder.last_conv.8`.
+    pub decoder: Tensor,
 }
 
 /// ResNet-101 + WASP + decoder with their weights (BatchNorm folded) on a device. Also the
@@ -325,10 +387,9 @@ impl Unipose {
         let decoder_maxpool = max_pool_3x3_s2(&self.low_level.forward(&low_level)?)?;
         let (hl, wl) = (decoder_maxpool.dim(2)?, decoder_maxpool.dim(3)?);
         let up = resize_bilinear_align_corners(&wasp, hl, wl)?;
-        let mut y = Tensor::cat(&[&up, &decoder_maxpool], 1)?;
-        for unit in &self.last {
-            y = unit.forward(&y)?;
-        }
+        let [last0, last1, classifier] = &self.last;
+        let decoder = last1.forward(&last0.forward(&Tensor::cat(&[&up, &decoder_maxpool], 1)?)?)?;
+        let y = classifier.forward(&decoder)?;
         clock.lap("decoder")?;
         Ok(UniposeOutputs {
             heatmaps: y,
@@ -338,6 +399,7 @@ impl Unipose {
             global_pool,
             wasp,
             decoder_maxpool,
+            decoder,
         })
     }
 }
@@ -363,5 +425,27 @@ mod tests {
         }
         .schedule()
         .is_err());
+    }
+
+    #[test]
+    fn wasp_receptive_fields_match_the_hand_computation() {
+        use crate::models::ReceptiveField;
+        // By hand, in input pixels (size, jump): stem 7×7 s2 → (7, 2); max-pool 3×3 s2 →
+        // (11, 4); layer1, 3 blocks 3×3 → 11 + 3·2·4 = 35; layer2, first s2 then 3 at jump 8
+        // → 35 + 8 + 3·16 = 91 (jump 8); layer3, first s2 then 22 at jump 16 → 91 + 16 +
+        // 22·32 = 811 (jump 16); layer4 dilations 2, 4, 8 → 811 + (4 + 8 + 16)·16 = 1259.
+        let c = Config::lsp();
+        let trunk = ReceptiveField::of_chain(&c.trunk_chain().unwrap());
+        assert_eq!((trunk.size, trunk.jump, trunk.start), (1259.0, 16.0, 0.0));
+        // The waterfall: aspp1 1×1 (+0); aspp2 d18 → +36·16; aspp3 d12 → +24·16; aspp4 d6
+        // → +12·16; each branch includes the ones before it.
+        let sizes: Vec<f64> = (0..4)
+            .map(|b| ReceptiveField::of_chain(&c.wasp_chain(b).unwrap()).size)
+            .collect();
+        assert_eq!(sizes, vec![1259.0, 1835.0, 2219.0, 2411.0]);
+        let rf = ReceptiveField::of_chain(&c.wasp_chain(3).unwrap());
+        assert_eq!((rf.jump, rf.start), (16.0, 0.0));
+        assert_eq!(rf.cell(2.0, 3.0), (32.0, 48.0, 2411.0));
+        assert!(c.wasp_chain(4).is_err());
     }
 }

@@ -63,6 +63,8 @@ pub(super) struct AeRun {
     pub prepared: Prepared,
     /// `res0`, `res1`, `aggregated`.
     pub stages: Vec<StageOutput>,
+    /// The scale-1 pass's features.
+    pub features: Vec<crate::models::FeatureMap>,
     pub steps: Vec<StepTime>,
     /// People in image pixels.
     pub people: Vec<Person>,
@@ -170,6 +172,14 @@ fn stack(tags: &[Maps]) -> Option<Maps> {
     Maps::new(data, k * tags.len(), h, w).ok()
 }
 
+/// The pass whose raw maps are shown: its scale, input, stages and features.
+type ShownPass = (
+    f64,
+    Prepared,
+    Vec<StageOutput>,
+    Vec<crate::models::FeatureMap>,
+);
+
 /// Runs the test-time procedure on one frame (see the module docs).
 pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, PipelineError> {
     let ae = &pipe.config.ae;
@@ -198,7 +208,7 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
     let mut steps = Vec::new();
     let mut total_heat: Option<Maps> = None;
     let mut tag_dims: Vec<Maps> = Vec::new();
-    let mut shown: Option<(f64, Prepared, Vec<StageOutput>)> = None;
+    let mut shown: Option<ShownPass> = None;
     for &s in &scales {
         let g = geometry(s)?;
         let image_from_input = g.input_affine().inverse().ok_or_else(|| {
@@ -266,12 +276,12 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
         });
         let closer = shown
             .as_ref()
-            .is_none_or(|(best, _, _)| (s.ln()).abs() < best.ln().abs());
+            .is_none_or(|(best, ..)| (s.ln()).abs() < best.ln().abs());
         if closer {
-            shown = Some((s, run.prepared, run.stages));
+            shown = Some((s, run.prepared, run.stages, run.features));
         }
     }
-    let (Some(mut heat), Some((_, prepared, raw))) = (total_heat, shown) else {
+    let (Some(mut heat), Some((_, prepared, raw, features))) = (total_heat, shown) else {
         return Err(decode_err(name, "associative embedding", "no pass ran"));
     };
     aggregate::scale_in_place(&mut heat, 1.0 / scales.len() as f32);
@@ -303,6 +313,7 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
     Ok(AeRun {
         prepared,
         stages,
+        features,
         steps,
         people,
         grouping: AeGrouping {

@@ -14,7 +14,10 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
             ui.label(
                 "posescope runs a pose network on the image and shows every stage's belief maps. \
                  Use the stage slider (Left / Right arrow keys) to watch the maps sharpen from stage to stage, pick \
-                 a joint, and hover the image to probe values.",
+                 a joint, and hover the image to probe values. Feature maps (I) show the energy \
+                 (RMS over channels) of the branches and layers a model exposes, e.g. HRNet's \
+                 branches at their resolutions or UniPose's WASP branches with the receptive \
+                 field of the hovered cell.",
             );
             ui.separator();
             egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {

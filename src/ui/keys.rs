@@ -20,6 +20,11 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
         "E",
         "tag map on / off (associative-embedding models: HigherHRNet)",
     ),
+    (
+        "I",
+        "feature maps on / off (energy of the branches / layers a model exposes)",
+    ),
+    ("[ / ]", "previous / next feature map"),
     ("X", "compare stages: off / side by side / flicker"),
     ("H", "heatmap on / off"),
     ("K", "skeleton on / off"),
@@ -117,7 +122,7 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     if pressed(Key::D) {
         app.settings.map_kind = match app.settings.map_kind {
             MapKind::Belief => MapKind::Difference,
-            MapKind::Difference | MapKind::Tags => MapKind::Belief,
+            MapKind::Difference | MapKind::Tags | MapKind::Features => MapKind::Belief,
         };
     }
     if pressed(Key::E) {
@@ -125,6 +130,22 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
             MapKind::Tags => MapKind::Belief,
             _ => MapKind::Tags,
         };
+    }
+    let n_features = app.inspection.as_ref().map_or(0, |i| i.features.len());
+    if pressed(Key::I) {
+        app.settings.map_kind = match app.settings.map_kind {
+            MapKind::Features => MapKind::Belief,
+            _ => MapKind::Features,
+        };
+    }
+    if n_features > 0 {
+        if pressed(Key::OpenBracket) {
+            app.settings.feature =
+                (app.settings.feature.min(n_features - 1) + n_features - 1) % n_features;
+        }
+        if pressed(Key::CloseBracket) {
+            app.settings.feature = (app.settings.feature + 1) % n_features;
+        }
     }
     if pressed(Key::X) {
         use super::settings::Compare;

@@ -1,7 +1,7 @@
 //! Which map the overlay shows, computed from an [`Inspection`] on the CPU (tiny: `[H, W]`
 //! at the network's output resolution). Pure functions, no egui or wgpu.
 
-use crate::inspection::Inspection;
+use crate::inspection::{FieldAt, Inspection};
 use crate::pose::paf::OPENPOSE_COCO18_LIMBS;
 use crate::pose::skeleton::OPENPOSE_COCO18;
 use crate::pose::Maps;
@@ -55,6 +55,12 @@ pub fn overlay_map(
     joint: Option<usize>,
     settings: &Settings,
 ) -> Option<OverlayMap> {
+    // The feature view; the belief map when the model exposes no such feature.
+    if settings.map_kind == MapKind::Features {
+        if let Some(m) = feature_map(ins, settings.feature) {
+            return Some(m);
+        }
+    }
     let maps = &ins.stages.get(stage)?.heatmaps;
     let channels = joint_channels(ins, joint);
     if settings.map_kind == MapKind::Tags {
@@ -64,7 +70,7 @@ pub fn overlay_map(
     }
     let current = belief(maps, channels.clone());
     let (values, range, diverging) = match settings.map_kind {
-        MapKind::Belief | MapKind::Tags => {
+        MapKind::Belief | MapKind::Tags | MapKind::Features => {
             let range = match settings.range_mode {
                 RangeMode::Fixed => settings.fixed_range,
                 RangeMode::Auto => min_max(&current),
@@ -98,6 +104,44 @@ pub fn overlay_map(
         range,
         diverging,
     })
+}
+
+/// The energy map of feature `feature` (0-based), coloured over its own minimum..maximum
+/// (energies are unbounded, so the fixed range does not apply); `None` for no such feature.
+pub fn feature_map(ins: &Inspection, feature: usize) -> Option<OverlayMap> {
+    let f = ins.features.get(feature)?;
+    let values = f.energy.as_slice().to_vec();
+    let range = min_max(&values);
+    Some(OverlayMap {
+        values,
+        width: f.energy.width() as u32,
+        height: f.energy.height() as u32,
+        range,
+        diverging: false,
+    })
+}
+
+/// The field of feature `feature`'s hovered cell: the field's outline (none for a whole-input
+/// or undescribed field) and the cell's own outline, in image pixels.
+pub fn feature_field_segments(
+    ins: &Inspection,
+    feature: usize,
+    image_xy: (f64, f64),
+) -> Vec<Segment> {
+    let (Some(((cx, cy), field)), Some(t)) = (
+        ins.feature_field_at(feature, image_xy),
+        ins.feature_to_image(feature),
+    ) else {
+        return Vec::new();
+    };
+    let a = t.apply(cx as f64 - 0.5, cy as f64 - 0.5);
+    let b = t.apply(cx as f64 + 0.5, cy as f64 + 0.5);
+    let mut out = match field {
+        FieldAt::Rect(r) => rectangle(r, [255, 255, 255], 1.0).to_vec(),
+        FieldAt::Unknown | FieldAt::WholeInput => Vec::new(),
+    };
+    out.extend(rectangle([a.0, a.1, b.0, b.1], [255, 220, 0], 1.0));
+    out
 }
 
 /// The tag map of `stage` (first tag dimension): joint `joint`'s tags, or for `None` the

@@ -8,6 +8,7 @@ use super::app::PosescopeApp;
 use super::overlay;
 use super::settings::{JointView, MapKind, RangeMode};
 use crate::colormap::Colormap;
+use crate::inspection::FieldAt;
 use crate::models::CATALOG;
 use crate::player::{PlayerCommand, PlayerInput};
 use crate::preprocess::ResizeMode;
@@ -384,6 +385,10 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         .inspection
         .as_ref()
         .is_some_and(|i| i.stages.iter().any(|s| s.tags.is_some()));
+    let has_features = app
+        .inspection
+        .as_ref()
+        .is_some_and(|i| !i.features.is_empty());
     ui.horizontal(|ui| {
         ui.radio_value(&mut app.settings.map_kind, MapKind::Belief, "belief map");
         ui.radio_value(
@@ -399,7 +404,16 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                      the strongest joint at each pixel; people separate by colour",
                 );
         }
+        if has_features {
+            ui.radio_value(&mut app.settings.map_kind, MapKind::Features, "features")
+                .on_hover_text(
+                    "Energy (RMS over channels) of an intermediate activation: a branch,                      backbone or decoder output, at its own resolution (I)",
+                );
+        }
     });
+    if has_features && app.settings.map_kind == MapKind::Features {
+        feature_controls(app, ui);
+    }
     compare_controls(app, ui, n);
     let joints = app.inspection.as_ref().map(|i| i.joints);
     if let Some(js) = joints {
@@ -525,6 +539,53 @@ fn person_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     }
 }
 
+/// The feature picker of the feature view and what the hovered cell sees.
+fn feature_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    let Some(ins) = app.inspection.clone() else {
+        return;
+    };
+    let n = ins.features.len();
+    if n == 0 {
+        return;
+    }
+    app.settings.feature = app.settings.feature.min(n - 1);
+    let current = ins
+        .features
+        .get(app.settings.feature)
+        .map(|f| f.summary())
+        .unwrap_or_default();
+    egui::ComboBox::from_label("feature")
+        .selected_text(current)
+        .width(ui.available_width() * 0.75)
+        .show_ui(ui, |ui| {
+            for (i, f) in ins.features.iter().enumerate() {
+                ui.selectable_value(&mut app.settings.feature, i, f.summary());
+            }
+        })
+        .response
+        .on_hover_text("Previous / next feature: [ / ]");
+    let Some(p) = app.hover_image_px else {
+        return;
+    };
+    match ins.feature_field_at(app.settings.feature, p) {
+        Some(((cx, cy), FieldAt::Rect(r))) => {
+            ui.monospace(format!(
+                "cell ({cx}, {cy}) sees x {:.0}..{:.0}, y {:.0}..{:.0} (image px)",
+                r[0], r[2], r[1], r[3]
+            ));
+        }
+        Some(((cx, cy), FieldAt::WholeInput)) => {
+            ui.monospace(format!(
+                "cell ({cx}, {cy}) sees the whole image (global pooling)"
+            ));
+        }
+        Some(((cx, cy), FieldAt::Unknown)) => {
+            ui.monospace(format!("cell ({cx}, {cy})"));
+        }
+        None => {}
+    }
+}
+
 /// Receptive field and peak trajectories: what each stage sees and how its answer moves.
 fn cpm_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.heading("Inside the stages");
@@ -561,6 +622,16 @@ fn cpm_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                         r[0], r[2], r[1], r[3]
                     ));
                 }
+            }
+            None if ins
+                .features
+                .iter()
+                .any(|f| matches!(f.field, crate::models::CellField::Local(..))) =>
+            {
+                ui.label(
+                    "The heatmaps depend on the whole image (global pooling); the feature \
+                     view (I) draws each branch's field at the pointer.",
+                );
             }
             None => {
                 ui.label("This model does not describe its layers.");

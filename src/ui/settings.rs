@@ -41,6 +41,9 @@ pub enum MapKind {
     /// over joints" the tag of the strongest joint at each pixel; diverging colormap around
     /// the middle of the detected people's tags.
     Tags,
+    /// An intermediate activation's energy (per-cell RMS over channels) at its own
+    /// resolution: the feature `Settings::feature` (branches, backbone, decoder outputs).
+    Features,
 }
 
 /// Comparing two stages (e.g. HigherHRNet's 1/4 and 1/2 resolution heatmaps).
@@ -84,6 +87,8 @@ pub struct Settings {
     pub show_pafs: bool,
     /// The limb whose field is drawn; `None` = the strongest limb at each cell.
     pub paf_limb: Option<usize>,
+    /// The feature shown by [`MapKind::Features`] (index into `Inspection::features`).
+    pub feature: usize,
     /// The receptive field of the map cell under the pointer, at the selected stage.
     pub show_receptive_field: bool,
     /// Each joint's peak across the stages (where the argmax moves, how it grows).
@@ -133,6 +138,7 @@ impl Default for Settings {
             person_colors: false,
             show_pafs: false,
             paf_limb: None,
+            feature: 0,
             show_receptive_field: false,
             show_trajectory: false,
             person_mode: crate::pipeline::PersonMode::Centre,

@@ -9,7 +9,7 @@ use eframe::egui;
 
 use super::app::PosescopeApp;
 use super::overlay::{self, OverlayMap};
-use super::settings::{Compare, JointView, Settings};
+use super::settings::{Compare, JointView, MapKind, Settings};
 use crate::colormap::Colormap;
 use crate::inspection::Inspection;
 use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer, VectorLayer};
@@ -56,7 +56,11 @@ pub fn scene(
 ) -> Option<Scene> {
     let (image_key, image) = app.frame_rgba()?;
     let ins = app.inspection.clone()?;
-    let hover = if with_skeleton && app.settings.show_receptive_field {
+    // The hovered cell's field: with the receptive-field option, and always in the feature
+    // view (what a branch sees is the point of it).
+    let hover = if with_skeleton
+        && (app.settings.show_receptive_field || app.settings.map_kind == MapKind::Features)
+    {
         app.hover_image_px
     } else {
         None
@@ -93,14 +97,20 @@ pub fn build_scene(
                 stage,
                 joint,
                 s.map_kind,
+                s.feature,
                 format!("{:?}{:?}", s.range_mode, s.fixed_range),
             ));
+            let map_to_image = match s.map_kind {
+                MapKind::Features => ins.feature_to_image(s.feature),
+                _ => None,
+            }
+            .unwrap_or_else(|| ins.stage_to_image(stage));
             HeatmapLayer {
                 values: Arc::new(m.values),
                 width: m.width,
                 height: m.height,
                 key,
-                map_to_image: ins.stage_to_image(stage),
+                map_to_image,
                 style: OverlayStyle {
                     colormap: if m.diverging {
                         Colormap::Coolwarm
@@ -143,7 +153,11 @@ pub fn build_scene(
             segments.extend(overlay::person_segments(ins));
         }
         if let Some(p) = hover {
-            segments.extend(overlay::receptive_segments(ins, stage, p));
+            segments.extend(if s.map_kind == MapKind::Features {
+                overlay::feature_field_segments(ins, s.feature, p)
+            } else {
+                overlay::receptive_segments(ins, stage, p)
+            });
         }
     }
     let vectors = (!segments.is_empty()).then(|| VectorLayer {
