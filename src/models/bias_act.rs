@@ -70,7 +70,12 @@ impl pulp::WithSimd for BiasActLoop<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         let act = self.act;
-        for (i, chunk) in self.data.chunks_mut(self.plane).enumerate().take(self.planes) {
+        for (i, chunk) in self
+            .data
+            .chunks_mut(self.plane)
+            .enumerate()
+            .take(self.planes)
+        {
             let b = self.bias.map_or(0.0, |b| b[i % self.channels]);
             // Separate loops so each vectorises without a branch inside.
             match act {
