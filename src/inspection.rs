@@ -94,6 +94,9 @@ pub struct Inspection {
     pub people: Vec<Person>,
     /// Bottom-up associative-embedding models: the grouping behind `people`.
     pub grouping: Option<AeGrouping>,
+    /// Temporal models (UniPose-LSTM): whether this frame's state was carried from the
+    /// previous frame, and for how long, or why it was reset. `None` for other models.
+    pub memory: Option<crate::pipeline::MemoryStatus>,
     pub timings: Timings,
 }
 
@@ -244,6 +247,7 @@ mod tests {
             focus: None,
             people: Vec::new(),
             grouping: None,
+            memory: None,
             timings: Timings::default(),
         }
     }

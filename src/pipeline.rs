@@ -11,14 +11,18 @@ use std::time::Instant;
 use candle_core::Tensor;
 
 use crate::inspection::{FrameInfo, Inspection, PersonCrop, Timings};
-use crate::models::{Decoding, Model, ModelError, RunOptions, DEFAULT_MODEL, TOPDOWN_BOX_PADDING};
+use crate::models::{
+    Decoding, Memory, Model, ModelError, RunOptions, DEFAULT_MODEL, TOPDOWN_BOX_PADDING,
+};
 use crate::pose::paf::{self, PafParams};
 use crate::pose::{single, Affine2};
 use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
 mod ae;
+mod temporal;
 pub use ae::{flip_index, people_in_image, regroup, AeConfig};
+pub use temporal::{MemoryStatus, ResetReason};
 
 /// Everything that can fail while processing one frame.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,10 @@ pub struct PipelineConfig {
     /// Single-person models: DARK decoding ([`single::decode_dark`]) instead of the
     /// quarter-cell rule. Off by default.
     pub dark: bool,
+    /// Temporal models (UniPose-LSTM): run every frame as the first of a clip, i.e. the
+    /// single-frame model on the same frames ("without memory"). Off by default: the state
+    /// is carried across consecutive frames of one source (see [`MemoryStatus`]).
+    pub without_memory: bool,
     /// Top-down and box modes: how much the box around a detected person's keypoints (or the
     /// user's box) is enlarged before cropping. [`TOPDOWN_BOX_PADDING`] (1.25, the official recipe) for the
     /// top-down families (HRNet, SimpleBaseline, Stacked Hourglass);
@@ -175,6 +183,7 @@ impl PipelineConfig {
             ae: AeConfig::default(),
             topdown_flip: info.architecture.is_top_down(),
             dark: false,
+            without_memory: false,
             crop_padding: if info.architecture.is_top_down() {
                 TOPDOWN_BOX_PADDING
             } else {
@@ -198,6 +207,9 @@ pub struct Pipeline {
     model: Model,
     config: PipelineConfig,
     detector: Detector,
+    /// The last frame a temporal model's state came from (copied with the pipeline, like
+    /// the model's state).
+    track: temporal::TrackCell,
 }
 
 /// One run of the network on one prepared input.
@@ -215,6 +227,7 @@ impl Pipeline {
             model,
             config,
             detector: Arc::new(OnceLock::new()),
+            track: temporal::TrackCell::default(),
         }
     }
 
@@ -230,6 +243,7 @@ impl Pipeline {
         &self,
         prepared: Prepared,
         center_input: Option<(f64, f64)>,
+        memory: Memory,
         name: &str,
     ) -> Result<Run, PipelineError> {
         let input = Tensor::from_vec(
@@ -243,6 +257,7 @@ impl Pipeline {
         })?;
         let options = RunOptions {
             center: center_input,
+            memory,
         };
         let out = self
             .model
@@ -261,7 +276,7 @@ impl Pipeline {
     }
 
     /// The whole frame, prepared as configured; single-person models get the centre.
-    fn run_whole(&self, frame: &Frame, name: &str) -> Result<Run, PipelineError> {
+    fn run_whole(&self, frame: &Frame, memory: Memory, name: &str) -> Result<Run, PipelineError> {
         let prepared =
             preprocess::prepare(&frame.image, &self.config.preprocess).map_err(|source| {
                 PipelineError::Preprocess {
@@ -282,7 +297,7 @@ impl Pipeline {
         } else {
             None
         };
-        self.run_prepared(prepared, center_input, name)
+        self.run_prepared(prepared, center_input, memory, name)
     }
 
     /// The detector pipeline (the embedded bottom-up model on the same device).
@@ -397,46 +412,28 @@ impl Pipeline {
         let t_pre = start.elapsed();
 
         let t0 = Instant::now();
-        // Whole frame, or every crop (the focused crop's maps are kept).
-        let mut runs = Vec::new();
-        if crops.is_empty() {
-            runs.push(self.run_whole(&frame, &name)?);
+        // Temporal models: carry the state from the previous frame or start a clip. With
+        // several people every crop starts its own clip (one state cannot follow them all).
+        let temporal = self.model.is_temporal();
+        let (memory, status) = if temporal {
+            let (m, s) = self.track.decide(
+                frame.path.as_deref(),
+                frame.index,
+                self.config.without_memory,
+                crops.len() > 1,
+            );
+            (m, Some(s))
         } else {
-            let (w, h) = self.config.preprocess.size;
-            for c in &crops {
-                let s = (c.bbox[2] - c.bbox[0]) / f64::from(w);
-                let image_from_input = Affine2::scale_translate(
-                    s,
-                    s,
-                    (c.bbox[0] + c.bbox[2]) / 2.0 - (f64::from(w) - 1.0) / 2.0 * s,
-                    (c.bbox[1] + c.bbox[3]) / 2.0 - (f64::from(h) - 1.0) / 2.0 * s,
-                );
-                let prepared = preprocess::prepare_affine(
-                    &frame.image,
-                    image_from_input,
-                    (w, h),
-                    self.config.preprocess.norm,
-                )
-                .map_err(|source| PipelineError::Preprocess {
-                    frame: name.clone(),
-                    source,
-                })?;
-                let center = self
-                    .model
-                    .takes_center()
-                    .then_some(((f64::from(w) - 1.0) / 2.0, (f64::from(h) - 1.0) / 2.0));
-                let flipped = if self.config.topdown_flip {
-                    Some(self.run_prepared(mirrored(&prepared), center, &name)?)
-                } else {
-                    None
-                };
-                let mut run = self.run_prepared(prepared, center, &name)?;
-                if let Some(flipped) = flipped {
-                    self.merge_flipped(&mut run, flipped);
-                }
-                runs.push(run);
-            }
+            (Memory::Carry, None)
+        };
+        let ran = self.run_all(&frame, &crops, memory, &name);
+        if temporal {
+            let keeps = ran.is_ok() && status.is_some_and(|s| s.keeps_state());
+            let carried = status.map_or(0, |s| s.carried_frames());
+            self.track
+                .finish(frame.path.as_deref(), frame.index, keeps, carried);
         }
+        let mut runs = ran?;
         let t_forward = t0.elapsed();
 
         let t0 = Instant::now();
@@ -529,6 +526,7 @@ impl Pipeline {
             center,
             crops,
             focus,
+            memory: status,
             timings: Timings {
                 preprocess: t_pre,
                 steps,
@@ -537,6 +535,58 @@ impl Pipeline {
                 total: start.elapsed(),
             },
         })
+    }
+}
+
+impl Pipeline {
+    /// Runs the model on the whole frame (no crops) or on every crop.
+    fn run_all(
+        &self,
+        frame: &Frame,
+        crops: &[PersonCrop],
+        memory: Memory,
+        name: &str,
+    ) -> Result<Vec<Run>, PipelineError> {
+        if crops.is_empty() {
+            return Ok(vec![self.run_whole(frame, memory, name)?]);
+        }
+        let mut runs = Vec::with_capacity(crops.len());
+        let (w, h) = self.config.preprocess.size;
+        for c in crops {
+            let s = (c.bbox[2] - c.bbox[0]) / f64::from(w);
+            let image_from_input = Affine2::scale_translate(
+                s,
+                s,
+                (c.bbox[0] + c.bbox[2]) / 2.0 - (f64::from(w) - 1.0) / 2.0 * s,
+                (c.bbox[1] + c.bbox[3]) / 2.0 - (f64::from(h) - 1.0) / 2.0 * s,
+            );
+            let prepared = preprocess::prepare_affine(
+                &frame.image,
+                image_from_input,
+                (w, h),
+                self.config.preprocess.norm,
+            )
+            .map_err(|source| PipelineError::Preprocess {
+                frame: name.to_string(),
+                source,
+            })?;
+            let center = self
+                .model
+                .takes_center()
+                .then_some(((f64::from(w) - 1.0) / 2.0, (f64::from(h) - 1.0) / 2.0));
+            // A mirrored pass would step a temporal model's state: no flip test there.
+            let flipped = if self.config.topdown_flip && !self.model.is_temporal() {
+                Some(self.run_prepared(mirrored(&prepared), center, memory, name)?)
+            } else {
+                None
+            };
+            let mut run = self.run_prepared(prepared, center, memory, name)?;
+            if let Some(flipped) = flipped {
+                self.merge_flipped(&mut run, flipped);
+            }
+            runs.push(run);
+        }
+        Ok(runs)
     }
 }
 
@@ -603,6 +653,7 @@ impl Pipeline {
             center: None,
             crops: Vec::new(),
             focus: None,
+            memory: None,
             timings: Timings {
                 preprocess: std::time::Duration::ZERO,
                 steps: run.steps,

@@ -35,6 +35,10 @@ pub enum Architecture {
     /// joint plus a background map (channel 0) at 1/8. The joint count is read from the
     /// checkpoint.
     Unipose,
+    /// UniPose-LSTM (bmartacho/UniPose, video): the UniPose body per frame, then a
+    /// convolutional LSTM over frames carrying a cell and a hidden map, and five head
+    /// convolutions; takes a person-centre map. Background first, like UniPose.
+    UniposeLstm,
 }
 
 impl Architecture {
@@ -61,6 +65,9 @@ impl Architecture {
             }
             Architecture::Unipose => {
                 "UniPose (ResNet-101 + waterfall atrous spatial pooling + decoder, heatmaps at 1/8)"
+            }
+            Architecture::UniposeLstm => {
+                "UniPose-LSTM (UniPose per frame + convolutional LSTM over the video, heatmaps at 1/8)"
             }
         }
     }
@@ -621,10 +628,31 @@ pub static CATALOG: &[ModelInfo] = &[
         licence: UNIPOSE_LICENCE,
         sha256: "",
     },
+    ModelInfo {
+        id: "unipose-lstm-penn",
+        aliases: &["unipose-lstm", "unipose_lstm", "unipose_lstm_penn"],
+        architecture: Architecture::UniposeLstm,
+        joints: &skeleton::PENN13,
+        input_size: (368, 368),
+        stride: 16,
+        norm: InputNorm::BgrCentered,
+        resize: ResizeMode::Stretch,
+        decoding: Decoding::SinglePerson,
+        background: Background::First,
+        weights: WeightsLocation::File("UniPose_LSTM_Penn.pth"),
+        file_name: "UniPose_LSTM_Penn.pth",
+        url: None,
+        source: UNIPOSE_LSTM_SOURCE,
+        licence: UNIPOSE_LICENCE,
+        sha256: "",
+    },
 ];
 
 /// Where the official UniPose checkpoints are published.
 const UNIPOSE_SOURCE: &str = "Official UniPose code github.com/bmartacho/UniPose: its README's Pre-trained Models link (a Google Drive folder) holds UniPose_LSP.tar and UniPose_MPII.pth; no checksum published and no direct download: get the file by hand and pass it with --weights, Open weights, or POSESCOPE_MODELS";
+
+/// Where the UniPose-LSTM (Penn Action) model is published.
+const UNIPOSE_LSTM_SOURCE: &str = "Official UniPose code github.com/bmartacho/UniPose (model/uniposeLSTM.py, Penn Action configuration: 13 joints + background); its README's Pre-trained Models link is the only published place for trained weights, with no checksum and no direct download: get a Penn Action UniPose-LSTM checkpoint by hand, save it as UniPose_LSTM_Penn.pth and pass it with --weights, Open weights, or POSESCOPE_MODELS";
 
 /// The licence of the official UniPose code and weights.
 const UNIPOSE_LICENCE: &str = "NON-COMMERCIAL: UniPose Software License Agreement (Authors and Rochester Institute of Technology), academic or non-profit organization noncommercial research use only; sharing adapted material is not permitted";

@@ -125,8 +125,53 @@ impl RunOutput {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RunOptions {
     /// The person's centre in network-input pixels, for single-person models that take a
-    /// centre map (CPM); `None` = the centre of the input.
+    /// centre map (CPM, UniPose-LSTM); `None` = the centre of the input.
     pub center: Option<(f64, f64)>,
+    /// Temporal models (UniPose-LSTM): whether this frame continues the clip of the
+    /// previous run or starts a new one. Ignored by the other models.
+    pub memory: Memory,
+}
+
+/// How a temporal model ([`Model::is_temporal`]) treats its recurrent state on a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Memory {
+    /// The frame follows the previous run's frame: the state kept from that run is fed in
+    /// (a first frame when there is none yet), and the new state is kept.
+    #[default]
+    Carry,
+    /// The frame is the first of a clip (after a seek, on a new source, or always for the
+    /// "without memory" comparison): the stored state is dropped, the first-frame cell is
+    /// used, and the new state is kept for the next [`Memory::Carry`] run.
+    Reset,
+}
+
+/// UniPose-LSTM with its recurrent state behind a lock, so that [`Model::run`] (`&self`)
+/// can carry it from frame to frame. Cloning copies the state as it is (tensors are
+/// immutable and shared, so this is cheap): a clone continues from the same point and
+/// evolves independently afterwards.
+#[derive(Debug)]
+struct Recurrent {
+    net: std::sync::Mutex<unipose_lstm::UniposeLstm>,
+}
+
+impl Recurrent {
+    fn new(net: unipose_lstm::UniposeLstm) -> Self {
+        Self {
+            net: std::sync::Mutex::new(net),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, unipose_lstm::UniposeLstm> {
+        // A panic while holding the lock leaves at worst a stale state, never a torn one
+        // (the state is replaced in one assignment).
+        self.net.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Clone for Recurrent {
+    fn clone(&self) -> Self {
+        Self::new(self.lock().clone())
+    }
 }
 
 /// The networks the crate can run.
@@ -141,6 +186,7 @@ enum Network {
     SimpleBaseline(Box<simple_baseline::SimpleBaseline>),
     StackedHourglass(Box<stacked_hourglass::StackedHourglass>),
     Unipose(Box<unipose::Unipose>),
+    UniposeLstm(Box<Recurrent>),
 }
 
 /// A model ready to run: its catalogue facts and its network on a device.
@@ -204,6 +250,8 @@ impl Model {
                 Some(info)
             } else if let Some(info) = unipose_entry(&store) {
                 Some(info)
+            } else if unipose_lstm_keys(&store) {
+                catalog::find("unipose-lstm-penn")
             } else {
                 catalog::find("cpm-lsp-pytorch")
             }
@@ -366,6 +414,18 @@ impl Model {
                     .retain(|k| !k.starts_with("decoder.conv2.") && !k.starts_with("decoder.bn2."));
                 (Network::Unipose(Box::new(net)), unused)
             }
+            Architecture::UniposeLstm => {
+                let body = unipose_config(&store, info).map_err(build_err)?;
+                let (vb, usage) =
+                    weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+                let net = unipose_lstm::UniposeLstm::load(vb, unipose_lstm::Config { body })
+                    .map_err(build_err)?;
+                let mut unused = usage.unused_keys();
+                // As UniPose: the decoder's `conv2` / `bn2` are never applied.
+                unused
+                    .retain(|k| !k.starts_with("decoder.conv2.") && !k.starts_with("decoder.bn2."));
+                (Network::UniposeLstm(Box::new(Recurrent::new(net))), unused)
+            }
             Architecture::OpenPoseMobileNetThin
             | Architecture::PefmCpm
             | Architecture::PefmHourglass => {
@@ -424,7 +484,8 @@ impl Model {
             | Architecture::TopDownHrnet
             | Architecture::SimpleBaseline
             | Architecture::StackedHourglass
-            | Architecture::Unipose => {
+            | Architecture::Unipose
+            | Architecture::UniposeLstm => {
                 let store = checkpoint_store(bytes, label, device)?;
                 return Self::from_store(info, id, store, label, device);
             }
@@ -646,6 +707,45 @@ impl Model {
                     steps: times,
                 })
             }
+            Network::UniposeLstm(rec) => {
+                let (_, _, h, w) = input.dims4().map_err(err)?;
+                let (cx, cy) = options
+                    .center
+                    .unwrap_or(((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0));
+                let center = cpm::center_map_tensor(
+                    w,
+                    h,
+                    cx,
+                    cy,
+                    unipose_lstm::CENTER_SIGMA,
+                    input.device(),
+                )
+                .map_err(err)?;
+                let mut net = rec.lock();
+                if options.memory == Memory::Reset {
+                    net.reset();
+                }
+                let (out, times) = net.forward_profiled(input, &center).map_err(err)?;
+                let body = net.config().body.clone();
+                drop(net);
+                let stage = StageOutput {
+                    label: if out.first_frame {
+                        "heatmaps (first frame)".into()
+                    } else {
+                        "heatmaps (with memory)".into()
+                    },
+                    key: "heatmaps".into(),
+                    heatmaps: heat(&out.heatmaps).map_err(err)?,
+                    pafs: None,
+                    tags: None,
+                };
+                let features = unipose_lstm_features(&body, &out).map_err(err)?;
+                Ok(RunOutput {
+                    stages: vec![stage],
+                    features,
+                    steps: times,
+                })
+            }
             Network::StackedHourglass(net) => {
                 // One stage per stack (intermediate supervision): the stage slider steps
                 // through them; the last is the prediction.
@@ -661,9 +761,15 @@ impl Model {
 }
 
 impl Model {
-    /// Whether the network takes a person-centre map (CPM).
+    /// Whether the network takes a person-centre map (CPM, UniPose-LSTM).
     pub fn takes_center(&self) -> bool {
-        matches!(self.network, Network::Cpm(_))
+        matches!(self.network, Network::Cpm(_) | Network::UniposeLstm(_))
+    }
+
+    /// Whether the network carries a state from frame to frame (UniPose-LSTM): see
+    /// [`RunOptions::memory`].
+    pub fn is_temporal(&self) -> bool {
+        matches!(self.network, Network::UniposeLstm(_))
     }
 
     /// The theoretical receptive field of every stage's map cells for an input of
@@ -711,7 +817,7 @@ impl Model {
             | Network::StackedHourglass(_) => Vec::new(),
             // UniPose's heatmaps depend on the whole input (WASP's image pooling); the
             // WASP branches' fields are on their features.
-            Network::Unipose(_) => Vec::new(),
+            Network::Unipose(_) | Network::UniposeLstm(_) => Vec::new(),
         }
     }
 }
@@ -862,6 +968,18 @@ fn unipose_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
     })
 }
 
+/// Whether a checkpoint holds a UniPose-LSTM (the official `uniposeLSTM.py` names: the
+/// UniPose body's `backbone.*`, `wasp.*`, `decoder.*` plus `lstm_0.*`, `lstm.*` and the head
+/// `conv1` … `conv5`).
+fn unipose_lstm_keys(store: &TensorStore) -> bool {
+    let any = |prefix: &str| store.names().any(|k| k.starts_with(prefix));
+    any("backbone.layer4.")
+        && store.contains("decoder.last_conv.8.weight")
+        && store.contains("lstm_0.conv_g_lstm.weight")
+        && store.contains("lstm.conv_gx_lstm.weight")
+        && store.contains("conv5.weight")
+}
+
 /// The UniPose configuration of a checkpoint for catalogue entry `info`: the joints from
 /// `decoder.last_conv.8.weight` (joints + background maps), which must match the entry's
 /// joint set; the image-pooling BatchNorm when `wasp.global_avg_pool.2.weight` is present.
@@ -931,6 +1049,31 @@ fn unipose_features(
         &out.decoder,
         CellField::WholeInput,
     )?);
+    Ok(features)
+}
+
+/// UniPose-LSTM's features: the LSTM's cell and hidden maps after this frame (what it
+/// carries to the next), the pooled centre map, then the per-frame body's (see
+/// [`unipose_features`]). Every LSTM cell sees the whole input (WASP's image pooling).
+fn unipose_lstm_features(
+    body: &unipose::Config,
+    out: &unipose_lstm::UniposeLstmOutputs,
+) -> candle_core::Result<Vec<FeatureMap>> {
+    let mut features = vec![
+        FeatureMap::from_tensor(
+            "lstm.cell",
+            "LSTM cell state (carried to the next frame)",
+            &out.cell,
+            CellField::WholeInput,
+        )?,
+        FeatureMap::from_tensor(
+            "lstm.hidden",
+            "LSTM hidden state (fed to the head)",
+            &out.hide,
+            CellField::WholeInput,
+        )?,
+    ];
+    features.extend(unipose_features(body, &out.body)?);
     Ok(features)
 }
 

@@ -31,6 +31,10 @@ use super::folded::Conv;
 use super::unipose::{self, Unipose, UniposeOutputs};
 use super::{StepClock, StepTime};
 
+/// σ, in input pixels, of the Gaussian centre map the official Penn Action code builds
+/// (the CPM recipe).
+pub const CENTER_SIGMA: f64 = 3.0;
+
 /// Width of the temporal head's convolutions.
 const HEAD_CHANNELS: usize = 128;
 /// Kernel of `conv1` … `conv3`.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Pipeline, PipelineError};
 use crate::inspection::AeGrouping;
-use crate::models::{StageOutput, StepTime};
+use crate::models::{Memory, StageOutput, StepTime};
 use crate::pose::aggregate::{self, multi_scale_size, MultiScaleSize};
 use crate::pose::associative::{self, AeCoords, AeParams};
 use crate::pose::{Affine2, JointSet, Maps, Person};
@@ -229,7 +229,7 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
             source,
         })?;
         let flipped = ae.flip.then(|| mirrored(&prepared));
-        let run = pipe.run_prepared(prepared, None, name)?;
+        let run = pipe.run_prepared(prepared, None, Memory::Carry, name)?;
         let label = |step: &str| {
             if scales.len() > 1 {
                 format!("{step} ×{s}")
@@ -244,7 +244,7 @@ pub(super) fn run(pipe: &Pipeline, frame: &Frame, name: &str) -> Result<AeRun, P
         let mut passes = vec![combine(&pass_maps(&run.stages, name)?, None, name)?];
         if let Some(f) = flipped {
             let t0 = Instant::now();
-            let frun = pipe.run_prepared(f, None, name)?;
+            let frun = pipe.run_prepared(f, None, Memory::Carry, name)?;
             steps.push(StepTime {
                 name: label("flip pass"),
                 time: t0.elapsed(),

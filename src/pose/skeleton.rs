@@ -368,6 +368,58 @@ pub const MPII16: JointSet = JointSet {
     ],
 };
 
+/// The 13 joints of the Penn Action dataset, in its annotation order (`x`/`y` columns of
+/// its label files): the joint channels of UniPose-LSTM's Penn Action model, after its
+/// background channel. Right/left are the person's own.
+pub const PENN13: JointSet = JointSet {
+    id: "penn13",
+    joints: &[
+        "head",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "left_ankle",
+        "right_ankle",
+    ],
+    limbs: &[
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (3, 5),
+        (2, 4),
+        (4, 6),
+        (1, 7),
+        (2, 8),
+        (7, 8),
+        (7, 9),
+        (9, 11),
+        (8, 10),
+        (10, 12),
+    ],
+    limb_colors: &[
+        [255, 0, 85],
+        [255, 0, 0],
+        [255, 170, 0],
+        [255, 255, 0],
+        [255, 85, 0],
+        [170, 255, 0],
+        [0, 255, 85],
+        [0, 255, 0],
+        [0, 255, 170],
+        [0, 255, 255],
+        [0, 170, 255],
+        [0, 85, 255],
+        [0, 0, 255],
+    ],
+};
+
 /// Every joint set the crate knows, for lookups by id.
 pub const ALL: &[&JointSet] = &[
     &OPENPOSE_COCO18,
@@ -376,6 +428,7 @@ pub const ALL: &[&JointSet] = &[
     &COCO17,
     &AIC14,
     &MPII16,
+    &PENN13,
 ];
 
 /// Looks a joint set up by its id.
@@ -396,6 +449,8 @@ mod tests {
             }
         }
         assert_eq!(OPENPOSE_COCO18.len(), 18);
+        assert_eq!(PENN13.len(), 13);
+        assert_eq!(PENN13.limbs.len(), 13);
         assert_eq!(OPENPOSE_COCO18.index_of("neck"), Some(1));
         // The two 14-joint sets name the same joints.
         let mut a: Vec<_> = LSP14.joints.to_vec();

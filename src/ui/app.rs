@@ -237,7 +237,23 @@ impl PosescopeApp {
         c.center = self.settings.center;
         c.user_box = self.settings.person_box;
         c.ae = self.settings.ae.clone();
+        c.without_memory = self.settings.without_memory;
         c
+    }
+
+    /// Whether the loaded model carries a state from frame to frame (UniPose-LSTM).
+    pub fn temporal(&self) -> bool {
+        self.model().is_some_and(Model::is_temporal)
+    }
+
+    /// Switches a temporal model between carrying its state and running every frame as a
+    /// first frame ("without memory"), and re-runs the frame (the state starts afresh).
+    pub fn set_without_memory(&mut self, without: bool) {
+        if !self.temporal() || without == self.settings.without_memory {
+            return;
+        }
+        self.settings.without_memory = without;
+        self.rebuild_worker();
     }
 
     /// Whether the loaded model is a bottom-up associative-embedding model (HigherHRNet).

@@ -17,7 +17,9 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
                  a joint, and hover the image to probe values. Feature maps (I) show the energy \
                  (RMS over channels) of the branches and layers a model exposes, e.g. HRNet's \
                  branches at their resolutions or UniPose's WASP branches with the receptive \
-                 field of the hovered cell.",
+                 field of the hovered cell. UniPose-LSTM carries its state across consecutive \
+                 video frames (reset at a seek and on each image); L turns the memory off to \
+                 compare with single-frame UniPose, and its cell and hidden maps are features.",
             );
             ui.separator();
             egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {

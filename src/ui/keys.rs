@@ -51,6 +51,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
         "single-person models: whole frame / top-down person boxes / the drawn box",
     ),
     ("Shift+B", "clear the drawn person box"),
+    (
+        "L",
+        "temporal models (UniPose-LSTM): memory on / off (without memory = single-frame)",
+    ),
     ("F", "fit the image (also double-click)"),
     ("T", "frame rates and timings on / off"),
     ("O", "open an image or video"),
@@ -184,6 +188,9 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
     }
     if pressed(Key::B) {
         app.toggle_person_mode();
+    }
+    if pressed(Key::L) {
+        app.set_without_memory(!app.settings.without_memory);
     }
     if pressed(Key::K) {
         app.settings.show_skeleton = !app.settings.show_skeleton;

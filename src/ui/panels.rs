@@ -233,6 +233,10 @@ pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     person_section(app, ui);
                     ui.separator();
                 }
+                if app.temporal() {
+                    memory_section(app, ui);
+                    ui.separator();
+                }
                 cpm_section(app, ui);
                 ui.separator();
                 overlay_section(app, ui);
@@ -587,6 +591,28 @@ fn feature_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
 }
 
 /// Receptive field and peak trajectories: what each stage sees and how its answer moves.
+/// Temporal models (UniPose-LSTM): the "without memory" switch and what the state did.
+fn memory_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    ui.heading("Memory (video)");
+    let mut without = app.settings.without_memory;
+    ui.checkbox(&mut without, "without memory (L)")
+        .on_hover_text(
+            "Run every frame as the first frame of a clip: the single-frame model on the same \
+         frames, to compare with the LSTM that carries its cell and hidden maps from frame to \
+         frame. The state also starts afresh at a seek, on a new source and on each image.",
+        );
+    if without != app.settings.without_memory {
+        app.set_without_memory(without);
+    }
+    let text = app
+        .inspection
+        .as_ref()
+        .and_then(|i| i.memory)
+        .map_or_else(|| "memory: no frame yet".to_string(), |m| m.describe());
+    ui.label(text);
+    ui.label("The LSTM's cell and hidden maps are feature maps (I, [ / ]).");
+}
+
 fn cpm_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.heading("Inside the stages");
     ui.checkbox(
@@ -867,6 +893,9 @@ pub fn status_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     ins.input_size.0,
                     ins.input_size.1,
                 ));
+                if let Some(m) = ins.memory {
+                    ui.monospace(format!("| {}", m.describe()));
+                }
             }
             if let Some(n) = app.notices.last() {
                 let color = if n.error {

@@ -112,6 +112,9 @@ pub struct Settings {
     pub flicker_ms: u64,
     /// Associative-embedding models (HigherHRNet): flip test, scales, grouping thresholds.
     pub ae: crate::pipeline::AeConfig,
+    /// Temporal models (UniPose-LSTM): run every frame as a first frame, to compare with
+    /// the single-frame model on the same frames.
+    pub without_memory: bool,
 }
 
 impl Default for Settings {
@@ -148,6 +151,7 @@ impl Default for Settings {
             compare_stage: 0,
             flicker_ms: 500,
             ae: crate::pipeline::AeConfig::default(),
+            without_memory: false,
         }
     }
 }
