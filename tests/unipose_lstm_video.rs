@@ -194,10 +194,11 @@ fn pipeline_carries_the_state_and_resets_it_at_a_seek() {
     let next = pipeline.run(video_frame(1, 1)).unwrap();
     assert_eq!(next.memory, Some(MemoryStatus::Carried { frames: 1 }));
     assert_ne!(next.stages[0].heatmaps, fresh(video_frame(1, 1)));
-    // A seek (frame 5 after frame 1): reset, the same maps as a fresh run.
-    let seek = pipeline.run(video_frame(5, 2)).unwrap();
+    // A seek (frame 50 after frame 1, beyond the playback gap): reset, the same maps as a
+    // fresh run.
+    let seek = pipeline.run(video_frame(50, 2)).unwrap();
     assert_eq!(seek.memory, Some(MemoryStatus::Reset(ResetReason::Seek)));
-    assert_eq!(seek.stages[0].heatmaps, fresh(video_frame(5, 2)));
+    assert_eq!(seek.stages[0].heatmaps, fresh(video_frame(50, 2)));
 
     // Without memory every frame is a first frame.
     config.without_memory = true;

@@ -2,9 +2,10 @@
 //! when it starts a new clip.
 //!
 //! The state carries across consecutive frames of one source: the same video file with the
-//! frame index one more than the last, or a live camera (no file) with a larger index,
-//! since a camera's frames dropped while the model was busy are not a seek. Anything else
-//! starts a clip: a seek (a video's index not previous + 1), another source, a still image
+//! frame index at most [`PLAYBACK_GAP`] past the last (playback drops the frames that arrive
+//! while the model is busy; that is not a seek), or a live camera (no file) with a larger
+//! index. Anything else starts a clip: a seek (a video's index going back, staying, or
+//! jumping more than [`PLAYBACK_GAP`] ahead), another source, a still image
 //! or a folder image (each its own file, so each its own clip), a new pipeline (a model or
 //! settings change), a failed frame, several people in one frame, or the "without memory"
 //! setting.
@@ -13,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::models::Memory;
+
+/// The largest forward jump in a video's frame index that still carries the state: frames
+/// the player dropped while the model was busy (about a quarter of a second at 30 fps).
+pub const PLAYBACK_GAP: u64 = 8;
 
 /// Why a temporal model started a new clip at a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +126,7 @@ impl TrackCell {
             return reset(ResetReason::NewClip);
         }
         let follows = match source {
-            Some(_) => last.index.checked_add(1) == Some(index),
+            Some(_) => index > last.index && index - last.index <= PLAYBACK_GAP,
             None => index > last.index,
         };
         if follows {
@@ -168,14 +173,29 @@ mod tests {
         );
         assert_eq!(step(&cell, video, 1), MemoryStatus::Carried { frames: 1 });
         assert_eq!(step(&cell, video, 2), MemoryStatus::Carried { frames: 2 });
+        // Frames dropped during playback (a short forward gap) still carry.
         assert_eq!(
-            step(&cell, video, 7),
+            step(&cell, video, 2 + PLAYBACK_GAP),
+            MemoryStatus::Carried { frames: 3 }
+        );
+        let at = 2 + PLAYBACK_GAP;
+        assert_eq!(
+            step(&cell, video, at + PLAYBACK_GAP + 1),
             MemoryStatus::Reset(ResetReason::Seek)
         );
-        assert_eq!(step(&cell, video, 8), MemoryStatus::Carried { frames: 1 });
+        let at = at + PLAYBACK_GAP + 1;
+        assert_eq!(
+            step(&cell, video, at + 1),
+            MemoryStatus::Carried { frames: 1 }
+        );
+        assert_eq!(
+            step(&cell, video, 3),
+            MemoryStatus::Reset(ResetReason::Seek)
+        );
+        assert_eq!(step(&cell, video, 4), MemoryStatus::Carried { frames: 1 });
         // Back to the same frame (a re-run) is a seek too.
         assert_eq!(
-            step(&cell, video, 8),
+            step(&cell, video, 4),
             MemoryStatus::Reset(ResetReason::Seek)
         );
         let other = Some(Path::new("other.mp4"));
