@@ -508,7 +508,7 @@ def main():
                     help="posescope repo whose target/release/posescope is timed (default: %(default)s)")
     ap.add_argument("--shared", type=Path, default=None,
                     help="the project's shared/ folder (models/, fixtures/); default: <repo>/shared, "
-                         "<repo>/../shared or /work/shared, the first that exists")
+                         "or <repo>/../shared, the first that exists")
     ap.add_argument("--workdir", type=Path, default=REPO / "target/ort_bench",
                     help="where the ONNX graphs and generated weights go (default: %(default)s)")
     ap.add_argument("--only", action="append", default=[],
@@ -528,7 +528,7 @@ def main():
     args = ap.parse_args()
 
     if args.shared is None:
-        for c in (REPO / "shared", REPO.parent / "shared", Path("/work/shared")):
+        for c in (REPO / "shared", REPO.parent / "shared"):
             if (c / "models").is_dir() and (c / "fixtures").is_dir():
                 args.shared = c
                 break
