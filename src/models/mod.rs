@@ -551,6 +551,16 @@ impl Model {
                 .collect()
         };
         let stage_label = |t: usize| format!("stage {}", t + 1);
+        // The one "heatmaps" stage of single-output networks.
+        let heatmaps_stage = |t: &Tensor| -> candle_core::Result<StageOutput> {
+            Ok(StageOutput {
+                label: "heatmaps".into(),
+                key: "heatmaps".into(),
+                heatmaps: heat(t)?,
+                pafs: None,
+                tags: None,
+            })
+        };
         // The network input `(height, width)`, for the features' labels.
         let size = {
             let (_, _, h, w) = input.dims4().map_err(err)?;
@@ -647,13 +657,7 @@ impl Model {
             }
             Network::TopDownHrnet(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let stage = StageOutput {
-                    label: "heatmaps".into(),
-                    key: "heatmaps".into(),
-                    heatmaps: to_maps(&out.heatmaps).map_err(err)?,
-                    pafs: None,
-                    tags: None,
-                };
+                let stage = heatmaps_stage(&out.heatmaps).map_err(err)?;
                 // The last stage-4 module's branches, each at its own resolution.
                 let features =
                     features::numbered("stage4.branch", "branch", size, &out.stage4_branches)
@@ -666,13 +670,7 @@ impl Model {
             }
             Network::SimpleBaseline(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let stage = StageOutput {
-                    label: "heatmaps".into(),
-                    key: "heatmaps".into(),
-                    heatmaps: to_maps(&out.heatmaps).map_err(err)?,
-                    pafs: None,
-                    tags: None,
-                };
+                let stage = heatmaps_stage(&out.heatmaps).map_err(err)?;
                 // The backbone's output, then each deconvolution's.
                 let [_, _, _, layer4] = &out.layers;
                 let mut features = vec![FeatureMap::from_tensor(
@@ -693,13 +691,7 @@ impl Model {
             }
             Network::Unipose(net) => {
                 let (out, times) = net.forward_profiled(input).map_err(err)?;
-                let stage = StageOutput {
-                    label: "heatmaps".into(),
-                    key: "heatmaps".into(),
-                    heatmaps: heat(&out.heatmaps).map_err(err)?,
-                    pafs: None,
-                    tags: None,
-                };
+                let stage = heatmaps_stage(&out.heatmaps).map_err(err)?;
                 let features = unipose_features(net.config(), &out).map_err(err)?;
                 Ok(RunOutput {
                     stages: vec![stage],
