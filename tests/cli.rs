@@ -468,6 +468,12 @@ fn infer_box_runs_a_single_person_model_on_the_box_and_refuses_bad_boxes() {
     let e = stderr(&o);
     assert!(e.contains("--box needs a single-person model"), "{e}");
     assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    // --without-memory is for temporal models only: a clear refusal, nothing written.
+    let o = run_infer(&sample, &out, &["--without-memory"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--without-memory needs a temporal model"), "{e}");
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
 
     let Some(shared) = common::shared_dir() else {
         return;

@@ -73,6 +73,14 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             config.person = crate::pipeline::PersonMode::Box;
             config.user_box = Some(b);
         }
+        if args.without_memory && !pipeline.model().is_temporal() {
+            bail!(
+                "--without-memory needs a temporal model (unipose-lstm-penn); '{}' keeps no \
+                 state between frames",
+                pipeline.model().id()
+            );
+        }
+        config.without_memory = args.without_memory;
         config.ae.flip = !args.no_flip;
         config.dark = args.dark;
         if let Some(scales) = &args.scales {

@@ -150,6 +150,10 @@ pub struct InferArgs {
     /// Taylor offset at the maximum) instead of the quarter-cell rule.
     #[arg(long)]
     pub dark: bool,
+    /// Temporal models (UniPose-LSTM): run every video frame as the first frame of a clip,
+    /// carrying no state, to compare with single-frame UniPose on the same frames.
+    #[arg(long)]
+    pub without_memory: bool,
     /// Single-person models: run on this person box `X0,Y0,X1,Y1` (image pixels, clamped
     /// to each frame) instead of the whole frame, cropped as top-down crops are (widened to
     /// the input's aspect ratio, enlarged by the crop padding, flip test where the model
