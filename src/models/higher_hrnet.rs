@@ -35,6 +35,7 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::checkpoint_shapes;
 pub use super::folded::BN_EPS;
 use super::folded::{bn_affine, fold, Conv};
 use super::hrnet_backbone::{Backbone, BasicBlock};
@@ -82,9 +83,6 @@ pub enum ConfigError {
     #[error("unsupported HigherHRNet variant: {0}")]
     Unsupported(String),
 }
-
-/// Upper bound when counting numbered modules in a checkpoint.
-const MAX_COUNT: usize = 256;
 
 impl Config {
     /// The official W32 model (`w32_512_adam_lr1e-3.yaml`, also `w32_640`): widths
@@ -159,11 +157,7 @@ impl Config {
     /// from `deconv_layers.0.0.0.weight`. A checkpoint of any width loads this way.
     pub fn from_shapes(shape: impl Fn(&str) -> Option<Vec<usize>>) -> Result<Self, ConfigError> {
         let get = |key: &str| shape(key).ok_or_else(|| ConfigError::Missing(key.to_string()));
-        let count = |f: &dyn Fn(usize) -> String| {
-            (0..MAX_COUNT)
-                .take_while(|&i| shape(&f(i)).is_some())
-                .count()
-        };
+        let count = |f: &dyn Fn(usize) -> String| checkpoint_shapes::count_present(&shape, f);
         let conv4 = |key: &str, expected: &'static str| -> Result<[usize; 4], ConfigError> {
             let s = get(key)?;
             <[usize; 4]>::try_from(s.as_slice()).map_err(|_| ConfigError::Shape {

@@ -27,12 +27,10 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::checkpoint_shapes;
 use super::folded::Conv;
 use super::hrnet_backbone::{Backbone, StageConfig, INPUT_MULTIPLE};
 use super::{StepClock, StepTime};
-
-/// Upper bound when counting numbered modules in a checkpoint.
-const MAX_COUNT: usize = 256;
 
 /// A top-down HRNet configuration (the `MODEL` part of the official yaml).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,23 +94,8 @@ impl Config {
         shape: impl Fn(&str) -> Option<Vec<usize>>,
         input_size: (usize, usize),
     ) -> CResult<Self> {
-        let count = |f: &dyn Fn(usize) -> String| {
-            (0..MAX_COUNT)
-                .take_while(|&i| shape(&f(i)).is_some())
-                .count()
-        };
-        let conv4 = |key: &str| -> CResult<[usize; 4]> {
-            let s = shape(key).ok_or_else(|| {
-                candle_core::Error::Msg(format!(
-                    "no tensor '{key}' (not a top-down HRNet checkpoint, or a truncated one)"
-                ))
-            })?;
-            <[usize; 4]>::try_from(s.as_slice()).map_err(|_| {
-                candle_core::Error::Msg(format!(
-                    "tensor '{key}' has shape {s:?}, expected a 4-d convolution weight"
-                ))
-            })
-        };
+        let count = |f: &dyn Fn(usize) -> String| checkpoint_shapes::count_present(&shape, f);
+        let conv4 = |key: &str| checkpoint_shapes::conv4(&shape, key, "top-down HRNet");
         let layer1_blocks = count(&|b| format!("layer1.{b}.conv1.weight"));
         let mut stages = Vec::with_capacity(3);
         for s in 2..=4 {

@@ -3,6 +3,7 @@
 
 pub mod bias_act;
 pub mod catalog;
+pub(crate) mod checkpoint_shapes;
 pub mod cpm;
 pub mod depthwise_cpu;
 pub mod features;

@@ -23,6 +23,7 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::checkpoint_shapes;
 use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use super::{StepClock, StepTime};
 
@@ -30,9 +31,6 @@ use super::{StepClock, StepTime};
 const STEM_CHANNELS: usize = 64;
 /// The input sides must be multiples of this (the stride of `layer4`).
 pub const INPUT_MULTIPLE: usize = 32;
-
-/// Upper bound when counting numbered modules in a checkpoint.
-const MAX_COUNT: usize = 256;
 
 /// A SimpleBaseline configuration (the `MODEL` part of the official yaml).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,23 +108,8 @@ impl Config {
         shape: impl Fn(&str) -> Option<Vec<usize>>,
         input_size: (usize, usize),
     ) -> CResult<Self> {
-        let count = |f: &dyn Fn(usize) -> String| {
-            (0..MAX_COUNT)
-                .take_while(|&i| shape(&f(i)).is_some())
-                .count()
-        };
-        let conv4 = |key: &str| -> CResult<[usize; 4]> {
-            let s = shape(key).ok_or_else(|| {
-                candle_core::Error::Msg(format!(
-                    "no tensor '{key}' (not a SimpleBaseline checkpoint, or a truncated one)"
-                ))
-            })?;
-            <[usize; 4]>::try_from(s.as_slice()).map_err(|_| {
-                candle_core::Error::Msg(format!(
-                    "tensor '{key}' has shape {s:?}, expected a 4-d convolution weight"
-                ))
-            })
-        };
+        let count = |f: &dyn Fn(usize) -> String| checkpoint_shapes::count_present(&shape, f);
+        let conv4 = |key: &str| checkpoint_shapes::conv4(&shape, key, "SimpleBaseline");
         let layers: [usize; 4] =
             std::array::from_fn(|l| count(&|b| format!("layer{}.{b}.conv1.weight", l + 1)));
         let deconvs = count(&|i| format!("deconv_layers.{}.weight", 3 * i));
