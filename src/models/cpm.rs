@@ -39,7 +39,9 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
+use super::bias_act::{bias_act, Act, Bias};
 use super::ops::pad_hw;
+use super::winograd_cpu::{self, WinogradCache};
 use super::receptive::{ReceptiveField, RfLayer};
 use super::{StepClock, StepTime};
 
@@ -468,10 +470,10 @@ pub struct Output {
 #[derive(Clone, Debug)]
 struct Conv {
     weight: Tensor,
-    /// `[1, O, 1, 1]`.
-    bias: Tensor,
+    bias: Bias,
     pad: usize,
     relu: bool,
+    winograd: WinogradCache,
 }
 
 impl Conv {
@@ -486,23 +488,23 @@ impl Conv {
     ) -> CResult<Self> {
         let vb = vb.pp(name);
         let weight = vb.get((out, cin, kernel, kernel), "weight")?;
-        let bias = vb.get(out, "bias")?.reshape((1, out, 1, 1))?;
+        let bias = Bias::new(&vb.get(out, "bias")?)?;
         Ok(Self {
             weight,
             bias,
             pad,
             relu,
+            winograd: WinogradCache::default(),
         })
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y =
-            super::im2col_cpu::conv2d(x, &self.weight, 1, self.pad)?.broadcast_add(&self.bias)?;
-        if self.relu {
-            y.relu()
-        } else {
-            Ok(y)
-        }
+        let y = winograd_cpu::conv2d_auto(x, &self.weight, 1, self.pad, &self.winograd)?;
+        bias_act(
+            y,
+            Some(&self.bias),
+            if self.relu { Act::Relu } else { Act::None },
+        )
     }
 }
 

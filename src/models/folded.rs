@@ -10,6 +10,7 @@ use candle_nn::VarBuilder;
 use super::bias_act::{bias_act, Act, Bias};
 use super::im2col_cpu;
 use super::ops::Pointwise;
+use super::winograd_cpu::{self, WinogradCache};
 
 fn act_of(relu: bool) -> Act {
     if relu {
@@ -52,6 +53,8 @@ pub(crate) enum ConvOp {
         stride: usize,
         dilation: usize,
         pad: usize,
+        /// The Winograd transform of `weight`, built on first use on the CPU.
+        winograd: WinogradCache,
     },
     /// A transposed convolution: `[I, O, K, K]` weight, `[O]` bias, stride 2.
     Transposed {
@@ -94,6 +97,7 @@ impl Conv {
                 stride,
                 dilation,
                 pad: dilation * (kh - 1) / 2,
+                winograd: WinogradCache::default(),
             }
         };
         Ok(Self { op, relu })
@@ -225,8 +229,9 @@ impl Conv {
                 stride,
                 dilation: 1,
                 pad,
+                winograd,
             } => bias_act(
-                im2col_cpu::conv2d(x, weight, *stride, *pad)?,
+                winograd_cpu::conv2d_auto(x, weight, *stride, *pad, winograd)?,
                 Some(bias),
                 act,
             ),
@@ -236,6 +241,7 @@ impl Conv {
                 stride,
                 dilation,
                 pad,
+                ..
             } => {
                 let y = x.conv2d(weight, *pad, *stride, *dilation, 1)?;
                 let (_, c, kh, kw) = weight.dims4()?;

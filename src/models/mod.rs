@@ -24,6 +24,7 @@ pub mod stacked_hourglass;
 pub mod timing;
 pub mod unipose;
 pub mod unipose_lstm;
+pub mod winograd_cpu;
 
 use std::path::Path;
 
