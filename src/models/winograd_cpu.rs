@@ -193,8 +193,9 @@ struct Geometry {
     /// Output tiles per column / row.
     ty: usize,
     tx: usize,
-    /// Input tiles per row (`tx + S − 1`).
-    txp: usize,
+    /// Columns from one tile row to the next in `V` and the products: the `tx + S − 1`
+    /// input tiles of a row plus one spare.
+    ws: usize,
     /// Input tile rows (`ty + S − 1`).
     typ: usize,
 }
@@ -207,12 +208,42 @@ fn axpy(acc: &mut [f32], c: f32, src: &[f32]) {
     }
 }
 
-/// The input transform of one channel of one image: writes `V[ξ][col]` for every tile,
-/// `v` being that channel's `[25][columns]` block (image offset applied by the caller).
+/// `dst = Σ coef[t] · src(t)` over the non-zero coefficients (`dst` zero if none).
+#[inline(always)]
+fn combine<'s>(dst: &mut [f32], coef: &[f32; N], src: impl Fn(usize) -> &'s [f32]) {
+    let mut first = true;
+    for (t, &c) in coef.iter().enumerate() {
+        if c == 0.0 {
+            continue;
+        }
+        let s = src(t);
+        if first {
+            for (d, v) in dst.iter_mut().zip(s) {
+                *d = c * *v;
+            }
+            first = false;
+        } else {
+            axpy(dst, c, s);
+        }
+    }
+    if first {
+        dst.fill(0.0);
+    }
+}
+
+/// The input transform of one channel of one image, over the whole plane at once so that
+/// every step is a long vector operation:
+/// 1. `P[qc][qr][r'·ws + i]` = padded input at row `3r' + qr`, column `3i + qc` (the
+///    plane split by row and column phase);
+/// 2. horizontal: `H[j][qr][·] = Σ_x Bᵀ[j][x] · P[x mod 3][qr][· + x div 3]`;
+/// 3. vertical: `V[i·5 + j][iy·ws + ix] = Σ_u Bᵀ[i][u] · H[j][u mod 3][(iy + u div 3)·ws + ix]`.
 struct InputTransform<'a> {
     plane: &'a [f32],
+    /// This channel's `[25][columns]` block of `V`, from this image's first column.
     v: &'a mut [f32],
     columns: usize,
+    phases: &'a mut Vec<f32>,
+    horizontal: &'a mut Vec<f32>,
     g: Geometry,
 }
 
@@ -225,68 +256,68 @@ impl pulp::WithSimd for InputTransform<'_> {
             plane,
             v,
             columns,
+            phases,
+            horizontal,
             g,
         } = self;
-        let txp = g.txp;
-        // Phases of the five input rows: ph[u][q][i] = row_u[3i + q] (padded coordinates).
-        let phase_len = txp + 1;
-        let mut ph = vec![0f32; N * 3 * phase_len];
-        let mut hor = vec![0f32; N * N * txp];
-        for iy in 0..g.typ {
-            ph.iter_mut().for_each(|x| *x = 0.0);
-            for u in 0..N {
-                let py = M * iy + u;
-                if py < g.pad || py - g.pad >= g.h {
-                    continue;
-                }
-                let row = &plane[(py - g.pad) * g.w..(py - g.pad + 1) * g.w];
-                // Padded column q = 3i + phase holds input column q − pad.
-                for (col, &val) in row.iter().enumerate() {
-                    let q = col + g.pad;
-                    let (i, phase) = (q / 3, q % 3);
-                    if i < phase_len {
-                        ph[(u * 3 + phase) * phase_len + i] = val;
-                    }
+        let ws = g.ws;
+        // Tile rows plus one (a tile reaches 4 rows into the next tile row).
+        let rows = g.typ + 1;
+        let hlen = rows * ws;
+        // One spare element: the last entry reads one phase cell further.
+        let plen = hlen + 1;
+        phases.clear();
+        phases.resize(9 * plen, 0.0);
+        for y in 0..g.h {
+            let py = y + g.pad;
+            let (r, qr) = (py / 3, py % 3);
+            if r >= rows {
+                break;
+            }
+            for (x, &val) in plane[y * g.w..(y + 1) * g.w].iter().enumerate() {
+                let px = x + g.pad;
+                let (i, qc) = (px / 3, px % 3);
+                if i < ws {
+                    phases[(qc * 3 + qr) * plen + r * ws + i] = val;
                 }
             }
-            // Horizontal: hor[u][j][ix] = Σ_x BT[j][x] · row_u[3ix + x].
-            hor.iter_mut().for_each(|x| *x = 0.0);
-            for u in 0..N {
-                for (j, bt) in BT.iter().enumerate() {
-                    let dst = &mut hor[(u * N + j) * txp..(u * N + j + 1) * txp];
-                    for (x, &c) in bt.iter().enumerate() {
-                        if c != 0.0 {
-                            let base = (u * 3 + x % 3) * phase_len + x / 3;
-                            axpy(dst, c, &ph[base..base + txp]);
-                        }
-                    }
-                }
+        }
+        horizontal.clear();
+        horizontal.resize(N * 3 * hlen, 0.0);
+        for (j, bt) in BT.iter().enumerate() {
+            for qr in 0..3 {
+                let dst = &mut horizontal[(j * 3 + qr) * hlen..(j * 3 + qr + 1) * hlen];
+                combine(dst, bt, |x| {
+                    let at = ((x % 3) * 3 + qr) * plen + x / 3;
+                    &phases[at..at + hlen]
+                });
             }
-            // Vertical: V[i·5 + j][iy·txp + ix] = Σ_u BT[i][u] · hor[u][j][ix].
-            for (i, bt) in BT.iter().enumerate() {
-                for j in 0..N {
-                    let at = (i * N + j) * columns + iy * txp;
-                    let dst = &mut v[at..at + txp];
-                    dst.iter_mut().for_each(|x| *x = 0.0);
-                    for (u, &c) in bt.iter().enumerate() {
-                        if c != 0.0 {
-                            axpy(dst, c, &hor[(u * N + j) * txp..(u * N + j + 1) * txp]);
-                        }
-                    }
-                }
+        }
+        let vlen = g.typ * ws;
+        for (i, bt) in BT.iter().enumerate() {
+            for j in 0..N {
+                let dst = &mut v[(i * N + j) * columns..(i * N + j) * columns + vlen];
+                let horizontal = &horizontal[..];
+                combine(dst, bt, |u| {
+                    let at = (j * 3 + u % 3) * hlen + (u / 3) * ws;
+                    &horizontal[at..at + vlen]
+                });
             }
         }
     }
 }
 
-/// The output transform of one output channel of one image: `out` is its `HO×WO` plane,
-/// `m(ξ)` the offset of `ξ`'s products for this channel and image.
+/// The output transform of one output channel of one image, over all tiles at once:
+/// vertical `T[u][j] = Σ_r Aᵀ[u][r] · m[r·5 + j]`, horizontal `R[u][v] = Σ_j Aᵀ[v][j] · T[u][j]`,
+/// then `out[3ty + u][3tx + v] = R[u][v][ty·ws + tx]`.
 struct OutputTransform<'a> {
     products: &'a [f32],
     /// Offset of `ξ = 0`'s row for this channel and image; `ξ` rows are `stride` apart.
     base: usize,
     stride: usize,
     out: &'a mut [f32],
+    vertical: &'a mut Vec<f32>,
+    result: &'a mut Vec<f32>,
     g: Geometry,
 }
 
@@ -300,48 +331,41 @@ impl pulp::WithSimd for OutputTransform<'_> {
             base,
             stride,
             out,
+            vertical,
+            result,
             g,
         } = self;
-        let tx = g.tx;
-        let mut ver = vec![0f32; M * N * tx];
-        let mut res = vec![0f32; M * M * tx];
-        for ty in 0..g.ty {
-            // Vertical: ver[u][j][tx] = Σ_r AT[u][r] · m[r·5 + j][tx].
-            ver.iter_mut().for_each(|x| *x = 0.0);
-            for (u, at) in AT.iter().enumerate() {
-                for j in 0..N {
-                    let dst = &mut ver[(u * N + j) * tx..(u * N + j + 1) * tx];
-                    for (r, &c) in at.iter().enumerate() {
-                        if c != 0.0 {
-                            let src = base + (r * N + j) * stride + ty * g.txp;
-                            axpy(dst, c, &products[src..src + tx]);
-                        }
-                    }
-                }
+        let ws = g.ws;
+        let vlen = g.ty * ws;
+        vertical.clear();
+        vertical.resize(M * N * vlen, 0.0);
+        result.clear();
+        result.resize(M * M * vlen, 0.0);
+        for (u, at) in AT.iter().enumerate() {
+            for j in 0..N {
+                let dst = &mut vertical[(u * N + j) * vlen..(u * N + j + 1) * vlen];
+                combine(dst, at, |r| {
+                    let from = base + (r * N + j) * stride;
+                    &products[from..from + vlen]
+                });
             }
-            // Horizontal: res[u][v][tx] = Σ_j AT[v][j] · ver[u][j][tx].
-            res.iter_mut().for_each(|x| *x = 0.0);
-            for u in 0..M {
-                for (v, at) in AT.iter().enumerate() {
-                    let dst = &mut res[(u * M + v) * tx..(u * M + v + 1) * tx];
-                    for (j, &c) in at.iter().enumerate() {
-                        if c != 0.0 {
-                            axpy(dst, c, &ver[(u * N + j) * tx..(u * N + j + 1) * tx]);
-                        }
-                    }
-                }
+        }
+        for u in 0..M {
+            for (v, at) in AT.iter().enumerate() {
+                let dst = &mut result[(u * M + v) * vlen..(u * M + v + 1) * vlen];
+                let vertical = &vertical[..];
+                combine(dst, at, |j| {
+                    &vertical[(u * N + j) * vlen..(u * N + j + 1) * vlen]
+                });
             }
-            for u in 0..M {
-                let oy = M * ty + u;
-                if oy >= g.ho {
-                    break;
-                }
-                let row = &mut out[oy * g.wo..(oy + 1) * g.wo];
-                for v in 0..M {
-                    let src = &res[(u * M + v) * tx..(u * M + v + 1) * tx];
-                    for (o, s) in row.iter_mut().skip(v).step_by(M).zip(src) {
-                        *o = *s;
-                    }
+        }
+        for (oy, row) in out.chunks_mut(g.wo).take(g.ho).enumerate() {
+            let (ty, u) = (oy / M, oy % M);
+            for v in 0..M {
+                let from = (u * M + v) * vlen + ty * ws;
+                let src = &result[from..from + g.tx];
+                for (o, s) in row.iter_mut().skip(v).step_by(M).zip(src) {
+                    *o = *s;
                 }
             }
         }
@@ -388,8 +412,8 @@ impl CustomOp1 for WinogradOp<'_> {
             ));
         }
         let (ty, tx) = (ho.div_ceil(M), wo.div_ceil(M));
-        let (typ, txp) = (ty + s - 1, tx + s - 1);
-        let per_image = typ * txp + s - 1;
+        let (typ, ws) = (ty + s - 1, tx + s);
+        let per_image = typ * ws + s - 1;
         let g = Geometry {
             h,
             w,
@@ -398,7 +422,7 @@ impl CustomOp1 for WinogradOp<'_> {
             pad: p,
             ty,
             tx,
-            txp,
+            ws,
             typ,
         };
         let columns = n * per_image;
@@ -408,25 +432,30 @@ impl CustomOp1 for WinogradOp<'_> {
         let mut v = vec![0f32; c * XI * columns];
         v.par_chunks_mut(XI * columns)
             .enumerate()
-            .for_each(|(ch, vc)| {
-                for b in 0..n {
-                    let plane = &x[(b * c + ch) * h * w..(b * c + ch + 1) * h * w];
-                    arch.dispatch(InputTransform {
-                        plane,
-                        v: &mut vc[b * per_image..],
-                        columns,
-                        g,
-                    });
-                }
-            });
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(phases, horizontal), (ch, vc)| {
+                    for b in 0..n {
+                        let plane = &x[(b * c + ch) * h * w..(b * c + ch + 1) * h * w];
+                        arch.dispatch(InputTransform {
+                            plane,
+                            v: &mut vc[b * per_image..],
+                            columns,
+                            phases,
+                            horizontal,
+                            g,
+                        });
+                    }
+                },
+            );
 
         // Products: [25][O][used] with used = the columns any output tile reads.
-        let used = (n - 1) * per_image + ty * txp;
+        let used = (n - 1) * per_image + ty * ws;
         let mut prod = vec![0f32; XI * o * used];
         let block = column_block(o);
         // Every read of V below is at `xi·columns + shift + ch·25·columns + col` with
-        // shift ≤ (S−1)(txp+1) and col < used, inside V by construction of per_image.
-        let max_shift = (s - 1) * (txp + 1);
+        // shift ≤ (S−1)(ws+1) and col < used, inside V by construction of per_image.
+        let max_shift = (s - 1) * (ws + 1);
         if max_shift + used > columns || kn.u.len() != XI * s * s * o * c {
             candle_core::bail!("winograd: inconsistent geometry");
         }
@@ -438,7 +467,7 @@ impl CustomOp1 for WinogradOp<'_> {
                     for blk in 0..s * s {
                         let (a, bb) = (blk / s, blk % s);
                         let lhs = &kn.u[(xi * s * s + blk) * o * c..(xi * s * s + blk + 1) * o * c];
-                        let first = xi * columns + a * txp + bb + c0;
+                        let first = xi * columns + a * ws + bb + c0;
                         let rhs = &v[first..first + (c - 1) * XI * columns + nb];
                         gemm_into(dst, used, c0, nb, lhs, rhs, XI * columns, o, c, blk > 0);
                     }
@@ -448,16 +477,21 @@ impl CustomOp1 for WinogradOp<'_> {
         let mut out = vec![0f32; n * o * ho * wo];
         out.par_chunks_mut(ho * wo)
             .enumerate()
-            .for_each(|(bo, plane)| {
-                let (b, oc) = (bo / o, bo % o);
-                arch.dispatch(OutputTransform {
-                    products: &prod,
-                    base: oc * used + b * per_image,
-                    stride: o * used,
-                    out: plane,
-                    g,
-                });
-            });
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(vertical, result), (bo, plane)| {
+                    let (b, oc) = (bo / o, bo % o);
+                    arch.dispatch(OutputTransform {
+                        products: &prod,
+                        base: oc * used + b * per_image,
+                        stride: o * used,
+                        out: plane,
+                        vertical,
+                        result,
+                        g,
+                    });
+                },
+            );
         Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
     }
 }
