@@ -29,7 +29,8 @@ const N: usize = 5;
 const XI: usize = N * N;
 
 /// `Bᵀ` for the points 0, 1, −1, 2, ∞, its rows scaled by 2, 2, 6, 6, 1 to integers (the
-/// scales are divided out of `G`).
+/// scales are divided out of `G`). Written out in [`bt5`]; the tests check the two agree.
+#[cfg(test)]
 const BT: [[f32; N]; N] = [
     [2.0, -1.0, -2.0, 1.0, 0.0],
     [0.0, 2.0, 1.0, -1.0, 0.0],
@@ -47,7 +48,8 @@ const G: [[f64; 3]; N] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// `Aᵀ` (3×5).
+/// `Aᵀ` (3×5), written out in [`at5`].
+#[cfg(test)]
 const AT: [[f32; N]; M] = [
     [1.0, 1.0, 1.0, 1.0, 0.0],
     [0.0, 1.0, -1.0, 2.0, 0.0],
@@ -190,192 +192,259 @@ struct Geometry {
     ho: usize,
     wo: usize,
     pad: usize,
-    /// Output tiles per column / row.
-    ty: usize,
+    /// Output tiles per row.
     tx: usize,
     /// Columns from one tile row to the next in `V` and the products: the `tx + S − 1`
     /// input tiles of a row plus one spare.
     ws: usize,
-    /// Input tile rows (`ty + S − 1`).
-    typ: usize,
 }
 
-/// `acc[i] += c · src[i]`.
+/// A band of output tile rows `ty0..ty0 + rows` and the `rows + S − 1` input tile rows it
+/// reads.
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    ty0: usize,
+    rows: usize,
+    in_rows: usize,
+}
+
+/// `Bᵀ · d` for one column of five vectors (the rows of [`BT`] written out).
 #[inline(always)]
-fn axpy(acc: &mut [f32], c: f32, src: &[f32]) {
-    for (a, s) in acc.iter_mut().zip(src) {
-        *a += c * *s;
-    }
+fn bt5<S: pulp::Simd>(s: S, d: [S::f32s; N]) -> [S::f32s; N] {
+    let two = s.splat_f32s(2.0);
+    // r3 = d3 − d1
+    let r3 = s.sub_f32s(d[3], d[1]);
+    // r0 = 2d0 − d1 − 2d2 + d3
+    let r0 = s.mul_add_f32s(two, s.sub_f32s(d[0], d[2]), r3);
+    // r1 = 2d1 + d2 − d3
+    let r1 = s.sub_f32s(s.add_f32s(d[1], d[2]), r3);
+    // r2 = −2d1 + 3d2 − d3
+    let r2 = s.mul_add_f32s(two, s.sub_f32s(d[2], d[1]), s.sub_f32s(d[2], d[3]));
+    // r4 = 2d1 − d2 − 2d3 + d4
+    let r4 = s.sub_f32s(s.sub_f32s(d[4], d[2]), s.add_f32s(r3, r3));
+    [r0, r1, r2, r3, r4]
 }
 
-/// `dst = Σ coef[t] · src(t)` over the non-zero coefficients (`dst` zero if none).
+/// `Aᵀ · m` for one column of five vectors (the rows of [`AT`] written out).
 #[inline(always)]
-fn combine<'s>(dst: &mut [f32], coef: &[f32; N], src: impl Fn(usize) -> &'s [f32]) {
-    let mut first = true;
-    for (t, &c) in coef.iter().enumerate() {
-        if c == 0.0 {
-            continue;
-        }
-        let s = src(t);
-        if first {
-            for (d, v) in dst.iter_mut().zip(s) {
-                *d = c * *v;
-            }
-            first = false;
-        } else {
-            axpy(dst, c, s);
-        }
-    }
-    if first {
-        dst.fill(0.0);
+fn at5<S: pulp::Simd>(s: S, m: [S::f32s; N]) -> [S::f32s; M] {
+    let sum = s.add_f32s(m[1], m[2]);
+    let dif = s.sub_f32s(m[1], m[2]);
+    // y0 = m0 + m1 + m2 + m3, y1 = m1 − m2 + 2m3, y2 = m1 + m2 + 4m3 + m4
+    let y0 = s.add_f32s(s.add_f32s(m[0], sum), m[3]);
+    let y1 = s.mul_add_f32s(s.splat_f32s(2.0), m[3], dif);
+    let y2 = s.mul_add_f32s(s.splat_f32s(4.0), m[3], s.add_f32s(sum, m[4]));
+    [y0, y1, y2]
+}
+
+/// One vector from `src` (`S::F32_LANES` values or fewer): a plain unaligned load when
+/// full (pulp's partial load goes through a table of masks).
+#[inline(always)]
+fn load<S: pulp::Simd>(simd: S, src: &[f32]) -> S::f32s {
+    match S::as_simd_f32s(src).0.first() {
+        Some(&v) => v,
+        None => simd.partial_load_f32s(src),
     }
 }
 
-/// The input transform of one channel of one image, over the whole plane at once so that
-/// every step is a long vector operation:
-/// 1. `P[qc][qr][r'·ws + i]` = padded input at row `3r' + qr`, column `3i + qc` (the
-///    plane split by row and column phase);
-/// 2. horizontal: `H[j][qr][·] = Σ_x Bᵀ[j][x] · P[x mod 3][qr][· + x div 3]`;
-/// 3. vertical: `V[i·5 + j][iy·ws + ix] = Σ_u Bᵀ[i][u] · H[j][u mod 3][(iy + u div 3)·ws + ix]`.
+/// Stores `value` into `dst` (`S::F32_LANES` values or fewer), like [`load`].
+#[inline(always)]
+fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
+    match S::as_mut_simd_f32s(dst).0.first_mut() {
+        Some(v) => *v = value,
+        None => simd.partial_store_f32s(dst, value),
+    }
+}
+
+/// Scratch buffers of one thread.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<f32>,
+    row: Vec<f32>,
+}
+
+/// The input transform of one channel over one band:
+/// 1. `P[qc][qr][r'·ws + i]` = padded input at row `3(ty0 + r') + qr`, column `3i + qc`
+///    (the band split by row and column phase), so that the `d[u][v]` of consecutive
+///    tiles are consecutive: `d[u][v]` of tile `k = iy·ws + ix` is
+///    `P[v mod 3][u mod 3][k + (u div 3)·ws + v div 3]`;
+/// 2. for a vector of tiles at a time, `V = Bᵀ d B` in registers.
 struct InputTransform<'a> {
     plane: &'a [f32],
-    /// This channel's `[25][columns]` block of `V`, from this image's first column.
+    /// This channel's `[25][columns]` block of `V`.
     v: &'a mut [f32],
     columns: usize,
-    phases: &'a mut Vec<f32>,
-    horizontal: &'a mut Vec<f32>,
+    scratch: &'a mut Scratch,
     g: Geometry,
+    band: Band,
 }
 
 impl pulp::WithSimd for InputTransform<'_> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let Self {
             plane,
             v,
             columns,
-            phases,
-            horizontal,
+            scratch,
             g,
+            band,
         } = self;
         let ws = g.ws;
-        // Tile rows plus one (a tile reaches 4 rows into the next tile row).
-        let rows = g.typ + 1;
-        let hlen = rows * ws;
-        // One spare element: the last entry reads one phase cell further.
-        let plen = hlen + 1;
+        // Input tile rows plus one (a tile reaches 4 rows into the next tile row), and
+        // one spare element: the last tile reads one phase cell further.
+        let plen = (band.in_rows + 1) * ws + 1;
+        let Scratch {
+            a: phases,
+            row: padded,
+        } = scratch;
         phases.clear();
         phases.resize(9 * plen, 0.0);
-        for y in 0..g.h {
-            let py = y + g.pad;
-            let (r, qr) = (py / 3, py % 3);
-            if r >= rows {
-                break;
-            }
-            for (x, &val) in plane[y * g.w..(y + 1) * g.w].iter().enumerate() {
-                let px = x + g.pad;
-                let (i, qc) = (px / 3, px % 3);
-                if i < ws {
-                    phases[(qc * 3 + qr) * plen + r * ws + i] = val;
+        // One padded input row, 3·ws + 3 wide: `pad` zeros, the row, zeros.
+        padded.clear();
+        padded.resize(3 * ws + 3, 0.0);
+        let copy = g.w.min(padded.len().saturating_sub(g.pad));
+        for r in 0..=band.in_rows {
+            for qr in 0..3 {
+                let py = 3 * (band.ty0 + r) + qr;
+                if py < g.pad || py - g.pad >= g.h {
+                    continue;
+                }
+                let y = py - g.pad;
+                padded[g.pad..g.pad + copy].copy_from_slice(&plane[y * g.w..y * g.w + copy]);
+                let at = |qc: usize| (qc * 3 + qr) * plen + r * ws;
+                let (p0, rest) = phases.split_at_mut(at(1));
+                let (p1, p2) = rest.split_at_mut(at(2) - at(1));
+                let p0 = &mut p0[at(0)..at(0) + ws];
+                let p1 = &mut p1[..ws];
+                let p2 = &mut p2[..ws];
+                for (((c, a), b), d) in padded.chunks_exact(3).zip(p0).zip(p1).zip(p2) {
+                    *a = c[0];
+                    *b = c[1];
+                    *d = c[2];
                 }
             }
         }
-        horizontal.clear();
-        horizontal.resize(N * 3 * hlen, 0.0);
-        for (j, bt) in BT.iter().enumerate() {
-            for qr in 0..3 {
-                let dst = &mut horizontal[(j * 3 + qr) * hlen..(j * 3 + qr + 1) * hlen];
-                combine(dst, bt, |x| {
-                    let at = ((x % 3) * 3 + qr) * plen + x / 3;
-                    &phases[at..at + hlen]
-                });
+        let lanes = S::F32_LANES;
+        let vlen = band.in_rows * ws;
+        let zero = simd.splat_f32s(0.0);
+        for k0 in (0..vlen).step_by(lanes) {
+            let len = lanes.min(vlen - k0);
+            let load = |u: usize, x: usize| {
+                let at = ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
+                load(simd, &phases[at..at + len])
+            };
+            // Columns first: t[i][x] = Σ_u Bᵀ[i][u] d[u][x].
+            let mut t = [[zero; N]; N];
+            for x in 0..N {
+                let col = bt5(simd, [load(0, x), load(1, x), load(2, x), load(3, x), load(4, x)]);
+                for (i, c) in col.into_iter().enumerate() {
+                    t[i][x] = c;
+                }
             }
-        }
-        let vlen = g.typ * ws;
-        for (i, bt) in BT.iter().enumerate() {
-            for j in 0..N {
-                let dst = &mut v[(i * N + j) * columns..(i * N + j) * columns + vlen];
-                let horizontal = &horizontal[..];
-                combine(dst, bt, |u| {
-                    let at = (j * 3 + u % 3) * hlen + (u / 3) * ws;
-                    &horizontal[at..at + vlen]
-                });
+            // Then rows: V[i][j] = Σ_x Bᵀ[j][x] t[i][x].
+            for (i, ti) in t.into_iter().enumerate() {
+                for (j, val) in bt5(simd, ti).into_iter().enumerate() {
+                    let at = (i * N + j) * columns + k0;
+                    store(simd, &mut v[at..at + len], val);
+                }
             }
         }
     }
 }
 
-/// The output transform of one output channel of one image, over all tiles at once:
-/// vertical `T[u][j] = Σ_r Aᵀ[u][r] · m[r·5 + j]`, horizontal `R[u][v] = Σ_j Aᵀ[v][j] · T[u][j]`,
-/// then `out[3ty + u][3tx + v] = R[u][v][ty·ws + tx]`.
+/// The output transform of one output channel over one band: for a vector of tiles at a
+/// time, `R = Aᵀ m A` in registers, then `out[3ty + u][3tx + v] = R[u][v][ty·ws + tx]`.
 struct OutputTransform<'a> {
     products: &'a [f32],
-    /// Offset of `ξ = 0`'s row for this channel and image; `ξ` rows are `stride` apart.
+    /// Offset of `ξ = 0`'s row for this channel; `ξ` rows are `stride` apart.
     base: usize,
     stride: usize,
+    /// The channel's whole `HO×WO` plane.
     out: &'a mut [f32],
-    vertical: &'a mut Vec<f32>,
-    result: &'a mut Vec<f32>,
+    scratch: &'a mut Scratch,
     g: Geometry,
+    band: Band,
 }
 
 impl pulp::WithSimd for OutputTransform<'_> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let Self {
             products,
             base,
             stride,
             out,
-            vertical,
-            result,
+            scratch,
             g,
+            band,
         } = self;
         let ws = g.ws;
-        let vlen = g.ty * ws;
-        vertical.clear();
-        vertical.resize(M * N * vlen, 0.0);
+        let vlen = band.rows * ws;
+        let Scratch {
+            a: result,
+            row: row_buf,
+        } = scratch;
         result.clear();
         result.resize(M * M * vlen, 0.0);
-        for (u, at) in AT.iter().enumerate() {
+        let lanes = S::F32_LANES;
+        let zero = simd.splat_f32s(0.0);
+        for k0 in (0..vlen).step_by(lanes) {
+            let len = lanes.min(vlen - k0);
+            let load = |r: usize, j: usize| {
+                let at = base + (r * N + j) * stride + k0;
+                load(simd, &products[at..at + len])
+            };
+            let mut t = [[zero; N]; M];
             for j in 0..N {
-                let dst = &mut vertical[(u * N + j) * vlen..(u * N + j + 1) * vlen];
-                combine(dst, at, |r| {
-                    let from = base + (r * N + j) * stride;
-                    &products[from..from + vlen]
-                });
-            }
-        }
-        for u in 0..M {
-            for (v, at) in AT.iter().enumerate() {
-                let dst = &mut result[(u * M + v) * vlen..(u * M + v + 1) * vlen];
-                let vertical = &vertical[..];
-                combine(dst, at, |j| {
-                    &vertical[(u * N + j) * vlen..(u * N + j + 1) * vlen]
-                });
-            }
-        }
-        for (oy, row) in out.chunks_mut(g.wo).take(g.ho).enumerate() {
-            let (ty, u) = (oy / M, oy % M);
-            for v in 0..M {
-                let from = (u * M + v) * vlen + ty * ws;
-                let src = &result[from..from + g.tx];
-                for (o, s) in row.iter_mut().skip(v).step_by(M).zip(src) {
-                    *o = *s;
+                let col = at5(simd, [load(0, j), load(1, j), load(2, j), load(3, j), load(4, j)]);
+                for (u, c) in col.into_iter().enumerate() {
+                    t[u][j] = c;
                 }
             }
+            for (u, tu) in t.into_iter().enumerate() {
+                for (v, val) in at5(simd, tu).into_iter().enumerate() {
+                    let at = (u * M + v) * vlen + k0;
+                    store(simd, &mut result[at..at + len], val);
+                }
+            }
+        }
+        // Each output row, interleaved from its three column phases.
+        row_buf.clear();
+        row_buf.resize(M * g.tx, 0.0);
+        let first = M * band.ty0;
+        let last = (M * (band.ty0 + band.rows)).min(g.ho);
+        for oy in first..last {
+            let (ty, u) = ((oy - first) / M, oy % M);
+            let phase = |v: usize| {
+                let from = (u * M + v) * vlen + ty * ws;
+                &result[from..from + g.tx]
+            };
+            for (((d, a), b), c) in row_buf
+                .chunks_exact_mut(M)
+                .zip(phase(0))
+                .zip(phase(1))
+                .zip(phase(2))
+            {
+                d[0] = *a;
+                d[1] = *b;
+                d[2] = *c;
+            }
+            out[oy * g.wo..(oy + 1) * g.wo].copy_from_slice(&row_buf[..g.wo]);
         }
     }
 }
 
-/// Output columns per matrix product, so that the accumulated block stays in cache.
-fn column_block(out_channels: usize) -> usize {
-    ((1usize << 16) / out_channels.max(1)).clamp(64, 2048)
-}
+/// Bytes of `V` and products one band may take. Smaller bands keep them in L2 from
+/// transform to product to transform, but make the products narrow, and gemm's fixed cost
+/// per call and its 64-row micro-kernels (the products are computed transposed) then cost
+/// more than the cache saves: on HigherHRNet-W32 (AVX-512 EPYC, 1 thread) 0.5 MiB bands took
+/// 2.3 s per forward, 2 MiB 1.13 s, 8 MiB 1.00 s, unbounded 1.11 s.
+const BAND_BYTES: usize = 8 << 20;
 
 impl CustomOp1 for WinogradOp<'_> {
     fn name(&self) -> &'static str {
@@ -405,105 +474,101 @@ impl CustomOp1 for WinogradOp<'_> {
         ) else {
             candle_core::bail!("winograd: kernel {k} larger than the padded input {h}x{w}");
         };
-        if n * o * ho * wo == 0 || c == 0 {
-            return Ok((
-                CpuStorage::F32(vec![0f32; n * o * ho * wo]),
-                Shape::from((n, o, ho, wo)),
-            ));
+        let mut out = vec![0f32; n * o * ho * wo];
+        if out.is_empty() || c == 0 {
+            return Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))));
+        }
+        if kn.u.len() != XI * s * s * o * c {
+            candle_core::bail!("winograd: kernel transform of the wrong size");
         }
         let (ty, tx) = (ho.div_ceil(M), wo.div_ceil(M));
-        let (typ, ws) = (ty + s - 1, tx + s);
-        let per_image = typ * ws + s - 1;
+        let ws = tx + s;
         let g = Geometry {
             h,
             w,
             ho,
             wo,
             pad: p,
-            ty,
             tx,
             ws,
-            typ,
         };
-        let columns = n * per_image;
-        let arch = pulp::Arch::new();
-
-        // V: [C][25][columns]; the spare columns after each image stay zero.
+        // Output tile rows per band: V (C·25 values per column, with S − 1 extra tile rows)
+        // and the products (O·25 per column) within BAND_BYTES.
+        let per_row = XI * (c + o) * ws * std::mem::size_of::<f32>();
+        let band_rows = (BAND_BYTES / per_row).max(2 * (s - 1)).clamp(1, ty);
+        let max_in_rows = band_rows + s - 1;
+        // V: [C][25][columns]; a band's `in_rows · ws` columns plus S − 1 spare ones (read
+        // only for the spare output columns).
+        let columns = max_in_rows * ws + s - 1;
         let mut v = vec![0f32; c * XI * columns];
-        v.par_chunks_mut(XI * columns)
-            .enumerate()
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(phases, horizontal), (ch, vc)| {
-                    for b in 0..n {
-                        let plane = &x[(b * c + ch) * h * w..(b * c + ch + 1) * h * w];
+        let mut prod = vec![0f32; XI * o * band_rows * ws];
+        let arch = pulp::Arch::new();
+        for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
+            let image = &x[b * c * h * w..(b + 1) * c * h * w];
+            for ty0 in (0..ty).step_by(band_rows) {
+                let rows = band_rows.min(ty - ty0);
+                let band = Band {
+                    ty0,
+                    rows,
+                    in_rows: rows + s - 1,
+                };
+                v.par_chunks_mut(XI * columns)
+                    .zip(image.par_chunks(h * w))
+                    .for_each_init(Scratch::default, |scratch, (vc, plane)| {
                         arch.dispatch(InputTransform {
                             plane,
-                            v: &mut vc[b * per_image..],
+                            v: vc,
                             columns,
-                            phases,
-                            horizontal,
+                            scratch,
                             g,
+                            band,
                         });
-                    }
-                },
-            );
-
-        // Products: [25][O][used] with used = the columns any output tile reads.
-        let used = (n - 1) * per_image + ty * ws;
-        let mut prod = vec![0f32; XI * o * used];
-        let block = column_block(o);
-        // Every read of V below is at `xi·columns + shift + ch·25·columns + col` with
-        // shift ≤ (S−1)(ws+1) and col < used, inside V by construction of per_image.
-        let max_shift = (s - 1) * (ws + 1);
-        if max_shift + used > columns || kn.u.len() != XI * s * s * o * c {
-            candle_core::bail!("winograd: inconsistent geometry");
-        }
-        prod.par_chunks_mut(o * used)
-            .enumerate()
-            .for_each(|(xi, dst)| {
-                for c0 in (0..used).step_by(block) {
-                    let nb = block.min(used - c0);
-                    for blk in 0..s * s {
-                        let (a, bb) = (blk / s, blk % s);
-                        let lhs = &kn.u[(xi * s * s + blk) * o * c..(xi * s * s + blk + 1) * o * c];
-                        let first = xi * columns + a * ws + bb + c0;
-                        let rhs = &v[first..first + (c - 1) * XI * columns + nb];
-                        gemm_into(dst, used, c0, nb, lhs, rhs, XI * columns, o, c, blk > 0);
-                    }
-                }
-            });
-
-        let mut out = vec![0f32; n * o * ho * wo];
-        out.par_chunks_mut(ho * wo)
-            .enumerate()
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(vertical, result), (bo, plane)| {
-                    let (b, oc) = (bo / o, bo % o);
-                    arch.dispatch(OutputTransform {
-                        products: &prod,
-                        base: oc * used + b * per_image,
-                        stride: o * used,
-                        out: plane,
-                        vertical,
-                        result,
-                        g,
                     });
-                },
-            );
+                // Products [25][O][used]: output tile (ty, tx) of the band is column
+                // ty·ws + tx; block (a, b) reads V's column ty·ws + tx + a·ws + b, below
+                // (rows + S − 1)·ws + S − 1 = the band's columns.
+                let used = rows * ws;
+                prod.par_chunks_mut(o * used)
+                    .take(XI)
+                    .enumerate()
+                    .for_each(|(xi, dst)| {
+                        for blk in 0..s * s {
+                            let (a, bb) = (blk / s, blk % s);
+                            let at = (xi * s * s + blk) * o * c;
+                            let lhs = &kn.u[at..at + o * c];
+                            let first = xi * columns + a * ws + bb;
+                            let rhs = &v[first..first + (c - 1) * XI * columns + used];
+                            gemm_into(dst, used, used, lhs, rhs, XI * columns, o, c, blk > 0);
+                        }
+                    });
+                let prod = &prod[..];
+                out_image.par_chunks_mut(ho * wo).enumerate().for_each_init(
+                    Scratch::default,
+                    |scratch, (oc, plane)| {
+                        arch.dispatch(OutputTransform {
+                            products: prod,
+                            base: oc * used,
+                            stride: o * used,
+                            out: plane,
+                            scratch,
+                            g,
+                            band,
+                        });
+                    },
+                );
+            }
+        }
         Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
     }
 }
 
-/// `dst[:, c0..c0+nb] (+)= lhs · rhs` with `dst` row-major `[o][dst_stride]`, `lhs`
-/// row-major `[o][k]` and `rhs` rows `rhs_stride` apart, `nb` columns each; accumulates when
-/// `accumulate`.
+/// `dst (+)= lhs · rhs` for `dst` row-major `[o][dst_stride]` (`nb` columns used), `lhs`
+/// row-major `[o][k]` and `rhs` rows `rhs_stride` apart, `nb` columns each; accumulates
+/// when `accumulate`.
 #[allow(clippy::too_many_arguments, unsafe_code)]
 fn gemm_into(
     dst: &mut [f32],
     dst_stride: usize,
-    c0: usize,
     nb: usize,
     lhs: &[f32],
     rhs: &[f32],
@@ -514,7 +579,7 @@ fn gemm_into(
 ) {
     // The bounds every pointer below stays inside.
     assert!(o >= 1 && k >= 1 && nb >= 1);
-    assert!(c0 + nb <= dst_stride && (o - 1) * dst_stride + c0 + nb <= dst.len());
+    assert!(nb <= dst_stride && (o - 1) * dst_stride + nb <= dst.len());
     assert!(lhs.len() >= o * k);
     assert!((k - 1) * rhs_stride + nb <= rhs.len());
     // SAFETY: the asserts above keep every element gemm reads or writes inside the slices;
@@ -524,7 +589,7 @@ fn gemm_into(
             o,
             nb,
             k,
-            dst.as_mut_ptr().add(c0),
+            dst.as_mut_ptr(),
             1,
             dst_stride as isize,
             accumulate,
@@ -589,6 +654,23 @@ mod tests {
         ] {
             let err = check(n, c, o, k, pad, h, w);
             assert!(err < 2e-5, "n{n} c{c} o{o} k{k} p{pad} {h}x{w}: {err:.3e}");
+        }
+    }
+
+    #[test]
+    fn written_out_transforms_match_the_matrices() {
+        let s = pulp::Scalar::new();
+        for col in 0..N {
+            let mut d = [0f32; N];
+            d[col] = 1.0;
+            let bt = bt5(s, d);
+            let at = at5(s, d);
+            for i in 0..N {
+                assert_eq!(bt[i], BT[i][col], "Bt[{i}][{col}]");
+            }
+            for i in 0..M {
+                assert_eq!(at[i], AT[i][col], "At[{i}][{col}]");
+            }
         }
     }
 
