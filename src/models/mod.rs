@@ -526,7 +526,16 @@ impl Model {
 
     /// Runs the network on `input` (`[1, 3, H, W]` as the model expects it) and returns every
     /// stage's maps and the exposed features on the CPU, with the time of each step.
+    ///
+    /// The forward runs on a thread of rayon's pool (the caller waits), so that the CPU
+    /// kernels' parallel loops start there instead of being handed from the caller's thread
+    /// to the pool and back once per operation: with `RAYON_NUM_THREADS=1` every loop then
+    /// runs inline, and the pool's thread no longer spins between the hand-offs.
     pub fn run(&self, input: &Tensor, options: &RunOptions) -> Result<RunOutput, ModelError> {
+        rayon::scope(|_| self.run_here(input, options))
+    }
+
+    fn run_here(&self, input: &Tensor, options: &RunOptions) -> Result<RunOutput, ModelError> {
         let err = |source| ModelError::Run {
             id: self.id.clone(),
             source: Box::new(source),
