@@ -1,9 +1,9 @@
 //! A direct CPU kernel for depthwise convolution (channel multiplier 1, TF `SAME` padding).
 //!
 //! candle has no depthwise fast path: its grouped convolution runs one convolution per
-//! channel. This kernel walks each channel's plane once per kernel tap and accumulates whole
-//! output rows (`out[y, x0..x1] += w * in[y', x0'..x1']`), which vectorises and stays in
-//! cache. Other devices use the tensor formulation in [`super::ops::DepthwiseSame`].
+//! channel. This kernel pads each channel's plane once (split by column phase for strides
+//! above 1) and sums every tap of a vector of outputs in a register. Other devices use the
+//! tensor formulation in [`super::ops::DepthwiseSame`].
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
@@ -45,20 +45,13 @@ impl DepthwiseCpu {
     }
 }
 
-/// Output columns `ox` whose input column `ox * s + j - pl` lies in `0..w`.
-fn valid_cols(w: usize, wo: usize, s: usize, j: usize, pl: usize) -> (usize, usize) {
-    // ox * s + j >= pl  and  ox * s + j - pl <= w - 1
-    let lo = pl.saturating_sub(j).div_ceil(s);
-    let hi = if w + pl > j {
-        (w - 1 + pl - j) / s + 1
-    } else {
-        0
-    };
-    (lo.min(wo), hi.min(wo))
-}
-
 /// One channel's plane, run through [`pulp`]'s dispatch so the loops are compiled for the
 /// CPU's widest vectors (AVX-512 / AVX2); everything it calls is inlined into that context.
+///
+/// The plane is first copied into a zero-padded buffer split by column phase (`stride`
+/// phases: `padded[q][r][i]` = padded input at row `r`, column `stride·i + q`), so that the
+/// taps of a run of consecutive outputs are consecutive values. Each vector of outputs then
+/// sums all `KH·KW` taps in a register and is stored once.
 struct Plane<'a> {
     out: &'a mut [f32],
     input: &'a [f32],
@@ -70,51 +63,105 @@ struct Plane<'a> {
     out_size: (usize, usize),
     /// Top and left SAME padding.
     pad: (usize, usize),
+    /// The padded, phase-split plane (scratch).
+    padded: &'a mut Vec<f32>,
 }
 
 impl pulp::WithSimd for Plane<'_> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let Plane {
-            out: o,
-            input: xin,
-            kernel: k,
+            out,
+            input,
+            kernel,
             kh,
             kw,
             stride: s,
             size: (h, w),
             out_size: (ho, wo),
             pad: (pt, pl),
+            padded,
         } = self;
-        for i in 0..kh {
-            for j in 0..kw {
-                let wv = k[i * kw + j];
-                let (lo, hi) = valid_cols(w, wo, s, j, pl);
-                if lo >= hi {
-                    continue;
-                }
-                for oy in 0..ho {
-                    let iy = oy * s + i;
-                    if iy < pt || iy - pt >= h {
+        let lanes = S::F32_LANES;
+        // Padded rows, and the width of one phase row: the outputs (at least one vector's
+        // worth, so that every load is a whole vector) plus the taps' reach.
+        let rows = (ho - 1) * s + kh;
+        let pw = wo.max(lanes) + (kw - 1) / s + 1;
+        let phase_len = rows * pw;
+        padded.clear();
+        padded.resize(s * phase_len, 0.0);
+        for (y, row) in input.chunks_exact(w).take(h).enumerate() {
+            let r = y + pt;
+            if r >= rows {
+                break;
+            }
+            if s == 1 {
+                let at = r * pw + pl;
+                let n = w.min(pw - pl);
+                padded[at..at + n].copy_from_slice(&row[..n]);
+            } else {
+                // Input column x sits at padded column x + pl = s·i + q.
+                for q in 0..s {
+                    let first = (q + s - pl % s) % s;
+                    let i0 = (first + pl) / s;
+                    if i0 >= pw {
                         continue;
                     }
-                    let in_row = &xin[(iy - pt) * w..(iy - pt + 1) * w];
-                    let out_row = &mut o[oy * wo + lo..oy * wo + hi];
-                    let x0 = lo * s + j - pl;
-                    if s == 1 {
-                        for (ov, iv) in out_row.iter_mut().zip(&in_row[x0..x0 + (hi - lo)]) {
-                            *ov += wv * iv;
-                        }
-                    } else {
-                        for (ov, iv) in out_row.iter_mut().zip(in_row[x0..].iter().step_by(s)) {
-                            *ov += wv * iv;
-                        }
+                    let dst = &mut padded[q * phase_len + r * pw + i0..q * phase_len + (r + 1) * pw];
+                    for (d, v) in dst.iter_mut().zip(row.iter().skip(first).step_by(s)) {
+                        *d = *v;
                     }
                 }
             }
         }
+        let taps: Vec<S::f32s> = kernel.iter().map(|&k| simd.splat_f32s(k)).collect();
+        // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
+        // a few outputs) so that no partial vector is needed unless the row is short.
+        let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
+        // Four output rows at a time: four independent chains of multiply-adds.
+        const ROWS: usize = 4;
+        for (block, out_rows) in out[..ho * wo].chunks_mut(ROWS * wo).enumerate() {
+            let n = out_rows.len() / wo;
+            for x0 in starts.clone() {
+                let mut acc = [simd.splat_f32s(0.0); ROWS];
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let tap = taps[i * kw + j];
+                        let at = (j % s) * phase_len + x0 + j / s;
+                        for (b, a) in acc.iter_mut().enumerate().take(n) {
+                            let r = (block * ROWS + b) * s + i;
+                            let v = load(simd, &padded[at + r * pw..at + r * pw + lanes]);
+                            *a = simd.mul_add_f32s(tap, v, *a);
+                        }
+                    }
+                }
+                let len = lanes.min(wo - x0);
+                for (b, a) in acc.iter().enumerate().take(n) {
+                    let o = b * wo + x0;
+                    store(simd, &mut out_rows[o..o + len], *a);
+                }
+            }
+        }
+    }
+}
+
+/// One vector from `src` (`S::F32_LANES` values or fewer): a plain unaligned load when full.
+#[inline(always)]
+fn load<S: pulp::Simd>(simd: S, src: &[f32]) -> S::f32s {
+    match S::as_simd_f32s(src).0.first() {
+        Some(&v) => v,
+        None => simd.partial_load_f32s(src),
+    }
+}
+
+/// Stores `value` into `dst` (`S::F32_LANES` values or fewer), like [`load`].
+#[inline(always)]
+fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
+    match S::as_mut_simd_f32s(dst).0.first_mut() {
+        Some(v) => *v = value,
+        None => simd.partial_store_f32s(dst, value),
     }
 }
 
@@ -149,7 +196,7 @@ impl CustomOp1 for DepthwiseCpu {
             out.par_chunks_mut(ho * wo)
                 .zip(x.par_chunks(h * w))
                 .enumerate()
-                .for_each(|(nc, (o, xin))| {
+                .for_each_init(Vec::new, |padded, (nc, (o, xin))| {
                     let ch = nc % c;
                     arch.dispatch(Plane {
                         out: o,
@@ -161,6 +208,7 @@ impl CustomOp1 for DepthwiseCpu {
                         size: (h, w),
                         out_size: (ho, wo),
                         pad: (pt, pl),
+                        padded,
                     })
                 });
         }

@@ -435,6 +435,10 @@ mod tests {
             (1, 1, 1),
             (2, 3, 2),
             (7, 9, 3),
+            // Rows longer than a vector, with a partial tail.
+            (12, 40, 1),
+            (13, 37, 2),
+            (5, 35, 3),
         ] {
             let c = 3;
             let x: Vec<f32> = (0..c * h * w)
