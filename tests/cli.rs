@@ -542,3 +542,37 @@ fn infer_box_runs_a_single_person_model_on_the_box_and_refuses_bad_boxes() {
     let e = stderr(&o);
     assert!(e.contains("person box") && e.contains("640x480"), "{e}");
 }
+
+/// `bench --json` on the embedded model: the forward's work is counted (it runs on a pool
+/// thread and is handed back to the caller), doubles with the pixel count, and every step
+/// is timed.
+#[test]
+fn bench_counts_the_work_and_times_the_steps() {
+    let run = |size: &str| -> serde_json::Value {
+        let o = posescope(&[
+            "bench",
+            "--model",
+            "openpose-mobilenet-thin",
+            "--size",
+            size,
+            "--runs",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("bench --json prints one JSON object")
+    };
+    let small = run("96x64");
+    let wide = run("192x64");
+    let (a, b) = (
+        small["gflop"].as_f64().unwrap(),
+        wide["gflop"].as_f64().unwrap(),
+    );
+    assert!(a > 0.01, "no work counted: {small}");
+    assert!((b / a - 2.0).abs() < 0.02, "{a} GFLOP at 96x64, {b} at 192x64");
+    let steps = small["steps"].as_array().unwrap();
+    assert!(steps.len() >= 2, "{small}");
+    assert!(small["median_ms"].as_f64().unwrap() > 0.0);
+}

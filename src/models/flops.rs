@@ -18,6 +18,11 @@ pub fn add_multiply_adds(multiply_adds: usize) {
     FLOPS.with(|f| f.set(f.get().saturating_add(2 * multiply_adds as u64)));
 }
 
+/// Adds `flops` counted elsewhere (on another thread) to the calling thread's counter.
+pub fn add_flops(flops: u64) {
+    FLOPS.with(|f| f.set(f.get().saturating_add(flops)));
+}
+
 /// A convolution producing `out_elements` outputs, each a dot product of `cin_per_group ×
 /// kh × kw` terms.
 pub fn add_conv(out_elements: usize, cin_per_group: usize, kh: usize, kw: usize) {

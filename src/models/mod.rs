@@ -530,9 +530,12 @@ impl Model {
     /// The forward runs on a thread of rayon's pool (the caller waits), so that the CPU
     /// kernels' parallel loops start there instead of being handed from the caller's thread
     /// to the pool and back once per operation: with `RAYON_NUM_THREADS=1` every loop then
-    /// runs inline, and the pool's thread no longer spins between the hand-offs.
+    /// runs inline, and the pool's thread no longer spins between the hand-offs. The work it
+    /// counts ([`flops`]) is handed back to the caller's thread.
     pub fn run(&self, input: &Tensor, options: &RunOptions) -> Result<RunOutput, ModelError> {
-        rayon::scope(|_| self.run_here(input, options))
+        let (out, work) = rayon::scope(|_| flops::count(|| self.run_here(input, options)));
+        flops::add_flops(work);
+        out
     }
 
     fn run_here(&self, input: &Tensor, options: &RunOptions) -> Result<RunOutput, ModelError> {
