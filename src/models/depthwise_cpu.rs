@@ -120,20 +120,29 @@ impl pulp::WithSimd for Plane<'_> {
         // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
         // a few outputs) so that no partial vector is needed unless the row is short.
         let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
-        // Four output rows at a time: four independent chains of multiply-adds.
-        const ROWS: usize = 4;
+        // Eight output rows at a time: eight independent chains of multiply-adds. A last
+        // block of fewer rows computes the missing ones from the last padded row and drops
+        // them, so that the inner loops have a fixed shape.
+        const ROWS: usize = 8;
+        let reach = (kw - 1) / s;
         for (block, out_rows) in out[..ho * wo].chunks_mut(ROWS * wo).enumerate() {
             let n = out_rows.len() / wo;
             for x0 in starts.clone() {
                 let mut acc = [simd.splat_f32s(0.0); ROWS];
                 for i in 0..kh {
-                    for j in 0..kw {
-                        let tap = taps[i * kw + j];
-                        let at = (j % s) * phase_len + x0 + j / s;
-                        for (b, a) in acc.iter_mut().enumerate().take(n) {
-                            let r = (block * ROWS + b) * s + i;
-                            let v = load(simd, &padded[at + r * pw..at + r * pw + lanes]);
-                            *a = simd.mul_add_f32s(tap, v, *a);
+                    for q in 0..s.min(kw) {
+                        let row = |b: usize| {
+                            let r = ((block * ROWS + b) * s + i).min(rows - 1);
+                            let at = q * phase_len + r * pw + x0;
+                            &padded[at..at + lanes + reach]
+                        };
+                        let src: [&[f32]; ROWS] = std::array::from_fn(row);
+                        for j in (q..kw).step_by(s) {
+                            let tap = taps[i * kw + j];
+                            let o = j / s;
+                            for (a, r) in acc.iter_mut().zip(src) {
+                                *a = simd.mul_add_f32s(tap, load(simd, &r[o..o + lanes]), *a);
+                            }
                         }
                     }
                 }
