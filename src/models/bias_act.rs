@@ -349,3 +349,96 @@ mod tests {
         assert!(bias_act(y.copy().unwrap(), Some(&short), Act::Relu).is_err());
     }
 }
+
+/// `act(x · scale[c] + shift[c])` into a new tensor, one pass.
+struct ScaleShift<'a> {
+    scale: &'a [f32],
+    shift: &'a [f32],
+    act: Act,
+}
+
+/// The loop of [`ScaleShift`], run through [`pulp`]'s dispatch (widest vectors).
+struct ScaleShiftLoop<'a> {
+    out: &'a mut [f32],
+    x: &'a [f32],
+    plane: usize,
+    scale: &'a [f32],
+    shift: &'a [f32],
+    act: Act,
+}
+
+impl pulp::WithSimd for ScaleShiftLoop<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let channels = self.scale.len();
+        for (i, (o, x)) in self
+            .out
+            .chunks_mut(self.plane)
+            .zip(self.x.chunks(self.plane))
+            .enumerate()
+        {
+            let (a, b) = (self.scale[i % channels], self.shift[i % channels]);
+            let pairs = o.iter_mut().zip(x);
+            match self.act {
+                Act::None => pairs.for_each(|(o, x)| *o = *x * a + b),
+                Act::Relu => pairs.for_each(|(o, x)| *o = (*x * a + b).max(0.0)),
+                Act::Relu6 => pairs.for_each(|(o, x)| *o = (*x * a + b).clamp(0.0, 6.0)),
+            }
+        }
+    }
+}
+
+impl candle_core::CustomOp1 for ScaleShift<'_> {
+    fn name(&self) -> &'static str {
+        "scale-shift-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> Result<(CpuStorage, candle_core::Shape)> {
+        let (_, c, h, w) = layout.shape().dims4()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("scale-shift: tensor must be contiguous");
+        };
+        let x = storage
+            .as_slice::<f32>()?
+            .get(start..end)
+            .ok_or_else(|| candle_core::Error::Msg("scale-shift: storage too short".into()))?;
+        if self.scale.len() != c || self.shift.len() != c {
+            candle_core::bail!(
+                "scale-shift: {} scales and {} shifts for {c} channels",
+                self.scale.len(),
+                self.shift.len()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        if h * w > 0 {
+            pulp::Arch::new().dispatch(ScaleShiftLoop {
+                out: &mut out,
+                x,
+                plane: h * w,
+                scale: self.scale,
+                shift: self.shift,
+                act: self.act,
+            });
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// `act(x · scale + shift)` with per-channel `scale` and `shift` (a `[N, C, H, W]` tensor
+/// `x`, kept unchanged): one pass into a new tensor on the CPU (f32), tensor ops otherwise.
+pub fn scale_shift_act(x: &Tensor, scale: &Bias, shift: &Bias, act: Act) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4 {
+        return x.contiguous()?.apply_op1_no_bwd(&ScaleShift {
+            scale: &scale.values,
+            shift: &shift.values,
+            act,
+        });
+    }
+    act.tensor(x.broadcast_mul(&scale.tensor)?.broadcast_add(&shift.tensor)?)
+}

@@ -14,7 +14,7 @@
 
 use candle_core::{Module, Result as CResult, Tensor};
 
-use super::bias_act::Act;
+use super::bias_act::{bias_act, scale_shift_act, Act, Bias};
 use super::ops::{same_padding, DepthwiseSame, Pointwise};
 use super::receptive::RfLayer;
 use crate::weights::{TensorStore, WeightsError};
@@ -39,8 +39,7 @@ pub fn load_pointwise_relu6(
 #[derive(Clone, Debug)]
 pub struct Depthwise {
     conv: DepthwiseSame,
-    /// `[1, C, 1, 1]`.
-    bias: Tensor,
+    bias: Bias,
     pub kernel: usize,
     pub stride: usize,
 }
@@ -60,7 +59,7 @@ impl Depthwise {
         })?;
         let bias_name = format!("{prefix}/depthwise_bias");
         let b = w.get(&bias_name, &[channels])?;
-        let bias = w.convert(&bias_name, b, |b| b.reshape((1, channels, 1, 1)))?;
+        let bias = w.convert(&bias_name, b, |b| Bias::new(&b))?;
         Ok(Self {
             conv,
             bias,
@@ -73,7 +72,7 @@ impl Depthwise {
 impl Module for Depthwise {
     /// Depthwise conv + bias → ReLU.
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        self.conv.forward(x)?.broadcast_add(&self.bias)?.relu()
+        bias_act(self.conv.forward(x)?, Some(&self.bias), Act::Relu)
     }
 }
 
@@ -223,9 +222,8 @@ pub fn group_specs(
 /// → ReLU, then a 1×1 conv + bias → ReLU6.
 #[derive(Clone, Debug)]
 pub struct ScaleSeparable {
-    /// `[1, C, 1, 1]` each.
-    scale: Tensor,
-    shift: Tensor,
+    scale: Bias,
+    shift: Bias,
     pointwise: Pointwise,
 }
 
@@ -240,10 +238,10 @@ impl ScaleSeparable {
     ) -> Result<Self, WeightsError> {
         let name = format!("{prefix}_depthwise/depthwise_weights");
         let s = w.get(&name, &[1, 1, 1, cin])?;
-        let scale = w.convert(&name, s, |s| s.reshape((1, cin, 1, 1)))?;
+        let scale = w.convert(&name, s, |s| Bias::new(&s.reshape(cin)?))?;
         let name = format!("{prefix}_depthwise/depthwise_bias");
         let b = w.get(&name, &[cin])?;
-        let shift = w.convert(&name, b, |b| b.reshape((1, cin, 1, 1)))?;
+        let shift = w.convert(&name, b, |b| Bias::new(&b))?;
         let pointwise = load_pointwise_relu6(w, &format!("{prefix}_pointwise"), cin, cout)?;
         Ok(Self {
             scale,
@@ -255,10 +253,7 @@ impl ScaleSeparable {
 
 impl Module for ScaleSeparable {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let h = x
-            .broadcast_mul(&self.scale)?
-            .broadcast_add(&self.shift)?
-            .relu()?;
+        let h = scale_shift_act(x, &self.scale, &self.shift, Act::Relu)?;
         self.pointwise.forward(&h)
     }
 }
