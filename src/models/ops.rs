@@ -298,26 +298,7 @@ pub fn legacy_bilinear_taps(input: usize, output: usize) -> (Vec<u32>, Vec<u32>,
 /// `out[2k] = in[k]`, `out[2k+1] = (in[k] + in[k+1]) / 2`, and the last row/column repeats
 /// `in[n−1]`. This is not candle's `upsample_bilinear2d` (half-pixel centres).
 pub fn resize_bilinear_legacy(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let dev = x.device();
-    let along = |x: &Tensor, dim: usize, input: usize, output: usize| -> Result<Tensor> {
-        if input == output {
-            return Ok(x.clone());
-        }
-        let (lo, hi, weight) = legacy_bilinear_taps(input, output);
-        let n = lo.len();
-        let lo = x.index_select(&Tensor::from_vec(lo, n, dev)?, dim)?;
-        let hi = x.index_select(&Tensor::from_vec(hi, n, dev)?, dim)?;
-        let mut shape = [1usize; 4];
-        shape[dim] = n;
-        let weight = Tensor::from_vec(weight, n, dev)?
-            .to_dtype(x.dtype())?
-            .reshape(shape.as_slice())?;
-        // lo + (hi - lo) * weight, as TF computes it.
-        lo.broadcast_add(&(hi - &lo)?.broadcast_mul(&weight)?)
-    };
-    let y = along(x, 2, h, out_h)?;
-    along(&y, 3, w, out_w)
+    resize_two_tap(x, Blend::Legacy, legacy_bilinear_taps, (out_h, out_w))
 }
 
 /// Source taps of PyTorch's bilinear interpolation with `align_corners=True` along one
@@ -351,12 +332,175 @@ pub fn resize_bilinear_align_corners(x: &Tensor, out_h: usize, out_w: usize) -> 
     if h == 1 && w == 1 {
         return x.broadcast_as((n, c, out_h, out_w))?.contiguous();
     }
+    resize_two_tap(x, Blend::Lerp, align_corners_taps, (out_h, out_w))
+}
+
+/// How two taps `a` (low) and `b` (high) with weight `t` are blended, as the reference
+/// computes it (the float rounding differs slightly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Blend {
+    /// `a + (b − a)·t` (TensorFlow's legacy resize).
+    Legacy,
+    /// `a·(1 − t) + b·t` (PyTorch).
+    Lerp,
+}
+
+impl Blend {
+    #[inline(always)]
+    fn apply(self, a: f32, b: f32, t: f32) -> f32 {
+        match self {
+            Blend::Legacy => a + (b - a) * t,
+            Blend::Lerp => a * (1.0 - t) + b * t,
+        }
+    }
+}
+
+/// Per-axis taps `(lo, hi, weight)` of an output axis.
+type Taps = (Vec<u32>, Vec<u32>, Vec<f32>);
+
+/// A separable two-tap resize on the CPU: rows first, then columns, each blended with
+/// `blend`; one pass per plane instead of candle's gathers and broadcasts.
+struct Resize {
+    blend: Blend,
+    rows: Taps,
+    cols: Taps,
+}
+
+/// One plane of [`Resize`], through [`pulp`]'s dispatch (the row blend vectorises).
+struct ResizePlane<'a> {
+    op: &'a Resize,
+    input: &'a [f32],
+    width: usize,
+    out: &'a mut [f32],
+    row: &'a mut Vec<f32>,
+}
+
+impl pulp::WithSimd for ResizePlane<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let ResizePlane {
+            op,
+            input,
+            width: w,
+            out,
+            row,
+        } = self;
+        let blend = op.blend;
+        let (lo_y, hi_y, t_y) = &op.rows;
+        let (lo_x, hi_x, t_x) = &op.cols;
+        let wo = lo_x.len();
+        row.clear();
+        row.resize(w, 0.0);
+        for (oy, out_row) in out.chunks_exact_mut(wo).enumerate() {
+            let (a, b, t) = (lo_y[oy] as usize, hi_y[oy] as usize, t_y[oy]);
+            let (ra, rb) = (&input[a * w..(a + 1) * w], &input[b * w..(b + 1) * w]);
+            for ((r, x), y) in row.iter_mut().zip(ra).zip(rb) {
+                *r = blend.apply(*x, *y, t);
+            }
+            for (ox, o) in out_row.iter_mut().enumerate() {
+                let (a, b) = (lo_x[ox] as usize, hi_x[ox] as usize);
+                *o = blend.apply(row[a], row[b], t_x[ox]);
+            }
+        }
+    }
+}
+
+impl candle_core::CustomOp1 for Resize {
+    fn name(&self) -> &'static str {
+        "resize-bilinear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (n, c, h, w) = layout.shape().dims4()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("resize: input must be contiguous");
+        };
+        let x = storage
+            .as_slice::<f32>()?
+            .get(start..end)
+            .ok_or_else(|| candle_core::Error::Msg("resize: storage too short".into()))?;
+        let (ho, wo) = (self.rows.0.len(), self.cols.0.len());
+        let in_range =
+            |t: &Taps, size: usize| t.0.iter().chain(&t.1).all(|&i| (i as usize) < size);
+        if !in_range(&self.rows, h) || !in_range(&self.cols, w) {
+            candle_core::bail!("resize: taps outside the {h}x{w} input");
+        }
+        let mut out = vec![0f32; n * c * ho * wo];
+        if ho * wo > 0 && h * w > 0 {
+            let arch = pulp::Arch::new();
+            out.par_chunks_mut(ho * wo)
+                .zip(x.par_chunks(h * w))
+                .for_each_init(Vec::new, |row, (o, input)| {
+                    arch.dispatch(ResizePlane {
+                        op: self,
+                        input,
+                        width: w,
+                        out: o,
+                        row,
+                    })
+                });
+        }
+        Ok((
+            candle_core::CpuStorage::F32(out),
+            candle_core::Shape::from((n, c, ho, wo)),
+        ))
+    }
+}
+
+/// [`Resize`] for a CPU f32 tensor (`None` for other devices and dtypes).
+fn resize_cpu(
+    x: &Tensor,
+    blend: Blend,
+    taps: fn(usize, usize) -> Taps,
+    (out_h, out_w): (usize, usize),
+) -> Result<Option<Tensor>> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (_, _, h, w) = x.dims4()?;
+    let op = Resize {
+        blend,
+        rows: taps(h, out_h),
+        cols: taps(w, out_w),
+    };
+    Ok(Some(x.contiguous()?.apply_op1_no_bwd(&op)?))
+}
+
+/// A separable two-tap resize: the [`Resize`] op on the CPU, [`resize_tensors`] elsewhere.
+fn resize_two_tap(
+    x: &Tensor,
+    blend: Blend,
+    taps: fn(usize, usize) -> Taps,
+    out: (usize, usize),
+) -> Result<Tensor> {
+    match resize_cpu(x, blend, taps, out)? {
+        Some(y) => Ok(y),
+        None => resize_tensors(x, blend, taps, out),
+    }
+}
+
+/// The tensor formulation of a separable two-tap resize (gathers of the low and high rows,
+/// then columns, blended), for GPUs.
+fn resize_tensors(
+    x: &Tensor,
+    blend: Blend,
+    taps: fn(usize, usize) -> Taps,
+    (out_h, out_w): (usize, usize),
+) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
     let dev = x.device();
     let along = |x: &Tensor, dim: usize, input: usize, output: usize| -> Result<Tensor> {
         if input == output {
             return Ok(x.clone());
         }
-        let (lo, hi, weight) = align_corners_taps(input, output);
+        let (lo, hi, weight) = taps(input, output);
         let k = lo.len();
         let lo = x.index_select(&Tensor::from_vec(lo, k, dev)?, dim)?;
         let hi = x.index_select(&Tensor::from_vec(hi, k, dev)?, dim)?;
@@ -365,8 +509,14 @@ pub fn resize_bilinear_align_corners(x: &Tensor, out_h: usize, out_w: usize) -> 
         let w1 = Tensor::from_vec(weight, k, dev)?
             .to_dtype(x.dtype())?
             .reshape(shape.as_slice())?;
-        let w0 = (1.0 - &w1)?;
-        lo.broadcast_mul(&w0)?.add(&hi.broadcast_mul(&w1)?)
+        match blend {
+            // lo + (hi - lo) * weight, as TF computes it.
+            Blend::Legacy => lo.broadcast_add(&(hi - &lo)?.broadcast_mul(&w1)?),
+            Blend::Lerp => {
+                let w0 = (1.0 - &w1)?;
+                lo.broadcast_mul(&w0)?.add(&hi.broadcast_mul(&w1)?)
+            }
+        }
     };
     let y = along(x, 2, h, out_h)?;
     along(&y, 3, w, out_w)
@@ -572,6 +722,31 @@ mod tests {
             relu6(&x).unwrap().to_vec1::<f32>().unwrap(),
             vec![0., 0.5, 6.]
         );
+    }
+
+    #[test]
+    fn cpu_resize_matches_the_tensor_formulation() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 5), &dev).unwrap();
+        for (blend, taps) in [
+            (Blend::Legacy, legacy_bilinear_taps as fn(usize, usize) -> Taps),
+            (Blend::Lerp, align_corners_taps),
+        ] {
+            for out in [(14, 10), (28, 20), (9, 3), (7, 5), (3, 11)] {
+                let cpu = resize_cpu(&x, blend, taps, out).unwrap().unwrap();
+                let reference = resize_tensors(&x, blend, taps, out).unwrap();
+                assert_eq!(cpu.dims(), reference.dims());
+                let d = (cpu - reference)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(d < 1e-6, "{blend:?} {out:?}: {d}");
+            }
+        }
     }
 
     #[test]
