@@ -571,7 +571,10 @@ fn bench_counts_the_work_and_times_the_steps() {
         wide["gflop"].as_f64().unwrap(),
     );
     assert!(a > 0.01, "no work counted: {small}");
-    assert!((b / a - 2.0).abs() < 0.02, "{a} GFLOP at 96x64, {b} at 192x64");
+    assert!(
+        (b / a - 2.0).abs() < 0.02,
+        "{a} GFLOP at 96x64, {b} at 192x64"
+    );
     let steps = small["steps"].as_array().unwrap();
     assert!(steps.len() >= 2, "{small}");
     assert!(small["median_ms"].as_f64().unwrap() > 0.0);

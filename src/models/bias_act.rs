@@ -18,6 +18,27 @@ pub enum Act {
 }
 
 impl Act {
+    /// The activation of one value.
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Act::None => v,
+            Act::Relu => v.max(0.0),
+            Act::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
+
+    /// `dst[i] = act(src[i] + bias)`, a loop per activation so each vectorises.
+    #[inline(always)]
+    pub fn bias_into(self, dst: &mut [f32], src: &[f32], bias: f32) {
+        let pairs = dst.iter_mut().zip(src);
+        match self {
+            Act::None => pairs.for_each(|(d, s)| *d = *s + bias),
+            Act::Relu => pairs.for_each(|(d, s)| *d = (*s + bias).max(0.0)),
+            Act::Relu6 => pairs.for_each(|(d, s)| *d = (*s + bias).clamp(0.0, 6.0)),
+        }
+    }
+
     /// The activation as tensor ops.
     pub fn tensor(self, x: Tensor) -> Result<Tensor> {
         match self {
@@ -45,6 +66,11 @@ impl Bias {
             values: bias.to_dtype(candle_core::DType::F32)?.to_vec1()?,
             tensor: bias.reshape((1, c, 1, 1))?,
         })
+    }
+
+    /// The values, one per channel.
+    pub fn values(&self) -> &[f32] {
+        &self.values
     }
 
     /// The `[1, C, 1, 1]` tensor.
@@ -292,64 +318,6 @@ pub fn add_upsampled(y: Tensor, src: &Tensor, factor: usize, relu: bool) -> Resu
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    #[test]
-    fn matches_the_tensor_ops() {
-        let dev = Device::Cpu;
-        let y = Tensor::arange(-20f32, 28.0, &dev)
-            .unwrap()
-            .affine(0.5, 0.0)
-            .unwrap()
-            .reshape((2, 3, 2, 4))
-            .unwrap();
-        let b = Tensor::new(&[0.5f32, -1.0, 3.0], &dev).unwrap();
-        let bias = Bias::new(&b).unwrap();
-        for act in [Act::None, Act::Relu, Act::Relu6] {
-            let want = act
-                .tensor(y.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap())
-                .unwrap();
-            let got = bias_act(y.copy().unwrap(), Some(&bias), act).unwrap();
-            let d = (got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert_eq!(d, 0.0, "{act:?}");
-        }
-        let r = y.affine(-0.7, 0.3).unwrap();
-        let want = (&y + &r).unwrap().relu().unwrap();
-        let got = add_relu(y.copy().unwrap(), &r).unwrap();
-        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
-        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
-        let low = r
-            .narrow(2, 0, 1)
-            .unwrap()
-            .narrow(3, 0, 2)
-            .unwrap()
-            .contiguous()
-            .unwrap();
-        for relu in [false, true] {
-            let up = low.upsample_nearest2d(2, 4).unwrap();
-            let want = (&y + up).unwrap();
-            let want = if relu { want.relu().unwrap() } else { want };
-            let got = add_upsampled(y.copy().unwrap(), &low, 2, relu).unwrap();
-            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
-            assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "relu {relu}");
-        }
-        assert!(add_upsampled(y.copy().unwrap(), &low, 3, false).is_err());
-        // Wrong channel count: an error, not a panic.
-        let short = Bias::new(&Tensor::new(&[1f32, 2.0], &dev).unwrap()).unwrap();
-        assert!(bias_act(y.copy().unwrap(), Some(&short), Act::Relu).is_err());
-    }
-}
-
 /// `act(x · scale[c] + shift[c])` into a new tensor, one pass.
 struct ScaleShift<'a> {
     scale: &'a [f32],
@@ -440,5 +408,66 @@ pub fn scale_shift_act(x: &Tensor, scale: &Bias, shift: &Bias, act: Act) -> Resu
             act,
         });
     }
-    act.tensor(x.broadcast_mul(&scale.tensor)?.broadcast_add(&shift.tensor)?)
+    act.tensor(
+        x.broadcast_mul(&scale.tensor)?
+            .broadcast_add(&shift.tensor)?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn matches_the_tensor_ops() {
+        let dev = Device::Cpu;
+        let y = Tensor::arange(-20f32, 28.0, &dev)
+            .unwrap()
+            .affine(0.5, 0.0)
+            .unwrap()
+            .reshape((2, 3, 2, 4))
+            .unwrap();
+        let b = Tensor::new(&[0.5f32, -1.0, 3.0], &dev).unwrap();
+        let bias = Bias::new(&b).unwrap();
+        for act in [Act::None, Act::Relu, Act::Relu6] {
+            let want = act
+                .tensor(y.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap())
+                .unwrap();
+            let got = bias_act(y.copy().unwrap(), Some(&bias), act).unwrap();
+            let d = (got - &want)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(d, 0.0, "{act:?}");
+        }
+        let r = y.affine(-0.7, 0.3).unwrap();
+        let want = (&y + &r).unwrap().relu().unwrap();
+        let got = add_relu(y.copy().unwrap(), &r).unwrap();
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+        let low = r
+            .narrow(2, 0, 1)
+            .unwrap()
+            .narrow(3, 0, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        for relu in [false, true] {
+            let up = low.upsample_nearest2d(2, 4).unwrap();
+            let want = (&y + up).unwrap();
+            let want = if relu { want.relu().unwrap() } else { want };
+            let got = add_upsampled(y.copy().unwrap(), &low, 2, relu).unwrap();
+            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+            assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "relu {relu}");
+        }
+        assert!(add_upsampled(y.copy().unwrap(), &low, 3, false).is_err());
+        // Wrong channel count: an error, not a panic.
+        let short = Bias::new(&Tensor::new(&[1f32, 2.0], &dev).unwrap()).unwrap();
+        assert!(bias_act(y.copy().unwrap(), Some(&short), Act::Relu).is_err());
+    }
 }

@@ -39,10 +39,10 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::bias_act::{bias_act, Act, Bias};
+use super::bias_act::{Act, Bias};
 use super::ops::pad_hw;
-use super::winograd_cpu::{self, WinogradCache};
 use super::receptive::{ReceptiveField, RfLayer};
+use super::winograd_cpu::{self, WinogradCache};
 use super::{StepClock, StepTime};
 
 /// Which official model.
@@ -499,11 +499,14 @@ impl Conv {
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let y = winograd_cpu::conv2d_auto(x, &self.weight, 1, self.pad, &self.winograd)?;
-        bias_act(
-            y,
-            Some(&self.bias),
-            if self.relu { Act::Relu } else { Act::None },
+        let act = if self.relu { Act::Relu } else { Act::None };
+        winograd_cpu::conv2d_auto(
+            x,
+            &self.weight,
+            (1, self.pad),
+            &self.winograd,
+            &self.bias,
+            act,
         )
     }
 }

@@ -109,7 +109,8 @@ impl pulp::WithSimd for Plane<'_> {
                     if i0 >= pw {
                         continue;
                     }
-                    let dst = &mut padded[q * phase_len + r * pw + i0..q * phase_len + (r + 1) * pw];
+                    let dst =
+                        &mut padded[q * phase_len + r * pw + i0..q * phase_len + (r + 1) * pw];
                     for (d, v) in dst.iter_mut().zip(row.iter().skip(first).step_by(s)) {
                         *d = *v;
                     }

@@ -230,11 +230,7 @@ impl Conv {
                 dilation: 1,
                 pad,
                 winograd,
-            } => bias_act(
-                winograd_cpu::conv2d_auto(x, weight, *stride, *pad, winograd)?,
-                Some(bias),
-                act,
-            ),
+            } => winograd_cpu::conv2d_auto(x, weight, (*stride, *pad), winograd, bias, act),
             ConvOp::Spatial {
                 weight,
                 bias,

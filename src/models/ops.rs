@@ -427,8 +427,7 @@ impl candle_core::CustomOp1 for Resize {
             .get(start..end)
             .ok_or_else(|| candle_core::Error::Msg("resize: storage too short".into()))?;
         let (ho, wo) = (self.rows.0.len(), self.cols.0.len());
-        let in_range =
-            |t: &Taps, size: usize| t.0.iter().chain(&t.1).all(|&i| (i as usize) < size);
+        let in_range = |t: &Taps, size: usize| t.0.iter().chain(&t.1).all(|&i| (i as usize) < size);
         if !in_range(&self.rows, h) || !in_range(&self.cols, w) {
             candle_core::bail!("resize: taps outside the {h}x{w} input");
         }
@@ -729,7 +728,10 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 5), &dev).unwrap();
         for (blend, taps) in [
-            (Blend::Legacy, legacy_bilinear_taps as fn(usize, usize) -> Taps),
+            (
+                Blend::Legacy,
+                legacy_bilinear_taps as fn(usize, usize) -> Taps,
+            ),
             (Blend::Lerp, align_corners_taps),
         ] {
             for out in [(14, 10), (28, 20), (9, 3), (7, 5), (3, 11)] {

@@ -19,6 +19,8 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+
+use super::bias_act::{bias_act, Act, Bias};
 use rayon::prelude::*;
 
 /// Output tile side.
@@ -101,9 +103,9 @@ impl WinogradKernel {
                                     .sum();
                             }
                         }
-                        for i in 0..N {
-                            for j in 0..N {
-                                let v: f64 = (0..3).map(|x| t[i][x] * G[j][x]).sum();
+                        for (i, ti) in t.iter().enumerate() {
+                            for (j, gj) in G.iter().enumerate() {
+                                let v: f64 = ti.iter().zip(gj).map(|(t, g)| t * g).sum();
                                 let xi = i * N + j;
                                 u[((xi * s * s + block) * o + oc) * c + ic] = v as f32;
                             }
@@ -141,17 +143,19 @@ pub fn worthwhile(k: usize, c: usize, o: usize) -> bool {
     k >= 3 && c >= 16 && o >= 16
 }
 
-/// `x` (`[N, C, H, W]`) convolved with `weight` (`[O, C, K, K]`) at `stride` with zero `pad`,
-/// no bias, on the fastest path for its shape: Winograd on the CPU for stride-1 kernels of
-/// 3×3 and larger with enough channels ([`worthwhile`]), otherwise
-/// [`super::im2col_cpu::conv2d`] (im2col + matmul on the CPU, candle's kernels elsewhere).
-/// The FLOP counter gets the direct convolution's count either way.
+/// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`) and `weight` (`[O, C, K, K]`) at
+/// `stride` with zero `pad`, on the fastest path for its shape: Winograd on the CPU for
+/// stride-1 kernels of 3×3 and larger with enough channels ([`worthwhile`]; bias and
+/// activation applied as the output is written), otherwise [`super::im2col_cpu::conv2d`]
+/// (im2col + matmul on the CPU, candle's kernels elsewhere) and [`bias_act`]. The FLOP
+/// counter gets the direct convolution's count either way.
 pub fn conv2d_auto(
     x: &Tensor,
     weight: &Tensor,
-    stride: usize,
-    pad: usize,
+    (stride, pad): (usize, usize),
     cache: &WinogradCache,
+    bias: &Bias,
+    act: Act,
 ) -> Result<Tensor> {
     let (o, c, kh, kw) = weight.dims4()?;
     let fast = x.device().is_cpu()
@@ -162,24 +166,48 @@ pub fn conv2d_auto(
         && worthwhile(kh, c, o)
         && std::env::var_os("PS_NO_WINOGRAD").is_none();
     if !fast {
-        return super::im2col_cpu::conv2d(x, weight, stride, pad);
+        let y = super::im2col_cpu::conv2d(x, weight, stride, pad)?;
+        return bias_act(y, Some(bias), act);
     }
-    let y = conv2d(x, weight, pad, cache)?;
+    let y = conv2d(x, weight, pad, cache, Some(bias.values()), act)?;
     super::flops::add_conv(y.elem_count(), c, kh, kw);
     Ok(y)
 }
 
-/// `x` (`[N, C, H, W]`, f32, CPU) convolved with the cached transform of `weight`
-/// (`[O, C, K, K]`), stride 1, zero `pad` on every side; no bias.
-pub fn conv2d(x: &Tensor, weight: &Tensor, pad: usize, cache: &WinogradCache) -> Result<Tensor> {
+/// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`, f32, CPU) through the cached transform
+/// of `weight` (`[O, C, K, K]`), stride 1, zero `pad` on every side; `bias` holds one value
+/// per output channel (none: zero).
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    pad: usize,
+    cache: &WinogradCache,
+    bias: Option<&[f32]>,
+    act: Act,
+) -> Result<Tensor> {
     let kernel = cache.get(weight)?;
-    x.contiguous()?
-        .apply_op1_no_bwd(&WinogradOp { kernel, pad })
+    if let Some(b) = bias {
+        if b.len() != kernel.out_channels {
+            candle_core::bail!(
+                "winograd: {} bias values for {} output channels",
+                b.len(),
+                kernel.out_channels
+            );
+        }
+    }
+    x.contiguous()?.apply_op1_no_bwd(&WinogradOp {
+        kernel,
+        pad,
+        bias,
+        act,
+    })
 }
 
 struct WinogradOp<'a> {
     kernel: &'a WinogradKernel,
     pad: usize,
+    bias: Option<&'a [f32]>,
+    act: Act,
 }
 
 /// The geometry of one call.
@@ -329,24 +357,20 @@ impl pulp::WithSimd for InputTransform<'_> {
         }
         let lanes = S::F32_LANES;
         let vlen = band.in_rows * ws;
-        let zero = simd.splat_f32s(0.0);
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
             let load = |u: usize, x: usize| {
                 let at = ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
                 load(simd, &phases[at..at + len])
             };
-            // Columns first: t[i][x] = Σ_u Bᵀ[i][u] d[u][x].
-            let mut t = [[zero; N]; N];
-            for x in 0..N {
-                let col = bt5(simd, [load(0, x), load(1, x), load(2, x), load(3, x), load(4, x)]);
-                for (i, c) in col.into_iter().enumerate() {
-                    t[i][x] = c;
-                }
-            }
-            // Then rows: V[i][j] = Σ_x Bᵀ[j][x] t[i][x].
-            for (i, ti) in t.into_iter().enumerate() {
-                for (j, val) in bt5(simd, ti).into_iter().enumerate() {
+            // Columns first: cols[x][i] = Σ_u Bᵀ[i][u] d[u][x].
+            let cols: [[S::f32s; N]; N] =
+                std::array::from_fn(|x| bt5(simd, std::array::from_fn(|u| load(u, x))));
+            // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i].
+            let rows: [[S::f32s; N]; N] =
+                std::array::from_fn(|i| std::array::from_fn(|x| cols[x][i]));
+            for (i, row) in rows.into_iter().enumerate() {
+                for (j, val) in bt5(simd, row).into_iter().enumerate() {
                     let at = (i * N + j) * columns + k0;
                     store(simd, &mut v[at..at + len], val);
                 }
@@ -364,6 +388,9 @@ struct OutputTransform<'a> {
     stride: usize,
     /// The channel's whole `HO×WO` plane.
     out: &'a mut [f32],
+    /// Added to every output, then the activation.
+    bias: f32,
+    act: Act,
     scratch: &'a mut Scratch,
     g: Geometry,
     band: Band,
@@ -379,6 +406,8 @@ impl pulp::WithSimd for OutputTransform<'_> {
             base,
             stride,
             out,
+            bias,
+            act,
             scratch,
             g,
             band,
@@ -392,22 +421,19 @@ impl pulp::WithSimd for OutputTransform<'_> {
         result.clear();
         result.resize(M * M * vlen, 0.0);
         let lanes = S::F32_LANES;
-        let zero = simd.splat_f32s(0.0);
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
             let load = |r: usize, j: usize| {
                 let at = base + (r * N + j) * stride + k0;
                 load(simd, &products[at..at + len])
             };
-            let mut t = [[zero; N]; M];
-            for j in 0..N {
-                let col = at5(simd, [load(0, j), load(1, j), load(2, j), load(3, j), load(4, j)]);
-                for (u, c) in col.into_iter().enumerate() {
-                    t[u][j] = c;
-                }
-            }
-            for (u, tu) in t.into_iter().enumerate() {
-                for (v, val) in at5(simd, tu).into_iter().enumerate() {
+            // Columns first: cols[j][u] = Σ_r Aᵀ[u][r] m[r][j]; then rows.
+            let cols: [[S::f32s; M]; N] =
+                std::array::from_fn(|j| at5(simd, std::array::from_fn(|r| load(r, j))));
+            let rows: [[S::f32s; N]; M] =
+                std::array::from_fn(|u| std::array::from_fn(|j| cols[j][u]));
+            for (u, row) in rows.into_iter().enumerate() {
+                for (v, val) in at5(simd, row).into_iter().enumerate() {
                     let at = (u * M + v) * vlen + k0;
                     store(simd, &mut result[at..at + len], val);
                 }
@@ -434,7 +460,7 @@ impl pulp::WithSimd for OutputTransform<'_> {
                 d[1] = *b;
                 d[2] = *c;
             }
-            out[oy * g.wo..(oy + 1) * g.wo].copy_from_slice(&row_buf[..g.wo]);
+            act.bias_into(&mut out[oy * g.wo..(oy + 1) * g.wo], &row_buf[..g.wo], bias);
         }
     }
 }
@@ -500,8 +526,14 @@ impl CustomOp1 for WinogradOp<'_> {
         // V: [C][25][columns]; a band's `in_rows · ws` columns plus S − 1 spare ones (read
         // only for the spare output columns).
         let columns = max_in_rows * ws + s - 1;
-        let mut v = vec![0f32; c * XI * columns];
-        let mut prod = vec![0f32; XI * o * band_rows * ws];
+        // Every element of V and of the products that an output reads is written before it
+        // is read (the spare columns feed only dropped outputs), so buffers kept from an
+        // earlier call need no clearing.
+        let (mut v, mut prod) = BUFFERS
+            .with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
+            .unwrap_or_default();
+        grow(&mut v, c * XI * columns);
+        grow(&mut prod, XI * o * band_rows * ws);
         let arch = pulp::Arch::new();
         for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
@@ -550,6 +582,8 @@ impl CustomOp1 for WinogradOp<'_> {
                             base: oc * used,
                             stride: o * used,
                             out: plane,
+                            bias: self.bias.map_or(0.0, |b| b[oc]),
+                            act: self.act,
                             scratch,
                             g,
                             band,
@@ -558,7 +592,25 @@ impl CustomOp1 for WinogradOp<'_> {
                 );
             }
         }
+        BUFFERS.with(|b| {
+            if let Ok(mut b) = b.try_borrow_mut() {
+                *b = (v, prod);
+            }
+        });
         Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
+    }
+}
+
+thread_local! {
+    /// `V` and the products of the last call on this thread, reused by the next.
+    static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Makes `buf` at least `len` long (new elements zero; old ones kept).
+fn grow(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
     }
 }
 
@@ -625,10 +677,16 @@ mod tests {
             .unwrap()
             .conv2d(&wt.to_dtype(DType::F64).unwrap(), pad, 1, 1, 1)
             .unwrap();
-        let got = conv2d(&x, &wt, pad, &WinogradCache::default()).unwrap();
+        let got = conv2d(&x, &wt, pad, &WinogradCache::default(), None, Act::None).unwrap();
         assert_eq!(got.dims(), want.dims(), "k{k} p{pad} {h}x{w}");
         let got = got.to_dtype(DType::F64).unwrap();
-        let rms = want.sqr().unwrap().mean_all().unwrap().to_scalar::<f64>().unwrap();
+        let rms = want
+            .sqr()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         let d = (got - &want)
             .unwrap()
             .abs()
@@ -658,6 +716,48 @@ mod tests {
     }
 
     #[test]
+    fn bias_and_activation_are_applied_to_every_output() {
+        let dev = Device::Cpu;
+        let (c, o, k, pad) = (5, 3, 3, 1);
+        let x = Tensor::randn(0f32, 1.0, (2, c, 8, 11), &dev).unwrap();
+        let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
+        let bias = [0.5f32, -1.0, 2.0];
+        let got = conv2d(
+            &x,
+            &wt,
+            pad,
+            &WinogradCache::default(),
+            Some(&bias),
+            Act::Relu,
+        )
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+        let b = Tensor::new(&bias, &dev)
+            .unwrap()
+            .reshape((1, o, 1, 1))
+            .unwrap();
+        let want = x
+            .conv2d(&wt, pad, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b)
+            .unwrap()
+            .relu()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-4, "{g} vs {w}");
+        }
+    }
+
+    #[test]
     fn written_out_transforms_match_the_matrices() {
         let s = pulp::Scalar::new();
         for col in 0..N {
@@ -678,6 +778,6 @@ mod tests {
     fn kernel_larger_than_input_is_an_error() {
         let x = Tensor::zeros((1, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
         let wt = Tensor::zeros((2, 2, 5, 5), DType::F32, &Device::Cpu).unwrap();
-        assert!(conv2d(&x, &wt, 0, &WinogradCache::default()).is_err());
+        assert!(conv2d(&x, &wt, 0, &WinogradCache::default(), None, Act::None).is_err());
     }
 }
