@@ -1,8 +1,9 @@
 //! Convolutions with their eval-mode BatchNorm folded in at load time, shared by the
 //! networks that load official PyTorch `state_dict` names (HRNet, HigherHRNet,
 //! SimpleBaseline, Stacked Hourglass, UniPose), and ResNet's Bottleneck built from them. On
-//! the CPU, undilated k×k convolutions run as im2col + matmul and the transposed convolution
-//! as matmul + col2im ([`super::im2col_cpu`]).
+//! the CPU, stride-1 k×k convolutions with enough channels run through Winograd
+//! ([`super::winograd_cpu`]), other undilated ones as im2col + matmul and the transposed
+//! convolution as matmul + col2im ([`super::im2col_cpu`]).
 
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;

@@ -133,11 +133,7 @@ fn conv2d_uncounted(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> R
     let x = x.contiguous()?;
     let w2 = weight.reshape((o, c * kh * kw))?;
     // Output rows per band, so that one band's columns stay about cache-sized.
-    let band_elements = std::env::var("PS_BAND")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(BAND_ELEMENTS);
-    let band = (band_elements / (c * kh * kw * wo).max(1)).max(1);
+    let band = (BAND_ELEMENTS / (c * kh * kw * wo).max(1)).max(1);
     if band >= ho {
         let cols = x.apply_op1_no_bwd(&whole)?;
         return w2.broadcast_matmul(&cols)?.reshape((n, o, ho, wo));

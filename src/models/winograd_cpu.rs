@@ -163,8 +163,7 @@ pub fn conv2d_auto(
         && stride == 1
         && kh == kw
         && x.dim(1)? == c
-        && worthwhile(kh, c, o)
-        && std::env::var_os("PS_NO_WINOGRAD").is_none();
+        && worthwhile(kh, c, o);
     if !fast {
         let y = super::im2col_cpu::conv2d(x, weight, stride, pad)?;
         return bias_act(y, Some(bias), act);
