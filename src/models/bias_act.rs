@@ -369,13 +369,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
         layout: &Layout,
     ) -> Result<(CpuStorage, candle_core::Shape)> {
         let (_, c, h, w) = layout.shape().dims4()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("scale-shift: tensor must be contiguous");
-        };
-        let x = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("scale-shift: storage too short".into()))?;
+        let x = super::cpu_util::f32_input(storage, layout, "scale-shift")?;
         if self.scale.len() != c || self.shift.len() != c {
             candle_core::bail!(
                 "scale-shift: {} scales and {} shifts for {c} channels",

@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
+use super::cpu_util::{load, store};
+
 use super::ops::same_padding;
 
 /// The op: per-channel kernels `[C, KH, KW]`, stride.
@@ -157,24 +159,6 @@ impl pulp::WithSimd for Plane<'_> {
     }
 }
 
-/// One vector from `src` (`S::F32_LANES` values or fewer): a plain unaligned load when full.
-#[inline(always)]
-fn load<S: pulp::Simd>(simd: S, src: &[f32]) -> S::f32s {
-    match S::as_simd_f32s(src).0.first() {
-        Some(&v) => v,
-        None => simd.partial_load_f32s(src),
-    }
-}
-
-/// Stores `value` into `dst` (`S::F32_LANES` values or fewer), like [`load`].
-#[inline(always)]
-fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
-    match S::as_mut_simd_f32s(dst).0.first_mut() {
-        Some(v) => *v = value,
-        None => simd.partial_store_f32s(dst, value),
-    }
-}
-
 impl CustomOp1 for DepthwiseCpu {
     fn name(&self) -> &'static str {
         "depthwise-conv2d-same"
@@ -188,13 +172,7 @@ impl CustomOp1 for DepthwiseCpu {
                 self.channels
             );
         }
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("depthwise: input must be contiguous");
-        };
-        let x = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("depthwise: storage too short".into()))?;
+        let x = super::cpu_util::f32_input(storage, layout, "depthwise")?;
         let s = self.stride;
         let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
         let (pt, _) = same_padding(h, self.kh, s);

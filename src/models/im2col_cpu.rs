@@ -55,13 +55,7 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("im2col: input must be contiguous");
-        };
-        let x = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("im2col: storage too short".into()))?;
+        let x = super::cpu_util::f32_input(storage, layout, "im2col")?;
         let (k, s, p) = (self.kernel, self.stride.max(1), self.pad);
         let (Some(ho), Some(wo)) = (self.out_size(h), self.out_size(w)) else {
             candle_core::bail!("im2col: kernel {k} larger than the padded input {h}x{w}");
@@ -178,13 +172,7 @@ impl CustomOp1 for Col2Im {
         if rows != o * k * k || cells != h * w {
             candle_core::bail!("col2im: columns {rows}x{cells} for {o}x{k}x{k} and {h}x{w}");
         }
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("col2im: input must be contiguous");
-        };
-        let cols = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("col2im: storage too short".into()))?;
+        let cols = super::cpu_util::f32_input(storage, layout, "col2im")?;
         let mut out = vec![0f32; n * o * ho * wo];
         if ho * wo > 0 && cells > 0 {
             out.par_chunks_mut(ho * wo)

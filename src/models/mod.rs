@@ -5,6 +5,7 @@ pub mod bias_act;
 pub mod catalog;
 pub(crate) mod checkpoint_shapes;
 pub mod cpm;
+pub(crate) mod cpu_util;
 pub mod depthwise_cpu;
 pub mod features;
 pub mod flops;

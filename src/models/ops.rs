@@ -419,13 +419,7 @@ impl candle_core::CustomOp1 for Resize {
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
         use rayon::prelude::*;
         let (n, c, h, w) = layout.shape().dims4()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("resize: input must be contiguous");
-        };
-        let x = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("resize: storage too short".into()))?;
+        let x = super::cpu_util::f32_input(storage, layout, "resize")?;
         let (ho, wo) = (self.rows.0.len(), self.cols.0.len());
         let in_range = |t: &Taps, size: usize| t.0.iter().chain(&t.1).all(|&i| (i as usize) < size);
         if !in_range(&self.rows, h) || !in_range(&self.cols, w) {

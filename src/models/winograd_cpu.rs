@@ -23,6 +23,8 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use super::bias_act::{bias_act, Act, Bias};
 use rayon::prelude::*;
 
+use super::cpu_util::{load, store};
+
 /// Output tile side.
 const M: usize = 3;
 /// Input tile side (`M + 3 − 1`).
@@ -264,25 +266,6 @@ fn at5<S: pulp::Simd>(s: S, m: [S::f32s; N]) -> [S::f32s; M] {
     [y0, y1, y2]
 }
 
-/// One vector from `src` (`S::F32_LANES` values or fewer): a plain unaligned load when
-/// full (pulp's partial load goes through a table of masks).
-#[inline(always)]
-fn load<S: pulp::Simd>(simd: S, src: &[f32]) -> S::f32s {
-    match S::as_simd_f32s(src).0.first() {
-        Some(&v) => v,
-        None => simd.partial_load_f32s(src),
-    }
-}
-
-/// Stores `value` into `dst` (`S::F32_LANES` values or fewer), like [`load`].
-#[inline(always)]
-fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
-    match S::as_mut_simd_f32s(dst).0.first_mut() {
-        Some(v) => *v = value,
-        None => simd.partial_store_f32s(dst, value),
-    }
-}
-
 /// Scratch buffers of one thread.
 #[derive(Default)]
 struct Scratch {
@@ -469,7 +452,8 @@ impl pulp::WithSimd for OutputTransform<'_> {
 /// per call and its 64-row micro-kernels (the products are computed transposed) then cost
 /// more than the cache saves. On HigherHRNet-W32 (AVX-512 EPYC, 1 thread), with the
 /// transforms in registers, 1 MiB bands took 1.11 s per forward, 2 MiB 1.06 s, 4 MiB 1.01 s,
-/// 8 MiB 1.04 s and 16 MiB 1.12 s (one noisy afternoon; 4 MiB was best in both rounds).
+/// 8 MiB 1.04 s and 16 MiB 1.12 s (medians on the shared machine; 4 MiB was best in both
+/// rounds).
 const BAND_BYTES: usize = 4 << 20;
 
 impl CustomOp1 for WinogradOp<'_> {
@@ -480,13 +464,7 @@ impl CustomOp1 for WinogradOp<'_> {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let kn = self.kernel;
         let (n, c, h, w) = layout.shape().dims4()?;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("winograd: input must be contiguous");
-        };
-        let x = storage
-            .as_slice::<f32>()?
-            .get(start..end)
-            .ok_or_else(|| candle_core::Error::Msg("winograd: storage too short".into()))?;
+        let x = super::cpu_util::f32_input(storage, layout, "winograd")?;
         if c != kn.in_channels {
             candle_core::bail!(
                 "winograd: input has {c} channels, the kernel {}",
