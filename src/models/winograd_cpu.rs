@@ -450,11 +450,12 @@ impl pulp::WithSimd for OutputTransform<'_> {
 /// Bytes of `V` and products one band may take. Smaller bands keep them in L2 from
 /// transform to product to transform, but make the products narrow, and gemm's fixed cost
 /// per call and its 64-row micro-kernels (the products are computed transposed) then cost
-/// more than the cache saves. On HigherHRNet-W32 (AVX-512 EPYC, 1 thread), with the
-/// transforms in registers, 1 MiB bands took 1.11 s per forward, 2 MiB 1.06 s, 4 MiB 1.01 s,
-/// 8 MiB 1.04 s and 16 MiB 1.12 s (medians on the shared machine; 4 MiB was best in both
-/// rounds).
-const BAND_BYTES: usize = 4 << 20;
+/// more than the cache saves. HigherHRNet-W32 (AVX-512 EPYC, 1 thread): with the first,
+/// unblocked transforms 0.5 MiB bands took 2.3 s per forward, 2 MiB 1.13 s, 8 MiB 1.00 s,
+/// unbounded 1.11 s; with the register transforms 4 MiB and 8 MiB were within the noise of
+/// the shared machine (4 MiB ahead alone, 8 MiB ahead in the interleaved ORT benchmark: 905
+/// against 950 ms), 1, 2 and 16 MiB slower.
+const BAND_BYTES: usize = 8 << 20;
 
 impl CustomOp1 for WinogradOp<'_> {
     fn name(&self) -> &'static str {
