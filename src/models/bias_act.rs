@@ -429,14 +429,7 @@ mod tests {
                 .tensor(y.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap())
                 .unwrap();
             let got = bias_act(y.copy().unwrap(), Some(&bias), act).unwrap();
-            let d = (got - &want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
             assert_eq!(d, 0.0, "{act:?}");
         }
         let r = y.affine(-0.7, 0.3).unwrap();

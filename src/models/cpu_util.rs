@@ -1,6 +1,8 @@
 //! Small pieces shared by the CPU kernels (custom candle ops): reading an op's input as a
 //! contiguous f32 slice, and whole-vector loads and stores for [`pulp`] code.
 
+#[cfg(test)]
+use candle_core::Tensor;
 use candle_core::{CpuStorage, Layout, Result};
 
 /// The f32 values of a contiguous input `layout` over `storage`; `op` names the operation
@@ -36,4 +38,16 @@ pub(crate) fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
         Some(v) => *v = value,
         None => simd.partial_store_f32s(dst, value),
     }
+}
+
+/// The largest absolute difference of two f32 tensors of one shape (for tests).
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("difference of two f32 tensors")
 }

@@ -269,14 +269,7 @@ mod tests {
             let want = x.conv2d(&wt, p, s, 1, 1).unwrap();
             let got = conv2d(&x, &wt, s, p).unwrap();
             assert_eq!(got.dims(), want.dims(), "k{k} s{s} p{p}");
-            let d = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
             assert!(d < 1e-4, "k{k} s{s} p{p}: {d}");
         }
     }
@@ -290,14 +283,7 @@ mod tests {
             let want = x.conv_transpose2d(&wt, p, op, s, 1).unwrap();
             let got = conv_transpose2d(&x, &wt, s, p, op).unwrap();
             assert_eq!(got.dims(), want.dims(), "k{k}");
-            let d = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
             assert!(d < 1e-4, "k{k} s{s} p{p}: {d}");
         }
     }

@@ -640,14 +640,7 @@ mod tests {
             .unwrap()
             .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
             .unwrap();
-        let d = (y - r)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = crate::models::cpu_util::max_abs_diff(&y, &r);
         assert!(d < 1e-5);
     }
 
@@ -696,14 +689,7 @@ mod tests {
         let x = Tensor::from_vec(vec![0f32, 10., 20.], (1, 1, 1, 3), &dev).unwrap();
         let ours = resize_bilinear_legacy(&x, 1, 6).unwrap();
         let candle = x.upsample_bilinear2d(1, 6, false).unwrap();
-        let d: f32 = (ours - candle)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let d = crate::models::cpu_util::max_abs_diff(&ours, &candle);
         assert!(d > 1.0);
     }
 
@@ -732,14 +718,7 @@ mod tests {
                 let cpu = resize_cpu(&x, blend, taps, out).unwrap().unwrap();
                 let reference = resize_tensors(&x, blend, taps, out).unwrap();
                 assert_eq!(cpu.dims(), reference.dims());
-                let d = (cpu - reference)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let d = crate::models::cpu_util::max_abs_diff(&cpu, &reference);
                 assert!(d < 1e-6, "{blend:?} {out:?}: {d}");
             }
         }
