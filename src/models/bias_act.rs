@@ -18,24 +18,15 @@ pub enum Act {
 }
 
 impl Act {
-    /// The activation of one value.
+    /// `dst[i] = act(src[i] · scale + shift)`, a loop per activation so each vectorises
+    /// (a scale of 1 leaves `src[i]` exact, so this is also the plain bias).
     #[inline(always)]
-    pub fn apply(self, v: f32) -> f32 {
-        match self {
-            Act::None => v,
-            Act::Relu => v.max(0.0),
-            Act::Relu6 => v.clamp(0.0, 6.0),
-        }
-    }
-
-    /// `dst[i] = act(src[i] + bias)`, a loop per activation so each vectorises.
-    #[inline(always)]
-    pub fn bias_into(self, dst: &mut [f32], src: &[f32], bias: f32) {
+    pub fn scale_shift_into(self, dst: &mut [f32], src: &[f32], scale: f32, shift: f32) {
         let pairs = dst.iter_mut().zip(src);
         match self {
-            Act::None => pairs.for_each(|(d, s)| *d = *s + bias),
-            Act::Relu => pairs.for_each(|(d, s)| *d = (*s + bias).max(0.0)),
-            Act::Relu6 => pairs.for_each(|(d, s)| *d = (*s + bias).clamp(0.0, 6.0)),
+            Act::None => pairs.for_each(|(d, s)| *d = *s * scale + shift),
+            Act::Relu => pairs.for_each(|(d, s)| *d = (*s * scale + shift).max(0.0)),
+            Act::Relu6 => pairs.for_each(|(d, s)| *d = (*s * scale + shift).clamp(0.0, 6.0)),
         }
     }
 
@@ -348,12 +339,7 @@ impl pulp::WithSimd for ScaleShiftLoop<'_> {
             .enumerate()
         {
             let (a, b) = (self.scale[i % channels], self.shift[i % channels]);
-            let pairs = o.iter_mut().zip(x);
-            match self.act {
-                Act::None => pairs.for_each(|(o, x)| *o = *x * a + b),
-                Act::Relu => pairs.for_each(|(o, x)| *o = (*x * a + b).max(0.0)),
-                Act::Relu6 => pairs.for_each(|(o, x)| *o = (*x * a + b).clamp(0.0, 6.0)),
-            }
+            self.act.scale_shift_into(o, x, a, b);
         }
     }
 }

@@ -442,7 +442,12 @@ impl pulp::WithSimd for OutputTransform<'_> {
                 d[1] = *b;
                 d[2] = *c;
             }
-            act.bias_into(&mut out[oy * g.wo..(oy + 1) * g.wo], &row_buf[..g.wo], bias);
+            act.scale_shift_into(
+                &mut out[oy * g.wo..(oy + 1) * g.wo],
+                &row_buf[..g.wo],
+                1.0,
+                bias,
+            );
         }
     }
 }
