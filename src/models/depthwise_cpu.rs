@@ -103,6 +103,29 @@ impl pulp::WithSimd for Plane<'_> {
                 let at = r * pw + pl;
                 let n = w.min(pw - pl);
                 padded[at..at + n].copy_from_slice(&row[..n]);
+            } else if s == 2 {
+                // Even and odd input columns in one pass (vectorises as shuffles). Input
+                // column x sits at padded column x + pl, phase (x + pl) % 2, index
+                // (x + pl) / 2; values past the phase row are never read.
+                let (ph0, ph1) = padded.split_at_mut(phase_len);
+                let (p0, p1) = (
+                    &mut ph0[r * pw..(r + 1) * pw],
+                    &mut ph1[r * pw..(r + 1) * pw],
+                );
+                let (even, odd, e0, o0) = if pl % 2 == 0 {
+                    (p0, p1, pl / 2, pl / 2)
+                } else {
+                    (p1, p0, pl / 2, pl / 2 + 1)
+                };
+                let pairs = row.chunks_exact(2);
+                if let (Some(&v), Some(d)) = (pairs.remainder().first(), even.get_mut(e0 + w / 2)) {
+                    *d = v;
+                }
+                let (even, odd) = (&mut even[e0.min(pw)..], &mut odd[o0.min(pw)..]);
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
             } else {
                 // Input column x sits at padded column x + pl = s·i + q.
                 for q in 0..s {
@@ -123,32 +146,31 @@ impl pulp::WithSimd for Plane<'_> {
         // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
         // a few outputs) so that no partial vector is needed unless the row is short.
         let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
+        let g = Geometry {
+            padded: padded.as_slice(),
+            rows,
+            pw,
+            phase_len,
+            kh,
+            kw,
+            stride: s,
+        };
         // Eight output rows at a time: eight independent chains of multiply-adds. A last
         // block of fewer rows computes the missing ones from the last padded row and drops
         // them, so that the inner loops have a fixed shape.
-        const ROWS: usize = 8;
-        let reach = (kw - 1) / s;
         for (block, out_rows) in out[..ho * wo].chunks_mut(ROWS * wo).enumerate() {
             let n = out_rows.len() / wo;
+            let first = block * ROWS * s;
             for x0 in starts.clone() {
-                let mut acc = [simd.splat_f32s(0.0); ROWS];
-                for i in 0..kh {
-                    for q in 0..s.min(kw) {
-                        let row = |b: usize| {
-                            let r = ((block * ROWS + b) * s + i).min(rows - 1);
-                            let at = q * phase_len + r * pw + x0;
-                            &padded[at..at + lanes + reach]
-                        };
-                        let src: [&[f32]; ROWS] = std::array::from_fn(row);
-                        for j in (q..kw).step_by(s) {
-                            let tap = taps[i * kw + j];
-                            let o = j / s;
-                            for (a, r) in acc.iter_mut().zip(src) {
-                                *a = simd.mul_add_f32s(tap, load(simd, &r[o..o + lanes]), *a);
-                            }
-                        }
-                    }
-                }
+                let acc = match (kh, s) {
+                    (3, 1) => g.block_fixed::<S, 3, 1>(simd, &taps, first, x0),
+                    (3, 2) => g.block_fixed::<S, 3, 2>(simd, &taps, first, x0),
+                    (5, 1) => g.block_fixed::<S, 5, 1>(simd, &taps, first, x0),
+                    (5, 2) => g.block_fixed::<S, 5, 2>(simd, &taps, first, x0),
+                    (7, 1) => g.block_fixed::<S, 7, 1>(simd, &taps, first, x0),
+                    (7, 2) => g.block_fixed::<S, 7, 2>(simd, &taps, first, x0),
+                    _ => g.block_any(simd, &taps, first, x0),
+                };
                 let len = lanes.min(wo - x0);
                 for (b, a) in acc.iter().enumerate().take(n) {
                     let o = b * wo + x0;
@@ -156,6 +178,104 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
+    }
+}
+
+/// Output rows computed together.
+const ROWS: usize = 8;
+/// Padded rows a block of [`ROWS`] outputs can read with the fixed-shape path.
+const MAX_BLOCK_ROWS: usize = (ROWS - 1) * 2 + 7;
+
+/// The padded, phase-split plane of [`Plane`] and the kernel's shape.
+struct Geometry<'a> {
+    padded: &'a [f32],
+    rows: usize,
+    /// Width of one phase row.
+    pw: usize,
+    phase_len: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+}
+
+impl Geometry<'_> {
+    /// The `lanes + reach` values of phase `q`, padded row `r` (clamped to the last row),
+    /// from column `x0`.
+    #[inline(always)]
+    fn row(&self, q: usize, r: usize, x0: usize, len: usize) -> &[f32] {
+        let at = q * self.phase_len + r.min(self.rows - 1) * self.pw + x0;
+        &self.padded[at..at + len]
+    }
+
+    /// [`ROWS`] output vectors from padded row `first` and column `x0`, for a `KH`-row
+    /// kernel at stride `ST` (any width). Each input vector is loaded once and feeds every
+    /// output row it reaches; the kernel column's `KH` taps stay in registers.
+    #[inline(always)]
+    fn block_fixed<S: pulp::Simd, const KH: usize, const ST: usize>(
+        &self,
+        simd: S,
+        taps: &[S::f32s],
+        first: usize,
+        x0: usize,
+    ) -> [S::f32s; ROWS] {
+        let lanes = S::F32_LANES;
+        let kw = self.kw;
+        let reach = (kw - 1) / ST;
+        let block_rows = (ROWS - 1) * ST + KH;
+        let mut acc = [simd.splat_f32s(0.0); ROWS];
+        // The block's rows of each column phase.
+        let mut src: [[&[f32]; MAX_BLOCK_ROWS]; 2] = [[&[]; MAX_BLOCK_ROWS]; 2];
+        for (q, phase) in src.iter_mut().enumerate().take(ST.min(kw)) {
+            for (rr, row) in phase.iter_mut().enumerate().take(block_rows) {
+                *row = self.row(q, first + rr, x0, lanes + reach);
+            }
+        }
+        for j in 0..kw {
+            let (q, o) = (j % ST, j / ST);
+            let t: [S::f32s; KH] = std::array::from_fn(|i| taps[i * kw + j]);
+            // The block's input vectors for this kernel column, each loaded once; padded
+            // row `ST·b + i` is kernel row `i` of output row `b`. Every index is a
+            // constant once the fixed-count loops unroll.
+            let mut v = [simd.splat_f32s(0.0); MAX_BLOCK_ROWS];
+            for (d, row) in v.iter_mut().zip(&src[q]).take(block_rows) {
+                *d = load(simd, &row[o..o + lanes]);
+            }
+            for (b, a) in acc.iter_mut().enumerate() {
+                for (i, t) in t.iter().enumerate() {
+                    *a = simd.mul_add_f32s(*t, v[ST * b + i], *a);
+                }
+            }
+        }
+        acc
+    }
+
+    /// [`ROWS`] output vectors for any kernel and stride, one load per tap and row.
+    #[inline(always)]
+    fn block_any<S: pulp::Simd>(
+        &self,
+        simd: S,
+        taps: &[S::f32s],
+        first: usize,
+        x0: usize,
+    ) -> [S::f32s; ROWS] {
+        let lanes = S::F32_LANES;
+        let (kh, kw, s) = (self.kh, self.kw, self.stride);
+        let reach = (kw - 1) / s;
+        let mut acc = [simd.splat_f32s(0.0); ROWS];
+        for i in 0..kh {
+            for q in 0..s.min(kw) {
+                let src: [&[f32]; ROWS] =
+                    std::array::from_fn(|b| self.row(q, first + b * s + i, x0, lanes + reach));
+                for j in (q..kw).step_by(s) {
+                    let tap = taps[i * kw + j];
+                    let o = j / s;
+                    for (a, r) in acc.iter_mut().zip(src) {
+                        *a = simd.mul_add_f32s(tap, load(simd, &r[o..o + lanes]), *a);
+                    }
+                }
+            }
+        }
+        acc
     }
 }
 

@@ -539,24 +539,24 @@ mod tests {
         h: usize,
         w: usize,
         k: &[f32],
-        kk: usize,
+        (kh, kw): (usize, usize),
         s: usize,
     ) -> Vec<f32> {
         let (ho, wo) = (h.div_ceil(s), w.div_ceil(s));
-        let (pt, _) = same_padding(h, kk, s);
-        let (pl, _) = same_padding(w, kk, s);
+        let (pt, _) = same_padding(h, kh, s);
+        let (pl, _) = same_padding(w, kw, s);
         let mut out = vec![0.0; c * ho * wo];
         for ch in 0..c {
             for oy in 0..ho {
                 for ox in 0..wo {
                     let mut acc = 0.0;
-                    for i in 0..kk {
-                        for j in 0..kk {
+                    for i in 0..kh {
+                        for j in 0..kw {
                             let iy = (oy * s + i) as isize - pt as isize;
                             let ix = (ox * s + j) as isize - pl as isize;
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                                 acc += x[(ch * h + iy as usize) * w + ix as usize]
-                                    * k[(ch * kk + i) * kk + j];
+                                    * k[(ch * kh + i) * kw + j];
                             }
                         }
                     }
@@ -570,35 +570,45 @@ mod tests {
     #[test]
     fn depthwise_matches_direct_loops() {
         let dev = Device::Cpu;
-        for &(h, w, s) in &[
-            (7, 9, 1),
-            (7, 9, 2),
-            (8, 6, 2),
-            (5, 5, 2),
-            (1, 1, 1),
-            (2, 3, 2),
-            (7, 9, 3),
-            // Rows longer than a vector, with a partial tail.
-            (12, 40, 1),
-            (13, 37, 2),
-            (5, 35, 3),
-        ] {
-            let c = 3;
-            let x: Vec<f32> = (0..c * h * w)
-                .map(|v| ((v * 37 % 11) as f32) - 5.0)
-                .collect();
-            let k: Vec<f32> = (0..c * 9)
-                .map(|v| ((v * 13 % 7) as f32) * 0.25 - 0.5)
-                .collect();
-            let xt = Tensor::from_vec(x.clone(), (1, c, h, w), &dev).unwrap();
-            let kt = Tensor::from_vec(k.clone(), (c, 1, 3, 3), &dev).unwrap();
-            let op = DepthwiseSame::new(&kt, s).unwrap();
-            let want = depthwise_ref(&x, c, h, w, &k, 3, s);
-            for y in [op.forward(&xt).unwrap(), op.forward_tensors(&xt).unwrap()] {
-                let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
-                assert_eq!(got.len(), want.len());
-                for (a, b) in got.iter().zip(&want) {
-                    assert!((a - b).abs() < 1e-4, "{h}x{w} s{s}: {a} vs {b}");
+        // Square kernels of 3, 5 and 7 take the fixed-shape paths at strides 1 and 2; the
+        // others (and stride 3) the general one.
+        for &(kh, kw) in &[(3, 3), (5, 5), (7, 7), (2, 4), (3, 1)] {
+            for &(h, w, s) in &[
+                (7, 9, 1),
+                (7, 9, 2),
+                (8, 6, 2),
+                (5, 5, 2),
+                (1, 1, 1),
+                (2, 3, 2),
+                (7, 9, 3),
+                // Rows longer than a vector, with a partial tail.
+                (12, 40, 1),
+                (13, 37, 2),
+                (5, 35, 3),
+                // Several blocks of rows, 24 wide (the mobile CPM's stage maps).
+                (24, 24, 1),
+                (23, 17, 2),
+            ] {
+                let c = 3;
+                let x: Vec<f32> = (0..c * h * w)
+                    .map(|v| ((v * 37 % 11) as f32) - 5.0)
+                    .collect();
+                let k: Vec<f32> = (0..c * kh * kw)
+                    .map(|v| ((v * 13 % 7) as f32) * 0.25 - 0.5)
+                    .collect();
+                let xt = Tensor::from_vec(x.clone(), (1, c, h, w), &dev).unwrap();
+                let kt = Tensor::from_vec(k.clone(), (c, 1, kh, kw), &dev).unwrap();
+                let op = DepthwiseSame::new(&kt, s).unwrap();
+                let want = depthwise_ref(&x, c, h, w, &k, (kh, kw), s);
+                for y in [op.forward(&xt).unwrap(), op.forward_tensors(&xt).unwrap()] {
+                    let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+                    assert_eq!(got.len(), want.len());
+                    for (a, b) in got.iter().zip(&want) {
+                        assert!(
+                            (a - b).abs() < 1e-4,
+                            "{kh}x{kw} kernel, {h}x{w} s{s}: {a} vs {b}"
+                        );
+                    }
                 }
             }
         }
