@@ -8,11 +8,13 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
+use super::bias_act::Act;
 use super::cpu_util::{load, store};
 
 use super::ops::same_padding;
 
-/// The op: per-channel kernels `[C, KH, KW]`, stride.
+/// The op: per-channel kernels `[C, KH, KW]`, stride, and an optional per-channel bias and
+/// activation applied as the outputs are stored.
 #[derive(Clone, Debug)]
 pub struct DepthwiseCpu {
     weight: Vec<f32>,
@@ -20,6 +22,9 @@ pub struct DepthwiseCpu {
     kh: usize,
     kw: usize,
     stride: usize,
+    /// One value per channel (empty: no bias).
+    bias: Vec<f32>,
+    act: Act,
 }
 
 impl DepthwiseCpu {
@@ -43,7 +48,22 @@ impl DepthwiseCpu {
             kh,
             kw,
             stride: stride.max(1),
+            bias: Vec::new(),
+            act: Act::None,
         })
+    }
+
+    /// The same convolution followed by `+ bias` (one value per channel) and `act`.
+    pub fn with_bias_act(self, bias: Option<Vec<f32>>, act: Act) -> Result<Self> {
+        let bias = bias.unwrap_or_default();
+        if !bias.is_empty() && bias.len() != self.channels {
+            candle_core::bail!(
+                "depthwise bias has {} values, expected {}",
+                bias.len(),
+                self.channels
+            );
+        }
+        Ok(Self { bias, act, ..self })
     }
 }
 
@@ -65,8 +85,12 @@ struct Plane<'a> {
     out_size: (usize, usize),
     /// Top and left SAME padding.
     pad: (usize, usize),
-    /// The padded, phase-split plane (scratch).
+    /// The padded, phase-split plane (scratch). Its padding stays zero between planes of
+    /// one geometry, so it is only cleared when its size changes.
     padded: &'a mut Vec<f32>,
+    /// Added to every output, then `act`.
+    bias: f32,
+    act: Act,
 }
 
 impl pulp::WithSimd for Plane<'_> {
@@ -85,6 +109,8 @@ impl pulp::WithSimd for Plane<'_> {
             out_size: (ho, wo),
             pad: (pt, pl),
             padded,
+            bias,
+            act,
         } = self;
         let lanes = S::F32_LANES;
         // Padded rows, and the width of one phase row: the outputs (at least one vector's
@@ -92,8 +118,10 @@ impl pulp::WithSimd for Plane<'_> {
         let rows = (ho - 1) * s + kh;
         let pw = wo.max(lanes) + (kw - 1) / s + 1;
         let phase_len = rows * pw;
-        padded.clear();
-        padded.resize(s * phase_len, 0.0);
+        if padded.len() != s * phase_len {
+            padded.clear();
+            padded.resize(s * phase_len, 0.0);
+        }
         for (y, row) in input.chunks_exact(w).take(h).enumerate() {
             let r = y + pt;
             if r >= rows {
@@ -143,6 +171,11 @@ impl pulp::WithSimd for Plane<'_> {
             }
         }
         let taps: Vec<S::f32s> = kernel.iter().map(|&k| simd.splat_f32s(k)).collect();
+        let (bias_v, zero, six) = (
+            simd.splat_f32s(bias),
+            simd.splat_f32s(0.0),
+            simd.splat_f32s(6.0),
+        );
         // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
         // a few outputs) so that no partial vector is needed unless the row is short.
         let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
@@ -174,7 +207,13 @@ impl pulp::WithSimd for Plane<'_> {
                 let len = lanes.min(wo - x0);
                 for (b, a) in acc.iter().enumerate().take(n) {
                     let o = b * wo + x0;
-                    store(simd, &mut out_rows[o..o + len], *a);
+                    let a = simd.add_f32s(*a, bias_v);
+                    let a = match act {
+                        Act::None => a,
+                        Act::Relu => simd.max_f32s(a, zero),
+                        Act::Relu6 => simd.min_f32s(simd.max_f32s(a, zero), six),
+                    };
+                    store(simd, &mut out_rows[o..o + len], a);
                 }
             }
         }
@@ -317,6 +356,8 @@ impl CustomOp1 for DepthwiseCpu {
                         out_size: (ho, wo),
                         pad: (pt, pl),
                         padded,
+                        bias: self.bias.get(ch).copied().unwrap_or(0.0),
+                        act: self.act,
                     })
                 });
         }

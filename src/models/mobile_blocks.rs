@@ -14,7 +14,7 @@
 
 use candle_core::{Module, Result as CResult, Tensor};
 
-use super::bias_act::{bias_act, scale_shift_act, Act, Bias};
+use super::bias_act::{scale_shift_act, Act, Bias};
 use super::ops::{same_padding, DepthwiseSame, Pointwise};
 use super::receptive::RfLayer;
 use crate::weights::{TensorStore, WeightsError};
@@ -35,11 +35,11 @@ pub fn load_pointwise_relu6(
     })
 }
 
-/// A depthwise conv from a TFLite filter `[1, K, K, C]` and bias `[C]`.
+/// A depthwise conv from a TFLite filter `[1, K, K, C]` and bias `[C]`, followed by ReLU
+/// (fused).
 #[derive(Clone, Debug)]
 pub struct Depthwise {
     conv: DepthwiseSame,
-    bias: Bias,
     pub kernel: usize,
     pub stride: usize,
 }
@@ -54,15 +54,14 @@ impl Depthwise {
     ) -> Result<Self, WeightsError> {
         let name = format!("{prefix}/depthwise_weights");
         let k = w.get(&name, &[1, kernel, kernel, channels])?;
-        let conv = w.convert(&name, k, |k| {
-            DepthwiseSame::new(&k.permute((3, 0, 1, 2))?.contiguous()?, stride)
-        })?;
         let bias_name = format!("{prefix}/depthwise_bias");
         let b = w.get(&bias_name, &[channels])?;
-        let bias = w.convert(&bias_name, b, |b| Bias::new(&b))?;
+        let conv = w.convert(&name, k, |k| {
+            DepthwiseSame::new(&k.permute((3, 0, 1, 2))?.contiguous()?, stride)?
+                .with_bias_act(Some(&b), Act::Relu)
+        })?;
         Ok(Self {
             conv,
-            bias,
             kernel,
             stride,
         })
@@ -72,7 +71,7 @@ impl Depthwise {
 impl Module for Depthwise {
     /// Depthwise conv + bias → ReLU.
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        bias_act(self.conv.forward(x)?, Some(&self.bias), Act::Relu)
+        self.conv.forward(x)
     }
 }
 

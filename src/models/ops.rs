@@ -140,7 +140,9 @@ impl Module for Pointwise {
     }
 }
 
-/// A depthwise convolution (channel multiplier 1) with TF `SAME` padding, no bias.
+/// A depthwise convolution (channel multiplier 1) with TF `SAME` padding, optionally
+/// followed by a per-channel bias and an activation ([`DepthwiseSame::with_bias_act`]; fused
+/// into the CPU kernel).
 ///
 /// candle's grouped convolution runs one convolution per channel, so this computes the
 /// sum over kernel taps of shifted input windows times per-channel weights instead; it runs
@@ -154,6 +156,8 @@ pub struct DepthwiseSame {
     kh: usize,
     kw: usize,
     stride: usize,
+    bias: Option<super::bias_act::Bias>,
+    act: super::bias_act::Act,
 }
 
 impl DepthwiseSame {
@@ -193,6 +197,23 @@ impl DepthwiseSame {
             kh,
             kw,
             stride: stride.max(1),
+            bias: None,
+            act: super::bias_act::Act::None,
+        })
+    }
+
+    /// The same convolution followed by `+ bias` (`[C]`) and `act`.
+    pub fn with_bias_act(self, bias: Option<&Tensor>, act: super::bias_act::Act) -> Result<Self> {
+        let bias = bias.map(super::bias_act::Bias::new).transpose()?;
+        let cpu = self
+            .cpu
+            .map(|op| op.with_bias_act(bias.as_ref().map(|b| b.values().to_vec()), act))
+            .transpose()?;
+        Ok(Self {
+            cpu,
+            bias,
+            act,
+            ..self
         })
     }
 }
@@ -203,7 +224,7 @@ impl Module for DepthwiseSame {
             Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
                 x.contiguous()?.apply_op1_no_bwd(op)?
             }
-            _ => self.forward_tensors(x)?,
+            _ => super::bias_act::bias_act(self.forward_tensors(x)?, self.bias.as_ref(), self.act)?,
         };
         super::flops::add_conv(y.elem_count(), 1, self.kh, self.kw);
         Ok(y)
@@ -609,6 +630,59 @@ mod tests {
                             "{kh}x{kw} kernel, {h}x{w} s{s}: {a} vs {b}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn depthwise_bias_and_activation_are_fused_on_the_cpu() {
+        use crate::models::bias_act::{bias_act, Act, Bias};
+        let dev = Device::Cpu;
+        let (c, h, w) = (5, 11, 19);
+        let x = Tensor::from_vec(
+            (0..c * h * w)
+                .map(|v| ((v * 29 % 13) as f32) - 6.0)
+                .collect::<Vec<_>>(),
+            (1, c, h, w),
+            &dev,
+        )
+        .unwrap();
+        let bias = Tensor::new(&[-3f32, 0.5, 2.0, -0.25, 7.0], &dev).unwrap();
+        for (k, s) in [(3, 1), (7, 1), (3, 2), (4, 1)] {
+            let kt = Tensor::from_vec(
+                (0..c * k * k)
+                    .map(|v| ((v * 11 % 5) as f32) * 0.5 - 1.0)
+                    .collect::<Vec<_>>(),
+                (c, 1, k, k),
+                &dev,
+            )
+            .unwrap();
+            for act in [Act::None, Act::Relu, Act::Relu6] {
+                let op = DepthwiseSame::new(&kt, s)
+                    .unwrap()
+                    .with_bias_act(Some(&bias), act)
+                    .unwrap();
+                let plain = DepthwiseSame::new(&kt, s).unwrap();
+                let want = bias_act(
+                    plain.forward_tensors(&x).unwrap(),
+                    Some(&Bias::new(&bias).unwrap()),
+                    act,
+                )
+                .unwrap();
+                let got = op.forward(&x).unwrap();
+                let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+                assert!(d < 1e-4, "k{k} s{s} {act:?}: {d}");
+                // The activation changed something, so the comparison sees it.
+                if act != Act::None {
+                    let raw = (plain.forward_tensors(&x).unwrap()
+                        + bias
+                            .reshape((1, c, 1, 1))
+                            .unwrap()
+                            .broadcast_as(got.shape())
+                            .unwrap())
+                    .unwrap();
+                    assert!(crate::models::cpu_util::max_abs_diff(&got, &raw) > 0.1);
                 }
             }
         }
