@@ -170,7 +170,10 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
-        let taps: Vec<S::f32s> = kernel.iter().map(|&k| simd.splat_f32s(k)).collect();
+        let mut taps = Vec::with_capacity(kernel.len());
+        for &k in kernel {
+            taps.push(simd.splat_f32s(k));
+        }
         let (bias_v, zero, six) = (
             simd.splat_f32s(bias),
             simd.splat_f32s(0.0),
@@ -271,7 +274,10 @@ impl Geometry<'_> {
         }
         for j in 0..kw {
             let (q, o) = (j % ST, j / ST);
-            let t: [S::f32s; KH] = std::array::from_fn(|i| taps[i * kw + j]);
+            let mut t = [simd.splat_f32s(0.0); KH];
+            for (i, t) in t.iter_mut().enumerate() {
+                *t = taps[i * kw + j];
+            }
             // The block's input vectors for this kernel column, each loaded once; padded
             // row `ST·b + i` is kernel row `i` of output row `b`. Every index is a
             // constant once the fixed-count loops unroll.
@@ -303,8 +309,10 @@ impl Geometry<'_> {
         let mut acc = [simd.splat_f32s(0.0); ROWS];
         for i in 0..kh {
             for q in 0..s.min(kw) {
-                let src: [&[f32]; ROWS] =
-                    std::array::from_fn(|b| self.row(q, first + b * s + i, x0, lanes + reach));
+                let mut src: [&[f32]; ROWS] = [&[]; ROWS];
+                for (b, r) in src.iter_mut().enumerate() {
+                    *r = self.row(q, first + b * s + i, x0, lanes + reach);
+                }
                 for j in (q..kw).step_by(s) {
                     let tap = taps[i * kw + j];
                     let o = j / s;

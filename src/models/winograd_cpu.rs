@@ -338,19 +338,29 @@ impl pulp::WithSimd for InputTransform<'_> {
             }
         }
         let lanes = S::F32_LANES;
+        let zero = simd.splat_f32s(0.0);
         let vlen = band.in_rows * ws;
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
-            let load = |u: usize, x: usize| {
-                let at = ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
-                load(simd, &phases[at..at + len])
-            };
+            // Plain loops, not closures or `array::from_fn`: everything here must inline
+            // into pulp's target-feature function, or each vector op becomes a call.
             // Columns first: cols[x][i] = Σ_u Bᵀ[i][u] d[u][x].
-            let cols: [[S::f32s; N]; N] =
-                std::array::from_fn(|x| bt5(simd, std::array::from_fn(|u| load(u, x))));
+            let mut cols = [[zero; N]; N];
+            for (x, col) in cols.iter_mut().enumerate() {
+                let mut d = [zero; N];
+                for (u, du) in d.iter_mut().enumerate() {
+                    let at = ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
+                    *du = load(simd, &phases[at..at + len]);
+                }
+                *col = bt5(simd, d);
+            }
             // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i].
-            let rows: [[S::f32s; N]; N] =
-                std::array::from_fn(|i| std::array::from_fn(|x| cols[x][i]));
+            let mut rows = [[zero; N]; N];
+            for (i, row) in rows.iter_mut().enumerate() {
+                for (x, r) in row.iter_mut().enumerate() {
+                    *r = cols[x][i];
+                }
+            }
             for (i, row) in rows.into_iter().enumerate() {
                 for (j, val) in bt5(simd, row).into_iter().enumerate() {
                     let at = (i * N + j) * columns + k0;
@@ -403,17 +413,26 @@ impl pulp::WithSimd for OutputTransform<'_> {
         result.clear();
         result.resize(M * M * vlen, 0.0);
         let lanes = S::F32_LANES;
+        let zero = simd.splat_f32s(0.0);
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
-            let load = |r: usize, j: usize| {
-                let at = base + (r * N + j) * stride + k0;
-                load(simd, &products[at..at + len])
-            };
+            // Plain loops, as in the input transform.
             // Columns first: cols[j][u] = Σ_r Aᵀ[u][r] m[r][j]; then rows.
-            let cols: [[S::f32s; M]; N] =
-                std::array::from_fn(|j| at5(simd, std::array::from_fn(|r| load(r, j))));
-            let rows: [[S::f32s; N]; M] =
-                std::array::from_fn(|u| std::array::from_fn(|j| cols[j][u]));
+            let mut cols = [[zero; M]; N];
+            for (j, col) in cols.iter_mut().enumerate() {
+                let mut m = [zero; N];
+                for (r, mr) in m.iter_mut().enumerate() {
+                    let at = base + (r * N + j) * stride + k0;
+                    *mr = load(simd, &products[at..at + len]);
+                }
+                *col = at5(simd, m);
+            }
+            let mut rows = [[zero; N]; M];
+            for (u, row) in rows.iter_mut().enumerate() {
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = cols[j][u];
+                }
+            }
             for (u, row) in rows.into_iter().enumerate() {
                 for (v, val) in at5(simd, row).into_iter().enumerate() {
                     let at = (u * M + v) * vlen + k0;
