@@ -310,8 +310,13 @@ impl pulp::WithSimd for InputTransform<'_> {
             a: phases,
             row: padded,
         } = scratch;
-        phases.clear();
-        phases.resize(9 * plen, 0.0);
+        // Every phase row is written below (zeros for rows outside the image) and the one
+        // spare element per phase never is, so a buffer of the same size from the
+        // previous channel of this band needs no clearing.
+        if phases.len() != 9 * plen {
+            phases.clear();
+            phases.resize(9 * plen, 0.0);
+        }
         // One padded input row, 3·ws + 3 wide: `pad` zeros, the row, zeros.
         padded.clear();
         padded.resize(3 * ws + 3, 0.0);
@@ -319,17 +324,20 @@ impl pulp::WithSimd for InputTransform<'_> {
         for r in 0..=band.in_rows {
             for qr in 0..3 {
                 let py = 3 * (band.ty0 + r) + qr;
-                if py < g.pad || py - g.pad >= g.h {
-                    continue;
-                }
-                let y = py - g.pad;
-                padded[g.pad..g.pad + copy].copy_from_slice(&plane[y * g.w..y * g.w + copy]);
                 let at = |qc: usize| (qc * 3 + qr) * plen + r * ws;
                 let (p0, rest) = phases.split_at_mut(at(1));
                 let (p1, p2) = rest.split_at_mut(at(2) - at(1));
                 let p0 = &mut p0[at(0)..at(0) + ws];
                 let p1 = &mut p1[..ws];
                 let p2 = &mut p2[..ws];
+                if py < g.pad || py - g.pad >= g.h {
+                    for p in [p0, p1, p2] {
+                        p.fill(0.0);
+                    }
+                    continue;
+                }
+                let y = py - g.pad;
+                padded[g.pad..g.pad + copy].copy_from_slice(&plane[y * g.w..y * g.w + copy]);
                 for (((c, a), b), d) in padded.chunks_exact(3).zip(p0).zip(p1).zip(p2) {
                     *a = c[0];
                     *b = c[1];
@@ -410,7 +418,7 @@ impl pulp::WithSimd for OutputTransform<'_> {
             a: result,
             row: row_buf,
         } = scratch;
-        result.clear();
+        // Every element is written below; only the size matters.
         result.resize(M * M * vlen, 0.0);
         let lanes = S::F32_LANES;
         let zero = simd.splat_f32s(0.0);
