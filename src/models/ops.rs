@@ -708,24 +708,37 @@ mod tests {
 
     #[test]
     fn pointwise_is_a_1x1_conv() {
+        use crate::models::bias_act::Act;
         let dev = Device::Cpu;
-        let x = Tensor::arange(0f32, 24., &dev)
+        // Batch 2, with and without bias, each activation; values that cross 0 and 6.
+        let x = Tensor::arange(0f32, 48., &dev)
             .unwrap()
-            .reshape((1, 2, 3, 4))
+            .reshape((2, 2, 3, 4))
+            .unwrap()
+            .affine(0.25, -4.0)
             .unwrap();
         let w = Tensor::from_vec(vec![1f32, 2., -1., 0.5, 0., 3.], (3, 2), &dev).unwrap();
         let b = Tensor::from_vec(vec![0.5f32, -1., 2.], 3, &dev).unwrap();
-        let y = Pointwise::new(w.clone(), Some(b.clone()))
-            .unwrap()
-            .forward(&x)
-            .unwrap();
-        let r = x
+        let conv = x
             .conv2d(&w.reshape((3, 2, 1, 1)).unwrap(), 0, 1, 1, 1)
-            .unwrap()
-            .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
             .unwrap();
-        let d = crate::models::cpu_util::max_abs_diff(&y, &r);
-        assert!(d < 1e-5);
+        for bias in [None, Some(&b)] {
+            for act in [Act::None, Act::Relu, Act::Relu6] {
+                let op = Pointwise::new(w.clone(), bias.cloned())
+                    .unwrap()
+                    .with_act(act);
+                let r = match bias {
+                    Some(b) => conv
+                        .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
+                        .unwrap(),
+                    None => conv.clone(),
+                };
+                let r = act.tensor(r).unwrap();
+                let y = op.forward(&x).unwrap();
+                let d = crate::models::cpu_util::max_abs_diff(&y, &r);
+                assert!(d < 1e-5, "bias {} {act:?}: {d}", bias.is_some());
+            }
+        }
     }
 
     #[test]
