@@ -40,6 +40,63 @@ pub(crate) fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
     }
 }
 
+/// Runs `op` with the widest vectors the CPU has, or, where `narrow` is better, with 8-lane
+/// (256-bit) vectors compiled for the same AVX-512 context (EVEX encodings, 32 registers).
+///
+/// `narrow(lanes_wide)` says whether 8-lane vectors pay for this op; it is only asked on a
+/// CPU whose 512-bit operations run as two 256-bit halves ([`avx512_is_split`]), where a
+/// 256-bit operation costs half as much and a row of 24 values takes three half-cost
+/// vectors instead of two full-cost ones (a quarter of them wasted).
+#[inline(always)]
+pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
+    op: Op,
+    narrow: impl FnOnce(usize) -> bool,
+) -> Op::Output {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = pulp::x86::V4::try_new() {
+        if avx512_is_split() && narrow(16) {
+            return pulp::Simd::vectorize(v4, Narrow { op, v3: *v4 });
+        }
+    }
+    pulp::Arch::new().dispatch(op)
+}
+
+/// `op` run with `v3` inside another context's target features (see [`dispatch_narrow_if`]).
+#[cfg(target_arch = "x86_64")]
+struct Narrow<Op> {
+    op: Op,
+    v3: pulp::x86::V3,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<Op: pulp::WithSimd> pulp::WithSimd for Narrow<Op> {
+    type Output = Op::Output;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        self.op.with_simd(self.v3)
+    }
+}
+
+/// Whether this CPU executes 512-bit vector operations as two 256-bit halves (AMD Zen 4,
+/// family 19h; Zen 3, the same family, has no AVX-512 and never reaches the question).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_is_split() -> bool {
+    static SPLIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPLIT.get_or_init(|| {
+        let vendor = std::arch::x86_64::__cpuid(0);
+        let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+        let eax = std::arch::x86_64::__cpuid(1).eax;
+        let family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);
+        amd && family == 0x19
+    })
+}
+
+/// Vectors of `lanes` values needed for a row of `width`, in units of 256-bit operations.
+pub(crate) fn row_cost(width: usize, lanes: usize) -> usize {
+    width.div_ceil(lanes) * lanes / 8
+}
+
 /// The largest absolute difference of two f32 tensors of one shape (for tests).
 #[cfg(test)]
 #[allow(clippy::expect_used)]

@@ -130,7 +130,7 @@ impl pulp::WithSimd for Plane<'_> {
             if s == 1 {
                 let at = r * pw + pl;
                 let n = w.min(pw - pl);
-                padded[at..at + n].copy_from_slice(&row[..n]);
+                copy_row(simd, &mut padded[at..at + n], &row[..n]);
             } else if s == 2 {
                 // Even and odd input columns in one pass (vectorises as shuffles). Input
                 // column x sits at padded column x + pl, phase (x + pl) % 2, index
@@ -170,10 +170,6 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
-        let mut taps = Vec::with_capacity(kernel.len());
-        for &k in kernel {
-            taps.push(simd.splat_f32s(k));
-        }
         let (bias_v, zero, six) = (
             simd.splat_f32s(bias),
             simd.splat_f32s(0.0),
@@ -199,13 +195,13 @@ impl pulp::WithSimd for Plane<'_> {
             let first = block * ROWS * s;
             for x0 in starts.clone() {
                 let acc = match (kh, s) {
-                    (3, 1) => g.block_fixed::<S, 3, 1>(simd, &taps, first, x0),
-                    (3, 2) => g.block_fixed::<S, 3, 2>(simd, &taps, first, x0),
-                    (5, 1) => g.block_fixed::<S, 5, 1>(simd, &taps, first, x0),
-                    (5, 2) => g.block_fixed::<S, 5, 2>(simd, &taps, first, x0),
-                    (7, 1) => g.block_fixed::<S, 7, 1>(simd, &taps, first, x0),
-                    (7, 2) => g.block_fixed::<S, 7, 2>(simd, &taps, first, x0),
-                    _ => g.block_any(simd, &taps, first, x0),
+                    (3, 1) => g.block_fixed::<S, 3, 1>(simd, kernel, first, x0),
+                    (3, 2) => g.block_fixed::<S, 3, 2>(simd, kernel, first, x0),
+                    (5, 1) => g.block_fixed::<S, 5, 1>(simd, kernel, first, x0),
+                    (5, 2) => g.block_fixed::<S, 5, 2>(simd, kernel, first, x0),
+                    (7, 1) => g.block_fixed::<S, 7, 1>(simd, kernel, first, x0),
+                    (7, 2) => g.block_fixed::<S, 7, 2>(simd, kernel, first, x0),
+                    _ => g.block_any(simd, kernel, first, x0),
                 };
                 let len = lanes.min(wo - x0);
                 for (b, a) in acc.iter().enumerate().take(n) {
@@ -220,6 +216,16 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` as whole-vector moves: rows here are a few vectors long,
+/// where a call to `memcpy` per row costs more than the copy.
+#[inline(always)]
+fn copy_row<S: pulp::Simd>(simd: S, dst: &mut [f32], src: &[f32]) {
+    let lanes = S::F32_LANES;
+    for (d, v) in dst.chunks_mut(lanes).zip(src.chunks(lanes)) {
+        store(simd, d, load(simd, v));
     }
 }
 
@@ -256,7 +262,7 @@ impl Geometry<'_> {
     fn block_fixed<S: pulp::Simd, const KH: usize, const ST: usize>(
         &self,
         simd: S,
-        taps: &[S::f32s],
+        taps: &[f32],
         first: usize,
         x0: usize,
     ) -> [S::f32s; ROWS] {
@@ -276,7 +282,7 @@ impl Geometry<'_> {
             let (q, o) = (j % ST, j / ST);
             let mut t = [simd.splat_f32s(0.0); KH];
             for (i, t) in t.iter_mut().enumerate() {
-                *t = taps[i * kw + j];
+                *t = simd.splat_f32s(taps[i * kw + j]);
             }
             // The block's input vectors for this kernel column, each loaded once; padded
             // row `ST·b + i` is kernel row `i` of output row `b`. Every index is a
@@ -299,7 +305,7 @@ impl Geometry<'_> {
     fn block_any<S: pulp::Simd>(
         &self,
         simd: S,
-        taps: &[S::f32s],
+        taps: &[f32],
         first: usize,
         x0: usize,
     ) -> [S::f32s; ROWS] {
@@ -314,7 +320,7 @@ impl Geometry<'_> {
                     *r = self.row(q, first + b * s + i, x0, lanes + reach);
                 }
                 for j in (q..kw).step_by(s) {
-                    let tap = taps[i * kw + j];
+                    let tap = simd.splat_f32s(taps[i * kw + j]);
                     let o = j / s;
                     for (a, r) in acc.iter_mut().zip(src) {
                         *a = simd.mul_add_f32s(tap, load(simd, &r[o..o + lanes]), *a);
@@ -347,13 +353,17 @@ impl CustomOp1 for DepthwiseCpu {
         let (kh, kw) = (self.kh, self.kw);
         let mut out = vec![0f32; n * c * ho * wo];
         if ho * wo > 0 && h * w > 0 {
-            let arch = pulp::Arch::new();
+            // 8-lane vectors where rows are a poor fit for 16 (24 wide: 3 half-cost
+            // vectors instead of 2 full-cost ones), on CPUs where that is cheaper.
+            let narrow = |wide: usize| {
+                super::cpu_util::row_cost(wo, 8) < super::cpu_util::row_cost(wo, wide)
+            };
             out.par_chunks_mut(ho * wo)
                 .zip(x.par_chunks(h * w))
                 .enumerate()
                 .for_each_init(Vec::new, |padded, (nc, (o, xin))| {
                     let ch = nc % c;
-                    arch.dispatch(Plane {
+                    let plane = Plane {
                         out: o,
                         input: xin,
                         kernel: &self.weight[ch * kh * kw..(ch + 1) * kh * kw],
@@ -366,7 +376,8 @@ impl CustomOp1 for DepthwiseCpu {
                         padded,
                         bias: self.bias.get(ch).copied().unwrap_or(0.0),
                         act: self.act,
-                    })
+                    };
+                    super::cpu_util::dispatch_narrow_if(plane, narrow)
                 });
         }
         Ok((CpuStorage::F32(out), Shape::from((n, c, ho, wo))))

@@ -606,7 +606,9 @@ mod tests {
                 (12, 40, 1),
                 (13, 37, 2),
                 (5, 35, 3),
-                // Several blocks of rows, 24 wide (the mobile CPM's stage maps).
+                // Several blocks of rows, 24 wide (the mobile CPM's stage maps). On a CPU
+                // with split AVX-512 (Zen 4) widths 24, 40, 19 and under 8 take the 8-lane
+                // path and 9 and 12 the 16-lane one.
                 (24, 24, 1),
                 (23, 17, 2),
             ] {
