@@ -204,7 +204,10 @@ impl pulp::WithSimd for Plane<'_> {
                     _ => g.block_any(simd, kernel, first, x0),
                 };
                 let len = lanes.min(wo - x0);
-                for (b, a) in acc.iter().enumerate().take(n) {
+                for (b, a) in acc.iter().enumerate() {
+                    if b >= n {
+                        break;
+                    }
                     let o = b * wo + x0;
                     let a = simd.add_f32s(*a, bias_v);
                     let a = match act {

@@ -89,7 +89,7 @@ impl Conv {
         let (_, _, kh, kw) = weight.dims4()?;
         let op = if kh == 1 && kw == 1 && stride == 1 {
             ConvOp::Pointwise(
-                Pointwise::new(weight.flatten_from(1)?, Some(bias))?.with_act(act_of(relu)),
+                Pointwise::new(weight.flatten_from(1)?, Some(bias))?.with_act(act_of(relu))?,
             )
         } else {
             ConvOp::Spatial {

@@ -31,7 +31,7 @@ pub fn load_pointwise_relu6(
     let k = w.get(&name, &[cout, 1, 1, cin])?;
     let b = w.get(&format!("{prefix}/Conv2D_bias"), &[cout])?;
     w.convert(&name, k, |k| {
-        Ok(Pointwise::new(k.reshape((cout, cin))?, Some(b))?.with_act(Act::Relu6))
+        Pointwise::new(k.reshape((cout, cin))?, Some(b))?.with_act(Act::Relu6)
     })
 }
 
@@ -145,11 +145,10 @@ impl Module for InvertedBottleneck {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let h = self.expand.forward(x)?;
         let h = self.depthwise.forward(&h)?;
-        let h = self.project.forward(&h)?;
         if self.spec.residual() {
-            x + h
+            self.project.forward_add(&h, x)
         } else {
-            Ok(h)
+            self.project.forward(&h)
         }
     }
 }

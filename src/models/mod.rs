@@ -19,6 +19,7 @@ pub mod openpose_mobilenet;
 pub mod ops;
 pub mod pefm_cpm;
 pub mod pefm_hourglass;
+pub mod pointwise_cpu;
 pub mod receptive;
 pub mod simple_baseline;
 pub mod stacked_hourglass;

@@ -133,9 +133,7 @@ impl Separable {
         let b_name = format!("{prefix}_pointwise/Conv2D_bn_offset");
         let b = w.get(&b_name, &[cout])?;
         let act = if relu { Act::Relu } else { Act::None };
-        let pointwise = w.convert(&pw_name, pw, |t| {
-            Ok(Pointwise::new(t, Some(b))?.with_act(act))
-        })?;
+        let pointwise = w.convert(&pw_name, pw, |t| Pointwise::new(t, Some(b))?.with_act(act))?;
         Ok(Self {
             depthwise,
             pointwise,

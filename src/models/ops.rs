@@ -110,28 +110,69 @@ pub struct Pointwise {
     bias: Option<super::bias_act::Bias>,
     /// Applied after the bias (fused on the CPU).
     act: super::bias_act::Act,
+    /// The direct kernel used for f32 CPU inputs (bias and activation fused).
+    cpu: Option<super::pointwise_cpu::PointwiseCpu>,
 }
 
 impl Pointwise {
     /// `weight` is `[O, I]`; `bias` is `[O]`.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let bias = bias.as_ref().map(super::bias_act::Bias::new).transpose()?;
-        Ok(Self {
+        let mut op = Self {
             weight,
             bias,
             act: super::bias_act::Act::None,
-        })
+            cpu: None,
+        };
+        op.cpu = op.cpu_op()?;
+        Ok(op)
     }
 
     /// The same product followed by `act`.
-    pub fn with_act(self, act: super::bias_act::Act) -> Self {
-        Self { act, ..self }
+    pub fn with_act(self, act: super::bias_act::Act) -> Result<Self> {
+        let mut op = Self { act, ..self };
+        op.cpu = op.cpu_op()?;
+        Ok(op)
+    }
+
+    /// The direct CPU kernel for f32 weights on the CPU.
+    fn cpu_op(&self) -> Result<Option<super::pointwise_cpu::PointwiseCpu>> {
+        if !self.weight.device().is_cpu() || self.weight.dtype() != DType::F32 {
+            return Ok(None);
+        }
+        let (o, i) = self.weight.dims2()?;
+        let values: Vec<f32> = self.weight.flatten_all()?.to_vec1()?;
+        let bias = self.bias.as_ref().map_or(&[][..], |b| b.values());
+        super::pointwise_cpu::PointwiseCpu::new(&values, o, i, bias, self.act).map(Some)
+    }
+
+    /// `self.forward(x) + residual`, the sum fused into the CPU kernel.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        match &self.cpu {
+            Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
+                let (_, c, _, _) = x.dims4()?;
+                let y = x.contiguous()?.apply_op2_no_bwd(
+                    &residual.contiguous()?,
+                    &super::pointwise_cpu::WithResidual(op),
+                )?;
+                super::flops::add_conv(y.elem_count(), c, 1, 1);
+                Ok(y)
+            }
+            _ => self.forward(x)? + residual,
+        }
     }
 }
 
 impl Module for Pointwise {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
+        if let Some(op) = &self.cpu {
+            if x.device().is_cpu() && x.dtype() == DType::F32 {
+                let y = x.contiguous()?.apply_op1_no_bwd(op)?;
+                super::flops::add_conv(y.elem_count(), c, 1, 1);
+                return Ok(y);
+            }
+        }
         let o = self.weight.dim(0)?;
         let x = x.reshape((n, c, h * w))?;
         let y = self.weight.broadcast_matmul(&x)?;
@@ -728,7 +769,8 @@ mod tests {
             for act in [Act::None, Act::Relu, Act::Relu6] {
                 let op = Pointwise::new(w.clone(), bias.cloned())
                     .unwrap()
-                    .with_act(act);
+                    .with_act(act)
+                    .unwrap();
                 let r = match bias {
                     Some(b) => conv
                         .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
