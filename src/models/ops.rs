@@ -110,8 +110,9 @@ pub struct Pointwise {
     bias: Option<super::bias_act::Bias>,
     /// Applied after the bias (fused on the CPU).
     act: super::bias_act::Act,
-    /// The direct kernel used for f32 CPU inputs (bias and activation fused).
-    cpu: Option<super::pointwise_cpu::PointwiseCpu>,
+    /// The direct kernel used for f32 CPU inputs (bias and activation fused); shared, as
+    /// it holds a packed copy of the weights.
+    cpu: Option<std::sync::Arc<super::pointwise_cpu::PointwiseCpu>>,
 }
 
 impl Pointwise {
@@ -136,14 +137,15 @@ impl Pointwise {
     }
 
     /// The direct CPU kernel for f32 weights on the CPU.
-    fn cpu_op(&self) -> Result<Option<super::pointwise_cpu::PointwiseCpu>> {
+    fn cpu_op(&self) -> Result<Option<std::sync::Arc<super::pointwise_cpu::PointwiseCpu>>> {
         if !self.weight.device().is_cpu() || self.weight.dtype() != DType::F32 {
             return Ok(None);
         }
         let (o, i) = self.weight.dims2()?;
         let values: Vec<f32> = self.weight.flatten_all()?.to_vec1()?;
         let bias = self.bias.as_ref().map_or(&[][..], |b| b.values());
-        super::pointwise_cpu::PointwiseCpu::new(&values, o, i, bias, self.act).map(Some)
+        super::pointwise_cpu::PointwiseCpu::new(&values, o, i, bias, self.act)
+            .map(|op| Some(std::sync::Arc::new(op)))
     }
 
     /// `self.forward(x) + residual`, the sum fused into the CPU kernel.
@@ -168,7 +170,7 @@ impl Module for Pointwise {
         let (n, c, h, w) = x.dims4()?;
         if let Some(op) = &self.cpu {
             if x.device().is_cpu() && x.dtype() == DType::F32 {
-                let y = x.contiguous()?.apply_op1_no_bwd(op)?;
+                let y = x.contiguous()?.apply_op1_no_bwd(op.as_ref())?;
                 super::flops::add_conv(y.elem_count(), c, 1, 1);
                 return Ok(y);
             }

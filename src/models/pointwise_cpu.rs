@@ -314,3 +314,115 @@ impl CustomOp2 for WithResidual<'_> {
         Ok((CpuStorage::F32(out), want))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// `act(W·x + b) (+ r)` in f64 loops.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        r: Option<&[f32]>,
+        (n, ci, co, hw): (usize, usize, usize, usize),
+        act: Act,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; n * co * hw];
+        for img in 0..n {
+            for o in 0..co {
+                for p in 0..hw {
+                    let mut s = b[o] as f64;
+                    for k in 0..ci {
+                        s += w[o * ci + k] as f64 * x[(img * ci + k) * hw + p] as f64;
+                    }
+                    let s = match act {
+                        Act::None => s,
+                        Act::Relu => s.max(0.0),
+                        Act::Relu6 => s.clamp(0.0, 6.0),
+                    };
+                    let at = (img * co + o) * hw + p;
+                    out[at] = (s + r.map_or(0.0, |r| r[at] as f64)) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    /// Every path: whole tiles of four vectors, single vectors with the last moved back,
+    /// rows shorter than a vector, channel counts that leave a partial block of six, a
+    /// residual, batches, and one or two threads (channel groups split across them).
+    #[test]
+    fn direct_1x1_matches_f64_loops() {
+        let shapes = [
+            // (n, ci, co, h, w)
+            (1, 3, 7, 9, 13), // 117 px: one tile of 64, then vectors (last moved back)
+            (2, 5, 12, 8, 8), // 64 px: exactly one tile
+            (1, 1, 1, 2, 3),  // 6 px: shorter than a vector
+            (1, 16, 13, 5, 5), // 25 px: a vector and a moved-back one
+            (1, 20, 6, 24, 24), // 576 px: nine tiles
+        ];
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for &(n, ci, co, h, w) in &shapes {
+                let hw = h * w;
+                let x: Vec<f32> = (0..n * ci * hw)
+                    .map(|v| ((v * 37 % 23) as f32) * 0.5 - 5.0)
+                    .collect();
+                let wt: Vec<f32> = (0..co * ci)
+                    .map(|v| ((v * 13 % 11) as f32) * 0.1 - 0.5)
+                    .collect();
+                let b: Vec<f32> = (0..co).map(|v| v as f32 * 0.7 - 2.0).collect();
+                let r: Vec<f32> = (0..n * co * hw).map(|v| (v % 5) as f32 - 2.0).collect();
+                for act in [Act::None, Act::Relu, Act::Relu6] {
+                    for res in [None, Some(r.as_slice())] {
+                        let op = PointwiseCpu::new(&wt, co, ci, &b, act).unwrap();
+                        let got = pool.install(|| op.run(&x, (n, hw), res)).unwrap();
+                        let want = reference(&x, &wt, &b, res, (n, ci, co, hw), act);
+                        let worst = got
+                            .iter()
+                            .zip(&want)
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0f32, f32::max);
+                        assert!(
+                            worst < 1e-4,
+                            "{n}x{ci}->{co} {h}x{w} {act:?} residual {} threads {threads}: {worst}",
+                            res.is_some()
+                        );
+                        if act == Act::Relu6 {
+                            // The activation did something on these values.
+                            let plain = reference(&x, &wt, &b, res, (n, ci, co, hw), Act::None);
+                            assert_ne!(plain, want);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The candle ops check their operands' shapes and name the tensor.
+    #[test]
+    fn direct_1x1_rejects_mismatched_operands() {
+        let dev = Device::Cpu;
+        let op = PointwiseCpu::new(&[1.0; 6], 3, 2, &[], Act::None).unwrap();
+        let x = Tensor::zeros((1, 4, 2, 2), candle_core::DType::F32, &dev).unwrap();
+        let e = x.apply_op1_no_bwd(&op).unwrap_err().to_string();
+        assert!(e.contains("4 channels"), "{e}");
+        let x = Tensor::zeros((1, 2, 2, 2), candle_core::DType::F32, &dev).unwrap();
+        let r = Tensor::zeros((1, 3, 2, 1), candle_core::DType::F32, &dev).unwrap();
+        let e = x
+            .apply_op2_no_bwd(&r, &WithResidual(&op))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("residual"), "{e}");
+        assert!(PointwiseCpu::new(&[1.0; 5], 3, 2, &[], Act::None).is_err());
+        assert!(PointwiseCpu::new(&[1.0; 6], 3, 2, &[0.0; 2], Act::None).is_err());
+    }
+}
