@@ -45,14 +45,7 @@ impl PointwiseCpu {
         if !bias.is_empty() && bias.len() != cout {
             candle_core::bail!("1x1 conv bias has {} values, expected {cout}", bias.len());
         }
-        let blocks = cout.div_ceil(OB);
-        let mut packed = vec![0f32; blocks * cin * OB];
-        for (o, row) in weight.chunks_exact(cin).enumerate() {
-            let (b, r) = (o / OB, o % OB);
-            for (k, &v) in row.iter().enumerate() {
-                packed[(b * cin + k) * OB + r] = v;
-            }
-        }
+        let packed = pack_weights(weight, cout, cin);
         let bias = if bias.is_empty() {
             vec![0f32; cout]
         } else {
@@ -104,47 +97,105 @@ impl PointwiseCpu {
         out.par_chunks_mut(co * hw)
             .zip(x.par_chunks(ci * hw))
             .enumerate()
-            .for_each(|(img, (out, x))| {
+            .try_for_each(|(img, (out, x))| {
                 out.par_chunks_mut(group * hw)
                     .enumerate()
-                    .for_each(|(g, out)| {
+                    .try_for_each(|(g, out)| {
                         let o0 = g * group;
                         let res = residual.map(|r| {
                             let at = (img * co + o0) * hw;
                             &r[at..at + out.len()]
                         });
-                        pulp::Arch::new().dispatch(Tiles {
+                        let rows = out.len() / hw;
+                        panel_product(Panel {
                             out,
-                            res,
+                            out_stride: hw,
+                            rows,
+                            cols: hw,
                             x,
+                            x_stride: hw,
+                            k: ci,
                             packed: &self.packed[o0 * ci..],
                             bias: &self.bias[o0..],
-                            ci,
-                            hw,
                             act: self.act,
-                        });
-                    });
-            });
+                            res,
+                            accumulate: false,
+                        })
+                    })
+            })?;
         Ok(out)
     }
 }
 
-/// One group of output channels (`out` holds whole rows of `hw` values), run through
-/// [`pulp`]'s dispatch; everything it calls is inlined into that context.
-struct Tiles<'a> {
-    out: &'a mut [f32],
-    /// Added after the activation, shaped like `out`.
-    res: Option<&'a [f32]>,
-    /// One image, `[I][hw]`.
-    x: &'a [f32],
-    /// The group's weight blocks.
-    packed: &'a [f32],
-    /// The group's bias values.
-    bias: &'a [f32],
-    ci: usize,
-    hw: usize,
-    act: Act,
+/// `W` `[O, I]` (`O`, `I` ≥ 1) packed for [`panel_product`]: blocks of [`OB`] output
+/// channels, each `[I][OB]`, the last zero-padded.
+pub(crate) fn pack_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    let mut packed = vec![0f32; cout.div_ceil(OB) * cin * OB];
+    for (o, row) in weight.chunks_exact(cin).enumerate().take(cout) {
+        let (b, r) = (o / OB, o % OB);
+        for (k, &v) in row.iter().enumerate() {
+            packed[(b * cin + k) * OB + r] = v;
+        }
+    }
+    packed
 }
+
+/// One matrix product `out (+)= act(W · X + b) (+ res)` over row-major panels: `out` has
+/// `rows` rows `out_stride` apart of which the first `cols` columns are written, `X` has
+/// `k` rows `x_stride` apart (the same `cols` columns used), `W` is [`pack_weights`]'s
+/// form (its first `rows.div_ceil(OB)` blocks are used).
+pub(crate) struct Panel<'a> {
+    pub out: &'a mut [f32],
+    pub out_stride: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub x: &'a [f32],
+    pub x_stride: usize,
+    pub k: usize,
+    pub packed: &'a [f32],
+    /// One value per row, or empty (no bias).
+    pub bias: &'a [f32],
+    pub act: Act,
+    /// Added after the activation, laid out like `out`.
+    pub res: Option<&'a [f32]>,
+    /// Add the product to `out`'s current values (before the bias and activation).
+    pub accumulate: bool,
+}
+
+/// Computes `panel` on this thread with the CPU's widest vectors.
+pub(crate) fn panel_product(panel: Panel<'_>) -> Result<()> {
+    let Panel {
+        rows,
+        cols,
+        k,
+        out_stride,
+        x_stride,
+        ..
+    } = panel;
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let fits = cols <= out_stride
+        && (rows - 1) * out_stride + cols <= panel.out.len()
+        && k >= 1
+        && (k - 1) * x_stride + cols <= panel.x.len()
+        && panel.packed.len() >= rows.div_ceil(OB) * k * OB
+        && (panel.bias.is_empty() || panel.bias.len() >= rows)
+        && panel
+            .res
+            .is_none_or(|r| (rows - 1) * out_stride + cols <= r.len());
+    if !fits {
+        candle_core::bail!(
+            "matrix panel {rows}x{cols} (k {k}, strides {out_stride}/{x_stride}) does not fit its buffers"
+        );
+    }
+    pulp::Arch::new().dispatch(Tiles(panel));
+    Ok(())
+}
+
+/// [`Panel`] run through [`pulp`]'s dispatch; everything it calls is inlined into that
+/// context.
+struct Tiles<'a>(Panel<'a>);
 
 impl pulp::WithSimd for Tiles<'_> {
     type Output = ();
@@ -163,72 +214,76 @@ impl pulp::WithSimd for Tiles<'_> {
 }
 
 impl Tiles<'_> {
+    /// Tiles of `V` vectors along the columns, then of two (when `V` is 4), then single
+    /// vectors, the last moved back to end at `cols` (recomputing a few outputs, which is
+    /// harmless unless the product accumulates) unless the row is shorter than a vector.
     #[inline(always)]
     fn walk<S: pulp::Simd, const V: usize>(mut self, simd: S) {
         let lanes = S::F32_LANES;
-        let hw = self.hw;
-        let rows = self.out.len() / hw;
-        let tile = V * lanes;
+        let (cols, blocks) = (self.0.cols, self.0.rows.div_ceil(OB));
         let mut p = 0;
-        while p + tile <= hw {
-            for b in 0..rows.div_ceil(OB) {
+        while p + V * lanes <= cols {
+            for b in 0..blocks {
                 self.block::<S, V>(simd, b, p, lanes);
             }
-            p += tile;
+            p += V * lanes;
         }
-        // The rest one vector at a time, the last moved back to end at `hw` (recomputing
-        // a few outputs) unless the row is shorter than a vector.
-        while p < hw {
-            let (p0, len) = if hw >= lanes {
-                (p.min(hw - lanes), lanes)
+        if V > 2 && p + 2 * lanes <= cols {
+            for b in 0..blocks {
+                self.block::<S, 2>(simd, b, p, lanes);
+            }
+            p += 2 * lanes;
+        }
+        while p < cols {
+            let (p0, len) = if cols - p >= lanes || self.0.accumulate || cols < lanes {
+                (p, lanes.min(cols - p))
             } else {
-                (0, hw)
+                (cols - lanes, lanes)
             };
-            for b in 0..rows.div_ceil(OB) {
+            for b in 0..blocks {
                 self.block::<S, 1>(simd, b, p0, len);
             }
-            p += lanes;
+            p = p0 + len;
         }
     }
 
-    /// Output channels `OB·b ..` (those that exist) at pixels `p0 .. p0 + (V−1)·lanes +
-    /// len`, where `len` < lanes only when `V` is 1.
+    /// Rows `OB·b ..` (those that exist) at columns `p0 .. p0 + (V−1)·lanes + len`, where
+    /// `len` < lanes only when `V` is 1.
     #[inline(always)]
     fn block<S: pulp::Simd, const V: usize>(&mut self, simd: S, b: usize, p0: usize, len: usize) {
         let lanes = S::F32_LANES;
         let len = if V > 1 { lanes } else { len };
-        let hw = self.hw;
         let span = (V - 1) * lanes + len;
         let acc = self.products::<S, V>(simd, b, p0, span);
+        let p = &mut self.0;
         let (zero, six) = (simd.splat_f32s(0.0), simd.splat_f32s(6.0));
-        let rows = (self.out.len() / hw - b * OB).min(OB);
+        let rows = (p.rows - b * OB).min(OB);
         // A loop of constant length with a test inside (not `take(rows)`), so that it
         // unrolls and `acc` stays in registers through the main loop.
         for (o, a) in acc.iter().enumerate() {
             if o >= rows {
                 break;
             }
-            let at = (b * OB + o) * hw + p0;
+            let at = (b * OB + o) * p.out_stride + p0;
             for (v, &a) in a.iter().enumerate() {
                 let (s, e) = (at + v * lanes, at + (v * lanes + lanes).min(span));
-                let a = match self.act {
+                let a = match p.act {
                     Act::None => a,
                     Act::Relu => simd.max_f32s(a, zero),
                     Act::Relu6 => simd.min_f32s(simd.max_f32s(a, zero), six),
                 };
-                let a = match self.res {
+                let a = match p.res {
                     Some(r) => simd.add_f32s(a, load(simd, &r[s..e])),
                     None => a,
                 };
-                store(simd, &mut self.out[s..e], a);
+                store(simd, &mut p.out[s..e], a);
             }
         }
     }
-}
 
-impl Tiles<'_> {
-    /// The tile's sums, bias included, returned by value so that they live in registers
-    /// (every index below is a constant once the fixed-count loops unroll).
+    /// The tile's sums, bias (or the current outputs) included, returned by value so that
+    /// they live in registers (every index below is a constant once the fixed-count loops
+    /// unroll).
     #[inline(always)]
     fn products<S: pulp::Simd, const V: usize>(
         &self,
@@ -238,17 +293,25 @@ impl Tiles<'_> {
         span: usize,
     ) -> [[S::f32s; V]; OB] {
         let lanes = S::F32_LANES;
-        let (ci, hw) = (self.ci, self.hw);
-        let w = &self.packed[b * ci * OB..(b + 1) * ci * OB];
+        let p = &self.0;
+        let (k, xs) = (p.k, p.x_stride);
+        let w = &p.packed[b * k * OB..(b + 1) * k * OB];
         let mut acc = [[simd.splat_f32s(0.0); V]; OB];
+        let rows = (p.rows - b * OB).min(OB);
         for (o, a) in acc.iter_mut().enumerate() {
-            let bias = simd.splat_f32s(self.bias.get(b * OB + o).copied().unwrap_or(0.0));
-            for a in a.iter_mut() {
-                *a = bias;
+            let bias = simd.splat_f32s(p.bias.get(b * OB + o).copied().unwrap_or(0.0));
+            let at = (b * OB + o) * p.out_stride + p0;
+            for (v, a) in a.iter_mut().enumerate() {
+                *a = if p.accumulate && o < rows {
+                    let (s, e) = (at + v * lanes, at + (v * lanes + lanes).min(span));
+                    simd.add_f32s(bias, load(simd, &p.out[s..e]))
+                } else {
+                    bias
+                };
             }
         }
-        for (k, wk) in w.chunks_exact(OB).enumerate() {
-            let row = &self.x[k * hw + p0..k * hw + p0 + span];
+        for (kk, wk) in w.chunks_exact(OB).enumerate() {
+            let row = &p.x[kk * xs + p0..kk * xs + p0 + span];
             let mut xv = [simd.splat_f32s(0.0); V];
             for (v, d) in xv.iter_mut().enumerate() {
                 *d = load(simd, &row[v * lanes..(v * lanes + lanes).min(span)]);
