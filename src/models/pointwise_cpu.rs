@@ -119,7 +119,6 @@ impl PointwiseCpu {
                             bias: &self.bias[o0..],
                             act: self.act,
                             res,
-                            accumulate: false,
                         })
                     })
             })?;
@@ -140,7 +139,7 @@ pub(crate) fn pack_weights(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> 
     packed
 }
 
-/// One matrix product `out (+)= act(W · X + b) (+ res)` over row-major panels: `out` has
+/// One matrix product `out = act(W · X + b) (+ res)` over row-major panels: `out` has
 /// `rows` rows `out_stride` apart of which the first `cols` columns are written, `X` has
 /// `k` rows `x_stride` apart (the same `cols` columns used), `W` is [`pack_weights`]'s
 /// form (its first `rows.div_ceil(OB)` blocks are used).
@@ -158,8 +157,6 @@ pub(crate) struct Panel<'a> {
     pub act: Act,
     /// Added after the activation, laid out like `out`.
     pub res: Option<&'a [f32]>,
-    /// Add the product to `out`'s current values (before the bias and activation).
-    pub accumulate: bool,
 }
 
 /// Computes `panel` on this thread with the CPU's widest vectors.
@@ -215,8 +212,8 @@ impl pulp::WithSimd for Tiles<'_> {
 
 impl Tiles<'_> {
     /// Tiles of `V` vectors along the columns, then of two (when `V` is 4), then single
-    /// vectors, the last moved back to end at `cols` (recomputing a few outputs, which is
-    /// harmless unless the product accumulates) unless the row is shorter than a vector.
+    /// vectors, the last moved back to end at `cols` (recomputing a few outputs) unless the
+    /// row is shorter than a vector.
     #[inline(always)]
     fn walk<S: pulp::Simd, const V: usize>(mut self, simd: S) {
         let lanes = S::F32_LANES;
@@ -235,7 +232,7 @@ impl Tiles<'_> {
             p += 2 * lanes;
         }
         while p < cols {
-            let (p0, len) = if cols - p >= lanes || self.0.accumulate || cols < lanes {
+            let (p0, len) = if cols - p >= lanes || cols < lanes {
                 (p, lanes.min(cols - p))
             } else {
                 (cols - lanes, lanes)
@@ -281,7 +278,7 @@ impl Tiles<'_> {
         }
     }
 
-    /// The tile's sums, bias (or the current outputs) included, returned by value so that
+    /// The tile's sums, bias included, returned by value so that
     /// they live in registers (every index below is a constant once the fixed-count loops
     /// unroll).
     #[inline(always)]
@@ -297,17 +294,10 @@ impl Tiles<'_> {
         let (k, xs) = (p.k, p.x_stride);
         let w = &p.packed[b * k * OB..(b + 1) * k * OB];
         let mut acc = [[simd.splat_f32s(0.0); V]; OB];
-        let rows = (p.rows - b * OB).min(OB);
         for (o, a) in acc.iter_mut().enumerate() {
             let bias = simd.splat_f32s(p.bias.get(b * OB + o).copied().unwrap_or(0.0));
-            let at = (b * OB + o) * p.out_stride + p0;
-            for (v, a) in a.iter_mut().enumerate() {
-                *a = if p.accumulate && o < rows {
-                    let (s, e) = (at + v * lanes, at + (v * lanes + lanes).min(span));
-                    simd.add_f32s(bias, load(simd, &p.out[s..e]))
-                } else {
-                    bias
-                };
+            for a in a.iter_mut() {
+                *a = bias;
             }
         }
         for (kk, wk) in w.chunks_exact(OB).enumerate() {
