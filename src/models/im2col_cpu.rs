@@ -66,34 +66,224 @@ impl CustomOp1 for Im2Col {
         if plane > 0 && h * w > 0 {
             out.par_chunks_mut(plane).enumerate().for_each(|(row, o)| {
                 // row = ((b · C + ch) · K + i) · K + j
-                let j = row % k;
-                let i = (row / k) % k;
                 let bc = row / (k * k);
-                let Some(xin) = x.get(bc * h * w..(bc + 1) * h * w) else {
-                    return;
-                };
-                let (lo, hi) = valid_range(w, wo, s, j, p);
-                if lo >= hi {
-                    return;
-                }
-                let (ylo, yhi) = valid_range(h, ho, s, i, p);
-                for oy in ylo.max(r0)..yhi.min(r1) {
-                    let iy = oy * s + i - p;
-                    let in_row = &xin[iy * w..(iy + 1) * w];
-                    let at = (oy - r0) * wo;
-                    let out_row = &mut o[at + lo..at + hi];
-                    let x0 = lo * s + j - p;
-                    if s == 1 {
-                        out_row.copy_from_slice(&in_row[x0..x0 + (hi - lo)]);
-                    } else {
-                        for (ov, iv) in out_row.iter_mut().zip(in_row[x0..].iter().step_by(s)) {
-                            *ov = *iv;
-                        }
-                    }
+                if let Some(xin) = x.get(bc * h * w..(bc + 1) * h * w) {
+                    let g = Unfold {
+                        size: (h, w),
+                        out_size: (ho, wo),
+                        stride: s,
+                        pad: (p, p),
+                        rows: (r0, r1),
+                    };
+                    g.row(xin, ((row / k) % k, row % k), o);
                 }
             });
         }
         Ok((CpuStorage::F32(out), Shape::from((n, c * k * k, plane))))
+    }
+}
+
+/// The geometry of an unfold: input and output sizes, stride, the top and
+/// left zero padding, and the band of output rows `[rows.0, rows.1)` to unfold.
+#[derive(Clone, Copy, Debug)]
+struct Unfold {
+    size: (usize, usize),
+    out_size: (usize, usize),
+    stride: usize,
+    pad: (usize, usize),
+    rows: (usize, usize),
+}
+
+impl Unfold {
+    /// Writes the column-matrix row of kernel tap `(i, j)` for one input plane `xin` into
+    /// `o` (`(rows.1 − rows.0) · WO` values); cells that read the padding are left as
+    /// they are (zero in a fresh buffer).
+    fn row(&self, xin: &[f32], (i, j): (usize, usize), o: &mut [f32]) {
+        let ((h, w), (ho, wo)) = (self.size, self.out_size);
+        let (s, (pt, pl), (r0, r1)) = (self.stride, self.pad, self.rows);
+        let (lo, hi) = valid_range(w, wo, s, j, pl);
+        if lo >= hi {
+            return;
+        }
+        let (ylo, yhi) = valid_range(h, ho, s, i, pt);
+        for oy in ylo.max(r0)..yhi.min(r1) {
+            let iy = oy * s + i - pt;
+            let in_row = &xin[iy * w..(iy + 1) * w];
+            let at = (oy - r0) * wo;
+            let out_row = &mut o[at + lo..at + hi];
+            let x0 = lo * s + j - pl;
+            if s == 1 {
+                out_row.copy_from_slice(&in_row[x0..x0 + (hi - lo)]);
+            } else {
+                for (ov, iv) in out_row.iter_mut().zip(in_row[x0..].iter().step_by(s)) {
+                    *ov = *iv;
+                }
+            }
+        }
+    }
+}
+
+/// The largest `C·K·K` for which [`SmallConv`] replaces im2col + gemm: its register tiles
+/// read the column matrix directly, which pays while a tile's `C·K·K` rows stay in the
+/// first-level cache.
+pub const SMALL_CONV_MAX_DEPTH: usize = 256;
+
+/// A convolution with few input channels (`C·K·K` ≤ [`SMALL_CONV_MAX_DEPTH`], e.g. a
+/// network's first 3×3 conv on RGB, 27), its bias and activation: band by band, the
+/// band's column matrix is unfolded into a scratch buffer and multiplied straight into the
+/// output by [`super::pointwise_cpu::panel_product`] (no gemm packing, no separate bias
+/// pass, no concatenation of bands). Padding may differ on the two sides (TF `SAME`).
+#[derive(Clone, Debug)]
+pub struct SmallConv {
+    /// `[O, C·K·K]` packed for the panel product.
+    packed: Vec<f32>,
+    out_channels: usize,
+    in_channels: usize,
+    kernel: usize,
+    stride: usize,
+    /// One value per output channel (empty: none).
+    bias: Vec<f32>,
+    act: super::bias_act::Act,
+}
+
+impl SmallConv {
+    /// `weight` is `[O, C, K, K]` on the CPU (f32); `bias` `[O]`. `None` when the kernel
+    /// is not square or too deep for this path.
+    pub fn new(
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        act: super::bias_act::Act,
+    ) -> Result<Option<Self>> {
+        let (o, c, kh, kw) = weight.dims4()?;
+        let depth = c * kh * kw;
+        if kh != kw
+            || depth == 0
+            || depth > SMALL_CONV_MAX_DEPTH
+            || o == 0
+            || !weight.device().is_cpu()
+            || weight.dtype() != candle_core::DType::F32
+        {
+            return Ok(None);
+        }
+        let values: Vec<f32> = weight.flatten_all()?.to_vec1()?;
+        let bias = match bias {
+            Some(b) => b.to_dtype(candle_core::DType::F32)?.to_vec1()?,
+            None => Vec::new(),
+        };
+        if !bias.is_empty() && bias.len() != o {
+            candle_core::bail!("conv: {} bias values for {o} output channels", bias.len());
+        }
+        Ok(Some(Self {
+            packed: super::pointwise_cpu::pack_weights(&values, o, depth),
+            out_channels: o,
+            in_channels: c,
+            kernel: kh,
+            stride: stride.max(1),
+            bias,
+            act,
+        }))
+    }
+
+    /// `act(x ⋆ W + b)` for `x` `[N, C, H, W]` (f32, CPU) with `pad` = (top, bottom) and
+    /// (left, right) zero padding.
+    pub fn forward(&self, x: &Tensor, pad: ((usize, usize), (usize, usize))) -> Result<Tensor> {
+        let y = x
+            .contiguous()?
+            .apply_op1_no_bwd(&SmallConvOp { conv: self, pad })?;
+        super::flops::add_conv(y.elem_count(), self.in_channels, self.kernel, self.kernel);
+        Ok(y)
+    }
+}
+
+struct SmallConvOp<'a> {
+    conv: &'a SmallConv,
+    pad: ((usize, usize), (usize, usize)),
+}
+
+impl CustomOp1 for SmallConvOp<'_> {
+    fn name(&self) -> &'static str {
+        "small-conv"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let cv = self.conv;
+        let (n, c, h, w) = layout.shape().dims4()?;
+        if c != cv.in_channels {
+            candle_core::bail!(
+                "conv: input has {c} channels, the kernel {}",
+                cv.in_channels
+            );
+        }
+        let x = super::cpu_util::f32_input(storage, layout, "conv")?;
+        let (k, s, o) = (cv.kernel, cv.stride, cv.out_channels);
+        let ((pt, pb), (pl, pr)) = self.pad;
+        let (Some(ho), Some(wo)) = (
+            (h + pt + pb).checked_sub(k).map(|d| d / s + 1),
+            (w + pl + pr).checked_sub(k).map(|d| d / s + 1),
+        ) else {
+            candle_core::bail!("conv: kernel {k} larger than the padded input {h}x{w}");
+        };
+        let mut out = vec![0f32; n * o * ho * wo];
+        if out.is_empty() {
+            return Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))));
+        }
+        let depth = c * k * k;
+        // Output rows per band: the band's column matrix about an L2 cache.
+        let band = (BAND_ELEMENTS / (depth * wo)).clamp(1, ho);
+        let mut cols = Vec::new();
+        for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
+            let image = &x[b * c * h * w..(b + 1) * c * h * w];
+            for r0 in (0..ho).step_by(band) {
+                let r1 = (r0 + band).min(ho);
+                let plane = (r1 - r0) * wo;
+                cols.clear();
+                cols.resize(depth * plane, 0f32);
+                let g = Unfold {
+                    size: (h, w),
+                    out_size: (ho, wo),
+                    stride: s,
+                    pad: (pt, pl),
+                    rows: (r0, r1),
+                };
+                cols.par_chunks_mut(plane)
+                    .enumerate()
+                    .for_each(|(row, dst)| {
+                        let ch = row / (k * k);
+                        g.row(
+                            &image[ch * h * w..(ch + 1) * h * w],
+                            ((row / k) % k, row % k),
+                            dst,
+                        );
+                    });
+                // Output channels in groups that share out the threads.
+                let threads = rayon::current_num_threads().max(1);
+                let tile = super::pointwise_cpu::OB;
+                let group = o.div_ceil(threads).div_ceil(tile) * tile;
+                let packed_group = group * depth;
+                out_image
+                    .par_chunks_mut(group * ho * wo)
+                    .enumerate()
+                    .try_for_each(|(gi, dst)| {
+                        let rows = dst.len() / (ho * wo);
+                        let o0 = gi * group;
+                        super::pointwise_cpu::panel_product(super::pointwise_cpu::Panel {
+                            out: &mut dst[r0 * wo..],
+                            out_stride: ho * wo,
+                            rows,
+                            cols: plane,
+                            x: &cols,
+                            x_stride: plane,
+                            k: depth,
+                            packed: &cv.packed[gi * packed_group..],
+                            bias: cv.bias.get(o0..).unwrap_or(&[]),
+                            act: cv.act,
+                            res: None,
+                        })
+                    })?;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
     }
 }
 
@@ -250,6 +440,79 @@ pub fn conv_transpose2d(
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    /// The fused shallow convolution against candle's conv2d in f64 on an explicitly padded
+    /// input: asymmetric padding, strides 1 and 2, each activation, batch 2, inputs large
+    /// enough to be cut into several bands, and one or two threads.
+    #[test]
+    fn small_conv_matches_candle() {
+        use super::super::bias_act::Act;
+        let dev = Device::Cpu;
+        // (n, c, o, k, s, h, w, pad)
+        let cases = [
+            (2, 3, 16, 3, 2, 19, 23, ((0, 1), (1, 1))),
+            (1, 3, 7, 3, 1, 9, 5, ((1, 1), (1, 1))),
+            (1, 2, 13, 5, 2, 12, 12, ((1, 2), (2, 1))),
+            // 27 rows by 128 columns per output row: several bands.
+            (1, 3, 8, 3, 1, 200, 128, ((1, 1), (1, 1))),
+        ];
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for &(n, c, o, k, s, h, w, pad) in &cases {
+                let x = Tensor::randn(0f32, 1.0, (n, c, h, w), &dev).unwrap();
+                let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &dev).unwrap();
+                let b = Tensor::randn(0f32, 1.0, o, &dev).unwrap();
+                let ((pt, pb), (pl, pr)) = pad;
+                let padded = x
+                    .pad_with_zeros(2, pt, pb)
+                    .unwrap()
+                    .pad_with_zeros(3, pl, pr)
+                    .unwrap()
+                    .to_dtype(candle_core::DType::F64)
+                    .unwrap();
+                let conv = padded
+                    .conv2d(&wt.to_dtype(candle_core::DType::F64).unwrap(), 0, s, 1, 1)
+                    .unwrap()
+                    .broadcast_add(
+                        &b.to_dtype(candle_core::DType::F64)
+                            .unwrap()
+                            .reshape((1, o, 1, 1))
+                            .unwrap(),
+                    )
+                    .unwrap();
+                for act in [Act::None, Act::Relu, Act::Relu6] {
+                    let want = match act {
+                        Act::None => conv.clone(),
+                        Act::Relu => conv.relu().unwrap(),
+                        Act::Relu6 => conv.clamp(0f64, 6f64).unwrap(),
+                    };
+                    let op = SmallConv::new(&wt, Some(&b), s, act).unwrap().unwrap();
+                    let got = pool.install(|| op.forward(&x, pad)).unwrap();
+                    assert_eq!(got.dims(), want.dims());
+                    let d = (got.to_dtype(candle_core::DType::F64).unwrap() - &want)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap();
+                    assert!(
+                        d < 1e-4,
+                        "{n}x{c}->{o} k{k} s{s} {h}x{w} {pad:?} {act:?} threads {threads}: {d}"
+                    );
+                }
+            }
+        }
+        // Too deep for the path, or not square: None.
+        let deep = Tensor::zeros((4, 32, 3, 3), candle_core::DType::F32, &dev).unwrap();
+        assert!(SmallConv::new(&deep, None, 1, Act::None).unwrap().is_none());
+        let wide = Tensor::zeros((4, 3, 1, 3), candle_core::DType::F32, &dev).unwrap();
+        assert!(SmallConv::new(&wide, None, 1, Act::None).unwrap().is_none());
+    }
 
     #[test]
     fn matches_candle_conv2d() {

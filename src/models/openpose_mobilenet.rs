@@ -213,12 +213,13 @@ impl OpenPoseMobileNet {
     pub fn load(w: &TensorStore, config: Config, device: &Device) -> Result<Self, WeightsError> {
         let name = "MobilenetV1/Conv2d_0/weights";
         let k = w.get(name, &[3, 3, 3, config.stem_channels])?;
-        let k = w.convert(name, k, |t| t.permute((3, 2, 0, 1))?.contiguous())?;
         let b = w.get(
             "MobilenetV1/Conv2d_0/Conv2D_bn_offset",
             &[config.stem_channels],
         )?;
-        let stem = ConvSame::new(k, Some(b), 2);
+        let stem = w.convert(name, k, |t| {
+            ConvSame::new(t.permute((3, 2, 0, 1))?.contiguous()?, Some(b), 2).with_act(Act::Relu)
+        })?;
 
         let mut trunk = Vec::with_capacity(config.trunk.len());
         let mut cin = config.stem_channels;
@@ -311,7 +312,7 @@ impl OpenPoseMobileNet {
     fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
         let mut clock = StepClock::new(&self.device, times);
 
-        let mut h = self.stem.forward(x)?.relu()?;
+        let mut h = self.stem.forward(x)?;
         let mut taps = Vec::with_capacity(1 + self.config.taps.len());
         for (i, layer) in self.trunk.iter().enumerate() {
             h = layer.forward(&h)?;

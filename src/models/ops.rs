@@ -68,6 +68,10 @@ pub struct ConvSame {
     weight: Tensor,
     bias: Option<Tensor>,
     stride: usize,
+    /// Applied after the bias.
+    act: super::bias_act::Act,
+    /// The fused CPU path for shallow kernels (a first layer on RGB).
+    small: Option<std::sync::Arc<super::im2col_cpu::SmallConv>>,
 }
 
 impl ConvSame {
@@ -77,7 +81,17 @@ impl ConvSame {
             weight,
             bias,
             stride,
+            act: super::bias_act::Act::None,
+            small: None,
         }
+    }
+
+    /// The same convolution followed by `act` (fused on the CPU for shallow kernels).
+    pub fn with_act(self, act: super::bias_act::Act) -> Result<Self> {
+        let small =
+            super::im2col_cpu::SmallConv::new(&self.weight, self.bias.as_ref(), self.stride, act)?
+                .map(std::sync::Arc::new);
+        Ok(Self { act, small, ..self })
     }
 }
 
@@ -87,6 +101,11 @@ impl Module for ConvSame {
         let (_, _, h, w) = x.dims4()?;
         let ph = same_padding(h, kh, self.stride);
         let pw = same_padding(w, kw, self.stride);
+        if let Some(small) = &self.small {
+            if x.device().is_cpu() && x.dtype() == DType::F32 {
+                return small.forward(x, (ph, pw));
+            }
+        }
         let x = pad_hw(x, ph, pw, 0.0)?;
         let y = if kh == kw {
             super::im2col_cpu::conv2d(&x, &self.weight, self.stride, 0)?
@@ -95,10 +114,11 @@ impl Module for ConvSame {
             super::flops::add_conv(y.elem_count(), self.weight.dim(1)?, kh, kw);
             y
         };
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
-        }
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+            None => y,
+        };
+        self.act.tensor(y)
     }
 }
 

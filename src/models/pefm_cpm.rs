@@ -26,10 +26,11 @@
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
+use super::bias_act::Act;
 use super::mobile_blocks::{
     group_specs, largest_field, BottleneckGroup, BottleneckSpec, ScaleSeparable,
 };
-use super::ops::{max_pool_same, relu6, resize_bilinear_legacy, same_padding, ConvSame};
+use super::ops::{max_pool_same, resize_bilinear_legacy, same_padding, ConvSame};
 use super::receptive::RfLayer;
 use super::{StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
@@ -193,9 +194,10 @@ impl PefmCpm {
     pub fn load(w: &TensorStore, config: Config, device: &Device) -> Result<Self, WeightsError> {
         let name = "Conv2d_0/weights";
         let k = w.get(name, &[config.stem_channels, 3, 3, 3])?;
-        let k = w.convert(name, k, |t| t.permute((0, 3, 1, 2))?.contiguous())?;
         let b = w.get("Conv2d_0/Conv2D_bias", &[config.stem_channels])?;
-        let stem = ConvSame::new(k, Some(b), 2);
+        let stem = w.convert(name, k, |t| {
+            ConvSame::new(t.permute((0, 3, 1, 2))?.contiguous()?, Some(b), 2).with_act(Act::Relu6)
+        })?;
 
         let mut parts = Vec::with_capacity(config.parts.len());
         let mut cin = config.stem_channels;
@@ -285,7 +287,7 @@ impl PefmCpm {
     fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
         let mut clock = StepClock::new(&self.device, times);
 
-        let mut h = relu6(&self.stem.forward(x)?)?;
+        let mut h = self.stem.forward(x)?;
         let mut outs = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
             h = part.forward(&h)?;

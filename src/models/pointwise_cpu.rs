@@ -17,7 +17,7 @@ use super::bias_act::Act;
 use super::cpu_util::{load, store};
 
 /// Output channels per register tile.
-const OB: usize = 6;
+pub(crate) const OB: usize = 6;
 
 /// The op: weights packed for the tiles, a per-channel bias and an activation.
 #[derive(Clone, Debug)]
