@@ -56,6 +56,9 @@ pub(crate) enum ConvOp {
         pad: usize,
         /// The Winograd transform of `weight`, built on first use on the CPU.
         winograd: WinogradCache,
+        /// The fused path for shallow kernels on the CPU (a first layer on RGB), where
+        /// Winograd does not apply.
+        small: Option<std::sync::Arc<im2col_cpu::SmallConv>>,
     },
     /// A transposed convolution: `[I, O, K, K]` weight, `[O]` bias, stride 2.
     Transposed {
@@ -92,6 +95,14 @@ impl Conv {
                 Pointwise::new(weight.flatten_from(1)?, Some(bias))?.with_act(act_of(relu))?,
             )
         } else {
+            let (o, c, _, _) = weight.dims4()?;
+            let winograd = stride == 1 && winograd_cpu::worthwhile(kh, c, o);
+            let small = if dilation == 1 && !winograd {
+                im2col_cpu::SmallConv::new(&weight, Some(&bias), stride, act_of(relu))?
+                    .map(std::sync::Arc::new)
+            } else {
+                None
+            };
             ConvOp::Spatial {
                 weight,
                 bias: Bias::new(&bias)?,
@@ -99,6 +110,7 @@ impl Conv {
                 dilation,
                 pad: dilation * (kh - 1) / 2,
                 winograd: WinogradCache::default(),
+                small,
             }
         };
         Ok(Self { op, relu })
@@ -225,12 +237,20 @@ impl Conv {
             // The product applies its own bias and activation.
             ConvOp::Pointwise(p) => p.forward(x),
             ConvOp::Spatial {
+                small: Some(small),
+                pad,
+                ..
+            } if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 => {
+                small.forward(x, ((*pad, *pad), (*pad, *pad)))
+            }
+            ConvOp::Spatial {
                 weight,
                 bias,
                 stride,
                 dilation: 1,
                 pad,
                 winograd,
+                ..
             } => winograd_cpu::conv2d_auto(x, weight, (*stride, *pad), winograd, bias, act),
             ConvOp::Spatial {
                 weight,
