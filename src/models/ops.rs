@@ -475,6 +475,27 @@ impl pulp::WithSimd for ResizePlane<'_> {
         let (lo_y, hi_y, t_y) = &op.rows;
         let (lo_x, hi_x, t_x) = &op.cols;
         let wo = lo_x.len();
+        let h = input.len() / w.max(1);
+        if lo_y.len() >= h {
+            // Upsampling: every input row is read, so each is resized along its columns
+            // once (the gathers), and each output row is a vector blend of two of those
+            // (columns first, as TF and PyTorch compute it).
+            row.clear();
+            row.resize(h * wo, 0.0);
+            for (r, src) in row.chunks_exact_mut(wo).zip(input.chunks_exact(w)) {
+                for (((o, &a), &b), &t) in r.iter_mut().zip(lo_x).zip(hi_x).zip(t_x) {
+                    *o = blend.apply(src[a as usize], src[b as usize], t);
+                }
+            }
+            for (((out_row, &a), &b), &t) in out.chunks_exact_mut(wo).zip(lo_y).zip(hi_y).zip(t_y) {
+                let (a, b) = (a as usize, b as usize);
+                let (ra, rb) = (&row[a * wo..(a + 1) * wo], &row[b * wo..(b + 1) * wo]);
+                for ((o, x), y) in out_row.iter_mut().zip(ra).zip(rb) {
+                    *o = blend.apply(*x, *y, t);
+                }
+            }
+            return;
+        }
         row.clear();
         row.resize(w, 0.0);
         for (oy, out_row) in out.chunks_exact_mut(wo).enumerate() {
