@@ -275,6 +275,8 @@ impl CustomOp1 for SmallConvOp<'_> {
                             x: &cols,
                             x_stride: plane,
                             k: depth,
+                            x2: &[],
+                            k2: 0,
                             packed: &cv.packed[gi * packed_group..],
                             bias: cv.bias.get(o0..).unwrap_or(&[]),
                             act: cv.act,

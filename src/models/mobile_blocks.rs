@@ -141,6 +141,19 @@ impl InvertedBottleneck {
     }
 }
 
+impl InvertedBottleneck {
+    /// The block on the channel concatenation of `a` and `b`, which the expand conv reads
+    /// in place (the block has no residual: its input is wider than its output).
+    pub fn forward_cat(&self, a: &Tensor, b: &Tensor) -> CResult<Tensor> {
+        if self.spec.residual() {
+            return self.forward(&Tensor::cat(&[a, b], 1)?);
+        }
+        let h = self.expand.forward_cat(a, b)?;
+        let h = self.depthwise.forward(&h)?;
+        self.project.forward(&h)
+    }
+}
+
 impl Module for InvertedBottleneck {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let h = self.expand.forward(x)?;
@@ -185,6 +198,18 @@ impl BottleneckGroup {
             size = size.div_ceil(b.spec.stride.max(1));
         }
         (layers, size)
+    }
+}
+
+impl BottleneckGroup {
+    /// The group on the channel concatenation of `a` and `b` (not materialised when the
+    /// first block can read it in place).
+    pub fn forward_cat(&self, a: &Tensor, b: &Tensor) -> CResult<Tensor> {
+        let Some((first, rest)) = self.blocks.split_first() else {
+            return Tensor::cat(&[a, b], 1);
+        };
+        rest.iter()
+            .try_fold(first.forward_cat(a, b)?, |h, blk| blk.forward(&h))
     }
 }
 

@@ -168,6 +168,22 @@ impl Pointwise {
             .map(|op| Some(std::sync::Arc::new(op)))
     }
 
+    /// `self.forward(&Tensor::cat(&[a, b], 1)?)`, reading `a` and `b` in place on the CPU.
+    pub fn forward_cat(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        match &self.cpu {
+            Some(op) if a.device().is_cpu() && a.dtype() == DType::F32 => {
+                let (_, c, _, _) = a.dims4()?;
+                let (_, c2, _, _) = b.dims4()?;
+                let y = a
+                    .contiguous()?
+                    .apply_op2_no_bwd(&b.contiguous()?, &super::pointwise_cpu::OnConcat(op))?;
+                super::flops::add_conv(y.elem_count(), c + c2, 1, 1);
+                Ok(y)
+            }
+            _ => self.forward(&Tensor::cat(&[a, b], 1)?),
+        }
+    }
+
     /// `self.forward(x) + residual`, the sum fused into the CPU kernel.
     pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         match &self.cpu {

@@ -171,9 +171,14 @@ struct Stage {
     heads: Vec<ScaleSeparable>,
 }
 
-impl Module for Stage {
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let h = self.blocks.forward(x)?;
+impl Stage {
+    /// The stage on `x`, or on the channel concatenation of `x` and `prev` (the previous
+    /// stage's maps), which its first block reads in place.
+    fn forward_on(&self, x: &Tensor, prev: Option<&Tensor>) -> CResult<Tensor> {
+        let h = match prev {
+            Some(p) => self.blocks.forward_cat(x, p)?,
+            None => self.blocks.forward(x)?,
+        };
         self.heads.iter().try_fold(h, |h, m| m.forward(&h))
     }
 }
@@ -310,11 +315,8 @@ impl PefmCpm {
 
         let mut stages: Vec<Tensor> = Vec::with_capacity(self.stages.len());
         for (k, stage) in self.stages.iter().enumerate() {
-            let input = match stages.last() {
-                None => backbone.clone(),
-                Some(prev) => Tensor::cat(&[&backbone, prev], 1)?,
-            };
-            stages.push(stage.forward(&input)?);
+            let maps = stage.forward_on(&backbone, stages.last())?;
+            stages.push(maps);
             clock.lap(format!("stage_{k}"))?;
         }
         let last = stages

@@ -60,18 +60,26 @@ impl PointwiseCpu {
         })
     }
 
-    /// `act(W · x + b) (+ residual)` for `x` `[N, I, H, W]` (contiguous f32 values).
+    /// `act(W · x + b) (+ residual)` for `x` `[N, I, H, W]` (contiguous f32 values), or
+    /// for the channel concatenation of `x` `[N, I₁, H, W]` and `x2` `[N, I − I₁, H, W]`
+    /// (read in place).
     fn run(
         &self,
-        x: &[f32],
+        (x, x2): (&[f32], Option<&[f32]>),
         (n, hw): (usize, usize),
         residual: Option<&[f32]>,
     ) -> Result<Vec<f32>> {
         let (ci, co) = (self.cin, self.cout);
-        if x.len() != n * ci * hw {
+        let per_image = |len: usize| (n * hw > 0 && len % (n * hw) == 0).then(|| len / (n * hw));
+        let c1 = per_image(x.len()).unwrap_or(usize::MAX);
+        let c2 = x2
+            .map_or(Some(0), |x2| per_image(x2.len()))
+            .unwrap_or(usize::MAX);
+        if n * hw > 0 && c1.checked_add(c2) != Some(ci) {
             candle_core::bail!(
-                "1x1 conv: input has {} values, expected {n}x{ci}x{hw}",
-                x.len()
+                "1x1 conv: inputs have {} + {} values, expected {n}x{ci}x{hw} in all",
+                x.len(),
+                x2.map_or(0, <[f32]>::len)
             );
         }
         if let Some(r) = residual {
@@ -95,9 +103,10 @@ impl PointwiseCpu {
             co.div_ceil(2 * threads).div_ceil(OB) * OB
         };
         out.par_chunks_mut(co * hw)
-            .zip(x.par_chunks(ci * hw))
             .enumerate()
-            .try_for_each(|(img, (out, x))| {
+            .try_for_each(|(img, out)| {
+                let x1 = &x[img * c1 * hw..(img + 1) * c1 * hw];
+                let x2 = x2.map_or(&[][..], |x2| &x2[img * c2 * hw..(img + 1) * c2 * hw]);
                 out.par_chunks_mut(group * hw)
                     .enumerate()
                     .try_for_each(|(g, out)| {
@@ -112,9 +121,11 @@ impl PointwiseCpu {
                             out_stride: hw,
                             rows,
                             cols: hw,
-                            x,
+                            x: x1,
                             x_stride: hw,
-                            k: ci,
+                            k: c1,
+                            x2,
+                            k2: c2,
                             packed: &self.packed[o0 * ci..],
                             bias: &self.bias[o0..],
                             act: self.act,
@@ -151,6 +162,10 @@ pub(crate) struct Panel<'a> {
     pub x: &'a [f32],
     pub x_stride: usize,
     pub k: usize,
+    /// A second source of `k2` more rows (`x_stride` apart), as if concatenated below
+    /// `x`'s (empty and 0: none).
+    pub x2: &'a [f32],
+    pub k2: usize,
     pub packed: &'a [f32],
     /// One value per row, or empty (no bias).
     pub bias: &'a [f32],
@@ -176,7 +191,8 @@ pub(crate) fn panel_product(panel: Panel<'_>) -> Result<()> {
         && (rows - 1) * out_stride + cols <= panel.out.len()
         && k >= 1
         && (k - 1) * x_stride + cols <= panel.x.len()
-        && panel.packed.len() >= rows.div_ceil(OB) * k * OB
+        && (panel.k2 == 0 || (panel.k2 - 1) * x_stride + cols <= panel.x2.len())
+        && panel.packed.len() >= rows.div_ceil(OB) * (k + panel.k2) * OB
         && (panel.bias.is_empty() || panel.bias.len() >= rows)
         && panel
             .res
@@ -291,8 +307,9 @@ impl Tiles<'_> {
     ) -> [[S::f32s; V]; OB] {
         let lanes = S::F32_LANES;
         let p = &self.0;
-        let (k, xs) = (p.k, p.x_stride);
-        let w = &p.packed[b * k * OB..(b + 1) * k * OB];
+        let (depth, xs) = (p.k + p.k2, p.x_stride);
+        let w = &p.packed[b * depth * OB..(b + 1) * depth * OB];
+        let (w1, w2) = w.split_at(p.k * OB);
         let mut acc = [[simd.splat_f32s(0.0); V]; OB];
         for (o, a) in acc.iter_mut().enumerate() {
             let bias = simd.splat_f32s(p.bias.get(b * OB + o).copied().unwrap_or(0.0));
@@ -300,16 +317,19 @@ impl Tiles<'_> {
                 *a = bias;
             }
         }
-        for (kk, wk) in w.chunks_exact(OB).enumerate() {
-            let row = &p.x[kk * xs + p0..kk * xs + p0 + span];
-            let mut xv = [simd.splat_f32s(0.0); V];
-            for (v, d) in xv.iter_mut().enumerate() {
-                *d = load(simd, &row[v * lanes..(v * lanes + lanes).min(span)]);
-            }
-            for (o, a) in acc.iter_mut().enumerate() {
-                let wv = simd.splat_f32s(wk[o]);
-                for (a, xv) in a.iter_mut().zip(xv) {
-                    *a = simd.mul_add_f32s(wv, xv, *a);
+        // The rows of `x`, then those of `x2`, against their blocks of weights.
+        for (x, w) in [(p.x, w1), (p.x2, w2)] {
+            for (kk, wk) in w.chunks_exact(OB).enumerate() {
+                let row = &x[kk * xs + p0..kk * xs + p0 + span];
+                let mut xv = [simd.splat_f32s(0.0); V];
+                for (v, d) in xv.iter_mut().enumerate() {
+                    *d = load(simd, &row[v * lanes..(v * lanes + lanes).min(span)]);
+                }
+                for (o, a) in acc.iter_mut().enumerate() {
+                    let wv = simd.splat_f32s(wk[o]);
+                    for (a, xv) in a.iter_mut().zip(xv) {
+                        *a = simd.mul_add_f32s(wv, xv, *a);
+                    }
                 }
             }
         }
@@ -328,8 +348,42 @@ impl CustomOp1 for PointwiseCpu {
             candle_core::bail!("1x1 conv: input has {c} channels, weight {}", self.cin);
         }
         let x = super::cpu_util::f32_input(storage, layout, "1x1 conv")?;
-        let out = self.run(x, (n, h * w), None)?;
+        let out = self.run((x, None), (n, h * w), None)?;
         Ok((CpuStorage::F32(out), Shape::from((n, self.cout, h, w))))
+    }
+}
+
+/// [`PointwiseCpu`] on the channel concatenation of its two operands (`[N, I₁, H, W]` and
+/// `[N, I − I₁, H, W]`), read where they are instead of copied into one tensor.
+pub struct OnConcat<'a>(pub &'a PointwiseCpu);
+
+impl CustomOp2 for OnConcat<'_> {
+    fn name(&self) -> &'static str {
+        "conv1x1-on-concat"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c1, h, w) = l1.shape().dims4()?;
+        let (n2, c2, h2, w2) = l2.shape().dims4()?;
+        let op = self.0;
+        if (n2, h2, w2) != (n, h, w) || c1 + c2 != op.cin {
+            candle_core::bail!(
+                "1x1 conv on a concatenation: inputs {:?} and {:?}, weight for {} channels",
+                l1.shape().dims(),
+                l2.shape().dims(),
+                op.cin
+            );
+        }
+        let x1 = super::cpu_util::f32_input(s1, l1, "1x1 conv")?;
+        let x2 = super::cpu_util::f32_input(s2, l2, "1x1 conv")?;
+        let out = op.run((x1, Some(x2)), (n, h * w), None)?;
+        Ok((CpuStorage::F32(out), Shape::from((n, op.cout, h, w))))
     }
 }
 
@@ -363,7 +417,7 @@ impl CustomOp2 for WithResidual<'_> {
         }
         let x = super::cpu_util::f32_input(s1, l1, "1x1 conv")?;
         let r = super::cpu_util::f32_input(s2, l2, "1x1 conv residual")?;
-        let out = op.run(x, (n, h * w), Some(r))?;
+        let out = op.run((x, None), (n, h * w), Some(r))?;
         Ok((CpuStorage::F32(out), want))
     }
 }
@@ -437,8 +491,21 @@ mod tests {
                 for act in [Act::None, Act::Relu, Act::Relu6] {
                     for res in [None, Some(r.as_slice())] {
                         let op = PointwiseCpu::new(&wt, co, ci, &b, act).unwrap();
-                        let got = pool.install(|| op.run(&x, (n, hw), res)).unwrap();
+                        let got = pool.install(|| op.run((&x, None), (n, hw), res)).unwrap();
                         let want = reference(&x, &wt, &b, res, (n, ci, co, hw), act);
+                        if res.is_none() && ci > 1 {
+                            // The same input as two tensors split after channel c1.
+                            let c1 = ci / 2;
+                            let (mut x1, mut x2) = (Vec::new(), Vec::new());
+                            for img in x.chunks_exact(ci * hw) {
+                                x1.extend_from_slice(&img[..c1 * hw]);
+                                x2.extend_from_slice(&img[c1 * hw..]);
+                            }
+                            let split = pool
+                                .install(|| op.run((&x1, Some(&x2)), (n, hw), None))
+                                .unwrap();
+                            assert_eq!(split, got, "{n}x{ci}->{co} {h}x{w} split at {c1}");
+                        }
                         let worst = got
                             .iter()
                             .zip(&want)
@@ -475,6 +542,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("residual"), "{e}");
+        let e = x
+            .apply_op2_no_bwd(&x, &OnConcat(&op))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("concatenation"), "{e}");
         assert!(PointwiseCpu::new(&[1.0; 5], 3, 2, &[], Act::None).is_err());
         assert!(PointwiseCpu::new(&[1.0; 6], 3, 2, &[0.0; 2], Act::None).is_err());
     }
