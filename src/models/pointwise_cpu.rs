@@ -70,7 +70,8 @@ impl PointwiseCpu {
         residual: Option<&[f32]>,
     ) -> Result<Vec<f32>> {
         let (ci, co) = (self.cin, self.cout);
-        let per_image = |len: usize| (n * hw > 0 && len % (n * hw) == 0).then(|| len / (n * hw));
+        let per_image =
+            |len: usize| (n * hw > 0 && len.is_multiple_of(n * hw)).then(|| len / (n * hw));
         let c1 = per_image(x.len()).unwrap_or(usize::MAX);
         let c2 = x2
             .map_or(Some(0), |x2| per_image(x2.len()))
