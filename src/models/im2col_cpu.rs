@@ -114,6 +114,20 @@ impl Unfold {
             let x0 = lo * s + j - pl;
             if s == 1 {
                 out_row.copy_from_slice(&in_row[x0..x0 + (hi - lo)]);
+            } else if s == 2 {
+                // Every other value, as pairs (vectorises as shuffles; a strided iterator
+                // stays scalar): `hi − lo − 1` whole pairs, then the last value alone.
+                let n = hi - lo;
+                let src = &in_row[x0..x0 + 2 * n - 1];
+                let pairs = src.chunks_exact(2);
+                let last = pairs.remainder().first().copied();
+                let (body, tail) = out_row.split_at_mut(n - 1);
+                for (ov, pair) in body.iter_mut().zip(pairs) {
+                    *ov = pair[0];
+                }
+                if let (Some(o), Some(v)) = (tail.first_mut(), last) {
+                    *o = v;
+                }
             } else {
                 for (ov, iv) in out_row.iter_mut().zip(in_row[x0..].iter().step_by(s)) {
                     *ov = *iv;
