@@ -40,6 +40,16 @@ pub(crate) fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
     }
 }
 
+/// `dst.copy_from_slice(src)` as whole-vector moves: rows here are a few vectors long,
+/// where a call to `memcpy` per row costs more than the copy.
+#[inline(always)]
+pub(crate) fn copy_row<S: pulp::Simd>(simd: S, dst: &mut [f32], src: &[f32]) {
+    let lanes = S::F32_LANES;
+    for (d, v) in dst.chunks_mut(lanes).zip(src.chunks(lanes)) {
+        store(simd, d, load(simd, v));
+    }
+}
+
 /// Runs `op` with the widest vectors the CPU has, or, where `narrow` is better, with 8-lane
 /// (256-bit) vectors compiled for the same AVX-512 context (EVEX encodings, 32 registers).
 ///

@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
 use super::bias_act::Act;
-use super::cpu_util::{load, store};
+use super::cpu_util::{copy_row, load, store};
 
 use super::ops::same_padding;
 
@@ -219,16 +219,6 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
-    }
-}
-
-/// `dst.copy_from_slice(src)` as whole-vector moves: rows here are a few vectors long,
-/// where a call to `memcpy` per row costs more than the copy.
-#[inline(always)]
-fn copy_row<S: pulp::Simd>(simd: S, dst: &mut [f32], src: &[f32]) {
-    let lanes = S::F32_LANES;
-    for (d, v) in dst.chunks_mut(lanes).zip(src.chunks(lanes)) {
-        store(simd, d, load(simd, v));
     }
 }
 

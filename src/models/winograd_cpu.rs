@@ -23,7 +23,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use super::bias_act::{bias_act, Act, Bias};
 use rayon::prelude::*;
 
-use super::cpu_util::{load, store};
+use super::cpu_util::{copy_row, load, store};
 
 /// Output tile side.
 const M: usize = 3;
@@ -337,7 +337,11 @@ impl pulp::WithSimd for InputTransform<'_> {
                     continue;
                 }
                 let y = py - g.pad;
-                padded[g.pad..g.pad + copy].copy_from_slice(&plane[y * g.w..y * g.w + copy]);
+                copy_row(
+                    simd,
+                    &mut padded[g.pad..g.pad + copy],
+                    &plane[y * g.w..y * g.w + copy],
+                );
                 for (((c, a), b), d) in padded.chunks_exact(3).zip(p0).zip(p1).zip(p2) {
                     *a = c[0];
                     *b = c[1];
