@@ -77,10 +77,51 @@ pub fn energy(t: &Tensor) -> CResult<Tensor> {
     if c == 0 {
         candle_core::bail!("feature energy: a tensor with no channels {:?}", t.dims());
     }
+    if t.device().is_cpu() && t.dtype() == candle_core::DType::F32 {
+        return t.contiguous()?.apply_op1_no_bwd(&EnergyCpu);
+    }
     t.to_dtype(candle_core::DType::F32)?
         .sqr()?
         .mean_keepdim(1)?
         .sqrt()
+}
+
+/// [`energy`] on the CPU in one pass over the channels (candle's mean over a middle
+/// dimension walks the tensor with strides, after a full-size squared copy).
+struct EnergyCpu;
+
+impl candle_core::CustomOp1 for EnergyCpu {
+    fn name(&self) -> &'static str {
+        "feature-energy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> CResult<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (n, c, h, w) = layout.shape().dims4()?;
+        let x = super::cpu_util::f32_input(storage, layout, "feature energy")?;
+        let plane = h * w;
+        let mut out = vec![0f32; n * plane];
+        if plane > 0 {
+            for (o, img) in out.chunks_exact_mut(plane).zip(x.chunks_exact(c * plane)) {
+                for ch in img.chunks_exact(plane) {
+                    for (s, v) in o.iter_mut().zip(ch) {
+                        *s += v * v;
+                    }
+                }
+                let inv = 1.0 / c as f32;
+                for s in o.iter_mut() {
+                    *s = (*s * inv).sqrt();
+                }
+            }
+        }
+        Ok((
+            candle_core::CpuStorage::F32(out),
+            candle_core::Shape::from((n, 1, h, w)),
+        ))
+    }
 }
 
 /// A label with the grid's fraction of the input, `{name} (1/8)`, from the network input
@@ -123,6 +164,16 @@ pub fn stride_label(input: usize, cells: usize) -> Option<String> {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn cpu_energy_matches_the_tensor_formulation() {
+        let t = Tensor::randn(0f32, 1.0, (2, 5, 3, 7), &Device::Cpu).unwrap();
+        let want = t.sqr().unwrap().mean_keepdim(1).unwrap().sqrt().unwrap();
+        let got = energy(&t).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+        assert!(d < 1e-5, "{d}");
+    }
 
     #[test]
     fn energy_is_the_rms_over_channels() {
