@@ -68,6 +68,9 @@ pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
             return pulp::Simd::vectorize(v4, Narrow { op, v3: *v4 });
         }
     }
+    // Elsewhere no CPU runs its widest vectors at half rate.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = narrow;
     pulp::Arch::new().dispatch(op)
 }
 

@@ -490,8 +490,11 @@ impl pulp::WithSimd for OutputTransform<'_> {
 /// unblocked transforms 0.5 MiB bands took 2.3 s per forward, 2 MiB 1.13 s, 8 MiB 1.00 s,
 /// unbounded 1.11 s; with the register transforms 4 MiB and 8 MiB were within the noise of
 /// the shared machine (4 MiB ahead alone, 8 MiB ahead in the interleaved ORT benchmark: 905
-/// against 950 ms), 1, 2 and 16 MiB slower.
-const BAND_BYTES: usize = 8 << 20;
+/// against 950 ms), 1, 2 and 16 MiB slower. Later, pinned to one vCPU, interleaved, medians of
+/// 3 forwards: quiet, 4 MiB 759–897 ms against 840–899 (8 MiB) and 809–926 (2 MiB); with a
+/// neighbour streaming 64 MiB arrays on the other vCPU (which the shared L3 feels), 4 MiB
+/// 785–1218 ms against 935–1550 (8 MiB) and 892–1458 (2 MiB).
+const BAND_BYTES: usize = 4 << 20;
 
 impl CustomOp1 for WinogradOp<'_> {
     fn name(&self) -> &'static str {
