@@ -30,6 +30,17 @@ impl Act {
         }
     }
 
+    /// The activation of one vector.
+    #[inline(always)]
+    pub(crate) fn simd<S: pulp::Simd>(self, simd: S, a: S::f32s) -> S::f32s {
+        let zero = simd.splat_f32s(0.0);
+        match self {
+            Act::None => a,
+            Act::Relu => simd.max_f32s(a, zero),
+            Act::Relu6 => simd.min_f32s(simd.max_f32s(a, zero), simd.splat_f32s(6.0)),
+        }
+    }
+
     /// The activation as tensor ops.
     pub fn tensor(self, x: Tensor) -> Result<Tensor> {
         match self {

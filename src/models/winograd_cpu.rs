@@ -16,6 +16,7 @@
 //! Errors are a few times those of a direct f32 sum (the interpolation points are small
 //! integers); the posegen parity tests run through this path.
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
@@ -23,7 +24,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use super::bias_act::{bias_act, Act, Bias};
 use rayon::prelude::*;
 
-use super::cpu_util::{copy_row, load, store};
+use super::cpu_util::{load, store};
 
 /// Output tile side.
 const M: usize = 3;
@@ -266,12 +267,9 @@ fn at5<S: pulp::Simd>(s: S, m: [S::f32s; N]) -> [S::f32s; M] {
     [y0, y1, y2]
 }
 
-/// Scratch buffers of one thread.
-#[derive(Default)]
-struct Scratch {
-    a: Vec<f32>,
-    row: Vec<f32>,
-}
+/// The scratch buffer of one thread: the phase-split input rows of a channel, or the
+/// transformed outputs of one.
+type Scratch = Vec<f32>;
 
 /// The input transform of one channel over one band:
 /// 1. `P[qc][qr][r'·ws + i]` = padded input at row `3(ty0 + r') + qr`, column `3i + qc`
@@ -306,10 +304,7 @@ impl pulp::WithSimd for InputTransform<'_> {
         // Input tile rows plus one (a tile reaches 4 rows into the next tile row), and
         // one spare element: the last tile reads one phase cell further.
         let plen = (band.in_rows + 1) * ws + 1;
-        let Scratch {
-            a: phases,
-            row: padded,
-        } = scratch;
+        let phases = scratch;
         // Every phase row is written below (zeros for rows outside the image) and the one
         // spare element per phase never is, so a buffer of the same size from the
         // previous channel of this band needs no clearing.
@@ -317,36 +312,21 @@ impl pulp::WithSimd for InputTransform<'_> {
             phases.clear();
             phases.resize(9 * plen, 0.0);
         }
-        // One padded input row, 3·ws + 3 wide: `pad` zeros, the row, zeros.
-        padded.clear();
-        padded.resize(3 * ws + 3, 0.0);
-        let copy = g.w.min(padded.len().saturating_sub(g.pad));
         for r in 0..=band.in_rows {
             for qr in 0..3 {
                 let py = 3 * (band.ty0 + r) + qr;
                 let at = |qc: usize| (qc * 3 + qr) * plen + r * ws;
                 let (p0, rest) = phases.split_at_mut(at(1));
                 let (p1, p2) = rest.split_at_mut(at(2) - at(1));
-                let p0 = &mut p0[at(0)..at(0) + ws];
-                let p1 = &mut p1[..ws];
-                let p2 = &mut p2[..ws];
+                let dst = [&mut p0[at(0)..at(0) + ws], &mut p1[..ws], &mut p2[..ws]];
                 if py < g.pad || py - g.pad >= g.h {
-                    for p in [p0, p1, p2] {
+                    for p in dst {
                         p.fill(0.0);
                     }
                     continue;
                 }
                 let y = py - g.pad;
-                copy_row(
-                    simd,
-                    &mut padded[g.pad..g.pad + copy],
-                    &plane[y * g.w..y * g.w + copy],
-                );
-                for (((c, a), b), d) in padded.chunks_exact(3).zip(p0).zip(p1).zip(p2) {
-                    *a = c[0];
-                    *b = c[1];
-                    *d = c[2];
-                }
+                split_phases(simd, dst, &plane[y * g.w..(y + 1) * g.w], g.pad);
             }
         }
         let lanes = S::F32_LANES;
@@ -366,20 +346,158 @@ impl pulp::WithSimd for InputTransform<'_> {
                 }
                 *col = bt5(simd, d);
             }
-            // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i].
-            let mut rows = [[zero; N]; N];
-            for (i, row) in rows.iter_mut().enumerate() {
-                for (x, r) in row.iter_mut().enumerate() {
-                    *r = cols[x][i];
-                }
-            }
-            for (i, row) in rows.into_iter().enumerate() {
+            // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i]. Each row is gathered from `cols`
+            // as it is used: a transposed copy of the whole array goes through the stack
+            // (LLVM emits a call to memcpy for it).
+            #[allow(clippy::needless_range_loop)] // i indexes the inner arrays
+            for i in 0..N {
+                let row = [cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i]];
                 for (j, val) in bt5(simd, row).into_iter().enumerate() {
                     let at = (i * N + j) * columns + k0;
                     store(simd, &mut v[at..at + len], val);
                 }
             }
         }
+    }
+}
+
+/// `dst[qc][i] = row[3i + qc − pad]`, zero where that index falls outside `row`: the three
+/// column phases of a zero-padded input row. Read straight from the input: staging the
+/// padded row in a buffer first made these scalar loads wait on the vector stores just
+/// issued to it. With AVX-512, 16 tiles at a time are split by lane permutes.
+#[inline(always)]
+fn split_phases<S: pulp::Simd>(simd: S, [p0, p1, p2]: [&mut [f32]; 3], row: &[f32], pad: usize) {
+    let (n, w) = (p0.len(), row.len());
+    // Tiles i0..i1 read three columns inside the row; the rest, at most a few on either
+    // side, meet the padding.
+    let i0 = pad.div_ceil(3).min(n);
+    let i1 = ((pad + w) / 3).clamp(i0, n);
+    let at = |j: usize| match j.checked_sub(pad) {
+        Some(x) if x < w => row[x],
+        _ => 0.0,
+    };
+    for i in (0..i0).chain(i1..n) {
+        p0[i] = at(3 * i);
+        p1[i] = at(3 * i + 1);
+        p2[i] = at(3 * i + 2);
+    }
+    let mut done = i0;
+    #[cfg(target_arch = "x86_64")]
+    if let Some(&v4) = (&simd as &dyn std::any::Any).downcast_ref::<pulp::x86::V4>() {
+        // Blocks of 16 tiles, the last one moved back to end at i1 (rewriting a few).
+        let mut i = i0;
+        while i1 - i0 >= 16 && done < i1 {
+            let t = i.min(i1 - 16);
+            let from = 3 * t - pad;
+            split3_v4(
+                v4,
+                &row[from..from + 48],
+                [&mut p0[t..t + 16], &mut p1[t..t + 16], &mut p2[t..t + 16]],
+            );
+            (i, done) = (t + 16, t + 16);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = simd;
+    if done < i1 {
+        let inner = row[3 * done - pad..].chunks_exact(3);
+        for (((c, a), b), d) in inner
+            .zip(&mut p0[done..i1])
+            .zip(&mut p1[done..i1])
+            .zip(&mut p2[done..i1])
+        {
+            *a = c[0];
+            *b = c[1];
+            *d = c[2];
+        }
+    }
+}
+
+/// `_mm512_permutex2var_ps` indices that take phase `q` (`x[k] = v[3k + q]`) out of 48
+/// consecutive values `v` in three vectors: the first permute picks the lanes found in the
+/// first two vectors (indices 0–31), the second keeps those (indices 0–15) and fills the
+/// rest from the third (16–31).
+const fn split3_indices(q: usize) -> [[u32; 16]; 2] {
+    let mut idx = [[0u32; 16]; 2];
+    let mut k = 0;
+    while k < 16 {
+        let g = 3 * k + q;
+        if g < 32 {
+            idx[0][k] = g as u32;
+            idx[1][k] = k as u32;
+        } else {
+            idx[1][k] = (g - 16) as u32;
+        }
+        k += 1;
+    }
+    idx
+}
+
+/// The inverse of [`split3_indices`]: lane `l` of output vector `j` is value `g = 16j + l`,
+/// phase `g mod 3`'s lane `g div 3`; the first permute takes phases 0 and 1, the second
+/// phase 2.
+const fn merge3_indices(j: usize) -> [[u32; 16]; 2] {
+    let mut idx = [[0u32; 16]; 2];
+    let mut l = 0;
+    while l < 16 {
+        let g = 16 * j + l;
+        let k = (g / 3) as u32;
+        match g % 3 {
+            0 => (idx[0][l], idx[1][l]) = (k, l as u32),
+            1 => (idx[0][l], idx[1][l]) = (16 + k, l as u32),
+            _ => idx[1][l] = 16 + k,
+        }
+        l += 1;
+    }
+    idx
+}
+
+#[cfg(target_arch = "x86_64")]
+const SPLIT3: [[[u32; 16]; 2]; 3] = [split3_indices(0), split3_indices(1), split3_indices(2)];
+#[cfg(target_arch = "x86_64")]
+const MERGE3: [[[u32; 16]; 2]; 3] = [merge3_indices(0), merge3_indices(1), merge3_indices(2)];
+
+/// Two lane permutes per vector with AVX-512: `x = perm(perm(a, b), c)`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn permute3(
+    v4: pulp::x86::V4,
+    [a, b, c]: [pulp::f32x16; 3],
+    idx: &[[[u32; 16]; 2]; 3],
+) -> [pulp::f32x16; 3] {
+    use std::arch::x86_64::{__m512, __m512i};
+    let avx = v4.avx512f;
+    let (a, b, c): (__m512, __m512, __m512) = (pulp::cast(a), pulp::cast(b), pulp::cast(c));
+    let mut out = [a; 3];
+    for (o, [i0, i1]) in out.iter_mut().zip(idx) {
+        let (i0, i1): (__m512i, __m512i) = (pulp::cast(*i0), pulp::cast(*i1));
+        *o = avx._mm512_permutex2var_ps(avx._mm512_permutex2var_ps(a, i0, b), i1, c);
+    }
+    [pulp::cast(out[0]), pulp::cast(out[1]), pulp::cast(out[2])]
+}
+
+/// `dst[q][k] = src[3k + q]` for 16 tiles (48 values).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn split3_v4(v4: pulp::x86::V4, src: &[f32], dst: [&mut [f32]; 3]) {
+    let v = [
+        load(v4, &src[..16]),
+        load(v4, &src[16..32]),
+        load(v4, &src[32..48]),
+    ];
+    for (d, x) in dst.into_iter().zip(permute3(v4, v, &SPLIT3)) {
+        store(v4, d, x);
+    }
+}
+
+/// `dst[3k + q] = src[q][k]` for 16 tiles (48 values).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn merge3_v4(v4: pulp::x86::V4, src: [&[f32]; 3], dst: &mut [MaybeUninit<f32>]) {
+    let v = [load(v4, src[0]), load(v4, src[1]), load(v4, src[2])];
+    for (d, x) in dst.chunks_exact_mut(16).zip(permute3(v4, v, &MERGE3)) {
+        let x: [f32; 16] = pulp::cast(x);
+        d.write_copy_of_slice(&x);
     }
 }
 
@@ -390,8 +508,9 @@ struct OutputTransform<'a> {
     /// Offset of `ξ = 0`'s row for this channel; `ξ` rows are `stride` apart.
     base: usize,
     stride: usize,
-    /// The channel's whole `HO×WO` plane.
-    out: &'a mut [f32],
+    /// The channel's whole `HO×WO` plane, not yet initialised: this band's rows are
+    /// written, every element of them.
+    out: &'a mut [MaybeUninit<f32>],
     /// Added to every output, then the activation.
     bias: f32,
     act: Act,
@@ -418,12 +537,11 @@ impl pulp::WithSimd for OutputTransform<'_> {
         } = self;
         let ws = g.ws;
         let vlen = band.rows * ws;
-        let Scratch {
-            a: result,
-            row: row_buf,
-        } = scratch;
-        // Every element is written below; only the size matters.
-        result.resize(M * M * vlen, 0.0);
+        // Every element read below is written first; only the size matters. Rows start on
+        // cache lines, like those of V.
+        let rstride = round_to_line(vlen);
+        let result = aligned(scratch, M * M * rstride);
+        let bias = simd.splat_f32s(bias);
         let lanes = S::F32_LANES;
         let zero = simd.splat_f32s(0.0);
         for k0 in (0..vlen).step_by(lanes) {
@@ -439,46 +557,55 @@ impl pulp::WithSimd for OutputTransform<'_> {
                 }
                 *col = at5(simd, m);
             }
-            let mut rows = [[zero; N]; M];
-            for (u, row) in rows.iter_mut().enumerate() {
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r = cols[j][u];
-                }
-            }
-            for (u, row) in rows.into_iter().enumerate() {
+            #[allow(clippy::needless_range_loop)] // u indexes the inner arrays
+            for u in 0..M {
+                let row = [cols[0][u], cols[1][u], cols[2][u], cols[3][u], cols[4][u]];
                 for (v, val) in at5(simd, row).into_iter().enumerate() {
-                    let at = (u * M + v) * vlen + k0;
+                    let at = (u * M + v) * rstride + k0;
+                    let val = act.simd(simd, simd.add_f32s(val, bias));
                     store(simd, &mut result[at..at + len], val);
                 }
             }
         }
         // Each output row, interleaved from its three column phases.
-        row_buf.clear();
-        row_buf.resize(M * g.tx, 0.0);
         let first = M * band.ty0;
         let last = (M * (band.ty0 + band.rows)).min(g.ho);
         for oy in first..last {
             let (ty, u) = ((oy - first) / M, oy % M);
             let phase = |v: usize| {
-                let from = (u * M + v) * vlen + ty * ws;
+                let from = (u * M + v) * rstride + ty * ws;
                 &result[from..from + g.tx]
             };
-            for (((d, a), b), c) in row_buf
-                .chunks_exact_mut(M)
-                .zip(phase(0))
-                .zip(phase(1))
-                .zip(phase(2))
-            {
-                d[0] = *a;
-                d[1] = *b;
-                d[2] = *c;
+            let orow = &mut out[oy * g.wo..(oy + 1) * g.wo];
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if let Some(&v4) = (&simd as &dyn std::any::Any).downcast_ref::<pulp::x86::V4>() {
+                // Blocks of 16 whole tiles, the last one moved back (as in the input).
+                let whole = g.wo / M;
+                let mut t = 0;
+                while whole >= 16 && done < whole {
+                    let t0 = t.min(whole - 16);
+                    let src = [
+                        &phase(0)[t0..t0 + 16],
+                        &phase(1)[t0..t0 + 16],
+                        &phase(2)[t0..t0 + 16],
+                    ];
+                    merge3_v4(v4, src, &mut orow[M * t0..M * t0 + 48]);
+                    (t, done) = (t0 + 16, t0 + 16);
+                }
             }
-            act.scale_shift_into(
-                &mut out[oy * g.wo..(oy + 1) * g.wo],
-                &row_buf[..g.wo],
-                1.0,
-                bias,
-            );
+            let mut chunks = orow[M * done..].chunks_exact_mut(M);
+            let tail = (phase(0), phase(1), phase(2));
+            let tail = (&tail.0[done..], &tail.1[done..], &tail.2[done..]);
+            for (((d, a), b), c) in (&mut chunks).zip(tail.0).zip(tail.1).zip(tail.2) {
+                d[0].write(*a);
+                d[1].write(*b);
+                d[2].write(*c);
+            }
+            // The last, partial tile of a row whose width is not a multiple of 3.
+            for (v, d) in chunks.into_remainder().iter_mut().enumerate() {
+                d.write(phase(v)[g.wo / M]);
+            }
         }
     }
 }
@@ -518,9 +645,12 @@ impl CustomOp1 for WinogradOp<'_> {
         ) else {
             candle_core::bail!("winograd: kernel {k} larger than the padded input {h}x{w}");
         };
-        let mut out = vec![0f32; n * o * ho * wo];
-        if out.is_empty() || c == 0 {
-            return Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))));
+        let len = n * o * ho * wo;
+        if len == 0 || c == 0 {
+            return Ok((
+                CpuStorage::F32(vec![0f32; len]),
+                Shape::from((n, o, ho, wo)),
+            ));
         }
         if kn.u.len() != XI * s * s * o * c {
             candle_core::bail!("winograd: kernel transform of the wrong size");
@@ -543,17 +673,26 @@ impl CustomOp1 for WinogradOp<'_> {
         let max_in_rows = band_rows + s - 1;
         // V: [C][25][columns]; a band's `in_rows · ws` columns plus S − 1 spare ones (read
         // only for the spare output columns).
-        let columns = max_in_rows * ws + s - 1;
+        // Rounded up to whole cache lines, so that with 64-byte aligned buffers every row of
+        // V and of the products starts on a line and the transforms' vector stores and loads
+        // do not straddle two lines.
+        let columns = round_to_line(max_in_rows * ws + s - 1);
         // Every element of V and of the products that an output reads is written before it
         // is read (the spare columns feed only dropped outputs), so buffers kept from an
         // earlier call need no clearing.
         let (mut v, mut prod) = BUFFERS
             .with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
             .unwrap_or_default();
-        grow(&mut v, c * XI * columns);
-        grow(&mut prod, XI * o * band_rows * ws);
+        let v_all = aligned(&mut v, c * XI * columns);
+        let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
         let arch = pulp::Arch::new();
-        for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
+        // The output is written once, by the output transforms, so it is not zeroed first
+        // (that memset was 5 % of a 32-channel 128×128 convolution).
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        for (b, out_image) in out.spare_capacity_mut()[..len]
+            .chunks_mut(o * ho * wo)
+            .enumerate()
+        {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
             for ty0 in (0..ty).step_by(band_rows) {
                 let rows = band_rows.min(ty - ty0);
@@ -562,7 +701,8 @@ impl CustomOp1 for WinogradOp<'_> {
                     rows,
                     in_rows: rows + s - 1,
                 };
-                v.par_chunks_mut(XI * columns)
+                v_all
+                    .par_chunks_mut(XI * columns)
                     .zip(image.par_chunks(h * w))
                     .for_each_init(Scratch::default, |scratch, (vc, plane)| {
                         arch.dispatch(InputTransform {
@@ -578,7 +718,9 @@ impl CustomOp1 for WinogradOp<'_> {
                 // ty·ws + tx; block (a, b) reads V's column ty·ws + tx + a·ws + b, below
                 // (rows + S − 1)·ws + S − 1 = the band's columns.
                 let used = rows * ws;
-                prod.par_chunks_mut(o * used)
+                let pstride = round_to_line(used);
+                prod_all
+                    .par_chunks_mut(o * pstride)
                     .take(XI)
                     .enumerate()
                     .for_each(|(xi, dst)| {
@@ -587,18 +729,18 @@ impl CustomOp1 for WinogradOp<'_> {
                             let at = (xi * s * s + blk) * o * c;
                             let lhs = &kn.u[at..at + o * c];
                             let first = xi * columns + a * ws + bb;
-                            let rhs = &v[first..first + (c - 1) * XI * columns + used];
-                            gemm_into(dst, used, used, lhs, rhs, XI * columns, o, c, blk > 0);
+                            let rhs = &v_all[first..first + (c - 1) * XI * columns + used];
+                            gemm_into(dst, pstride, used, lhs, rhs, XI * columns, o, c, blk > 0);
                         }
                     });
-                let prod = &prod[..];
+                let prod = &prod_all[..];
                 out_image.par_chunks_mut(ho * wo).enumerate().for_each_init(
                     Scratch::default,
                     |scratch, (oc, plane)| {
                         arch.dispatch(OutputTransform {
                             products: prod,
-                            base: oc * used,
-                            stride: o * used,
+                            base: oc * pstride,
+                            stride: o * pstride,
                             out: plane,
                             bias: self.bias.map_or(0.0, |b| b[oc]),
                             act: self.act,
@@ -615,6 +757,15 @@ impl CustomOp1 for WinogradOp<'_> {
                 *b = (v, prod);
             }
         });
+        // SAFETY: every one of the `len` elements has been written. The bands
+        // `ty0..ty0 + rows` cover the output tile rows `0..ty`, so the output rows
+        // `0..ho`; for each band every output channel of every image gets an output
+        // transform, which writes each column of each of the band's rows (the whole
+        // 3-column tiles, then the remainder of a row whose width is not a multiple of 3).
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(len);
+        }
         Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
     }
 }
@@ -625,11 +776,22 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Makes `buf` at least `len` long (new elements zero; old ones kept).
-fn grow(buf: &mut Vec<f32>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
+/// f32 values per 64-byte cache line.
+const LINE: usize = 16;
+
+/// `n` rounded up to whole cache lines.
+fn round_to_line(n: usize) -> usize {
+    n.next_multiple_of(LINE)
+}
+
+/// A `len`-long part of `buf` that starts on a 64-byte boundary, growing `buf` as needed
+/// (new elements zero; old ones kept, though they may move to other indices).
+fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len + LINE {
+        buf.resize(len + LINE, 0.0);
     }
+    let at = buf.as_ptr().align_offset(64).min(LINE);
+    &mut buf[at..at + len]
 }
 
 /// `dst (+)= lhs · rhs` for `dst` row-major `[o][dst_stride]` (`nb` columns used), `lhs`
@@ -727,6 +889,13 @@ mod tests {
             (2, 4, 3, 11, 5, 12, 14),
             (1, 2, 3, 7, 3, 3, 4),
             (1, 17, 19, 3, 1, 40, 37),
+            // Rows of 16 tiles and more: the AVX-512 phase split and merge, with the last
+            // block moved back, padded and unpadded, widths not a multiple of 3.
+            (1, 3, 4, 3, 1, 7, 100),
+            (1, 2, 3, 3, 0, 5, 131),
+            (2, 3, 2, 5, 2, 6, 149),
+            (1, 2, 2, 9, 4, 5, 70),
+            (1, 2, 2, 3, 1, 4, 48),
         ] {
             let err = check(n, c, o, k, pad, h, w);
             assert!(err < 2e-5, "n{n} c{c} o{o} k{k} p{pad} {h}x{w}: {err:.3e}");
