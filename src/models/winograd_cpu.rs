@@ -267,9 +267,50 @@ fn at5<S: pulp::Simd>(s: S, m: [S::f32s; N]) -> [S::f32s; M] {
     [y0, y1, y2]
 }
 
+/// `Bᵀ d` for the five vectors of `src` that start at `at`, `len` values each.
+#[inline(always)]
+fn bt_column<S: pulp::Simd>(simd: S, src: &[f32], at: [usize; N], len: usize) -> [S::f32s; N] {
+    let d = [
+        load(simd, &src[at[0]..at[0] + len]),
+        load(simd, &src[at[1]..at[1] + len]),
+        load(simd, &src[at[2]..at[2] + len]),
+        load(simd, &src[at[3]..at[3] + len]),
+        load(simd, &src[at[4]..at[4] + len]),
+    ];
+    bt5(simd, d)
+}
+
+/// `Aᵀ m` for the five vectors of `src` that start at `at`, `len` values each.
+#[inline(always)]
+fn at_column<S: pulp::Simd>(simd: S, src: &[f32], at: [usize; N], len: usize) -> [S::f32s; M] {
+    let m = [
+        load(simd, &src[at[0]..at[0] + len]),
+        load(simd, &src[at[1]..at[1] + len]),
+        load(simd, &src[at[2]..at[2] + len]),
+        load(simd, &src[at[3]..at[3] + len]),
+        load(simd, &src[at[4]..at[4] + len]),
+    ];
+    at5(simd, m)
+}
+
 /// The scratch buffer of one thread: the phase-split input rows of a channel, or the
 /// transformed outputs of one.
 type Scratch = Vec<f32>;
+
+thread_local! {
+    /// This thread's [`Scratch`], kept from call to call: a fresh buffer per parallel
+    /// split meant an allocation and a memset each time.
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if it is in use further up
+/// this thread's stack).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
 
 /// The input transform of one channel over one band:
 /// 1. `P[qc][qr][r'·ws + i]` = padded input at row `3(ty0 + r') + qr`, column `3i + qc`
@@ -304,14 +345,14 @@ impl pulp::WithSimd for InputTransform<'_> {
         // Input tile rows plus one (a tile reaches 4 rows into the next tile row), and
         // one spare element: the last tile reads one phase cell further.
         let plen = (band.in_rows + 1) * ws + 1;
-        let phases = scratch;
-        // Every phase row is written below (zeros for rows outside the image) and the one
-        // spare element per phase never is, so a buffer of the same size from the
-        // previous channel of this band needs no clearing.
-        if phases.len() != 9 * plen {
-            phases.clear();
-            phases.resize(9 * plen, 0.0);
+        // Every phase row is written below (zeros for rows outside the image) but the one
+        // spare element per phase, which only the spare tile column at the end of the
+        // last row reads; its output is dropped, so whatever an earlier use of the buffer
+        // left there does no harm and the buffer needs no clearing.
+        if scratch.len() < 9 * plen {
+            scratch.resize(9 * plen, 0.0);
         }
+        let phases = &mut scratch[..9 * plen];
         for r in 0..=band.in_rows {
             for qr in 0..3 {
                 let py = 3 * (band.ty0 + r) + qr;
@@ -330,22 +371,25 @@ impl pulp::WithSimd for InputTransform<'_> {
             }
         }
         let lanes = S::F32_LANES;
-        let zero = simd.splat_f32s(0.0);
         let vlen = band.in_rows * ws;
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
-            // Plain loops, not closures or `array::from_fn`: everything here must inline
-            // into pulp's target-feature function, or each vector op becomes a call.
-            // Columns first: cols[x][i] = Σ_u Bᵀ[i][u] d[u][x].
-            let mut cols = [[zero; N]; N];
-            for (x, col) in cols.iter_mut().enumerate() {
-                let mut d = [zero; N];
-                for (u, du) in d.iter_mut().enumerate() {
-                    let at = ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
-                    *du = load(simd, &phases[at..at + len]);
-                }
-                *col = bt5(simd, d);
-            }
+            // No closures or `array::from_fn` with vector ops in them: everything here must
+            // inline into pulp's target-feature function, or each vector op becomes a call.
+            // Columns first: cols[x][i] = Σ_u Bᵀ[i][u] d[u][x]. Built as one array
+            // expression: a zeroed array filled in a loop was zeroed by a call to memset on
+            // every pass (the array lives on the stack: 25 vectors).
+            let column = |x: usize| {
+                let at = |u: usize| ((x % 3) * 3 + u % 3) * plen + k0 + (u / 3) * ws + x / 3;
+                [at(0), at(1), at(2), at(3), at(4)]
+            };
+            let cols = [
+                bt_column(simd, phases, column(0), len),
+                bt_column(simd, phases, column(1), len),
+                bt_column(simd, phases, column(2), len),
+                bt_column(simd, phases, column(3), len),
+                bt_column(simd, phases, column(4), len),
+            ];
             // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i]. Each row is gathered from `cols`
             // as it is used: a transposed copy of the whole array goes through the stack
             // (LLVM emits a call to memcpy for it).
@@ -543,20 +587,21 @@ impl pulp::WithSimd for OutputTransform<'_> {
         let result = aligned(scratch, M * M * rstride);
         let bias = simd.splat_f32s(bias);
         let lanes = S::F32_LANES;
-        let zero = simd.splat_f32s(0.0);
         for k0 in (0..vlen).step_by(lanes) {
             let len = lanes.min(vlen - k0);
-            // Plain loops, as in the input transform.
+            // As in the input transform.
             // Columns first: cols[j][u] = Σ_r Aᵀ[u][r] m[r][j]; then rows.
-            let mut cols = [[zero; M]; N];
-            for (j, col) in cols.iter_mut().enumerate() {
-                let mut m = [zero; N];
-                for (r, mr) in m.iter_mut().enumerate() {
-                    let at = base + (r * N + j) * stride + k0;
-                    *mr = load(simd, &products[at..at + len]);
-                }
-                *col = at5(simd, m);
-            }
+            let column = |j: usize| {
+                let at = |r: usize| base + (r * N + j) * stride + k0;
+                [at(0), at(1), at(2), at(3), at(4)]
+            };
+            let cols = [
+                at_column(simd, products, column(0), len),
+                at_column(simd, products, column(1), len),
+                at_column(simd, products, column(2), len),
+                at_column(simd, products, column(3), len),
+                at_column(simd, products, column(4), len),
+            ];
             #[allow(clippy::needless_range_loop)] // u indexes the inner arrays
             for u in 0..M {
                 let row = [cols[0][u], cols[1][u], cols[2][u], cols[3][u], cols[4][u]];
@@ -704,14 +749,16 @@ impl CustomOp1 for WinogradOp<'_> {
                 v_all
                     .par_chunks_mut(XI * columns)
                     .zip(image.par_chunks(h * w))
-                    .for_each_init(Scratch::default, |scratch, (vc, plane)| {
-                        arch.dispatch(InputTransform {
-                            plane,
-                            v: vc,
-                            columns,
-                            scratch,
-                            g,
-                            band,
+                    .for_each(|(vc, plane)| {
+                        with_scratch(|scratch| {
+                            arch.dispatch(InputTransform {
+                                plane,
+                                v: vc,
+                                columns,
+                                scratch,
+                                g,
+                                band,
+                            })
                         });
                     });
                 // Products [25][O][used]: output tile (ty, tx) of the band is column
@@ -734,22 +781,24 @@ impl CustomOp1 for WinogradOp<'_> {
                         }
                     });
                 let prod = &prod_all[..];
-                out_image.par_chunks_mut(ho * wo).enumerate().for_each_init(
-                    Scratch::default,
-                    |scratch, (oc, plane)| {
-                        arch.dispatch(OutputTransform {
-                            products: prod,
-                            base: oc * pstride,
-                            stride: o * pstride,
-                            out: plane,
-                            bias: self.bias.map_or(0.0, |b| b[oc]),
-                            act: self.act,
-                            scratch,
-                            g,
-                            band,
+                out_image
+                    .par_chunks_mut(ho * wo)
+                    .enumerate()
+                    .for_each(|(oc, plane)| {
+                        with_scratch(|scratch| {
+                            arch.dispatch(OutputTransform {
+                                products: prod,
+                                base: oc * pstride,
+                                stride: o * pstride,
+                                out: plane,
+                                bias: self.bias.map_or(0.0, |b| b[oc]),
+                                act: self.act,
+                                scratch,
+                                g,
+                                band,
+                            })
                         });
-                    },
-                );
+                    });
             }
         }
         BUFFERS.with(|b| {
