@@ -16,7 +16,6 @@
 //! Errors are a few times those of a direct f32 sum (the interpolation points are small
 //! integers); the posegen parity tests run through this path.
 
-use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
@@ -537,11 +536,10 @@ fn split3_v4(v4: pulp::x86::V4, src: &[f32], dst: [&mut [f32]; 3]) {
 /// `dst[3k + q] = src[q][k]` for 16 tiles (48 values).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn merge3_v4(v4: pulp::x86::V4, src: [&[f32]; 3], dst: &mut [MaybeUninit<f32>]) {
+fn merge3_v4(v4: pulp::x86::V4, src: [&[f32]; 3], dst: &mut [f32]) {
     let v = [load(v4, src[0]), load(v4, src[1]), load(v4, src[2])];
     for (d, x) in dst.chunks_exact_mut(16).zip(permute3(v4, v, &MERGE3)) {
-        let x: [f32; 16] = pulp::cast(x);
-        d.write_copy_of_slice(&x);
+        store(v4, d, x);
     }
 }
 
@@ -552,9 +550,8 @@ struct OutputTransform<'a> {
     /// Offset of `ξ = 0`'s row for this channel; `ξ` rows are `stride` apart.
     base: usize,
     stride: usize,
-    /// The channel's whole `HO×WO` plane, not yet initialised: this band's rows are
-    /// written, every element of them.
-    out: &'a mut [MaybeUninit<f32>],
+    /// The channel's whole `HO×WO` plane.
+    out: &'a mut [f32],
     /// Added to every output, then the activation.
     bias: f32,
     act: Act,
@@ -643,13 +640,13 @@ impl pulp::WithSimd for OutputTransform<'_> {
             let tail = (phase(0), phase(1), phase(2));
             let tail = (&tail.0[done..], &tail.1[done..], &tail.2[done..]);
             for (((d, a), b), c) in (&mut chunks).zip(tail.0).zip(tail.1).zip(tail.2) {
-                d[0].write(*a);
-                d[1].write(*b);
-                d[2].write(*c);
+                d[0] = *a;
+                d[1] = *b;
+                d[2] = *c;
             }
             // The last, partial tile of a row whose width is not a multiple of 3.
             for (v, d) in chunks.into_remainder().iter_mut().enumerate() {
-                d.write(phase(v)[g.wo / M]);
+                *d = phase(v)[g.wo / M];
             }
         }
     }
@@ -731,13 +728,8 @@ impl CustomOp1 for WinogradOp<'_> {
         let v_all = aligned(&mut v, c * XI * columns);
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
         let arch = pulp::Arch::new();
-        // The output is written once, by the output transforms, so it is not zeroed first
-        // (that memset was 5 % of a 32-channel 128×128 convolution).
-        let mut out: Vec<f32> = Vec::with_capacity(len);
-        for (b, out_image) in out.spare_capacity_mut()[..len]
-            .chunks_mut(o * ho * wo)
-            .enumerate()
-        {
+        let mut out = vec![0f32; len];
+        for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
             for ty0 in (0..ty).step_by(band_rows) {
                 let rows = band_rows.min(ty - ty0);
@@ -806,15 +798,6 @@ impl CustomOp1 for WinogradOp<'_> {
                 *b = (v, prod);
             }
         });
-        // SAFETY: every one of the `len` elements has been written. The bands
-        // `ty0..ty0 + rows` cover the output tile rows `0..ty`, so the output rows
-        // `0..ho`; for each band every output channel of every image gets an output
-        // transform, which writes each column of each of the band's rows (the whole
-        // 3-column tiles, then the remainder of a row whose width is not a multiple of 3).
-        #[allow(unsafe_code)]
-        unsafe {
-            out.set_len(len);
-        }
         Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))))
     }
 }
