@@ -197,6 +197,22 @@ impl Module for Branch {
     }
 }
 
+impl Branch {
+    /// The first layer's depthwise convolution (a 3×3 in every stage).
+    fn first_depthwise(&self) -> Option<&DepthwiseSame> {
+        self.layers.first()?.depthwise.as_ref()
+    }
+
+    /// The branch on the output `x` of [`Self::first_depthwise`].
+    fn forward_after_depthwise(&self, x: &Tensor) -> CResult<Tensor> {
+        let Some((first, rest)) = self.layers.split_first() else {
+            return Ok(x.clone());
+        };
+        let y = first.pointwise.forward(x)?;
+        rest.iter().try_fold(y, |x, l| l.forward(&x))
+    }
+}
+
 /// The loaded network.
 #[derive(Clone, Debug)]
 pub struct OpenPoseMobileNet {
@@ -328,12 +344,18 @@ impl OpenPoseMobileNet {
 
         let mut stages: Vec<StageMaps> = Vec::with_capacity(self.stages.len());
         for (t, (l1, l2)) in self.stages.iter().enumerate() {
+            // The stage input, concat(previous L1, previous L2, features), is read in place
+            // by each branch's first (depthwise) convolution, never concatenated.
             let input = match stages.last() {
-                None => features.clone(),
-                Some(prev) => Tensor::cat(&[&prev.pafs, &prev.heatmaps, &features], 1)?,
+                None => vec![&features],
+                Some(prev) => vec![&prev.pafs, &prev.heatmaps, &features],
             };
-            let pafs = l1.forward(&input)?;
-            let heatmaps = l2.forward(&input)?;
+            let branch = |b: &Branch| match b.first_depthwise() {
+                Some(d) => b.forward_after_depthwise(&d.forward_cat(&input)?),
+                None => b.forward(&Tensor::cat(&input, 1)?),
+            };
+            let pafs = branch(l1)?;
+            let heatmaps = branch(l2)?;
             stages.push(StageMaps { heatmaps, pafs });
             clock.lap(format!("stage{}", t + 1))?;
         }

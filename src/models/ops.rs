@@ -311,6 +311,33 @@ impl Module for DepthwiseSame {
 }
 
 impl DepthwiseSame {
+    /// The convolution of the concatenation of `sources` along the channels: read in
+    /// place on the CPU ([`super::depthwise_cpu::DepthwiseOnConcat`], one to three
+    /// sources), otherwise concatenated first.
+    pub fn forward_cat(&self, sources: &[&Tensor]) -> Result<Tensor> {
+        let on_cpu = sources
+            .iter()
+            .all(|x| x.device().is_cpu() && x.dtype() == DType::F32);
+        if let (Some(cpu), true) = (&self.cpu, on_cpu) {
+            let op = super::depthwise_cpu::DepthwiseOnConcat(cpu);
+            let x: Vec<Tensor> = sources
+                .iter()
+                .map(|x| x.contiguous())
+                .collect::<Result<_>>()?;
+            let y = match x.as_slice() {
+                [x] => Some(x.apply_op1_no_bwd(&op)?),
+                [x, y] => Some(x.apply_op2_no_bwd(y, &op)?),
+                [x, y, z] => Some(x.apply_op3_no_bwd(y, z, &op)?),
+                _ => None,
+            };
+            if let Some(y) = y {
+                super::flops::add_conv(y.elem_count(), 1, self.kh, self.kw);
+                return Ok(y);
+            }
+        }
+        self.forward(&Tensor::cat(sources, 1)?)
+    }
+
     /// The tensor formulation (sum of shifted windows times per-channel weights), used on
     /// GPUs and for 1×1 kernels everywhere.
     pub fn forward_tensors(&self, x: &Tensor) -> Result<Tensor> {
@@ -735,6 +762,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn depthwise_reads_concatenated_sources_in_place() {
+        let dev = Device::Cpu;
+        let (h, w) = (9, 23);
+        // Batch 2, so the sources' planes interleave image by image.
+        let parts: Vec<Tensor> = [2usize, 3, 4]
+            .iter()
+            .map(|&c| Tensor::randn(0f32, 1.0, (2, c, h, w), &dev).unwrap())
+            .collect();
+        let kt = Tensor::randn(0f32, 1.0, (9, 1, 3, 3), &dev).unwrap();
+        let op = DepthwiseSame::new(&kt, 1).unwrap();
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        let want = op.forward(&Tensor::cat(&refs, 1).unwrap()).unwrap();
+        let got = op.forward_cat(&refs).unwrap();
+        assert_eq!(crate::models::cpu_util::max_abs_diff(&got, &want), 0.0);
+        // Two sources, and one.
+        let two = Tensor::cat(&refs[1..], 1).unwrap();
+        let got = op.forward_cat(&[&parts[0], &two]).unwrap();
+        assert_eq!(crate::models::cpu_util::max_abs_diff(&got, &want), 0.0);
+        let all = Tensor::cat(&refs, 1).unwrap();
+        assert_eq!(
+            crate::models::cpu_util::max_abs_diff(&op.forward_cat(&[&all]).unwrap(), &want),
+            0.0
+        );
+        // A source of another size, or a channel count that does not add up, is an error.
+        let odd = Tensor::zeros((2, 4, h, w + 1), DType::F32, &dev).unwrap();
+        assert!(op.forward_cat(&[&parts[0], &parts[1], &odd]).is_err());
+        assert!(op.forward_cat(&[&parts[0], &parts[1]]).is_err());
     }
 
     #[test]
