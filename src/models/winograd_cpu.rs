@@ -266,30 +266,17 @@ fn at5<S: pulp::Simd>(s: S, m: [S::f32s; N]) -> [S::f32s; M] {
     [y0, y1, y2]
 }
 
-/// `Bᵀ d` for the five vectors of `src` that start at `at`, `len` values each.
+/// The five vectors of `src` that start at `at`, `len` values each (one column of a tile
+/// in the transform domain or out of it).
 #[inline(always)]
-fn bt_column<S: pulp::Simd>(simd: S, src: &[f32], at: [usize; N], len: usize) -> [S::f32s; N] {
-    let d = [
+fn load5<S: pulp::Simd>(simd: S, src: &[f32], at: [usize; N], len: usize) -> [S::f32s; N] {
+    [
         load(simd, &src[at[0]..at[0] + len]),
         load(simd, &src[at[1]..at[1] + len]),
         load(simd, &src[at[2]..at[2] + len]),
         load(simd, &src[at[3]..at[3] + len]),
         load(simd, &src[at[4]..at[4] + len]),
-    ];
-    bt5(simd, d)
-}
-
-/// `Aᵀ m` for the five vectors of `src` that start at `at`, `len` values each.
-#[inline(always)]
-fn at_column<S: pulp::Simd>(simd: S, src: &[f32], at: [usize; N], len: usize) -> [S::f32s; M] {
-    let m = [
-        load(simd, &src[at[0]..at[0] + len]),
-        load(simd, &src[at[1]..at[1] + len]),
-        load(simd, &src[at[2]..at[2] + len]),
-        load(simd, &src[at[3]..at[3] + len]),
-        load(simd, &src[at[4]..at[4] + len]),
-    ];
-    at5(simd, m)
+    ]
 }
 
 /// The scratch buffer of one thread: the phase-split input rows of a channel, or the
@@ -383,11 +370,11 @@ impl pulp::WithSimd for InputTransform<'_> {
                 [at(0), at(1), at(2), at(3), at(4)]
             };
             let cols = [
-                bt_column(simd, phases, column(0), len),
-                bt_column(simd, phases, column(1), len),
-                bt_column(simd, phases, column(2), len),
-                bt_column(simd, phases, column(3), len),
-                bt_column(simd, phases, column(4), len),
+                bt5(simd, load5(simd, phases, column(0), len)),
+                bt5(simd, load5(simd, phases, column(1), len)),
+                bt5(simd, load5(simd, phases, column(2), len)),
+                bt5(simd, load5(simd, phases, column(3), len)),
+                bt5(simd, load5(simd, phases, column(4), len)),
             ];
             // Then rows: V[i][j] = Σ_x Bᵀ[j][x] cols[x][i]. Each row is gathered from `cols`
             // as it is used: a transposed copy of the whole array goes through the stack
@@ -593,11 +580,11 @@ impl pulp::WithSimd for OutputTransform<'_> {
                 [at(0), at(1), at(2), at(3), at(4)]
             };
             let cols = [
-                at_column(simd, products, column(0), len),
-                at_column(simd, products, column(1), len),
-                at_column(simd, products, column(2), len),
-                at_column(simd, products, column(3), len),
-                at_column(simd, products, column(4), len),
+                at5(simd, load5(simd, products, column(0), len)),
+                at5(simd, load5(simd, products, column(1), len)),
+                at5(simd, load5(simd, products, column(2), len)),
+                at5(simd, load5(simd, products, column(3), len)),
+                at5(simd, load5(simd, products, column(4), len)),
             ];
             #[allow(clippy::needless_range_loop)] // u indexes the inner arrays
             for u in 0..M {
