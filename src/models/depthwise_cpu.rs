@@ -170,11 +170,7 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
-        let (bias_v, zero, six) = (
-            simd.splat_f32s(bias),
-            simd.splat_f32s(0.0),
-            simd.splat_f32s(6.0),
-        );
+        let bias_v = simd.splat_f32s(bias);
         // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
         // a few outputs) so that no partial vector is needed unless the row is short.
         let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
@@ -210,11 +206,7 @@ impl pulp::WithSimd for Plane<'_> {
                     }
                     let o = b * wo + x0;
                     let a = simd.add_f32s(*a, bias_v);
-                    let a = match act {
-                        Act::None => a,
-                        Act::Relu => simd.max_f32s(a, zero),
-                        Act::Relu6 => simd.min_f32s(simd.max_f32s(a, zero), six),
-                    };
+                    let a = act.simd(simd, a);
                     store(simd, &mut out_rows[o..o + len], a);
                 }
             }

@@ -270,7 +270,6 @@ impl Tiles<'_> {
         let span = (V - 1) * lanes + len;
         let acc = self.products::<S, V>(simd, b, p0, span);
         let p = &mut self.0;
-        let (zero, six) = (simd.splat_f32s(0.0), simd.splat_f32s(6.0));
         let rows = (p.rows - b * OB).min(OB);
         // A loop of constant length with a test inside (not `take(rows)`), so that it
         // unrolls and `acc` stays in registers through the main loop.
@@ -281,11 +280,7 @@ impl Tiles<'_> {
             let at = (b * OB + o) * p.out_stride + p0;
             for (v, &a) in a.iter().enumerate() {
                 let (s, e) = (at + v * lanes, at + (v * lanes + lanes).min(span));
-                let a = match p.act {
-                    Act::None => a,
-                    Act::Relu => simd.max_f32s(a, zero),
-                    Act::Relu6 => simd.min_f32s(simd.max_f32s(a, zero), six),
-                };
+                let a = p.act.simd(simd, a);
                 let a = match p.res {
                     Some(r) => simd.add_f32s(a, load(simd, &r[s..e])),
                     None => a,
