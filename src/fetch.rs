@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::models::catalog::{self, ModelInfo, WeightsLocation};
+use crate::models::catalog;
+use crate::models::{ModelInfo, WeightsLocation};
 
 /// Environment variable naming a mirror: downloadable entries are fetched from
 /// `$POSESCOPE_FETCH_BASE_URL/<file_name>` instead of their published URL.

@@ -8,7 +8,7 @@ use image::RgbImage;
 
 use crate::models::{CellField, FeatureMap, ReceptiveField, StageOutput, StepTime};
 use crate::pose::associative::{AeParams, Grouping, TopK};
-use crate::pose::{Affine2, JointSet, Person};
+use crate::pose::{Affine2, Decoding, JointSet, Person};
 
 /// Where a frame came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +60,62 @@ pub struct AeGrouping {
     pub to_image: Affine2,
 }
 
+/// Why a temporal model started a new clip at a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetReason {
+    /// The first frame of the source (or of this pipeline: a new model or settings), a
+    /// still image, or a frame after a failed one.
+    NewClip,
+    /// A video frame that does not follow the previous one.
+    Seek,
+    /// The "without memory" setting: every frame is a first frame.
+    WithoutMemory,
+    /// Several people in the frame: each crop runs as a first frame.
+    SeveralPeople,
+}
+
+/// What a temporal model's state did on a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryStatus {
+    /// The state of the previous frame was fed in; it has now been carried through
+    /// `frames` frames since the clip's first.
+    Carried { frames: u64 },
+    /// This frame was run as the first of a clip.
+    Reset(ResetReason),
+}
+
+impl MemoryStatus {
+    /// Whether the state after this frame may be carried to the next one.
+    pub fn keeps_state(self) -> bool {
+        !matches!(
+            self,
+            MemoryStatus::Reset(ResetReason::WithoutMemory | ResetReason::SeveralPeople)
+        )
+    }
+
+    /// Frames the state has been carried through (0 on a reset).
+    pub fn carried_frames(self) -> u64 {
+        match self {
+            MemoryStatus::Carried { frames } => frames,
+            MemoryStatus::Reset(_) => 0,
+        }
+    }
+
+    /// A short line for the side panel and the HUD (ASCII).
+    pub fn describe(self) -> String {
+        match self {
+            MemoryStatus::Carried { frames: 1 } => "memory: 1 frame".into(),
+            MemoryStatus::Carried { frames } => format!("memory: {frames} frames"),
+            MemoryStatus::Reset(ResetReason::NewClip) => "memory: reset (new clip)".into(),
+            MemoryStatus::Reset(ResetReason::Seek) => "memory: reset at seek".into(),
+            MemoryStatus::Reset(ResetReason::WithoutMemory) => "without memory".into(),
+            MemoryStatus::Reset(ResetReason::SeveralPeople) => {
+                "memory: reset (several people)".into()
+            }
+        }
+    }
+}
+
 /// One frame's results.
 ///
 /// Coordinates: maps are `[K, H, W]` at each stage's output resolution; `map_to_image`
@@ -71,6 +127,8 @@ pub struct AeGrouping {
 pub struct Inspection {
     pub model_id: String,
     pub joints: &'static JointSet,
+    /// How the model's maps become people (with the PAF limbs for PAF models).
+    pub decoding: Decoding,
     pub frame: FrameInfo,
     pub image: Arc<RgbImage>,
     /// Network input `(width, height)`.
@@ -96,7 +154,7 @@ pub struct Inspection {
     pub grouping: Option<AeGrouping>,
     /// Temporal models (UniPose-LSTM): whether this frame's state was carried from the
     /// previous frame, and for how long, or why it was reset. `None` for other models.
-    pub memory: Option<crate::pipeline::MemoryStatus>,
+    pub memory: Option<MemoryStatus>,
     pub timings: Timings,
 }
 
@@ -225,6 +283,7 @@ mod tests {
     fn inspection(features: Vec<FeatureMap>) -> Inspection {
         Inspection {
             model_id: "t".into(),
+            decoding: Decoding::SinglePerson,
             joints: &crate::pose::skeleton::LSP14,
             frame: FrameInfo {
                 index: 0,

@@ -8,13 +8,16 @@
 //! Coordinates everywhere are pixel-index coordinates, `(x, y)` order: integers are pixel
 //! centres. Maps are channel-first `[K, H, W]`.
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod colormap;
 pub mod device;
 pub mod eval;
 pub mod export;
+#[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod inspection;
+pub mod kernels;
 pub mod models;
 pub mod pipeline;
 pub mod player;

@@ -3,6 +3,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
     let cli = posescope::cli::Cli::parse();
+    cli.init_logging();
     match posescope::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

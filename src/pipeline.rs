@@ -14,15 +14,16 @@ use crate::inspection::{FrameInfo, Inspection, PersonCrop, Timings};
 use crate::models::{
     Decoding, Memory, Model, ModelError, RunOptions, DEFAULT_MODEL, TOPDOWN_BOX_PADDING,
 };
-use crate::pose::paf::{self, PafParams};
+use crate::pose::decode::{self, DecodeParams};
+use crate::pose::paf::PafParams;
 use crate::pose::{single, Affine2};
 use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
 mod ae;
 mod temporal;
+pub use crate::inspection::{MemoryStatus, ResetReason};
 pub use ae::{flip_index, people_in_image, regroup, AeConfig};
-pub use temporal::{MemoryStatus, ResetReason};
 
 /// Everything that can fail while processing one frame.
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +240,15 @@ impl Pipeline {
         &self.config
     }
 
+    /// The decoders' settings from this pipeline's configuration.
+    pub fn decode_params(&self) -> DecodeParams<'_> {
+        DecodeParams {
+            paf: &self.config.paf,
+            ae: &self.config.ae.params,
+            dark: self.config.dark,
+        }
+    }
+
     fn run_prepared(
         &self,
         prepared: Prepared,
@@ -449,27 +459,25 @@ impl Pipeline {
                 continue;
             };
             let to_image = stage_to_image(&run.prepared, last);
-            let found = match self.model.info().decoding {
-                Decoding::Paf => match &last.pafs {
-                    Some(pafs) => paf::decode(
-                        &last.heatmaps,
-                        pafs,
-                        joints.len(),
-                        paf::OPENPOSE_COCO18_LIMBS,
-                        &self.config.paf,
-                    )
-                    .map_err(|e| PipelineError::Decode {
-                        frame: name.clone(),
-                        message: e.to_string(),
-                    })?,
-                    None => Vec::new(),
-                },
-                Decoding::SinglePerson if self.config.dark => {
-                    vec![single::decode_dark(&last.heatmaps, joints.len())]
-                }
-                Decoding::SinglePerson => vec![single::decode(&last.heatmaps, joints.len())],
-                // Handled by `run_associative`.
-                Decoding::AssociativeEmbedding => Vec::new(),
+            // Bottom-up AE models are grouped by `run_associative` (aggregated resolutions).
+            let decoding = self.model.info().decoding;
+            let found = if decoding == Decoding::AssociativeEmbedding {
+                Vec::new()
+            } else {
+                decode::decode(
+                    decoding,
+                    decode::StageMaps {
+                        heatmaps: &last.heatmaps,
+                        pafs: last.pafs.as_ref(),
+                        tags: last.tags.as_ref(),
+                    },
+                    joints.len(),
+                    &self.decode_params(),
+                )
+                .map_err(|e| PipelineError::Decode {
+                    frame: name.clone(),
+                    message: e.to_string(),
+                })?
             };
             people.extend(found.iter().map(|p| p.transformed(&to_image)));
         }
@@ -505,6 +513,7 @@ impl Pipeline {
         let (width, height) = frame.image.dimensions();
         Ok(Inspection {
             model_id: self.model.id().to_string(),
+            decoding: self.model.info().decoding,
             joints,
             frame: FrameInfo {
                 index: frame.index,
@@ -632,6 +641,7 @@ impl Pipeline {
         let (width, height) = frame.image.dimensions();
         Ok(Inspection {
             model_id: self.model.id().to_string(),
+            decoding: self.model.info().decoding,
             joints: self.model.joints(),
             frame: FrameInfo {
                 index: frame.index,

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use posescope::models::{Architecture, Model, RunOptions, StageOutput};
+use posescope::models::{Model, RunOptions, StageOutput};
 
 const REL_TOLERANCE: f32 = 5e-4;
 
@@ -173,7 +173,10 @@ fn mmpose_checkpoints_load_and_give_the_official_outputs() {
 
     // The official-name checkpoint, detected as HigherHRNet by its keys.
     let official = Model::load(dir.join("weights.pth").to_str().unwrap(), &dev).unwrap();
-    assert_eq!(official.info().architecture, Architecture::HigherHrnet);
+    assert_eq!(
+        official.info().architecture,
+        &posescope::models::higher_hrnet::ARCHITECTURE
+    );
     assert_eq!(official.joints().id, "coco17");
     let reference = run(&official, input);
     let keys: Vec<(&str, &str)> = reference
@@ -226,7 +229,10 @@ fn mmpose_checkpoints_load_and_give_the_official_outputs() {
 
     for path in [&pth, &st] {
         let model = Model::load(path.to_str().unwrap(), &dev).unwrap();
-        assert_eq!(model.info().architecture, Architecture::HigherHrnet);
+        assert_eq!(
+            model.info().architecture,
+            &posescope::models::higher_hrnet::ARCHITECTURE
+        );
         assert_eq!(run(&model, input), reference, "{}", path.display());
     }
     let model = Model::load_with_weights("higherhrnet-w32-512", &pth, &dev).unwrap();

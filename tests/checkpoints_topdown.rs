@@ -13,12 +13,12 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::{DType, Device, Tensor};
-use posescope::models::hrnet::{self, Hrnet};
-use posescope::models::simple_baseline::{self, SimpleBaseline};
-use posescope::models::stacked_hourglass::{self, StackedHourglass};
-use posescope::models::unipose::{self, Unipose};
+use posescope::models::nets::hrnet::{self, Hrnet};
+use posescope::models::nets::simple_baseline::{self, SimpleBaseline};
+use posescope::models::nets::stacked_hourglass::{self, StackedHourglass};
+use posescope::models::nets::unipose::{self, Unipose};
 use posescope::models::CellField;
-use posescope::models::{Architecture, Model, RunOptions, StageOutput, TOPDOWN_BOX_PADDING};
+use posescope::models::{Model, RunOptions, StageOutput, TOPDOWN_BOX_PADDING};
 use posescope::pipeline::{PersonMode, Pipeline, PipelineConfig};
 use posescope::source::Frame;
 use posescope::weights::posegen;
@@ -143,7 +143,10 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), "hrnet_w8.safetensors", &tensors, "module.");
     let model = Model::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(model.info().architecture, Architecture::TopDownHrnet);
+    assert_eq!(
+        model.info().architecture,
+        &posescope::models::hrnet::ARCHITECTURE
+    );
     assert_eq!(model.info().id, "hrnet-w32-256x192");
     assert_eq!(model.joints().id, "coco17");
     assert_eq!(model.unused_keys(), ["extra_head.weight"]);
@@ -258,7 +261,10 @@ fn simple_baseline_checkpoint_is_detected_and_loads() {
         "module.",
     );
     let model = Model::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(model.info().architecture, Architecture::SimpleBaseline);
+    assert_eq!(
+        model.info().architecture,
+        &posescope::models::simple_baseline::ARCHITECTURE
+    );
     assert_eq!(model.joints().id, "coco17");
     assert_eq!(model.unused_keys(), ["extra_head.weight"]);
     let stages = run(&model, &x);
@@ -326,7 +332,10 @@ fn stacked_hourglass_checkpoint_is_detected_and_gives_one_stage_per_stack() {
         "model.module.",
     );
     let model = Model::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(model.info().architecture, Architecture::StackedHourglass);
+    assert_eq!(
+        model.info().architecture,
+        &posescope::models::stacked_hourglass::ARCHITECTURE
+    );
     assert_eq!(model.info().id, "hourglass-2stack-mpii");
     assert_eq!(model.joints().id, "mpii16");
     assert_eq!(model.unused_keys(), ["extra_head.weight"]);
@@ -384,7 +393,10 @@ fn unipose_checkpoint_is_detected_and_exposes_its_wasp_branches() {
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), "UniPose_LSP.safetensors", &tensors, "module.");
     let model = Model::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(model.info().architecture, Architecture::Unipose);
+    assert_eq!(
+        model.info().architecture,
+        &posescope::models::unipose::ARCHITECTURE
+    );
     assert_eq!(model.info().id, "unipose-lsp");
     assert_eq!(model.joints().id, "lsp14");
     assert!(model.info().licence.contains("NON-COMMERCIAL"));

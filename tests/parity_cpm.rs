@@ -10,7 +10,7 @@ mod common;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use posescope::models::cpm::{self, Config, Cpm};
+use posescope::models::nets::cpm::{self, Config, Cpm};
 use posescope::weights::posegen;
 
 const REL_TOLERANCE: f32 = 5e-4;

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use posescope::models::higher_hrnet::{Config, HigherHrnet, HigherHrnetOutputs};
+use posescope::models::nets::higher_hrnet::{Config, HigherHrnet, HigherHrnetOutputs};
 use posescope::weights::{self, posegen, varbuilder};
 
 /// Every fixture tensor of `outputs` and `inter` against the matching output.

@@ -25,9 +25,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use posescope::models::hrnet::{self, Hrnet};
-use posescope::models::simple_baseline::{self, SimpleBaseline};
-use posescope::models::stacked_hourglass::{self, StackedHourglass};
+use posescope::models::nets::hrnet::{self, Hrnet};
+use posescope::models::nets::simple_baseline::{self, SimpleBaseline};
+use posescope::models::nets::stacked_hourglass::{self, StackedHourglass};
 use posescope::weights::posegen;
 
 fn fixture(shared: &Path, name: &str) -> PathBuf {

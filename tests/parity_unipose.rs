@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
-use posescope::models::unipose::{self, Unipose};
-use posescope::models::unipose_lstm::{self, UniposeLstm};
+use posescope::models::nets::unipose::{self, Unipose};
+use posescope::models::nets::unipose_lstm::{self, UniposeLstm};
 use posescope::weights::posegen::{self, PosegenBackend, Recorder};
 
 fn fixture(shared: &Path, name: &str) -> PathBuf {

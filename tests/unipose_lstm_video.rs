@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use posescope::models::unipose_lstm::{self, UniposeLstm};
-use posescope::models::{cpm, Architecture, Memory, Model, RunOptions};
+use posescope::models::nets::unipose_lstm::{self, UniposeLstm};
+use posescope::models::{cpm, Memory, Model, RunOptions};
 use posescope::pipeline::{MemoryStatus, Pipeline, PipelineConfig, ResetReason};
 use posescope::source::Frame;
 use posescope::weights::posegen;
@@ -82,7 +82,10 @@ fn unipose_lstm_checkpoint_is_detected_and_carries_its_state() {
     let tensors = state_dict();
     let tmp = tempfile::tempdir().unwrap();
     let model = load_model(&tensors, tmp.path());
-    assert_eq!(model.info().architecture, Architecture::UniposeLstm);
+    assert_eq!(
+        model.info().architecture,
+        &posescope::models::unipose_lstm::ARCHITECTURE
+    );
     assert_eq!(model.info().id, "unipose-lstm-penn");
     assert_eq!(model.joints().id, "penn13");
     assert!(model.info().licence.contains("NON-COMMERCIAL"));

@@ -29,7 +29,7 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let input = Tensor::from_vec(prepared.data, (1, 3, h, w), model.device())?;
     // Warm-up; the first run also counts the network's FLOPs.
     let (first, flop) =
-        crate::models::flops::count(|| model.run(&input, &crate::models::RunOptions::default()));
+        crate::kernels::flops::count(|| model.run(&input, &crate::models::RunOptions::default()));
     first?;
     model.run(&input, &crate::models::RunOptions::default())?;
     let mut times = Vec::with_capacity(args.runs);

@@ -5,7 +5,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::FetchArgs;
 use crate::fetch::{self, FetchOptions, FetchOutcome, Progress};
-use crate::models::catalog::{self, ModelInfo, CATALOG};
+use crate::models::catalog::{self, CATALOG};
+use crate::models::ModelInfo;
 
 pub(super) fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let opts = FetchOptions {
@@ -28,8 +29,8 @@ pub(super) fn run(args: &FetchArgs) -> anyhow::Result<()> {
     };
     let dir = fetch::target_dir(&opts).ok().filter(|d| d.is_dir());
     if let Some(dir) = dir.filter(|d| !catalog::model_dirs().contains(d)) {
-        eprintln!(
-            "note: {} is not a model directory; set POSESCOPE_MODELS={} so that posescope finds the files there",
+        tracing::warn!(
+            "{} is not a model directory; set POSESCOPE_MODELS={} so that posescope finds the files there",
             dir.display(),
             dir.display()
         );
@@ -49,7 +50,7 @@ fn fetch_all(opts: &FetchOptions) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     for info in wanted {
         if let Err(e) = fetch_one(info, opts) {
-            eprintln!("error: {e:#}");
+            tracing::error!("{e:#}");
             failed.push(info.id);
         }
     }
@@ -89,7 +90,7 @@ fn fetch_one(info: &ModelInfo, opts: &FetchOptions) -> anyhow::Result<()> {
         bar.set_position(p.downloaded);
     };
     if let Some(url) = &url {
-        if matches!(info.weights, catalog::WeightsLocation::File(_)) {
+        if matches!(info.weights, crate::models::WeightsLocation::File(_)) {
             eprintln!("{}: {url}", info.id);
         }
     }

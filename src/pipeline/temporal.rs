@@ -13,67 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::inspection::{MemoryStatus, ResetReason};
 use crate::models::Memory;
 
 /// The largest forward jump in a video's frame index that still carries the state: frames
 /// the player dropped while the model was busy (about a quarter of a second at 30 fps).
 pub const PLAYBACK_GAP: u64 = 8;
-
-/// Why a temporal model started a new clip at a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetReason {
-    /// The first frame of the source (or of this pipeline: a new model or settings), a
-    /// still image, or a frame after a failed one.
-    NewClip,
-    /// A video frame that does not follow the previous one.
-    Seek,
-    /// The "without memory" setting: every frame is a first frame.
-    WithoutMemory,
-    /// Several people in the frame: each crop runs as a first frame.
-    SeveralPeople,
-}
-
-/// What a temporal model's state did on a frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemoryStatus {
-    /// The state of the previous frame was fed in; it has now been carried through
-    /// `frames` frames since the clip's first.
-    Carried { frames: u64 },
-    /// This frame was run as the first of a clip.
-    Reset(ResetReason),
-}
-
-impl MemoryStatus {
-    /// Whether the state after this frame may be carried to the next one.
-    pub fn keeps_state(self) -> bool {
-        !matches!(
-            self,
-            MemoryStatus::Reset(ResetReason::WithoutMemory | ResetReason::SeveralPeople)
-        )
-    }
-
-    /// Frames the state has been carried through (0 on a reset).
-    pub fn carried_frames(self) -> u64 {
-        match self {
-            MemoryStatus::Carried { frames } => frames,
-            MemoryStatus::Reset(_) => 0,
-        }
-    }
-
-    /// A short line for the side panel and the HUD (ASCII).
-    pub fn describe(self) -> String {
-        match self {
-            MemoryStatus::Carried { frames: 1 } => "memory: 1 frame".into(),
-            MemoryStatus::Carried { frames } => format!("memory: {frames} frames"),
-            MemoryStatus::Reset(ResetReason::NewClip) => "memory: reset (new clip)".into(),
-            MemoryStatus::Reset(ResetReason::Seek) => "memory: reset at seek".into(),
-            MemoryStatus::Reset(ResetReason::WithoutMemory) => "without memory".into(),
-            MemoryStatus::Reset(ResetReason::SeveralPeople) => {
-                "memory: reset (several people)".into()
-            }
-        }
-    }
-}
 
 /// The frame the stored state came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

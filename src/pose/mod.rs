@@ -4,6 +4,7 @@
 pub mod affine;
 pub mod aggregate;
 pub mod associative;
+pub mod decode;
 pub mod joint_map;
 pub mod maps;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod single;
 pub mod skeleton;
 
 pub use affine::Affine2;
+pub use decode::Decoding;
 pub use maps::Maps;
 pub use person::{Keypoint, Person};
 pub use skeleton::JointSet;

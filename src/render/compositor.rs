@@ -11,79 +11,13 @@ use std::collections::HashMap;
 
 use eframe::wgpu;
 
-use super::pipelines::{bind_group, Pipelines};
+use super::pipelines::{bind_group, Pipelines, RenderTarget};
 use super::textures;
 use super::uniforms::{
     finite_range, skeleton_instances, vector_instances, FrameUniforms, HeatmapUniforms,
-    OutputSpace, SkeletonInstance,
+    OutputSpace, Placement, SkeletonInstance,
 };
 use super::{HeatmapLayer, RenderError, Scene};
-
-/// What the compositor's pipelines render into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RenderTarget {
-    /// Colour attachment format. Unorm formats receive sRGB-encoded values (egui's usual
-    /// `Bgra8Unorm` / `Rgba8Unorm`), sRGB formats linear ones.
-    pub format: wgpu::TextureFormat,
-    /// MSAA sample count of the render pass (egui: `NativeOptions::multisampling`, 1 when 0).
-    pub sample_count: u32,
-    /// Depth-stencil format of the render pass, if it has one (egui: `depth_buffer`).
-    pub depth_format: Option<wgpu::TextureFormat>,
-}
-
-impl RenderTarget {
-    /// A single-sampled colour target without depth (eframe's default).
-    pub fn new(format: wgpu::TextureFormat) -> Self {
-        Self {
-            format,
-            sample_count: 1,
-            depth_format: None,
-        }
-    }
-}
-
-/// Where the image rectangle lies in the render pass's current viewport.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Placement {
-    /// Clip-space `(x, y)` of the image's top-left outer corner (`(-1, 1)` when the image
-    /// fills the viewport).
-    pub clip_min: [f32; 2],
-    /// Clip-space `(x, y)` of the image's bottom-right outer corner (`(1, -1)` when the
-    /// image fills the viewport).
-    pub clip_max: [f32; 2],
-    /// Physical screen pixels per image pixel along x and y (sets the anti-aliasing width).
-    pub screen_px_per_image_px: [f32; 2],
-}
-
-impl Placement {
-    /// The image (`image_size` pixels) fills a viewport of `viewport_px` physical pixels.
-    pub fn fill_viewport(image_size: (u32, u32), viewport_px: [f32; 2]) -> Self {
-        let per = |v: f32, n: u32| if n > 0 { v / n as f32 } else { 1.0 };
-        Self {
-            clip_min: [-1.0, 1.0],
-            clip_max: [1.0, -1.0],
-            screen_px_per_image_px: [
-                per(viewport_px[0], image_size.0),
-                per(viewport_px[1], image_size.1),
-            ],
-        }
-    }
-
-    /// The image fills the viewport at its native resolution (offscreen rendering).
-    pub fn native(image_size: (u32, u32)) -> Self {
-        Self::fill_viewport(image_size, [image_size.0 as f32, image_size.1 as f32])
-    }
-
-    /// `(x0, y0, x1, y1)` as the shaders take it.
-    pub fn clip_rect(&self) -> [f32; 4] {
-        [
-            self.clip_min[0],
-            self.clip_min[1],
-            self.clip_max[0],
-            self.clip_max[1],
-        ]
-    }
-}
 
 /// An uploaded texture and the key of the data in it.
 struct Uploaded {

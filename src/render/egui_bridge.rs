@@ -15,8 +15,10 @@ use eframe::egui_wgpu;
 use eframe::wgpu;
 use image::RgbaImage;
 
-use super::compositor::{Compositor, Placement, RenderTarget};
+use super::compositor::Compositor;
 use super::offscreen::render_scene;
+use super::pipelines::RenderTarget;
+use super::uniforms::Placement;
 use super::{RenderError, Scene};
 
 /// Stored in the callback resources instead of a compositor when [`install`] failed.

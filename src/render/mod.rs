@@ -32,8 +32,10 @@ use std::sync::Arc;
 
 use crate::pose::{Affine2, JointSet, Person};
 
-pub use compositor::{Compositor, Placement, RenderTarget};
+pub use compositor::Compositor;
 pub use offscreen::{headless_device, render_scene};
+pub use pipelines::RenderTarget;
+pub use uniforms::Placement;
 
 /// Everything drawn in one view: an image, optionally a heatmap over it, optionally
 /// skeletons on top (in that order). Cheap to clone (the data is behind [`Arc`]s), so one

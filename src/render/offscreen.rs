@@ -8,7 +8,8 @@ use std::time::Duration;
 use eframe::wgpu;
 use image::RgbaImage;
 
-use super::compositor::{Compositor, Placement};
+use super::compositor::Compositor;
+use super::uniforms::Placement;
 use super::{RenderError, Scene};
 
 /// The view id [`render_scene`] prepares; its textures stay cached in the compositor, so

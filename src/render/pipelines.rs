@@ -4,12 +4,34 @@
 
 use eframe::wgpu;
 
-use super::compositor::RenderTarget;
 use super::textures;
 use super::uniforms::SkeletonInstance;
 
 const FRAGMENT: wgpu::ShaderStages = wgpu::ShaderStages::FRAGMENT;
 const BOTH: wgpu::ShaderStages = wgpu::ShaderStages::VERTEX_FRAGMENT;
+
+/// What the compositor's pipelines render into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderTarget {
+    /// Colour attachment format. Unorm formats receive sRGB-encoded values (egui's usual
+    /// `Bgra8Unorm` / `Rgba8Unorm`), sRGB formats linear ones.
+    pub format: wgpu::TextureFormat,
+    /// MSAA sample count of the render pass (egui: `NativeOptions::multisampling`, 1 when 0).
+    pub sample_count: u32,
+    /// Depth-stencil format of the render pass, if it has one (egui: `depth_buffer`).
+    pub depth_format: Option<wgpu::TextureFormat>,
+}
+
+impl RenderTarget {
+    /// A single-sampled colour target without depth (eframe's default).
+    pub fn new(format: wgpu::TextureFormat) -> Self {
+        Self {
+            format,
+            sample_count: 1,
+            depth_format: None,
+        }
+    }
+}
 
 /// Pipelines, layouts, samplers and the colormap lookup texture.
 pub struct Pipelines {

@@ -7,8 +7,50 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::compositor::Placement;
 use super::{HeatmapLayer, RenderError, SkeletonLayer};
+
+/// Where the image rectangle lies in the render pass's current viewport.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Placement {
+    /// Clip-space `(x, y)` of the image's top-left outer corner (`(-1, 1)` when the image
+    /// fills the viewport).
+    pub clip_min: [f32; 2],
+    /// Clip-space `(x, y)` of the image's bottom-right outer corner (`(1, -1)` when the
+    /// image fills the viewport).
+    pub clip_max: [f32; 2],
+    /// Physical screen pixels per image pixel along x and y (sets the anti-aliasing width).
+    pub screen_px_per_image_px: [f32; 2],
+}
+
+impl Placement {
+    /// The image (`image_size` pixels) fills a viewport of `viewport_px` physical pixels.
+    pub fn fill_viewport(image_size: (u32, u32), viewport_px: [f32; 2]) -> Self {
+        let per = |v: f32, n: u32| if n > 0 { v / n as f32 } else { 1.0 };
+        Self {
+            clip_min: [-1.0, 1.0],
+            clip_max: [1.0, -1.0],
+            screen_px_per_image_px: [
+                per(viewport_px[0], image_size.0),
+                per(viewport_px[1], image_size.1),
+            ],
+        }
+    }
+
+    /// The image fills the viewport at its native resolution (offscreen rendering).
+    pub fn native(image_size: (u32, u32)) -> Self {
+        Self::fill_viewport(image_size, [image_size.0 as f32, image_size.1 as f32])
+    }
+
+    /// `(x0, y0, x1, y1)` as the shaders take it.
+    pub fn clip_rect(&self) -> [f32; 4] {
+        [
+            self.clip_min[0],
+            self.clip_min[1],
+            self.clip_max[0],
+            self.clip_max[1],
+        ]
+    }
+}
 
 /// Per-view uniforms of the image quad and the skeleton.
 ///

@@ -534,7 +534,7 @@ impl PosescopeApp {
             video,
         };
         let ctx = self.ctx.clone();
-        let job = super::batch::BatchJob::spawn(
+        let job = super::batch::spawn(
             request,
             pipeline,
             rs.device.clone(),
@@ -606,7 +606,7 @@ impl PosescopeApp {
 }
 
 fn log_error(text: &str) {
-    eprintln!("posescope: {text}");
+    tracing::error!("{text}");
 }
 
 impl eframe::App for PosescopeApp {

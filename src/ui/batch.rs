@@ -1,26 +1,16 @@
-//! Batch export of a whole video or folder: every frame through the pipeline, rendered by
-//! the same GPU compositor as the view, written as PNG + JSON + maps into a fresh folder,
-//! and optionally encoded into an annotated video with the `ffmpeg` CLI. Runs on its own
-//! thread with progress and cancel; nothing here touches egui.
+//! The app's batch export ("Export all…"): the view's settings turned into the scene of
+//! every frame, handed to the runner in [`crate::export::batch`].
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use eframe::wgpu;
 
 use super::settings::Settings;
-use crate::export::{atomic, json, maps};
+pub use crate::export::batch::{BatchJob, BatchReport};
 use crate::pipeline::Pipeline;
-use crate::render::compositor::Compositor;
-use crate::render::offscreen::render_scene;
-use crate::source;
 
-/// What to export.
+/// What to export, as the view shows it.
 #[derive(Clone, Debug)]
 pub struct BatchRequest {
     pub input: PathBuf,
@@ -33,287 +23,57 @@ pub struct BatchRequest {
     pub video: bool,
 }
 
-/// What a finished batch wrote.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BatchReport {
-    pub folder: PathBuf,
-    pub frames: u64,
-    pub video: Option<PathBuf>,
-    pub cancelled: bool,
-    /// Frames that failed (the rest were written).
-    pub errors: Vec<String>,
-}
-
-/// A running batch.
-#[derive(Debug)]
-pub struct BatchJob {
-    pub done: Arc<AtomicU64>,
-    pub total: Option<u64>,
-    cancel: Arc<AtomicBool>,
-    result: Receiver<Result<BatchReport, String>>,
-}
-
-impl BatchJob {
-    /// Starts the export on a new thread.
-    pub fn spawn(
-        request: BatchRequest,
-        pipeline: Pipeline,
-        device: wgpu::Device,
-        queue: wgpu::Queue,
-        wake: impl Fn() + Send + 'static,
-    ) -> Result<BatchJob, String> {
-        let src = source::open(&request.input).map_err(|e| e.to_string())?;
-        let total = src.len_hint();
-        let done = Arc::new(AtomicU64::new(0));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let (tx, result) = mpsc::channel();
-        let (d, c) = (Arc::clone(&done), Arc::clone(&cancel));
-        std::thread::Builder::new()
-            .name("posescope-batch".into())
-            .spawn(move || {
-                let r = run(src, &request, &pipeline, &device, &queue, &d, &c, &wake);
-                let _ = tx.send(r);
-                wake();
-            })
-            .map_err(|e| format!("cannot start the export thread: {e}"))?;
-        Ok(BatchJob {
-            done,
-            total,
-            cancel,
-            result,
-        })
-    }
-
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// The outcome, once finished.
-    pub fn finished(&self) -> Option<Result<BatchReport, String>> {
-        self.result.try_recv().ok()
-    }
-}
-
-/// A folder name inside `dir` that does not exist yet: `stem`, `stem-1`, ….
-fn fresh_folder(dir: &Path, stem: &str) -> PathBuf {
-    let candidate = dir.join(stem);
-    if !candidate.exists() {
-        return candidate;
-    }
-    (1..)
-        .map(|i| dir.join(format!("{stem}-{i}")))
-        .find(|p| !p.exists())
-        .unwrap_or(candidate)
-}
-
-/// Encodes RGBA frames into an H.264 MP4 through the ffmpeg CLI, into a temporary file that
-/// is renamed when complete.
-struct VideoWriter {
-    child: Child,
-    tmp: PathBuf,
-    path: PathBuf,
-    size: (u32, u32),
-}
-
-impl VideoWriter {
-    fn start(path: PathBuf, size: (u32, u32), fps: f64) -> Result<Self, String> {
-        let tmp = path.with_extension("part.mp4");
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "rawvideo", "-pix_fmt", "rgba"])
-            .args(["-s", &format!("{}x{}", size.0, size.1)])
-            .args(["-r", &format!("{fps:.3}"), "-i", "pipe:0"])
-            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-            // H.264 4:2:0 needs even sizes.
-            .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
-            .arg(&tmp)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start ffmpeg to write '{}': {e}", path.display()))?;
-        Ok(Self {
-            child,
-            tmp,
-            path,
-            size,
-        })
-    }
-
-    fn push(&mut self, frame: &image::RgbaImage) -> Result<(), String> {
-        if frame.dimensions() != self.size {
-            return Err("frame size changed in the middle of the video".into());
-        }
-        let stdin = self
-            .child
-            .stdin
-            .as_mut()
-            .ok_or("ffmpeg's input is closed")?;
-        stdin
-            .write_all(frame.as_raw())
-            .map_err(|e| format!("writing to ffmpeg: {e}"))
-    }
-
-    fn finish(mut self) -> Result<PathBuf, String> {
-        drop(self.child.stdin.take());
-        let out = self
-            .child
-            .wait_with_output()
-            .map_err(|e| format!("waiting for ffmpeg: {e}"))?;
-        if !out.status.success() {
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(format!(
-                "ffmpeg failed writing '{}': {}",
-                self.path.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        std::fs::rename(&self.tmp, &self.path)
-            .map_err(|e| format!("cannot move the video into place: {e}"))?;
-        Ok(self.path)
-    }
-
-    fn abort(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.tmp);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run(
-    mut src: Box<dyn source::FrameSource>,
-    req: &BatchRequest,
-    pipeline: &Pipeline,
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    done: &AtomicU64,
-    cancel: &AtomicBool,
-    wake: &(impl Fn() + Send),
-) -> Result<BatchReport, String> {
-    let stem = req
-        .input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "export".into());
-    let folder = fresh_folder(&req.out_dir, &format!("{stem}_posescope"));
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| format!("cannot create '{}': {e}", folder.display()))?;
-    let mut compositor = Compositor::new(device, queue, wgpu::TextureFormat::Rgba8Unorm)
-        .map_err(|e| e.to_string())?;
-    let mut report = BatchReport {
-        folder: folder.clone(),
-        frames: 0,
-        video: None,
-        cancelled: false,
-        errors: Vec::new(),
-    };
-    // The first frame is held back until the second gives the frame rate.
-    let mut pending: Option<(image::RgbaImage, Duration)> = None;
-    let mut video: Option<VideoWriter> = None;
-    let video_path = folder.join(format!("{stem}_annotated.mp4"));
-    while let Some(item) = src.next_frame() {
-        if cancel.load(Ordering::Relaxed) {
-            report.cancelled = true;
-            break;
-        }
-        let frame = match item {
-            Ok(f) => f,
-            Err(e) => {
-                report.errors.push(e.to_string());
-                if e.is_fatal() {
-                    break;
-                }
-                continue;
-            }
-        };
-        let ins = match pipeline.run(frame) {
-            Ok(i) => i,
-            Err(e) => {
-                report.errors.push(e.to_string());
-                continue;
-            }
-        };
-        let key = ins.frame.index + 1;
-        let rgba = Arc::new(image::DynamicImage::ImageRgb8((*ins.image).clone()).to_rgba8());
-        let scene = super::viewport::build_scene(
-            &ins,
-            rgba,
-            key,
-            req.stage.min(ins.stages.len().saturating_sub(1)),
-            req.joint,
-            &req.settings,
-            true,
-            None,
-        );
-        let image =
-            render_scene(device, queue, &mut compositor, &scene).map_err(|e| e.to_string())?;
-        let stem = ins.frame.output_stem.clone();
-        let mut png = std::io::Cursor::new(Vec::new());
-        image
-            .write_to(&mut png, image::ImageFormat::Png)
-            .map_err(|e| format!("PNG encoding: {e}"))?;
-        let write = |suffix: &str, bytes: &[u8]| {
-            atomic::write_atomic(&folder.join(format!("{stem}.{suffix}")), bytes, false)
-                .map_err(|e| e.to_string())
-        };
-        write("png", &png.into_inner())?;
-        write("json", &json::to_bytes(&ins))?;
-        if req.maps {
-            write(
-                "maps.safetensors",
-                &maps::to_bytes(&ins).map_err(|e| e.to_string())?,
-            )?;
-        }
-        if req.video {
-            let ts = ins.frame.timestamp;
-            match (&mut video, pending.take()) {
-                (Some(v), _) => {
-                    if let Err(e) = v.push(&image) {
-                        report
-                            .errors
-                            .push(format!("{stem}: not added to the video: {e}"));
-                    }
-                }
-                (None, None) => pending = Some((image, ts)),
-                (None, Some((first, t0))) => {
-                    let dt = ts.saturating_sub(t0).as_secs_f64();
-                    let fps = if dt > 1e-3 { 1.0 / dt } else { 10.0 };
-                    let mut v = VideoWriter::start(video_path.clone(), first.dimensions(), fps)?;
-                    v.push(&first)?;
-                    v.push(&image)?;
-                    video = Some(v);
-                }
-            }
-        }
-        report.frames += 1;
-        done.store(report.frames, Ordering::Relaxed);
-        wake();
-    }
-    if let Some((first, _)) = pending.take() {
-        let mut v = VideoWriter::start(video_path.clone(), first.dimensions(), 10.0)?;
-        v.push(&first)?;
-        video = Some(v);
-    }
-    if let Some(v) = video {
-        if report.cancelled {
-            v.abort();
-        } else {
-            report.video = Some(v.finish()?);
+impl BatchRequest {
+    /// The runner's request: every frame drawn with these view settings at this stage and
+    /// joint (the last stage where a frame has fewer), with the skeleton.
+    pub fn into_export(self) -> crate::export::batch::BatchRequest {
+        let BatchRequest {
+            input,
+            out_dir,
+            stage,
+            joint,
+            settings,
+            maps,
+            video,
+        } = self;
+        crate::export::batch::BatchRequest {
+            input,
+            out_dir,
+            scene: Arc::new(move |ins, rgba, key| {
+                super::viewport::build_scene(
+                    ins,
+                    rgba,
+                    key,
+                    stage.min(ins.stages.len().saturating_sub(1)),
+                    joint,
+                    &settings,
+                    true,
+                    None,
+                )
+            }),
+            maps,
+            video,
         }
     }
-    Ok(report)
 }
 
-/// Runs a batch to the end on the calling thread (tests, CLI).
+/// Starts the export on a new thread.
+pub fn spawn(
+    request: BatchRequest,
+    pipeline: Pipeline,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    wake: impl Fn() + Send + 'static,
+) -> Result<BatchJob, String> {
+    BatchJob::spawn(request.into_export(), pipeline, device, queue, wake)
+}
+
+/// Runs a batch to the end on the calling thread (tests).
 pub fn run_blocking(
     request: BatchRequest,
     pipeline: Pipeline,
     device: wgpu::Device,
     queue: wgpu::Queue,
 ) -> Result<BatchReport, String> {
-    let job = BatchJob::spawn(request, pipeline, device, queue, || {})?;
-    job.result
-        .recv()
-        .map_err(|_| "the export thread stopped unexpectedly".to_string())?
+    crate::export::batch::run_blocking(request.into_export(), pipeline, device, queue)
 }

@@ -2,9 +2,7 @@
 //! at the network's output resolution). Pure functions, no egui or wgpu.
 
 use crate::inspection::{FieldAt, Inspection};
-use crate::pose::paf::OPENPOSE_COCO18_LIMBS;
-use crate::pose::skeleton::OPENPOSE_COCO18;
-use crate::pose::Maps;
+use crate::pose::{JointSet, Maps};
 use crate::render::Segment;
 
 use super::settings::{JointView, MapKind, RangeMode, Settings};
@@ -242,11 +240,11 @@ pub fn probe(
 }
 
 /// Colour of a PAF limb: the skeleton's colour for the same joint pair, white otherwise.
-fn limb_color(a: usize, b: usize) -> [u8; 3] {
-    OPENPOSE_COCO18
+fn limb_color(joints: &JointSet, a: usize, b: usize) -> [u8; 3] {
+    joints
         .limbs
         .iter()
-        .zip(OPENPOSE_COCO18.limb_colors)
+        .zip(joints.limb_colors)
         .find(|((x, y), _)| (*x, *y) == (a, b) || (*x, *y) == (b, a))
         .map_or([255, 255, 255], |(_, c)| *c)
 }
@@ -259,13 +257,11 @@ pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<
     let Some(pafs) = ins.stages.get(stage).and_then(|s| s.pafs.as_ref()) else {
         return Vec::new();
     };
-    if ins.joints != &OPENPOSE_COCO18 {
-        return Vec::new();
-    }
+    let paf_limbs = ins.decoding.paf_limbs();
     let (w, h) = (pafs.width(), pafs.height());
     let limbs: Vec<usize> = match limb {
-        Some(l) if l < OPENPOSE_COCO18_LIMBS.len() => vec![l],
-        _ => (0..OPENPOSE_COCO18_LIMBS.len()).collect(),
+        Some(l) if l < paf_limbs.len() => vec![l],
+        _ => (0..paf_limbs.len()).collect(),
     };
     let t = &ins.stage_to_image(stage);
     // Image pixels per map cell along x.
@@ -275,7 +271,7 @@ pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<
         for x in 0..w {
             let mut best: Option<(f32, f32, f32, usize)> = None;
             for &l in &limbs {
-                let Some(pl) = OPENPOSE_COCO18_LIMBS.get(l) else {
+                let Some(pl) = paf_limbs.get(l) else {
                     continue;
                 };
                 let (Some(vx), Some(vy)) = (pafs.get(pl.paf.0, y, x), pafs.get(pl.paf.1, y, x))
@@ -295,11 +291,11 @@ pub fn paf_segments(ins: &Inspection, stage: usize, limb: Option<usize>) -> Vec<
             let len = 0.9 * cell * m.min(1.0);
             let (ux, uy) = (vx / m, vy / m);
             let (cx, cy) = (cx as f32, cy as f32);
-            let joints = OPENPOSE_COCO18_LIMBS.get(l).map_or((0, 0), |p| p.joints);
+            let joints = paf_limbs.get(l).map_or((0, 0), |p| p.joints);
             out.push(Segment {
                 a: [cx - ux * len / 2.0, cy - uy * len / 2.0],
                 b: [cx + ux * len / 2.0, cy + uy * len / 2.0],
-                color: limb_color(joints.0, joints.1),
+                color: limb_color(ins.joints, joints.0, joints.1),
                 alpha: m.clamp(0.35, 1.0),
             });
         }

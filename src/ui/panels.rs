@@ -747,6 +747,10 @@ pub(super) fn advance_stage_play(app: &mut PosescopeApp, started: Instant) {
 
 fn overlay_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     ui.heading("Overlay");
+    // The current model's PAF limbs and joint names (none for other decoders).
+    let (limbs, joint_names) = app.model().map_or((&[][..], &[][..]), |m| {
+        (m.info().decoding.paf_limbs(), m.joints().joints)
+    });
     let s = &mut app.settings;
     ui.checkbox(&mut s.show_heatmap, "heatmap (H)");
     ui.horizontal(|ui| {
@@ -754,24 +758,21 @@ fn overlay_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         ui.checkbox(&mut s.person_colors, "colour by person");
     });
     ui.checkbox(&mut s.show_pafs, "part-affinity fields (V)");
-    if s.show_pafs {
+    if s.show_pafs && !limbs.is_empty() {
         let name = |l: usize| {
-            crate::pose::paf::OPENPOSE_COCO18_LIMBS
-                .get(l)
-                .map_or("?".to_string(), |p| {
-                    let j = crate::pose::skeleton::OPENPOSE_COCO18.joints;
-                    format!(
-                        "{} – {}",
-                        j.get(p.joints.0).copied().unwrap_or("?"),
-                        j.get(p.joints.1).copied().unwrap_or("?")
-                    )
-                })
+            limbs.get(l).map_or("?".to_string(), |p| {
+                format!(
+                    "{} – {}",
+                    joint_names.get(p.joints.0).copied().unwrap_or("?"),
+                    joint_names.get(p.joints.1).copied().unwrap_or("?")
+                )
+            })
         };
         egui::ComboBox::from_label("limb")
             .selected_text(s.paf_limb.map_or("strongest".to_string(), name))
             .show_ui(ui, |ui| {
                 ui.selectable_value(&mut s.paf_limb, None, "strongest");
-                for l in 0..crate::pose::paf::OPENPOSE_COCO18_LIMBS.len() {
+                for l in 0..limbs.len() {
                     ui.selectable_value(&mut s.paf_limb, Some(l), name(l));
                 }
             });

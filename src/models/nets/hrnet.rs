@@ -10,12 +10,12 @@
 //! |---|---|---|
 //! | stem | `conv1`, `bn1`, `conv2`, `bn2` | 3×3 s2 conv + BN + ReLU, twice (64 ch, stride 4) |
 //! | `layer1.{0..3}` | `conv1..3`, `bn1..3`, `layer1.0.downsample.{0,1}` | 4 Bottlenecks, 64 → 256 ch |
-//! | `transition{t}.{i}` | `.0` conv / `.1` BN, or `.{j}.0` / `.{j}.1` for a new branch | see [`super::hrnet_backbone`] |
+//! | `transition{t}.{i}` | `.0` conv / `.1` BN, or `.{j}.0` / `.{j}.1` for a new branch | see [`crate::models::blocks::hrnet_backbone`] |
 //! | `stage{s}.{m}.branches.{b}.{k}` | `conv1`, `bn1`, `conv2`, `bn2` | BasicBlocks, 4 per branch |
 //! | `stage{s}.{m}.fuse_layers.{i}.{j}` | as in HigherHRNet | `out_i = ReLU(Σ_j f_ij(x_j))` (nearest up-sampling) |
 //! | `final_layer` | `weight`, `bias` (1×1 conv) | `joints` heatmaps at 1/4 |
 //!
-//! The backbone is the one of [`super::higher_hrnet`] ([`super::hrnet_backbone`]): stages
+//! The backbone is the one of [`crate::models::nets::higher_hrnet`] ([`crate::models::blocks::hrnet_backbone`]): stages
 //! 2, 3, 4 with 1, 4, 3 modules of widths `[w, 2w]`, `[w, 2w, 4w]`, `[w, 2w, 4w, 8w]`; the
 //! last module keeps only the highest resolution. BatchNorm (eval mode, eps 1e-5) is folded
 //! into the convolutions at load time.
@@ -27,10 +27,14 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::checkpoint_shapes;
-use super::folded::Conv;
-use super::hrnet_backbone::{Backbone, StageConfig, INPUT_MULTIPLE};
-use super::{StepClock, StepTime};
+use crate::models::blocks::folded::Conv;
+use crate::models::blocks::hrnet_backbone::{Backbone, StageConfig, INPUT_MULTIPLE};
+use crate::models::checkpoint_shapes;
+use crate::models::features;
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::{ModelInfo, StepClock, StepTime};
+use crate::weights::TensorStore;
 
 /// A top-down HRNet configuration (the `MODEL` part of the official yaml).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,19 +224,23 @@ impl Hrnet {
 
     /// Runs the network on `x` (`[N, 3, H, W]`, see the module docs).
     pub fn forward(&self, x: &Tensor) -> CResult<HrnetOutputs> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// [`Hrnet::forward`] with the wall time of each step: `stem`, `layer1`, `stage2`,
     /// `stage3`, `stage4` (each with its transition), `final`.
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(HrnetOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(6);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<HrnetOutputs> {
-        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "HRNet")?;
+    fn forward_steps(
+        &self,
+        x: &Tensor,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> CResult<HrnetOutputs> {
+        let x = crate::models::blocks::ops::image_batch(x, INPUT_MULTIPLE, "HRNet")?;
         let mut clock = StepClock::new(&self.device, times);
         let backbone = self.backbone.forward(&x, &mut clock)?;
         let [stage2, stage3, stage4] = backbone.stages;
@@ -286,5 +294,50 @@ mod tests {
         );
         let bad = Tensor::zeros((1, 3, 64, 40), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
+    }
+}
+
+/// The top-down HRNet (official `pose_hrnet.py` names); width and input size from the
+/// checkpoint's shapes and the catalogue entry.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "hrnet-top-down",
+    name: "HRNet (top-down, heatmaps at 1/4 of the crop)",
+    top_down: true,
+    flip_shifts_heatmap: true,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
+    let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()), (h, w))?;
+    let (vb, usage) =
+        crate::weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+    let net = Hrnet::load(vb, config)?;
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys: usage.unused_keys(),
+    })
+}
+
+impl PoseNet for Hrnet {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let size = input_hw(input)?;
+        let (out, times) = self.forward_profiled(input)?;
+        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
+        // The last stage-4 module's branches, each at its own resolution.
+        let features = features::numbered("stage4.branch", "branch", size, &out.stage4_branches)?;
+        Ok(RunOutput {
+            stages: vec![stage],
+            features,
+            steps: times,
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

@@ -145,7 +145,7 @@ impl InplaceOp1 for InPlace<'_> {
         if plane == 0 {
             return Ok(());
         }
-        pulp::Arch::new().dispatch(BiasActLoop {
+        crate::kernels::cpu_util::dispatch(BiasActLoop {
             data,
             plane,
             planes: n * c,
@@ -221,7 +221,7 @@ impl InplaceOp2 for AddInPlace {
         if w == 0 {
             return Ok(());
         }
-        pulp::Arch::new().dispatch(AddLoop {
+        crate::kernels::cpu_util::dispatch(AddLoop {
             dst,
             src,
             factor: f,
@@ -366,7 +366,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
         layout: &Layout,
     ) -> Result<(CpuStorage, candle_core::Shape)> {
         let (_, c, h, w) = layout.shape().dims4()?;
-        let x = super::cpu_util::f32_input(storage, layout, "scale-shift")?;
+        let x = crate::kernels::cpu_util::f32_input(storage, layout, "scale-shift")?;
         if self.scale.len() != c || self.shift.len() != c {
             candle_core::bail!(
                 "scale-shift: {} scales and {} shifts for {c} channels",
@@ -376,7 +376,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
         }
         let mut out = vec![0f32; x.len()];
         if h * w > 0 {
-            pulp::Arch::new().dispatch(ScaleShiftLoop {
+            crate::kernels::cpu_util::dispatch(ScaleShiftLoop {
                 out: &mut out,
                 x,
                 plane: h * w,
@@ -426,7 +426,7 @@ mod tests {
                 .tensor(y.broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap()).unwrap())
                 .unwrap();
             let got = bias_act(y.copy().unwrap(), Some(&bias), act).unwrap();
-            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+            let d = crate::kernels::cpu_util::max_abs_diff(&got, &want);
             assert_eq!(d, 0.0, "{act:?}");
         }
         let r = y.affine(-0.7, 0.3).unwrap();

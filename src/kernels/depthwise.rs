@@ -3,15 +3,15 @@
 //! candle has no depthwise fast path: its grouped convolution runs one convolution per
 //! channel. This kernel pads each channel's plane once (split by column phase for strides
 //! above 1) and sums every tap of a vector of outputs in a register. Other devices use the
-//! tensor formulation in [`super::ops::DepthwiseSame`].
+//! tensor formulation in [`crate::models::blocks::ops::DepthwiseSame`].
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
 use rayon::prelude::*;
 
-use super::bias_act::Act;
-use super::cpu_util::{copy_row, load, store};
+use crate::kernels::bias_act::Act;
+use crate::kernels::cpu_util::{copy_row, load, store};
 
-use super::ops::same_padding;
+use crate::kernels::padding::same_padding;
 
 /// The op: per-channel kernels `[C, KH, KW]`, stride, and an optional per-channel bias and
 /// activation applied as the outputs are stored.
@@ -337,8 +337,9 @@ impl DepthwiseCpu {
         let (ho, wo) = self.out_size((h, w));
         // 8-lane vectors where rows are a poor fit for 16 (24 wide: 3 half-cost vectors
         // instead of 2 full-cost ones), on CPUs where that is cheaper.
-        let narrow =
-            |wide: usize| super::cpu_util::row_cost(wo, 8) < super::cpu_util::row_cost(wo, wide);
+        let narrow = |wide: usize| {
+            crate::kernels::cpu_util::row_cost(wo, 8) < crate::kernels::cpu_util::row_cost(wo, wide)
+        };
         let plane = Plane {
             out,
             input,
@@ -353,7 +354,7 @@ impl DepthwiseCpu {
             bias: self.bias.get(ch).copied().unwrap_or(0.0),
             act: self.act,
         };
-        super::cpu_util::dispatch_narrow_if(plane, narrow)
+        crate::kernels::cpu_util::dispatch_narrow_if(plane, narrow)
     }
 }
 
@@ -396,7 +397,7 @@ impl DepthwiseOnConcat<'_> {
             }
             dims = Some((n, h, w));
             parts.push((
-                super::cpu_util::f32_input(storage, layout, "depthwise")?,
+                crate::kernels::cpu_util::f32_input(storage, layout, "depthwise")?,
                 ci,
             ));
         }

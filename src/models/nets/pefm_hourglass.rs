@@ -4,7 +4,7 @@
 //! built from MobileNetV2 inverted bottlenecks (Sandler et al., 2018). The release is the
 //! "tiny" width variant; [`Config::released`] holds its widths.
 //!
-//! Structure (NCHW here; the original runs NHWC), see [`super::mobile_blocks`] for the
+//! Structure (NCHW here; the original runs NHWC), see [`crate::models::blocks::mobile`] for the
 //! activation quirks:
 //! - stem `Conv2d_0`: 3×3 s2 conv → ReLU6 (16 ch); `Conv2d_1`: 2 bottlenecks (16 ch);
 //!   `Conv2d_2`: 5 bottlenecks, the first stride 2 (24 ch, stride 4: 48×48 at 192);
@@ -21,17 +21,21 @@
 //! pyramids (the release runs 192×192); other multiples of 32 also run (e.g. 224: the 7×7
 //! level pools to 4×4 and resizes back to 7×7, which the frozen TF graph could not do). Parameter names are the `.tflite` tensor names; load
 //! them with [`crate::weights::tflite::load_tflite`]. Input: `[N, 3, H, W]`, B,G,R, 0..255.
-//! Output channels as for [`super::pefm_cpm`].
+//! Output channels as for [`crate::models::nets::pefm_cpm`].
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
-use super::bias_act::Act;
-use super::mobile_blocks::{
+use crate::kernels::bias_act::Act;
+use crate::kernels::padding::same_padding;
+use crate::kernels::resize::resize_bilinear_legacy;
+use crate::models::blocks::mobile::{
     group_specs, largest_field, BottleneckGroup, BottleneckSpec, InvertedBottleneck,
 };
-use super::ops::{max_pool_same, resize_bilinear_legacy, same_padding, ConvSame};
-use super::receptive::RfLayer;
-use super::{StepClock, StepTime};
+use crate::models::blocks::ops::{max_pool_same, ConvSame};
+use crate::models::info::{Architecture, Loader};
+use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::receptive::RfLayer;
+use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// Widths and wiring of the network.
@@ -194,18 +198,18 @@ impl PefmHourglass {
 
     /// Every output for `x` = `[N, 3, H, W]`, B,G,R, 0..255.
     pub fn forward(&self, x: &Tensor) -> CResult<Output> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// As [`forward`](Self::forward), also timing the backbone, the front path and each
     /// output level (the device is synchronised at every step boundary).
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(Output, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(self.levels.len() + 2);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+    fn forward_steps(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
         let mut clock = StepClock::new(&self.device, times);
 
         let h = self.stem.forward(x)?;
@@ -304,7 +308,7 @@ impl PefmHourglass {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::models::mobile_blocks::test_support::{bottleneck, group, put};
+    use crate::models::blocks::mobile::test_support::{bottleneck, group, put};
     use crate::models::receptive::{ReceptiveField, RfKind};
     use std::collections::HashMap;
 
@@ -429,5 +433,50 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("hg.tflite"), "{e}");
         assert!(e.to_string().contains("Conv2d_0/weights"), "{e}");
+    }
+}
+
+/// PoseEstimationForMobile's mobile hourglass, from its released `.tflite` file.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "pefm-hourglass",
+    name: "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Bytes(load_tflite),
+};
+
+fn load_tflite(
+    _info: &'static ModelInfo,
+    bytes: &[u8],
+    label: &str,
+    device: &Device,
+) -> Result<Box<dyn PoseNet>, ModelError> {
+    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+    let net = PefmHourglass::load(&store, Config::released(), device).map_err(Box::new)?;
+    Ok(Box::new(net))
+}
+
+impl PoseNet for PefmHourglass {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}"))?,
+            times,
+        ))
+    }
+
+    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        (0..self.config.depth)
+            .map(|t| {
+                (
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
+                )
+            })
+            .collect()
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

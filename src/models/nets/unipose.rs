@@ -30,10 +30,14 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
-use super::ops::resize_bilinear_align_corners;
-use super::receptive::RfLayer;
-use super::{StepClock, StepTime};
+use crate::kernels::resize::resize_bilinear_align_corners;
+use crate::models::blocks::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
+use crate::models::features::{CellField, FeatureMap};
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::receptive::RfLayer;
+use crate::models::{ModelInfo, ReceptiveField, StepClock, StepTime};
+use crate::weights::TensorStore;
 
 /// Bottlenecks in ResNet-101's layer1 … layer3 (layer4 is the 3-block multi-grid unit).
 const RESNET101_LAYERS: [usize; 3] = [3, 4, 23];
@@ -114,7 +118,7 @@ impl Config {
 
 impl Config {
     /// The spatial layers from the input to the backbone output (`layer4`), for the
-    /// receptive field ([`super::receptive`]): the 7×7 s2 stem, the 3×3 s2 max-pool, and each
+    /// receptive field ([`crate::models::receptive`]): the 7×7 s2 stem, the 3×3 s2 max-pool, and each
     /// Bottleneck's 3×3 `conv2` (which carries the block's stride and dilation, padding =
     /// dilation; the 1×1 convolutions and the shorter downsample path do not widen it).
     pub fn trunk_chain(&self) -> CResult<Vec<RfLayer>> {
@@ -204,7 +208,7 @@ pub struct UniposeOutputs {
 }
 
 /// ResNet-101 + WASP + decoder with their weights (BatchNorm folded) on a device. Also the
-/// per-frame body of [`super::unipose_lstm::UniposeLstm`].
+/// per-frame body of [`crate::models::nets::unipose_lstm::UniposeLstm`].
 #[derive(Clone, Debug)]
 pub struct Unipose {
     config: Config,
@@ -334,7 +338,7 @@ impl Unipose {
     /// Runs the network on `x` (`[N, 3, H, W]`, B,G,R: see the module docs).
     pub fn forward(&self, x: &Tensor) -> CResult<UniposeOutputs> {
         let mut clock = StepClock::new(&self.device, None);
-        self.run(x, &mut clock)
+        self.forward_steps(x, &mut clock)
     }
 
     /// [`Unipose::forward`] with the wall time of each step: `stem` (with the max-pool),
@@ -342,13 +346,17 @@ impl Unipose {
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(UniposeOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(7);
         let mut clock = StepClock::new(&self.device, Some(&mut times));
-        let out = self.run(x, &mut clock)?;
+        let out = self.forward_steps(x, &mut clock)?;
         Ok((out, times))
     }
 
     /// The forward pass, lapping `clock` after each step.
-    pub(crate) fn run(&self, x: &Tensor, clock: &mut StepClock) -> CResult<UniposeOutputs> {
-        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "UniPose")?;
+    pub(crate) fn forward_steps(
+        &self,
+        x: &Tensor,
+        clock: &mut StepClock,
+    ) -> CResult<UniposeOutputs> {
+        let x = crate::models::blocks::ops::image_batch(x, INPUT_MULTIPLE, "UniPose")?;
         let mut h = max_pool_3x3_s2(&self.stem.forward(&x)?)?;
         clock.lap("stem")?;
         let mut low_level = None;
@@ -447,5 +455,121 @@ mod tests {
         assert_eq!((rf.jump, rf.start), (16.0, 0.0));
         assert_eq!(rf.cell(2.0, 3.0), (32.0, 48.0, 2411.0));
         assert!(c.wasp_chain(4).is_err());
+    }
+}
+
+/// UniPose (official `unipose.py` names); the joint count from the checkpoint.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "unipose",
+    name: "UniPose (ResNet-101 + waterfall atrous spatial pooling + decoder, heatmaps at 1/8)",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+/// Keys in every official UniPose checkpoint that the network never reads: the decoder's
+/// `conv2` / `bn2` (their call is commented out in the official decoder).
+pub(crate) fn expected_unused(key: &str) -> bool {
+    key.starts_with("decoder.conv2.") || key.starts_with("decoder.bn2.")
+}
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let config = config_of_checkpoint(&store, info)?;
+    let (vb, usage) = crate::weights::varbuilder::var_builder(store, DType::F32, device);
+    let net = Unipose::load(vb, config)?;
+    let mut unused_keys = usage.unused_keys();
+    unused_keys.retain(|k| !expected_unused(k));
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys,
+    })
+}
+
+/// The UniPose configuration of a checkpoint for catalogue entry `info`: the joints from
+/// `decoder.last_conv.8.weight` (joints + background maps), which must match the entry's
+/// joint set; the image-pooling BatchNorm when `wasp.global_avg_pool.2.weight` is present.
+pub fn config_of_checkpoint(store: &TensorStore, info: &ModelInfo) -> CResult<Config> {
+    let key = "decoder.last_conv.8.weight";
+    let maps = store.get_any(key).map_err(|_| {
+        candle_core::Error::Msg(format!("UniPose: the checkpoint has no tensor '{key}'"))
+    })?;
+    let outputs = maps.dims().first().copied().unwrap_or(0);
+    let joints = info.joints.len();
+    if outputs != joints + 1 {
+        candle_core::bail!(
+            "UniPose: tensor '{key}' has {outputs} output maps {:?}; model '{}' needs {}              ({joints} joints + background)",
+            maps.dims(),
+            info.id,
+            joints + 1
+        );
+    }
+    Ok(Config {
+        global_bn: store.contains("wasp.global_avg_pool.2.weight"),
+        input_size: (info.input_size.1 as usize, info.input_size.0 as usize),
+        ..Config::image(joints)
+    })
+}
+
+/// UniPose's features: the four WASP branches (with their receptive fields), the image
+/// pooling branch, the WASP output and the decoder's features before the classifier.
+pub(crate) fn features(config: &Config, out: &UniposeOutputs) -> CResult<Vec<FeatureMap>> {
+    let dilations = config.wasp_dilations()?;
+    let mut features = Vec::with_capacity(7);
+    for (i, (t, d)) in out.aspp.iter().zip(dilations).enumerate() {
+        let rf = ReceptiveField::of_chain(&config.wasp_chain(i)?);
+        let what = if i == 0 {
+            "1×1".to_string()
+        } else {
+            format!("dilation {d}")
+        };
+        features.push(FeatureMap::from_tensor(
+            format!("wasp.aspp{}", i + 1),
+            format!("WASP branch {} ({what})", i + 1),
+            t,
+            CellField::Local(rf, rf),
+        )?);
+    }
+    features.push(FeatureMap::from_tensor(
+        "wasp.global_avg_pool",
+        "WASP global branch (image pooling)",
+        &out.global_pool,
+        CellField::WholeInput,
+    )?);
+    // After the fusion every cell has seen the image-pooling branch: the whole input.
+    features.push(FeatureMap::from_tensor(
+        "wasp",
+        "WASP output (fused)",
+        &out.wasp,
+        CellField::WholeInput,
+    )?);
+    features.push(FeatureMap::from_tensor(
+        "decoder",
+        "decoder output (before the classifier)",
+        &out.decoder,
+        CellField::WholeInput,
+    )?);
+    Ok(features)
+}
+
+impl PoseNet for Unipose {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
+        Ok(RunOutput {
+            stages: vec![stage],
+            features: features(&self.config, &out)?,
+            steps: times,
+        })
+    }
+
+    // UniPose's heatmaps depend on the whole input (WASP's image pooling): no receptive
+    // field per stage; the WASP branches' fields are on their features.
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

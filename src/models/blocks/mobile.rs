@@ -14,9 +14,10 @@
 
 use candle_core::{Module, Result as CResult, Tensor};
 
-use super::bias_act::{scale_shift_act, Act, Bias};
-use super::ops::{same_padding, DepthwiseSame, Pointwise};
-use super::receptive::RfLayer;
+use crate::kernels::bias_act::{scale_shift_act, Act, Bias};
+use crate::kernels::padding::same_padding;
+use crate::models::blocks::ops::{DepthwiseSame, Pointwise};
+use crate::models::receptive::RfLayer;
 use crate::weights::{TensorStore, WeightsError};
 
 /// A 1×1 conv from a TFLite OHWI filter `[O, 1, 1, I]` and bias `[O]`, followed by ReLU6
@@ -283,7 +284,7 @@ impl Module for ScaleSeparable {
 
 /// Of several chains, the one whose receptive field is largest (the first on ties).
 pub fn largest_field(chains: Vec<Vec<RfLayer>>) -> Vec<RfLayer> {
-    use super::receptive::ReceptiveField;
+    use crate::models::receptive::ReceptiveField;
     let mut best: Option<(f64, Vec<RfLayer>)> = None;
     for c in chains {
         let size = ReceptiveField::of_chain(&c).size;

@@ -32,8 +32,11 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::{Affine, Conv};
-use super::{StepClock, StepTime};
+use crate::models::blocks::folded::{Affine, Conv};
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::{ModelInfo, StepClock, StepTime};
+use crate::weights::TensorStore;
 
 /// Width of the stem conv (fixed in the official code).
 const STEM_CHANNELS: usize = 64;
@@ -318,7 +321,7 @@ impl StackedHourglass {
 
     /// Runs the network on `x` (`[N, 3, H, W]`, see the module docs).
     pub fn forward(&self, x: &Tensor) -> CResult<StackedHourglassOutputs> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// [`StackedHourglass::forward`] with the wall time of each step: `pre`, then
@@ -328,16 +331,20 @@ impl StackedHourglass {
         x: &Tensor,
     ) -> CResult<(StackedHourglassOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(1 + self.stacks.len());
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(
+    fn forward_steps(
         &self,
         x: &Tensor,
         times: Option<&mut Vec<StepTime>>,
     ) -> CResult<StackedHourglassOutputs> {
-        let x = super::ops::image_batch(x, self.config.input_multiple(), "Stacked Hourglass")?;
+        let x = crate::models::blocks::ops::image_batch(
+            x,
+            self.config.input_multiple(),
+            "Stacked Hourglass",
+        )?;
         let mut clock = StepClock::new(&self.device, times);
         let [pre1, pre3, pre4] = &self.pre;
         let h = pre1.forward(&self.stem.forward(&x)?)?.max_pool2d(2)?;
@@ -400,5 +407,51 @@ mod tests {
         let bad = Tensor::zeros((1, 3, 32, 40), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
         assert_eq!(Config::mpii_8stack().input_multiple(), 64);
+    }
+}
+
+/// The princeton-vl Stacked Hourglass (PyTorch port names); the stack count from the
+/// checkpoint.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "stacked-hourglass",
+    name: "Stacked Hourglass (top-down, one heatmap set per stack at 1/4)",
+    top_down: true,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
+    let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()), (h, w))?;
+    let (vb, usage) =
+        crate::weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+    let net = StackedHourglass::load(vb, config)?;
+    let mut unused_keys = usage.unused_keys();
+    // The `skip_layer`s exist in every Residual but are applied only where the width
+    // changes; the unread ones are expected.
+    unused_keys.retain(|k| !k.contains(".skip_layer."));
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys,
+    })
+}
+
+impl PoseNet for StackedHourglass {
+    /// One stage per stack (intermediate supervision): the stage slider steps through
+    /// them; the last is the prediction.
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.stacks, |t| format!("stack {}", t + 1))?,
+            times,
+        ))
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

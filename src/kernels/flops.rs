@@ -1,7 +1,7 @@
 //! Counting the floating-point work of a forward pass, for `posescope bench`'s GFLOP/s.
 //!
 //! Every convolution and matrix product the networks run goes through a few functions
-//! ([`super::im2col_cpu`], [`super::folded`], [`super::ops`]); each adds its multiply-adds
+//! ([`crate::kernels::im2col`], [`crate::models::blocks::folded`], [`crate::models::blocks::ops`]); each adds its multiply-adds
 //! (counted as 2 FLOPs, the usual convention of ONNX Runtime and PyTorch profilers) to a
 //! per-thread counter. [`count`] reads the work done by one closure on the calling thread.
 //! Element-wise work (bias, ReLU, pooling, resizes) is not counted: it is a small share of

@@ -35,12 +35,18 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::checkpoint_shapes;
-pub use super::folded::BN_EPS;
-use super::folded::{bn_affine, fold, Conv};
-use super::hrnet_backbone::{Backbone, BasicBlock};
-pub use super::hrnet_backbone::{StageConfig, INPUT_MULTIPLE, LAYER1_PLANES, STEM_CHANNELS};
-use super::{StepClock, StepTime};
+pub use crate::models::blocks::folded::BN_EPS;
+use crate::models::blocks::folded::{bn_affine, fold, Conv};
+use crate::models::blocks::hrnet_backbone::{Backbone, BasicBlock};
+pub use crate::models::blocks::hrnet_backbone::{
+    StageConfig, INPUT_MULTIPLE, LAYER1_PLANES, STEM_CHANNELS,
+};
+use crate::models::checkpoint_shapes;
+use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::{ModelInfo, StepClock, StepTime};
+use crate::weights::{mmpose, TensorStore};
 
 /// A HigherHRNet configuration (the `MODEL` and `LOSS` parts of the official yaml that shape
 /// the network; one deconvolution, `CAT_OUTPUT: [True]`).
@@ -372,7 +378,7 @@ impl HigherHrnet {
 
     /// Runs the network on `x` (`[N, 3, H, W]`, see the module docs).
     pub fn forward(&self, x: &Tensor) -> CResult<HigherHrnetOutputs> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// [`HigherHrnet::forward`] with the wall time of each step: `stem`, `layer1`,
@@ -380,12 +386,16 @@ impl HigherHrnet {
     /// its BasicBlocks), `final 1/2`.
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(HigherHrnetOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(8);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<HigherHrnetOutputs> {
-        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "HigherHRNet")?;
+    fn forward_steps(
+        &self,
+        x: &Tensor,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> CResult<HigherHrnetOutputs> {
+        let x = crate::models::blocks::ops::image_batch(x, INPUT_MULTIPLE, "HigherHRNet")?;
         let mut clock = StepClock::new(&self.device, times);
 
         let backbone = self.backbone.forward(&x, &mut clock)?;
@@ -504,5 +514,81 @@ mod tests {
         let (heat, tags) = split_output0(&out.output_0, 17).unwrap();
         assert_eq!(heat.dims(), &[1, 17, 16, 24]);
         assert_eq!(tags.unwrap().dims(), &[1, 17, 16, 24]);
+    }
+}
+
+/// HigherHRNet from a PyTorch checkpoint under the official names or MMPose's
+/// (`backbone.` / `keypoint_head.`); the width comes from the tensor shapes.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "higherhrnet",
+    name: "HigherHRNet (HRNet backbone, 1/4 and 1/2 resolution heatmaps, AE tags)",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+fn load_checkpoint(
+    _info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let is_mmpose = mmpose::is_mmpose(store.names());
+    // Errors name tensors by their official names; say so for MMPose files.
+    let note = |e: candle_core::Error| {
+        if is_mmpose {
+            e.context(
+                "an MMPose checkpoint: tensor names below are the official ones, which the \
+                 file has under 'backbone.' / 'keypoint_head.'",
+            )
+        } else {
+            e
+        }
+    };
+    let store = mmpose::to_official(store);
+    let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()))
+        .map_err(|e| note(candle_core::Error::wrap(e)))?;
+    let (vb, usage) =
+        crate::weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+    let net = HigherHrnet::load(vb, config).map_err(note)?;
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys: usage.unused_keys(),
+    })
+}
+
+impl PoseNet for HigherHrnet {
+    /// One raw pass: no flip, no aggregation of the two resolutions (the pipeline's
+    /// test-time procedure does that).
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let size = input_hw(input)?;
+        let (out, times) = self.forward_profiled(input)?;
+        let (heat0, tags0) = split_output0(&out.output_0, self.config.joints)?;
+        let stages = vec![
+            StageOutput {
+                label: "1/4 resolution (output_0)".into(),
+                key: "res0".into(),
+                heatmaps: to_maps(&heat0)?,
+                pafs: None,
+                tags: tags0.as_ref().map(to_maps).transpose()?,
+            },
+            StageOutput::heatmaps("1/2 resolution (output_1)", "res1", to_maps(&out.output_1)?),
+        ];
+        let mut features =
+            features::numbered("stage4.branch", "branch", size, &out.stage4_branches)?;
+        features.push(FeatureMap::from_tensor(
+            "deconv",
+            features::with_stride("deconv", size, &out.deconv)?,
+            &out.deconv,
+            CellField::Unknown,
+        )?);
+        Ok(RunOutput {
+            stages,
+            features,
+            steps: times,
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

@@ -20,10 +20,10 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::bias_act::{bias_act, Act, Bias};
+use crate::kernels::bias_act::{bias_act, Act, Bias};
 use rayon::prelude::*;
 
-use super::cpu_util::{load, store};
+use crate::kernels::cpu_util::{load, store};
 
 /// Output tile side.
 const M: usize = 3;
@@ -148,7 +148,7 @@ pub fn worthwhile(k: usize, c: usize, o: usize) -> bool {
 /// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`) and `weight` (`[O, C, K, K]`) at
 /// `stride` with zero `pad`, on the fastest path for its shape: Winograd on the CPU for
 /// stride-1 kernels of 3×3 and larger with enough channels ([`worthwhile`]; bias and
-/// activation applied as the output is written), otherwise [`super::im2col_cpu::conv2d`]
+/// activation applied as the output is written), otherwise [`crate::kernels::im2col::conv2d`]
 /// (im2col + matmul on the CPU, candle's kernels elsewhere) and [`bias_act`]. The FLOP
 /// counter gets the direct convolution's count either way.
 pub fn conv2d_auto(
@@ -167,11 +167,11 @@ pub fn conv2d_auto(
         && x.dim(1)? == c
         && worthwhile(kh, c, o);
     if !fast {
-        let y = super::im2col_cpu::conv2d(x, weight, stride, pad)?;
+        let y = crate::kernels::im2col::conv2d(x, weight, stride, pad)?;
         return bias_act(y, Some(bias), act);
     }
     let y = conv2d(x, weight, pad, cache, Some(bias.values()), act)?;
-    super::flops::add_conv(y.elem_count(), c, kh, kw);
+    crate::kernels::flops::add_conv(y.elem_count(), c, kh, kw);
     Ok(y)
 }
 
@@ -660,7 +660,7 @@ impl CustomOp1 for WinogradOp<'_> {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let kn = self.kernel;
         let (n, c, h, w) = layout.shape().dims4()?;
-        let x = super::cpu_util::f32_input(storage, layout, "winograd")?;
+        let x = crate::kernels::cpu_util::f32_input(storage, layout, "winograd")?;
         if c != kn.in_channels {
             candle_core::bail!(
                 "winograd: input has {c} channels, the kernel {}",
@@ -714,7 +714,6 @@ impl CustomOp1 for WinogradOp<'_> {
             .unwrap_or_default();
         let v_all = aligned(&mut v, c * XI * columns);
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
-        let arch = pulp::Arch::new();
         let mut out = vec![0f32; len];
         for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
@@ -730,7 +729,7 @@ impl CustomOp1 for WinogradOp<'_> {
                     .zip(image.par_chunks(h * w))
                     .for_each(|(vc, plane)| {
                         with_scratch(|scratch| {
-                            arch.dispatch(InputTransform {
+                            crate::kernels::cpu_util::dispatch(InputTransform {
                                 plane,
                                 v: vc,
                                 columns,
@@ -765,7 +764,7 @@ impl CustomOp1 for WinogradOp<'_> {
                     .enumerate()
                     .for_each(|(oc, plane)| {
                         with_scratch(|scratch| {
-                            arch.dispatch(OutputTransform {
+                            crate::kernels::cpu_util::dispatch(OutputTransform {
                                 products: prod,
                                 base: oc * pstride,
                                 stride: o * pstride,

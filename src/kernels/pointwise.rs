@@ -13,8 +13,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape};
 use rayon::prelude::*;
 
-use super::bias_act::Act;
-use super::cpu_util::{load, store};
+use crate::kernels::bias_act::Act;
+use crate::kernels::cpu_util::{load, store};
 
 /// Output channels per register tile.
 pub(crate) const OB: usize = 6;
@@ -203,7 +203,7 @@ pub(crate) fn panel_product(panel: Panel<'_>) -> Result<()> {
             "matrix panel {rows}x{cols} (k {k}, strides {out_stride}/{x_stride}) does not fit its buffers"
         );
     }
-    pulp::Arch::new().dispatch(Tiles(panel));
+    crate::kernels::cpu_util::dispatch(Tiles(panel));
     Ok(())
 }
 
@@ -343,7 +343,7 @@ impl CustomOp1 for PointwiseCpu {
         if c != self.cin {
             candle_core::bail!("1x1 conv: input has {c} channels, weight {}", self.cin);
         }
-        let x = super::cpu_util::f32_input(storage, layout, "1x1 conv")?;
+        let x = crate::kernels::cpu_util::f32_input(storage, layout, "1x1 conv")?;
         let out = self.run((x, None), (n, h * w), None)?;
         Ok((CpuStorage::F32(out), Shape::from((n, self.cout, h, w))))
     }
@@ -376,8 +376,8 @@ impl CustomOp2 for OnConcat<'_> {
                 op.cin
             );
         }
-        let x1 = super::cpu_util::f32_input(s1, l1, "1x1 conv")?;
-        let x2 = super::cpu_util::f32_input(s2, l2, "1x1 conv")?;
+        let x1 = crate::kernels::cpu_util::f32_input(s1, l1, "1x1 conv")?;
+        let x2 = crate::kernels::cpu_util::f32_input(s2, l2, "1x1 conv")?;
         let out = op.run((x1, Some(x2)), (n, h * w), None)?;
         Ok((CpuStorage::F32(out), Shape::from((n, op.cout, h, w))))
     }
@@ -411,8 +411,8 @@ impl CustomOp2 for WithResidual<'_> {
                 want.dims()
             );
         }
-        let x = super::cpu_util::f32_input(s1, l1, "1x1 conv")?;
-        let r = super::cpu_util::f32_input(s2, l2, "1x1 conv residual")?;
+        let x = crate::kernels::cpu_util::f32_input(s1, l1, "1x1 conv")?;
+        let r = crate::kernels::cpu_util::f32_input(s2, l2, "1x1 conv residual")?;
         let out = op.run((x, None), (n, h * w), Some(r))?;
         Ok((CpuStorage::F32(out), want))
     }

@@ -1,6 +1,6 @@
 //! UniPose-LSTM: the video model of Artacho, Savakis, "UniPose: Unified Human Pose
 //! Estimation in Single Images and Videos", CVPR 2020. Each frame goes through the UniPose
-//! body ([`super::unipose`]: ResNet-101, WASP without BN in its image-pooling branch, the
+//! body ([`crate::models::nets::unipose`]: ResNet-101, WASP without BN in its image-pooling branch, the
 //! decoder); its maps and the pooled centre map feed a convolutional LSTM whose hidden
 //! state is decoded into the heatmaps by five more convolutions.
 //!
@@ -27,9 +27,13 @@
 use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::folded::Conv;
-use super::unipose::{self, Unipose, UniposeOutputs};
-use super::{StepClock, StepTime};
+use crate::models::blocks::folded::Conv;
+use crate::models::features::{CellField, FeatureMap};
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{input_hw, to_maps, Memory, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::nets::unipose::{self, Unipose, UniposeOutputs};
+use crate::models::{ModelInfo, StepClock, StepTime};
+use crate::weights::TensorStore;
 
 /// σ, in input pixels, of the Gaussian centre map the official Penn Action code builds
 /// (the CPM recipe).
@@ -207,7 +211,7 @@ impl UniposeLstm {
     ) -> CResult<(UniposeLstmOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(9);
         let mut clock = StepClock::new(&self.device, Some(&mut times));
-        let out = self.run(frame, center_map, self.state.as_ref(), &mut clock)?;
+        let out = self.forward_steps(frame, center_map, self.state.as_ref(), &mut clock)?;
         self.state = Some(LstmState {
             cell: out.cell.clone(),
             hide: out.hide.clone(),
@@ -224,10 +228,10 @@ impl UniposeLstm {
         previous: Option<&LstmState>,
     ) -> CResult<UniposeLstmOutputs> {
         let mut clock = StepClock::new(&self.device, None);
-        self.run(frame, center_map, previous, &mut clock)
+        self.forward_steps(frame, center_map, previous, &mut clock)
     }
 
-    fn run(
+    fn forward_steps(
         &self,
         frame: &Tensor,
         center_map: &Tensor,
@@ -243,7 +247,7 @@ impl UniposeLstm {
                 frame.dims()
             );
         }
-        let body = self.body.run(frame, clock)?;
+        let body = self.body.forward_steps(frame, clock)?;
         // AvgPool2d(9, stride 8, padding 1), zero padding counted in the mean.
         let pool_center = center_map
             .to_dtype(DType::F32)?
@@ -303,4 +307,120 @@ mod tests {
         assert_eq!(c.lstm_channels(), 15);
         assert!(!c.body.global_bn);
     }
+}
+
+/// UniPose-LSTM (official `uniposeLSTM.py` names), on video with its recurrent state.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "unipose-lstm",
+    name: "UniPose-LSTM (UniPose per frame + convolutional LSTM over the video, heatmaps at 1/8)",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let body = unipose::config_of_checkpoint(&store, info)?;
+    let (vb, usage) = crate::weights::varbuilder::var_builder(store, DType::F32, device);
+    let net = UniposeLstm::load(vb, Config { body })?;
+    let mut unused_keys = usage.unused_keys();
+    // As UniPose: the decoder's `conv2` / `bn2` are never applied.
+    unused_keys.retain(|k| !unipose::expected_unused(k));
+    Ok(Loaded {
+        net: Box::new(Recurrent::new(net)),
+        unused_keys,
+    })
+}
+
+/// UniPose-LSTM with its recurrent state behind a lock, so that [`PoseNet::run`] (`&self`)
+/// can carry it from frame to frame. Cloning copies the state as it is (tensors are
+/// immutable and shared, so this is cheap): a clone continues from the same point and
+/// evolves independently afterwards.
+#[derive(Debug)]
+struct Recurrent {
+    net: std::sync::Mutex<UniposeLstm>,
+}
+
+impl Recurrent {
+    fn new(net: UniposeLstm) -> Self {
+        Self {
+            net: std::sync::Mutex::new(net),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UniposeLstm> {
+        // A panic while holding the lock leaves at worst a stale state, never a torn one
+        // (the state is replaced in one assignment).
+        self.net.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl PoseNet for Recurrent {
+    fn run(&self, input: &Tensor, options: &RunOptions) -> CResult<RunOutput> {
+        let (h, w) = input_hw(input)?;
+        let (cx, cy) = options.center_or_middle((w, h));
+        let center = crate::models::nets::cpm::center_map_tensor(
+            w,
+            h,
+            cx,
+            cy,
+            CENTER_SIGMA,
+            input.device(),
+        )?;
+        let mut net = self.lock();
+        if options.memory == Memory::Reset {
+            net.reset();
+        }
+        let (out, times) = net.forward_profiled(input, &center)?;
+        let body = net.config().body.clone();
+        drop(net);
+        let label = if out.first_frame {
+            "heatmaps (first frame)"
+        } else {
+            "heatmaps (with memory)"
+        };
+        let stage = StageOutput::heatmaps(label, "heatmaps", to_maps(&out.heatmaps)?);
+        Ok(RunOutput {
+            stages: vec![stage],
+            features: features(&body, &out)?,
+            steps: times,
+        })
+    }
+
+    fn takes_center(&self) -> bool {
+        true
+    }
+
+    fn is_temporal(&self) -> bool {
+        true
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(Self::new(self.lock().clone()))
+    }
+}
+
+/// UniPose-LSTM's features: the LSTM's cell and hidden maps after this frame (what it
+/// carries to the next), the pooled centre map, then the per-frame body's (see
+/// [`unipose::features`]). Every LSTM cell sees the whole input (WASP's image pooling).
+fn features(body: &unipose::Config, out: &UniposeLstmOutputs) -> CResult<Vec<FeatureMap>> {
+    let mut features = vec![
+        FeatureMap::from_tensor(
+            "lstm.cell",
+            "LSTM cell state (carried to the next frame)",
+            &out.cell,
+            CellField::WholeInput,
+        )?,
+        FeatureMap::from_tensor(
+            "lstm.hidden",
+            "LSTM hidden state (fed to the head)",
+            &out.hide,
+            CellField::WholeInput,
+        )?,
+    ];
+    features.extend(unipose::features(body, &out.body)?);
+    Ok(features)
 }

@@ -1,6 +1,6 @@
 //! The HRNet backbone of Sun, Xiao, Liu, Wang, "Deep High-Resolution Representation
 //! Learning for Human Pose Estimation", CVPR 2019, shared by the top-down HRNet
-//! ([`super::hrnet`]) and HigherHRNet ([`super::higher_hrnet`]): the stem, `layer1`, the
+//! ([`crate::models::nets::hrnet`]) and HigherHRNet ([`crate::models::nets::higher_hrnet`]): the stem, `layer1`, the
 //! transitions and the high-resolution stages, with the official parameter names
 //! (`conv1`, `bn1`, `conv2`, `bn2`, `layer1.*`, `transition{1,2,3}.*`, `stage{2,3,4}.*`).
 //! BatchNorm is folded into the preceding convolution at load time.
@@ -8,9 +8,9 @@
 use candle_core::{Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::bias_act;
-use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
-use super::StepClock;
+use crate::kernels::bias_act;
+use crate::models::blocks::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
+use crate::models::StepClock;
 
 /// Width of the stem convolutions (fixed in the official code).
 pub const STEM_CHANNELS: usize = 64;

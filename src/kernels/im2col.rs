@@ -55,7 +55,7 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
-        let x = super::cpu_util::f32_input(storage, layout, "im2col")?;
+        let x = crate::kernels::cpu_util::f32_input(storage, layout, "im2col")?;
         let (k, s, p) = (self.kernel, self.stride.max(1), self.pad);
         let (Some(ho), Some(wo)) = (self.out_size(h), self.out_size(w)) else {
             candle_core::bail!("im2col: kernel {k} larger than the padded input {h}x{w}");
@@ -145,7 +145,7 @@ pub const SMALL_CONV_MAX_DEPTH: usize = 256;
 /// A convolution with few input channels (`C·K·K` ≤ [`SMALL_CONV_MAX_DEPTH`], e.g. a
 /// network's first 3×3 conv on RGB, 27), its bias and activation: band by band, the
 /// band's column matrix is unfolded into a scratch buffer and multiplied straight into the
-/// output by [`super::pointwise_cpu::panel_product`] (no gemm packing, no separate bias
+/// output by [`crate::kernels::pointwise::panel_product`] (no gemm packing, no separate bias
 /// pass, no concatenation of bands). Padding may differ on the two sides (TF `SAME`).
 #[derive(Clone, Debug)]
 pub struct SmallConv {
@@ -157,7 +157,7 @@ pub struct SmallConv {
     stride: usize,
     /// One value per output channel (empty: none).
     bias: Vec<f32>,
-    act: super::bias_act::Act,
+    act: crate::kernels::bias_act::Act,
 }
 
 impl SmallConv {
@@ -167,7 +167,7 @@ impl SmallConv {
         weight: &Tensor,
         bias: Option<&Tensor>,
         stride: usize,
-        act: super::bias_act::Act,
+        act: crate::kernels::bias_act::Act,
     ) -> Result<Option<Self>> {
         let (o, c, kh, kw) = weight.dims4()?;
         let depth = c * kh * kw;
@@ -189,7 +189,7 @@ impl SmallConv {
             candle_core::bail!("conv: {} bias values for {o} output channels", bias.len());
         }
         Ok(Some(Self {
-            packed: super::pointwise_cpu::pack_weights(&values, o, depth),
+            packed: crate::kernels::pointwise::pack_weights(&values, o, depth),
             out_channels: o,
             in_channels: c,
             kernel: kh,
@@ -205,7 +205,7 @@ impl SmallConv {
         let y = x
             .contiguous()?
             .apply_op1_no_bwd(&SmallConvOp { conv: self, pad })?;
-        super::flops::add_conv(y.elem_count(), self.in_channels, self.kernel, self.kernel);
+        crate::kernels::flops::add_conv(y.elem_count(), self.in_channels, self.kernel, self.kernel);
         Ok(y)
     }
 }
@@ -229,7 +229,7 @@ impl CustomOp1 for SmallConvOp<'_> {
                 cv.in_channels
             );
         }
-        let x = super::cpu_util::f32_input(storage, layout, "conv")?;
+        let x = crate::kernels::cpu_util::f32_input(storage, layout, "conv")?;
         let (k, s, o) = (cv.kernel, cv.stride, cv.out_channels);
         let ((pt, pb), (pl, pr)) = self.pad;
         let (Some(ho), Some(wo)) = (
@@ -272,7 +272,7 @@ impl CustomOp1 for SmallConvOp<'_> {
                     });
                 // Output channels in groups that share out the threads.
                 let threads = rayon::current_num_threads().max(1);
-                let tile = super::pointwise_cpu::OB;
+                let tile = crate::kernels::pointwise::OB;
                 let group = o.div_ceil(threads).div_ceil(tile) * tile;
                 let packed_group = group * depth;
                 out_image
@@ -281,7 +281,7 @@ impl CustomOp1 for SmallConvOp<'_> {
                     .try_for_each(|(gi, dst)| {
                         let rows = dst.len() / (ho * wo);
                         let o0 = gi * group;
-                        super::pointwise_cpu::panel_product(super::pointwise_cpu::Panel {
+                        crate::kernels::pointwise::panel_product(crate::kernels::pointwise::Panel {
                             out: &mut dst[r0 * wo..],
                             out_stride: ho * wo,
                             rows,
@@ -308,7 +308,7 @@ impl CustomOp1 for SmallConvOp<'_> {
 pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     let y = conv2d_uncounted(x, weight, stride, pad)?;
     let (_, c, kh, kw) = weight.dims4()?;
-    super::flops::add_conv(y.elem_count(), c, kh, kw);
+    crate::kernels::flops::add_conv(y.elem_count(), c, kh, kw);
     Ok(y)
 }
 
@@ -378,7 +378,7 @@ impl CustomOp1 for Col2Im {
         if rows != o * k * k || cells != h * w {
             candle_core::bail!("col2im: columns {rows}x{cells} for {o}x{k}x{k} and {h}x{w}");
         }
-        let cols = super::cpu_util::f32_input(storage, layout, "col2im")?;
+        let cols = crate::kernels::cpu_util::f32_input(storage, layout, "col2im")?;
         let mut out = vec![0f32; n * o * ho * wo];
         if ho * wo > 0 && cells > 0 {
             out.par_chunks_mut(ho * wo)
@@ -428,7 +428,7 @@ pub fn conv_transpose2d(
     let (i, o, kh, kw) = weight.dims4()?;
     let (n, xc, h, w) = x.dims4()?;
     // Every input cell meets every output channel's K×K taps.
-    super::flops::add_multiply_adds(n * xc * h * w * o * kh * kw);
+    crate::kernels::flops::add_multiply_adds(n * xc * h * w * o * kh * kw);
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || kh != kw || i != xc {
         return x.conv_transpose2d(weight, pad, output_pad, stride, 1);
     }
@@ -462,7 +462,7 @@ mod tests {
     /// enough to be cut into several bands, and one or two threads.
     #[test]
     fn small_conv_matches_candle() {
-        use super::super::bias_act::Act;
+        use crate::kernels::bias_act::Act;
         let dev = Device::Cpu;
         // (n, c, o, k, s, h, w, pad)
         let cases = [
@@ -548,7 +548,7 @@ mod tests {
             let want = x.conv2d(&wt, p, s, 1, 1).unwrap();
             let got = conv2d(&x, &wt, s, p).unwrap();
             assert_eq!(got.dims(), want.dims(), "k{k} s{s} p{p}");
-            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+            let d = crate::kernels::cpu_util::max_abs_diff(&got, &want);
             assert!(d < 1e-4, "k{k} s{s} p{p}: {d}");
         }
     }
@@ -562,7 +562,7 @@ mod tests {
             let want = x.conv_transpose2d(&wt, p, op, s, 1).unwrap();
             let got = conv_transpose2d(&x, &wt, s, p, op).unwrap();
             assert_eq!(got.dims(), want.dims(), "k{k}");
-            let d = crate::models::cpu_util::max_abs_diff(&got, &want);
+            let d = crate::kernels::cpu_util::max_abs_diff(&got, &want);
             assert!(d < 1e-4, "k{k} s{s} p{p}: {d}");
         }
     }

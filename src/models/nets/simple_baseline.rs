@@ -23,9 +23,13 @@
 use candle_core::{Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
-use super::checkpoint_shapes;
-use super::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
-use super::{StepClock, StepTime};
+use crate::models::blocks::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
+use crate::models::checkpoint_shapes;
+use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::info::{Architecture, Loaded, Loader};
+use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::{ModelInfo, StepClock, StepTime};
+use crate::weights::TensorStore;
 
 /// Width of the stem (fixed in the official code).
 const STEM_CHANNELS: usize = 64;
@@ -266,19 +270,23 @@ impl SimpleBaseline {
 
     /// Runs the network on `x` (`[N, 3, H, W]`, B,G,R: see the module docs).
     pub fn forward(&self, x: &Tensor) -> CResult<SimpleBaselineOutputs> {
-        self.run(x, None)
+        self.forward_steps(x, None)
     }
 
     /// [`SimpleBaseline::forward`] with the wall time of each step: `stem` (with the
     /// max-pool), `layer1` … `layer4`, `deconv` (all three), `final`.
     pub fn forward_profiled(&self, x: &Tensor) -> CResult<(SimpleBaselineOutputs, Vec<StepTime>)> {
         let mut times = Vec::with_capacity(7);
-        let out = self.run(x, Some(&mut times))?;
+        let out = self.forward_steps(x, Some(&mut times))?;
         Ok((out, times))
     }
 
-    fn run(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<SimpleBaselineOutputs> {
-        let x = super::ops::image_batch(x, INPUT_MULTIPLE, "SimpleBaseline")?;
+    fn forward_steps(
+        &self,
+        x: &Tensor,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> CResult<SimpleBaselineOutputs> {
+        let x = crate::models::blocks::ops::image_batch(x, INPUT_MULTIPLE, "SimpleBaseline")?;
         let mut clock = StepClock::new(&self.device, times);
         // MaxPool 3×3 s2 p1: the input is a ReLU output (≥ 0), so zero padding never wins
         // over a real value and equals PyTorch's −∞ padding.
@@ -327,5 +335,56 @@ mod tests {
         assert_eq!(Config::res50_384x288().heatmap_size(), (96, 72));
         assert_eq!(Config::res101_256x192().deconv_channels, [256, 256, 256]);
         assert_eq!(Config::res152_384x288().input_size, (384, 288));
+    }
+}
+
+/// SimpleBaseline (official `pose_resnet.py` names); the ResNet depth from the checkpoint.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "simplebaseline",
+    name: "SimpleBaseline (ResNet + 3 deconvolutions, top-down, heatmaps at 1/4)",
+    top_down: true,
+    flip_shifts_heatmap: true,
+    loader: Loader::Checkpoint(load_checkpoint),
+};
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
+    let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()), (h, w))?;
+    let (vb, usage) =
+        crate::weights::varbuilder::var_builder(store, candle_core::DType::F32, device);
+    let net = SimpleBaseline::load(vb, config)?;
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys: usage.unused_keys(),
+    })
+}
+
+impl PoseNet for SimpleBaseline {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let size = input_hw(input)?;
+        let (out, times) = self.forward_profiled(input)?;
+        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
+        // The backbone's output, then each deconvolution's.
+        let [_, _, _, layer4] = &out.layers;
+        let mut features = vec![FeatureMap::from_tensor(
+            "layer4",
+            features::with_stride("backbone layer4", size, layer4)?,
+            layer4,
+            CellField::Unknown,
+        )?];
+        features.extend(features::numbered("deconv", "deconv", size, &out.deconv)?);
+        Ok(RunOutput {
+            stages: vec![stage],
+            features,
+            steps: times,
+        })
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
     }
 }

@@ -1,0 +1,271 @@
+//! Small pieces shared by the CPU kernels (custom candle ops): reading an op's input as a
+//! contiguous f32 slice, and whole-vector loads and stores for [`pulp`] code.
+
+#[cfg(test)]
+use candle_core::Tensor;
+use candle_core::{CpuStorage, Layout, Result};
+
+/// The f32 values of a contiguous input `layout` over `storage`; `op` names the operation
+/// in the errors.
+pub(crate) fn f32_input<'s>(
+    storage: &'s CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'s [f32]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: input must be contiguous");
+    };
+    storage
+        .as_slice::<f32>()?
+        .get(start..end)
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: storage too short")))
+}
+
+/// One vector from `src` (`S::F32_LANES` values or fewer): a plain unaligned load when full
+/// (pulp's partial load goes through a table of masks).
+#[inline(always)]
+pub(crate) fn load<S: pulp::Simd>(simd: S, src: &[f32]) -> S::f32s {
+    match S::as_simd_f32s(src).0.first() {
+        Some(&v) => v,
+        None => simd.partial_load_f32s(src),
+    }
+}
+
+/// Stores `value` into `dst` (`S::F32_LANES` values or fewer), like [`load`].
+#[inline(always)]
+pub(crate) fn store<S: pulp::Simd>(simd: S, dst: &mut [f32], value: S::f32s) {
+    match S::as_mut_simd_f32s(dst).0.first_mut() {
+        Some(v) => *v = value,
+        None => simd.partial_store_f32s(dst, value),
+    }
+}
+
+/// `dst.copy_from_slice(src)` as whole-vector moves: rows here are a few vectors long,
+/// where a call to `memcpy` per row costs more than the copy.
+#[inline(always)]
+pub(crate) fn copy_row<S: pulp::Simd>(simd: S, dst: &mut [f32], src: &[f32]) {
+    let lanes = S::F32_LANES;
+    for (d, v) in dst.chunks_mut(lanes).zip(src.chunks(lanes)) {
+        store(simd, d, load(simd, v));
+    }
+}
+
+/// Runs `op` with the widest vectors the CPU has, or, where `narrow` is better, with 8-lane
+/// (256-bit) vectors compiled for the same AVX-512 context (EVEX encodings, 32 registers).
+///
+/// `narrow(lanes_wide)` says whether 8-lane vectors pay for this op; it is only asked on a
+/// CPU whose 512-bit operations run as two 256-bit halves ([`avx512_is_split`]), where a
+/// 256-bit operation costs half as much and a row of 24 values takes three half-cost
+/// vectors instead of two full-cost ones (a quarter of them wasted).
+#[inline(always)]
+pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
+    op: Op,
+    narrow: impl FnOnce(usize) -> bool,
+) -> Op::Output {
+    let forced = forced_level();
+    if forced != Level::Detected {
+        return dispatch_at(forced, op);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v4) = pulp::x86::V4::try_new() {
+        if avx512_is_split() && narrow(16) {
+            note(Level::Avx512Narrow);
+            return pulp::Simd::vectorize(v4, Narrow { op, v3: *v4 });
+        }
+    }
+    // Elsewhere no CPU runs its widest vectors at half rate.
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = narrow;
+    note(Level::Detected);
+    pulp::Arch::new().dispatch(op)
+}
+
+/// Runs `op` with the widest vectors this CPU has (or the level forced by
+/// [`force_level`]).
+#[inline(always)]
+pub(crate) fn dispatch<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+    dispatch_narrow_if(op, |_| false)
+}
+
+/// The instruction sets the kernels can run at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// The widest this CPU has (AVX-512, AVX2+FMA, …, or scalar code), as detected.
+    Detected,
+    /// AVX-512 with 512-bit vectors.
+    Avx512,
+    /// AVX-512 code generation with 256-bit vectors (what split-AVX-512 CPUs get for
+    /// short rows).
+    Avx512Narrow,
+    /// AVX2 + FMA with 256-bit vectors.
+    Avx2,
+    /// No SIMD: pulp's scalar fallback.
+    Scalar,
+}
+
+impl Level {
+    /// Whether this CPU can run the level ([`Level::Detected`] and [`Level::Scalar`]
+    /// always).
+    pub fn is_available(self) -> bool {
+        match self {
+            Level::Detected | Level::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 | Level::Avx512Narrow => pulp::x86::V4::try_new().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => pulp::x86::V3::try_new().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The level named `detected`, `avx512`, `avx512-narrow`, `avx2` or `scalar` (the
+    /// values of `POSESCOPE_SIMD`).
+    pub fn parse(name: &str) -> Option<Level> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "detected" | "auto" | "" => Level::Detected,
+            "avx512" => Level::Avx512,
+            "avx512-narrow" => Level::Avx512Narrow,
+            "avx2" => Level::Avx2,
+            "scalar" => Level::Scalar,
+            _ => return None,
+        })
+    }
+}
+
+/// The level every kernel runs at from now on in this process: [`Level::Detected`] (the
+/// default) or a lower one, for tests of every code path on one machine and for A/B runs.
+/// A level the CPU lacks runs the scalar code instead. Not meant for concurrent changes:
+/// callers that switch levels hold [`LEVEL_LOCK`] around the switch and their runs.
+pub fn force_level(level: Level) {
+    FORCED.store(level.index() as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Held by code that forces a level for a while (tests), so that two such runs do not
+/// interleave.
+pub static LEVEL_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+const LEVELS: [Level; 5] = [
+    Level::Detected,
+    Level::Avx512,
+    Level::Avx512Narrow,
+    Level::Avx2,
+    Level::Scalar,
+];
+
+/// The level set by [`force_level`], or at first use by the environment variable
+/// `POSESCOPE_SIMD` (see [`Level::parse`]; for A/B runs and the tests of every level).
+#[inline(always)]
+pub fn forced_level() -> Level {
+    static FROM_ENV: std::sync::Once = std::sync::Once::new();
+    FROM_ENV.call_once(|| {
+        if let Some(level) = std::env::var("POSESCOPE_SIMD")
+            .ok()
+            .and_then(|v| Level::parse(&v))
+        {
+            force_level(level);
+        }
+    });
+    LEVELS
+        .get(FORCED.load(std::sync::atomic::Ordering::Relaxed) as usize)
+        .copied()
+        .unwrap_or(Level::Detected)
+}
+
+/// How many dispatches ran at each level (in [`Level`] order), so that tests can check that
+/// the level they forced is the one that ran.
+static RAN: [std::sync::atomic::AtomicU64; 5] = [const { std::sync::atomic::AtomicU64::new(0) }; 5];
+
+#[inline(always)]
+fn note(level: Level) {
+    RAN[level.index()].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Dispatches run so far at `level` (see [`force_level`]).
+pub fn dispatch_count(level: Level) -> u64 {
+    RAN[level.index()].load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `op` at a forced `level`; the scalar code where the CPU lacks it.
+#[inline(never)]
+fn dispatch_at<Op: pulp::WithSimd>(level: Level, op: Op) -> Op::Output {
+    #[cfg(target_arch = "x86_64")]
+    match level {
+        Level::Avx512 => {
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                note(Level::Avx512);
+                return pulp::Simd::vectorize(v4, op);
+            }
+        }
+        Level::Avx512Narrow => {
+            if let Some(v4) = pulp::x86::V4::try_new() {
+                note(Level::Avx512Narrow);
+                return pulp::Simd::vectorize(v4, Narrow { op, v3: *v4 });
+            }
+        }
+        Level::Avx2 => {
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                note(Level::Avx2);
+                return pulp::Simd::vectorize(v3, op);
+            }
+        }
+        Level::Detected | Level::Scalar => {}
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level;
+    note(Level::Scalar);
+    pulp::Simd::vectorize(pulp::Scalar::new(), op)
+}
+
+/// `op` run with `v3` inside another context's target features (see [`dispatch_narrow_if`]).
+#[cfg(target_arch = "x86_64")]
+struct Narrow<Op> {
+    op: Op,
+    v3: pulp::x86::V3,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<Op: pulp::WithSimd> pulp::WithSimd for Narrow<Op> {
+    type Output = Op::Output;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Self::Output {
+        self.op.with_simd(self.v3)
+    }
+}
+
+/// Whether this CPU executes 512-bit vector operations as two 256-bit halves (AMD Zen 4,
+/// family 19h; Zen 3, the same family, has no AVX-512 and never reaches the question).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_is_split() -> bool {
+    static SPLIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPLIT.get_or_init(|| {
+        let vendor = std::arch::x86_64::__cpuid(0);
+        let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+        let eax = std::arch::x86_64::__cpuid(1).eax;
+        let family = ((eax >> 8) & 0xf) + ((eax >> 20) & 0xff);
+        amd && family == 0x19
+    })
+}
+
+/// Vectors of `lanes` values needed for a row of `width`, in units of 256-bit operations.
+pub(crate) fn row_cost(width: usize, lanes: usize) -> usize {
+    width.div_ceil(lanes) * lanes / 8
+}
+
+/// The largest absolute difference of two f32 tensors of one shape (for tests).
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("difference of two f32 tensors")
+}

@@ -1,0 +1,210 @@
+//! What the rest of the program asks of a network ([`PoseNet`]), what a run returns
+//! ([`RunOutput`]: typed stages, features, step times), and how a catalogue entry builds a
+//! network from its weights is in [`super::info`].
+//!
+//! Each network file in [`super::nets`] implements [`PoseNet`] and exports one
+//! `pub static ARCHITECTURE` (or one per variant) that the catalogue entries point to.
+//! Nothing outside the network's file needs to know its type.
+
+use candle_core::Tensor;
+
+use super::features::FeatureMap;
+use super::receptive::ReceptiveField;
+use super::timing::StepTime;
+use crate::pose::Maps;
+
+/// One stage's maps on the CPU, `[K, H, W]`. Stages of one model may differ in resolution
+/// (e.g. the levels of an hourglass); each map grid spans the whole network input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageOutput {
+    /// What the stage is called in the model (e.g. `stage 3`, `hourglass_out_1`).
+    pub label: String,
+    /// The stage's name in the maps file (`{key}.heatmaps`, `{key}.pafs`, `{key}.tags`):
+    /// `stage{t}` (1-based) for staged networks, `res0` / `res1` / `aggregated` for
+    /// HigherHRNet's resolutions.
+    pub key: String,
+    /// Joint confidence maps: the joints in the model's [`crate::pose::JointSet`] order
+    /// first, then any background channel (moved there from wherever the network puts it).
+    pub heatmaps: Maps,
+    /// Part affinity fields, for PAF models.
+    pub pafs: Option<Maps>,
+    /// Associative-embedding tag maps `[K, H, W]` (one tag per joint), for bottom-up AE
+    /// models (HigherHRNet); with flip test or several scales, the tag dimensions are
+    /// stacked as `K × L` channels, dimension-major (`l * K + k`).
+    pub tags: Option<Maps>,
+}
+
+impl StageOutput {
+    /// A heatmaps-only stage.
+    pub fn heatmaps(label: impl Into<String>, key: impl Into<String>, heatmaps: Maps) -> Self {
+        Self {
+            label: label.into(),
+            key: key.into(),
+            heatmaps,
+            pafs: None,
+            tags: None,
+        }
+    }
+}
+
+/// What a run returns: every stage's maps, the intermediate activations the model exposes
+/// (empty for most), and the time of each step.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutput {
+    pub stages: Vec<StageOutput>,
+    pub features: Vec<FeatureMap>,
+    pub steps: Vec<StepTime>,
+}
+
+impl RunOutput {
+    /// Stages without features.
+    pub fn stages(stages: Vec<StageOutput>, steps: Vec<StepTime>) -> Self {
+        Self {
+            stages,
+            features: Vec::new(),
+            steps,
+        }
+    }
+}
+
+/// Per-frame inputs of a run besides the image.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunOptions {
+    /// The person's centre in network-input pixels, for single-person models that take a
+    /// centre map (CPM, UniPose-LSTM); `None` = the centre of the input.
+    pub center: Option<(f64, f64)>,
+    /// Temporal models (UniPose-LSTM): whether this frame continues the clip of the
+    /// previous run or starts a new one. Ignored by the other models.
+    pub memory: Memory,
+}
+
+impl RunOptions {
+    /// The centre in network-input pixels for an input of `(width, height)`: the one given,
+    /// else the middle of the input.
+    pub fn center_or_middle(&self, (w, h): (usize, usize)) -> (f64, f64) {
+        self.center
+            .unwrap_or(((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0))
+    }
+}
+
+/// How a temporal model ([`PoseNet::is_temporal`]) treats its recurrent state on a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Memory {
+    /// The frame follows the previous run's frame: the state kept from that run is fed in
+    /// (a first frame when there is none yet), and the new state is kept.
+    #[default]
+    Carry,
+    /// The frame is the first of a clip (after a seek, on a new source, or always for the
+    /// "without memory" comparison): the stored state is dropped, the first-frame cell is
+    /// used, and the new state is kept for the next [`Memory::Carry`] run.
+    Reset,
+}
+
+/// A network ready to run on a device.
+///
+/// `run` hands back every stage's maps in the network's own channel order; the model handle
+/// moves a leading background channel last ([`super::Background::First`]).
+pub trait PoseNet: std::fmt::Debug + Send + Sync {
+    /// Runs the network on `input` (`[1, 3, H, W]` as the model expects it) and returns
+    /// every stage's maps and the exposed features on the CPU, with the time of each step.
+    fn run(&self, input: &Tensor, options: &RunOptions) -> candle_core::Result<RunOutput>;
+
+    /// The theoretical receptive field of every stage's map cells for an input of
+    /// `(width, height)` pixels, `(along x, along y)`, from the network's layer list; empty
+    /// where it is not computed (multi-branch or recursive graphs, or maps that depend on
+    /// the whole input).
+    fn receptive_fields(&self, _input: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        Vec::new()
+    }
+
+    /// Whether the network takes a person-centre map (CPM, UniPose-LSTM).
+    fn takes_center(&self) -> bool {
+        false
+    }
+
+    /// Whether the network carries a recurrent state from frame to frame (see
+    /// [`RunOptions::memory`]).
+    fn is_temporal(&self) -> bool {
+        false
+    }
+
+    /// A copy (for a second pipeline on the same weights); a temporal network's copy
+    /// continues from the same state and evolves independently afterwards.
+    fn clone_box(&self) -> Box<dyn PoseNet>;
+}
+
+impl Clone for Box<dyn PoseNet> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Copies the first item of an `[N, K, H, W]` tensor to CPU maps.
+pub fn to_maps(t: &Tensor) -> candle_core::Result<Maps> {
+    let (_, k, h, w) = t.dims4()?;
+    let data: Vec<f32> = t
+        .get(0)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()?;
+    Maps::new(data, k, h, w).map_err(|e| candle_core::Error::Msg(e.to_string()))
+}
+
+/// Heatmap-only stages `stage1`, `stage2`, … copied to the CPU, labelled by `label(t)`.
+pub fn numbered_stages(
+    maps: &[Tensor],
+    label: impl Fn(usize) -> String,
+) -> candle_core::Result<Vec<StageOutput>> {
+    maps.iter()
+        .enumerate()
+        .map(|(t, m)| {
+            Ok(StageOutput::heatmaps(
+                label(t),
+                format!("stage{}", t + 1),
+                to_maps(m)?,
+            ))
+        })
+        .collect()
+}
+
+/// `stage {t + 1}`, the usual stage label.
+pub fn stage_label(t: usize) -> String {
+    format!("stage {}", t + 1)
+}
+
+/// The network input `(height, width)` of `[N, C, H, W]`.
+pub fn input_hw(input: &Tensor) -> candle_core::Result<(usize, usize)> {
+    let (_, _, h, w) = input.dims4()?;
+    Ok((h, w))
+}
+
+/// The same receptive field along both axes for each of `stages` (square-kernel networks
+/// whose layer chain does not depend on the input size).
+pub fn square_fields(
+    stages: usize,
+    chain: impl Fn(usize) -> Vec<super::receptive::RfLayer>,
+) -> Vec<(ReceptiveField, ReceptiveField)> {
+    (0..stages)
+        .map(|t| {
+            let rf = ReceptiveField::of_chain(&chain(t));
+            (rf, rf)
+        })
+        .collect()
+}
+
+/// Per-axis receptive fields of each of `stages` for chains that depend on the input length
+/// along the axis (TF `SAME` padding): `chain(t, len)`.
+pub fn per_axis_fields(
+    stages: usize,
+    (w, h): (usize, usize),
+    chain: impl Fn(usize, usize) -> Vec<super::receptive::RfLayer>,
+) -> Vec<(ReceptiveField, ReceptiveField)> {
+    (0..stages)
+        .map(|t| {
+            (
+                ReceptiveField::of_chain(&chain(t, w)),
+                ReceptiveField::of_chain(&chain(t, h)),
+            )
+        })
+        .collect()
+}
