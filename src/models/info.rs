@@ -20,15 +20,23 @@ pub struct Loaded {
     pub unused_keys: Vec<String>,
 }
 
+/// Builds a network from a weights file's bytes in its own format; the label names the file
+/// in errors.
+pub type BytesLoader =
+    fn(&'static ModelInfo, &[u8], &str, &Device) -> Result<Box<dyn PoseNet>, ModelError>;
+
+/// Builds a network from a checkpoint's tensors.
+pub type CheckpointLoader =
+    fn(&'static ModelInfo, TensorStore, &Device) -> candle_core::Result<Loaded>;
+
 /// How an architecture builds its network from a weights file.
 #[derive(Clone, Copy)]
 pub enum Loader {
-    /// From the file's bytes in the network's own format (TF frozen graph, TFLite); the
-    /// label names the file in errors.
-    Bytes(fn(&'static ModelInfo, &[u8], &str, &Device) -> Result<Box<dyn PoseNet>, ModelError>),
+    /// From the file's bytes in the network's own format (TF frozen graph, TFLite).
+    Bytes(BytesLoader),
     /// From a checkpoint's tensors by name (PyTorch `.pth`, safetensors, Caffe): the file is
     /// read into a [`TensorStore`] first.
-    Checkpoint(fn(&'static ModelInfo, TensorStore, &Device) -> candle_core::Result<Loaded>),
+    Checkpoint(CheckpointLoader),
 }
 
 /// A network family as the catalogue sees it: what it is called, how it is tested, and how
@@ -135,6 +143,13 @@ pub struct ModelInfo {
     /// SHA-256 of the weights file; empty where none was published and the file could not
     /// be obtained to compute one (such files are not downloadable).
     pub sha256: &'static str,
+    /// The first hex digits of the file's SHA-256 as its publisher gives them (MMPose puts
+    /// the first 8 in the file name), checked on download when no full hash is known;
+    /// empty when there is none.
+    pub sha256_prefix: &'static str,
+    /// The accuracy its publisher reports, with the metric and data (e.g. `AP 0.746 (COCO
+    /// val2017, person detections AP 56.4)`); empty when none is published.
+    pub published_accuracy: &'static str,
 }
 
 /// Directories searched for model files: `$POSESCOPE_MODELS` (a `:`-separated list), then

@@ -837,6 +837,80 @@ impl Cpm {
     }
 }
 
+/// The paper's CPM, LSP network (9×9 / 11×11 convolutions, 6 stages, centre map), from the
+/// Caffe release or the PyTorch port's checkpoints.
+pub static ARCHITECTURE_LSP: Architecture = Architecture {
+    id: "cpm-lsp",
+    name: "Convolutional Pose Machine (LSP network), 6 stages",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_lsp),
+};
+
+/// The paper's CPM, Caffe MPII model (VGG trunk, 7×7 stage convolutions, centre map).
+pub static ARCHITECTURE_MPII: Architecture = Architecture {
+    id: "cpm-mpii",
+    name: "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Checkpoint(load_mpii),
+};
+
+fn load_lsp(info: &'static ModelInfo, store: TensorStore, device: &Device) -> CResult<Loaded> {
+    load_checkpoint(info, Config::lsp(), store, device)
+}
+
+fn load_mpii(info: &'static ModelInfo, store: TensorStore, device: &Device) -> CResult<Loaded> {
+    load_checkpoint(info, Config::mpii(), store, device)
+}
+
+fn load_checkpoint(
+    info: &'static ModelInfo,
+    mut config: Config,
+    store: TensorStore,
+    device: &Device,
+) -> CResult<Loaded> {
+    config.joints = info.joints.len();
+    // The Caffe release's test code uses sigma 21 for every model; the PyTorch port's
+    // `cpm_test.py` (background first) uses 3.
+    config.center_sigma = if info.background == Background::First {
+        3.0
+    } else {
+        21.0
+    };
+    let (vb, usage) = crate::weights::varbuilder::var_builder(store, DType::F32, device);
+    let net = Cpm::load(vb, config)?;
+    Ok(Loaded {
+        net: Box::new(net),
+        unused_keys: usage.unused_keys(),
+    })
+}
+
+impl PoseNet for Cpm {
+    fn run(&self, input: &Tensor, options: &RunOptions) -> CResult<RunOutput> {
+        let (h, w) = input_hw(input)?;
+        let (cx, cy) = options.center_or_middle((w, h));
+        let center = center_map_tensor(w, h, cx, cy, self.config.center_sigma, input.device())?;
+        let (out, times) = self.forward_profiled(input, &center)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.stages, stage_label)?,
+            times,
+        ))
+    }
+
+    fn receptive_fields(&self, _size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        square_fields(self.config.stages, |t| self.receptive_chain(t))
+    }
+
+    fn takes_center(&self) -> bool {
+        true
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -968,79 +1042,5 @@ mod tests {
             max.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             vec![-1.0, -3.0, -5.0]
         );
-    }
-}
-
-/// The paper's CPM, LSP network (9×9 / 11×11 convolutions, 6 stages, centre map), from the
-/// Caffe release or the PyTorch port's checkpoints.
-pub static ARCHITECTURE_LSP: Architecture = Architecture {
-    id: "cpm-lsp",
-    name: "Convolutional Pose Machine (LSP network), 6 stages",
-    top_down: false,
-    flip_shifts_heatmap: false,
-    loader: Loader::Checkpoint(load_lsp),
-};
-
-/// The paper's CPM, Caffe MPII model (VGG trunk, 7×7 stage convolutions, centre map).
-pub static ARCHITECTURE_MPII: Architecture = Architecture {
-    id: "cpm-mpii",
-    name: "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
-    top_down: false,
-    flip_shifts_heatmap: false,
-    loader: Loader::Checkpoint(load_mpii),
-};
-
-fn load_lsp(info: &'static ModelInfo, store: TensorStore, device: &Device) -> CResult<Loaded> {
-    load_checkpoint(info, Config::lsp(), store, device)
-}
-
-fn load_mpii(info: &'static ModelInfo, store: TensorStore, device: &Device) -> CResult<Loaded> {
-    load_checkpoint(info, Config::mpii(), store, device)
-}
-
-fn load_checkpoint(
-    info: &'static ModelInfo,
-    mut config: Config,
-    store: TensorStore,
-    device: &Device,
-) -> CResult<Loaded> {
-    config.joints = info.joints.len();
-    // The Caffe release's test code uses sigma 21 for every model; the PyTorch port's
-    // `cpm_test.py` (background first) uses 3.
-    config.center_sigma = if info.background == Background::First {
-        3.0
-    } else {
-        21.0
-    };
-    let (vb, usage) = crate::weights::varbuilder::var_builder(store, DType::F32, device);
-    let net = Cpm::load(vb, config)?;
-    Ok(Loaded {
-        net: Box::new(net),
-        unused_keys: usage.unused_keys(),
-    })
-}
-
-impl PoseNet for Cpm {
-    fn run(&self, input: &Tensor, options: &RunOptions) -> CResult<RunOutput> {
-        let (h, w) = input_hw(input)?;
-        let (cx, cy) = options.center_or_middle((w, h));
-        let center = center_map_tensor(w, h, cx, cy, self.config.center_sigma, input.device())?;
-        let (out, times) = self.forward_profiled(input, &center)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stages, stage_label)?,
-            times,
-        ))
-    }
-
-    fn receptive_fields(&self, _size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
-        square_fields(self.config.stages, |t| self.receptive_chain(t))
-    }
-
-    fn takes_center(&self) -> bool {
-        true
-    }
-
-    fn clone_box(&self) -> Box<dyn PoseNet> {
-        Box::new(self.clone())
     }
 }

@@ -450,73 +450,6 @@ pub fn split_output0(output_0: &Tensor, joints: usize) -> CResult<(Tensor, Optio
     Ok((heat, tags))
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::weights::posegen;
-
-    #[test]
-    fn widths_follow_the_official_yaml() {
-        let c = Config::w32();
-        assert_eq!(c.stages[0].channels, [32, 64]);
-        assert_eq!(c.stages[1].channels, [32, 64, 128]);
-        assert_eq!(c.stages[2].channels, [32, 64, 128, 256]);
-        assert_eq!(
-            c.stages.iter().map(|s| s.modules).collect::<Vec<_>>(),
-            [1, 4, 3]
-        );
-        assert_eq!(c.output0_channels(), 34);
-        assert_eq!(c.deconv_in_channels(), 66);
-        assert_eq!(Config::w48().stages[2].channels, [48, 96, 192, 384]);
-    }
-
-    #[test]
-    fn config_is_inferred_from_the_shapes_it_requests() {
-        for cfg in [Config::with_width(8), Config::w48()] {
-            let (vb, rec) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &Device::Cpu);
-            HigherHrnet::load(vb, cfg.clone()).unwrap();
-            let shapes: std::collections::HashMap<String, Vec<usize>> =
-                rec.requests().into_iter().collect();
-            let inferred = Config::from_shapes(|k| shapes.get(k).cloned()).unwrap();
-            assert_eq!(inferred, cfg);
-        }
-        let err = Config::from_shapes(|_| None).unwrap_err();
-        assert!(err.to_string().contains("layer1.0.conv1.weight"), "{err}");
-    }
-
-    #[test]
-    fn runs_on_non_square_inputs_and_rejects_bad_sizes() {
-        let dev = Device::Cpu;
-        let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
-        let net = HigherHrnet::load(vb, Config::with_width(4)).unwrap();
-        let x = Tensor::zeros((1, 3, 64, 96), candle_core::DType::F32, &dev).unwrap();
-        let (out, times) = net.forward_profiled(&x).unwrap();
-        assert_eq!(out.output_0.dims(), &[1, 34, 16, 24]);
-        assert_eq!(out.output_1.dims(), &[1, 17, 32, 48]);
-        assert_eq!(out.stage3[2].dims(), &[1, 16, 4, 6]);
-        let names: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "stem",
-                "layer1",
-                "stage2",
-                "stage3",
-                "stage4",
-                "final 1/4",
-                "deconv",
-                "final 1/2"
-            ]
-        );
-        let bad = Tensor::zeros((1, 3, 64, 80), candle_core::DType::F32, &dev).unwrap();
-        assert!(net.forward(&bad).is_err());
-        let (heat, tags) = split_output0(&out.output_0, 17).unwrap();
-        assert_eq!(heat.dims(), &[1, 17, 16, 24]);
-        assert_eq!(tags.unwrap().dims(), &[1, 17, 16, 24]);
-    }
-}
-
 /// HigherHRNet from a PyTorch checkpoint under the official names or MMPose's
 /// (`backbone.` / `keypoint_head.`); the width comes from the tensor shapes.
 pub static ARCHITECTURE: Architecture = Architecture {
@@ -590,5 +523,72 @@ impl PoseNet for HigherHrnet {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::weights::posegen;
+
+    #[test]
+    fn widths_follow_the_official_yaml() {
+        let c = Config::w32();
+        assert_eq!(c.stages[0].channels, [32, 64]);
+        assert_eq!(c.stages[1].channels, [32, 64, 128]);
+        assert_eq!(c.stages[2].channels, [32, 64, 128, 256]);
+        assert_eq!(
+            c.stages.iter().map(|s| s.modules).collect::<Vec<_>>(),
+            [1, 4, 3]
+        );
+        assert_eq!(c.output0_channels(), 34);
+        assert_eq!(c.deconv_in_channels(), 66);
+        assert_eq!(Config::w48().stages[2].channels, [48, 96, 192, 384]);
+    }
+
+    #[test]
+    fn config_is_inferred_from_the_shapes_it_requests() {
+        for cfg in [Config::with_width(8), Config::w48()] {
+            let (vb, rec) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &Device::Cpu);
+            HigherHrnet::load(vb, cfg.clone()).unwrap();
+            let shapes: std::collections::HashMap<String, Vec<usize>> =
+                rec.requests().into_iter().collect();
+            let inferred = Config::from_shapes(|k| shapes.get(k).cloned()).unwrap();
+            assert_eq!(inferred, cfg);
+        }
+        let err = Config::from_shapes(|_| None).unwrap_err();
+        assert!(err.to_string().contains("layer1.0.conv1.weight"), "{err}");
+    }
+
+    #[test]
+    fn runs_on_non_square_inputs_and_rejects_bad_sizes() {
+        let dev = Device::Cpu;
+        let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
+        let net = HigherHrnet::load(vb, Config::with_width(4)).unwrap();
+        let x = Tensor::zeros((1, 3, 64, 96), candle_core::DType::F32, &dev).unwrap();
+        let (out, times) = net.forward_profiled(&x).unwrap();
+        assert_eq!(out.output_0.dims(), &[1, 34, 16, 24]);
+        assert_eq!(out.output_1.dims(), &[1, 17, 32, 48]);
+        assert_eq!(out.stage3[2].dims(), &[1, 16, 4, 6]);
+        let names: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "stem",
+                "layer1",
+                "stage2",
+                "stage3",
+                "stage4",
+                "final 1/4",
+                "deconv",
+                "final 1/2"
+            ]
+        );
+        let bad = Tensor::zeros((1, 3, 64, 80), candle_core::DType::F32, &dev).unwrap();
+        assert!(net.forward(&bad).is_err());
+        let (heat, tags) = split_output0(&out.output_0, 17).unwrap();
+        assert_eq!(heat.dims(), &[1, 17, 16, 24]);
+        assert_eq!(tags.unwrap().dims(), &[1, 17, 16, 24]);
     }
 }

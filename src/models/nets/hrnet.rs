@@ -261,42 +261,6 @@ impl Hrnet {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::weights::posegen;
-
-    #[test]
-    fn standard_variants_follow_the_official_yaml() {
-        let c = Config::w48_384x288();
-        assert_eq!(c.stages[2].channels, [48, 96, 192, 384]);
-        assert_eq!(c.heatmap_size(), (96, 72));
-        assert_eq!(Config::w32_256x192().stages[1].channels, [32, 64, 128]);
-        assert_eq!(Config::w32_384x288().input_size, (384, 288));
-        assert_eq!(Config::w48_256x192().head_channels(), 48);
-    }
-
-    #[test]
-    fn runs_small_widths_and_rejects_bad_sizes() {
-        let dev = Device::Cpu;
-        let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
-        let net = Hrnet::load(vb, Config::with_width(4, (64, 32))).unwrap();
-        let x = Tensor::zeros((1, 3, 64, 32), candle_core::DType::F32, &dev).unwrap();
-        let (out, times) = net.forward_profiled(&x).unwrap();
-        assert_eq!(out.heatmaps.dims(), &[1, 17, 16, 8]);
-        assert_eq!(out.stage4_branches.len(), 4);
-        assert_eq!(out.stage4_branches[3].dims(), &[1, 32, 2, 1]);
-        let names: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["stem", "layer1", "stage2", "stage3", "stage4", "final"]
-        );
-        let bad = Tensor::zeros((1, 3, 64, 40), candle_core::DType::F32, &dev).unwrap();
-        assert!(net.forward(&bad).is_err());
-    }
-}
-
 /// The top-down HRNet (official `pose_hrnet.py` names); width and input size from the
 /// checkpoint's shapes and the catalogue entry.
 pub static ARCHITECTURE: Architecture = Architecture {
@@ -339,5 +303,41 @@ impl PoseNet for Hrnet {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::weights::posegen;
+
+    #[test]
+    fn standard_variants_follow_the_official_yaml() {
+        let c = Config::w48_384x288();
+        assert_eq!(c.stages[2].channels, [48, 96, 192, 384]);
+        assert_eq!(c.heatmap_size(), (96, 72));
+        assert_eq!(Config::w32_256x192().stages[1].channels, [32, 64, 128]);
+        assert_eq!(Config::w32_384x288().input_size, (384, 288));
+        assert_eq!(Config::w48_256x192().head_channels(), 48);
+    }
+
+    #[test]
+    fn runs_small_widths_and_rejects_bad_sizes() {
+        let dev = Device::Cpu;
+        let (vb, _) = posegen::var_builder(posegen::GAIN_HIGHERHRNET, &dev);
+        let net = Hrnet::load(vb, Config::with_width(4, (64, 32))).unwrap();
+        let x = Tensor::zeros((1, 3, 64, 32), candle_core::DType::F32, &dev).unwrap();
+        let (out, times) = net.forward_profiled(&x).unwrap();
+        assert_eq!(out.heatmaps.dims(), &[1, 17, 16, 8]);
+        assert_eq!(out.stage4_branches.len(), 4);
+        assert_eq!(out.stage4_branches[3].dims(), &[1, 32, 2, 1]);
+        let names: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["stem", "layer1", "stage2", "stage3", "stage4", "final"]
+        );
+        let bad = Tensor::zeros((1, 3, 64, 40), candle_core::DType::F32, &dev).unwrap();
+        assert!(net.forward(&bad).is_err());
     }
 }

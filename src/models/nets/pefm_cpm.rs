@@ -395,6 +395,51 @@ impl PefmCpm {
     }
 }
 
+/// PoseEstimationForMobile's mobile CPM, from its released `.tflite` file.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "pefm-cpm",
+    name: "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Bytes(load_tflite),
+};
+
+fn load_tflite(
+    _info: &'static ModelInfo,
+    bytes: &[u8],
+    label: &str,
+    device: &Device,
+) -> Result<Box<dyn PoseNet>, ModelError> {
+    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+    let net = PefmCpm::load(&store, Config::released(), device).map_err(Box::new)?;
+    Ok(Box::new(net))
+}
+
+impl PoseNet for PefmCpm {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.stages, crate::models::net::stage_label)?,
+            times,
+        ))
+    }
+
+    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        (0..self.config.stages)
+            .map(|t| {
+                (
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
+                )
+            })
+            .collect()
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -551,50 +596,5 @@ mod tests {
             e.to_string().contains("stage_0_mv1_2_pointwise/weights"),
             "{e}"
         );
-    }
-}
-
-/// PoseEstimationForMobile's mobile CPM, from its released `.tflite` file.
-pub static ARCHITECTURE: Architecture = Architecture {
-    id: "pefm-cpm",
-    name: "mobile Convolutional Pose Machine (MobileNet-v2 blocks), 6 stages",
-    top_down: false,
-    flip_shifts_heatmap: false,
-    loader: Loader::Bytes(load_tflite),
-};
-
-fn load_tflite(
-    _info: &'static ModelInfo,
-    bytes: &[u8],
-    label: &str,
-    device: &Device,
-) -> Result<Box<dyn PoseNet>, ModelError> {
-    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
-    let net = PefmCpm::load(&store, Config::released(), device).map_err(Box::new)?;
-    Ok(Box::new(net))
-}
-
-impl PoseNet for PefmCpm {
-    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
-        let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stages, crate::models::net::stage_label)?,
-            times,
-        ))
-    }
-
-    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
-        (0..self.config.stages)
-            .map(|t| {
-                (
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
-                )
-            })
-            .collect()
-    }
-
-    fn clone_box(&self) -> Box<dyn PoseNet> {
-        Box::new(self.clone())
     }
 }

@@ -304,6 +304,51 @@ impl PefmHourglass {
     }
 }
 
+/// PoseEstimationForMobile's mobile hourglass, from its released `.tflite` file.
+pub static ARCHITECTURE: Architecture = Architecture {
+    id: "pefm-hourglass",
+    name: "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs",
+    top_down: false,
+    flip_shifts_heatmap: false,
+    loader: Loader::Bytes(load_tflite),
+};
+
+fn load_tflite(
+    _info: &'static ModelInfo,
+    bytes: &[u8],
+    label: &str,
+    device: &Device,
+) -> Result<Box<dyn PoseNet>, ModelError> {
+    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
+    let net = PefmHourglass::load(&store, Config::released(), device).map_err(Box::new)?;
+    Ok(Box::new(net))
+}
+
+impl PoseNet for PefmHourglass {
+    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
+        let (out, times) = self.forward_profiled(input)?;
+        Ok(RunOutput::stages(
+            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}"))?,
+            times,
+        ))
+    }
+
+    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        (0..self.config.depth)
+            .map(|t| {
+                (
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
+                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
+                )
+            })
+            .collect()
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -433,50 +478,5 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("hg.tflite"), "{e}");
         assert!(e.to_string().contains("Conv2d_0/weights"), "{e}");
-    }
-}
-
-/// PoseEstimationForMobile's mobile hourglass, from its released `.tflite` file.
-pub static ARCHITECTURE: Architecture = Architecture {
-    id: "pefm-hourglass",
-    name: "mobile stacked hourglass (MobileNet-v2 blocks), 4 outputs",
-    top_down: false,
-    flip_shifts_heatmap: false,
-    loader: Loader::Bytes(load_tflite),
-};
-
-fn load_tflite(
-    _info: &'static ModelInfo,
-    bytes: &[u8],
-    label: &str,
-    device: &Device,
-) -> Result<Box<dyn PoseNet>, ModelError> {
-    let store = crate::weights::tflite::load_tflite(bytes, label, device).map_err(Box::new)?;
-    let net = PefmHourglass::load(&store, Config::released(), device).map_err(Box::new)?;
-    Ok(Box::new(net))
-}
-
-impl PoseNet for PefmHourglass {
-    fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
-        let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}"))?,
-            times,
-        ))
-    }
-
-    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
-        (0..self.config.depth)
-            .map(|t| {
-                (
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
-                )
-            })
-            .collect()
-    }
-
-    fn clone_box(&self) -> Box<dyn PoseNet> {
-        Box::new(self.clone())
     }
 }

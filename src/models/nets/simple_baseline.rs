@@ -322,22 +322,6 @@ impl SimpleBaseline {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn standard_variants_follow_the_official_yaml() {
-        assert_eq!(Config::res50_256x192().layers, [3, 4, 6, 3]);
-        assert_eq!(Config::res101_384x288().layers, [3, 4, 23, 3]);
-        assert_eq!(Config::res152_256x192().layers, [3, 8, 36, 3]);
-        assert_eq!(Config::res50_384x288().heatmap_size(), (96, 72));
-        assert_eq!(Config::res101_256x192().deconv_channels, [256, 256, 256]);
-        assert_eq!(Config::res152_384x288().input_size, (384, 288));
-    }
-}
-
 /// SimpleBaseline (official `pose_resnet.py` names); the ResNet depth from the checkpoint.
 pub static ARCHITECTURE: Architecture = Architecture {
     id: "simplebaseline",
@@ -386,5 +370,21 @@ impl PoseNet for SimpleBaseline {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_variants_follow_the_official_yaml() {
+        assert_eq!(Config::res50_256x192().layers, [3, 4, 6, 3]);
+        assert_eq!(Config::res101_384x288().layers, [3, 4, 23, 3]);
+        assert_eq!(Config::res152_256x192().layers, [3, 8, 36, 3]);
+        assert_eq!(Config::res50_384x288().heatmap_size(), (96, 72));
+        assert_eq!(Config::res101_256x192().deconv_channels, [256, 256, 256]);
+        assert_eq!(Config::res152_384x288().input_size, (384, 288));
     }
 }

@@ -366,50 +366,6 @@ impl StackedHourglass {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::weights::posegen;
-
-    #[test]
-    fn small_network_runs_and_rejects_bad_sizes() {
-        let dev = Device::Cpu;
-        let (vb, rec) = posegen::var_builder(posegen::GAIN_HOURGLASS, &dev);
-        let config = Config {
-            stacks: 2,
-            features: 8,
-            joints: 3,
-            depth: 2,
-            input_size: (32, 48),
-        };
-        let net = StackedHourglass::load(vb, config).unwrap();
-        // Only pre.1 and pre.4 read their skip layer.
-        let skips: Vec<String> = rec
-            .requests()
-            .into_iter()
-            .map(|(k, _)| k)
-            .filter(|k| k.contains("skip_layer") && k.ends_with("weight"))
-            .collect();
-        assert_eq!(
-            skips,
-            [
-                "pre.1.skip_layer.conv.weight",
-                "pre.4.skip_layer.conv.weight"
-            ]
-        );
-        let x = Tensor::zeros((1, 3, 32, 48), candle_core::DType::F32, &dev).unwrap();
-        let (out, times) = net.forward_profiled(&x).unwrap();
-        assert_eq!(out.stacks.len(), 2);
-        assert_eq!(out.heatmaps().unwrap().dims(), &[1, 3, 8, 12]);
-        assert_eq!(out.pre.dims(), &[1, 8, 8, 12]);
-        assert_eq!(times.len(), 3);
-        let bad = Tensor::zeros((1, 3, 32, 40), candle_core::DType::F32, &dev).unwrap();
-        assert!(net.forward(&bad).is_err());
-        assert_eq!(Config::mpii_8stack().input_multiple(), 64);
-    }
-}
-
 /// The princeton-vl Stacked Hourglass (PyTorch port names); the stack count from the
 /// checkpoint.
 pub static ARCHITECTURE: Architecture = Architecture {
@@ -453,5 +409,49 @@ impl PoseNet for StackedHourglass {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::weights::posegen;
+
+    #[test]
+    fn small_network_runs_and_rejects_bad_sizes() {
+        let dev = Device::Cpu;
+        let (vb, rec) = posegen::var_builder(posegen::GAIN_HOURGLASS, &dev);
+        let config = Config {
+            stacks: 2,
+            features: 8,
+            joints: 3,
+            depth: 2,
+            input_size: (32, 48),
+        };
+        let net = StackedHourglass::load(vb, config).unwrap();
+        // Only pre.1 and pre.4 read their skip layer.
+        let skips: Vec<String> = rec
+            .requests()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.contains("skip_layer") && k.ends_with("weight"))
+            .collect();
+        assert_eq!(
+            skips,
+            [
+                "pre.1.skip_layer.conv.weight",
+                "pre.4.skip_layer.conv.weight"
+            ]
+        );
+        let x = Tensor::zeros((1, 3, 32, 48), candle_core::DType::F32, &dev).unwrap();
+        let (out, times) = net.forward_profiled(&x).unwrap();
+        assert_eq!(out.stacks.len(), 2);
+        assert_eq!(out.heatmaps().unwrap().dims(), &[1, 3, 8, 12]);
+        assert_eq!(out.pre.dims(), &[1, 8, 8, 12]);
+        assert_eq!(times.len(), 3);
+        let bad = Tensor::zeros((1, 3, 32, 40), candle_core::DType::F32, &dev).unwrap();
+        assert!(net.forward(&bad).is_err());
+        assert_eq!(Config::mpii_8stack().input_multiple(), 64);
     }
 }

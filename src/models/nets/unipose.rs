@@ -412,52 +412,6 @@ impl Unipose {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn configs_follow_the_official_constructor() {
-        assert_eq!(Config::lsp().outputs(), 15);
-        assert_eq!(Config::mpii().outputs(), 17);
-        assert_eq!(Config::lsp().heatmap_size(), (46, 46));
-        let body = Config::penn_action_body();
-        assert_eq!(body.outputs(), 14);
-        assert!(!body.global_bn);
-        let (s, d, w) = Config::lsp().schedule().unwrap();
-        assert_eq!((s, d, w), ([1, 2, 2, 1], [1, 1, 1, 2], [24, 18, 12, 6]));
-        assert!(Config {
-            output_stride: 32,
-            ..Config::lsp()
-        }
-        .schedule()
-        .is_err());
-    }
-
-    #[test]
-    fn wasp_receptive_fields_match_the_hand_computation() {
-        use crate::models::ReceptiveField;
-        // By hand, in input pixels (size, jump): stem 7×7 s2 → (7, 2); max-pool 3×3 s2 →
-        // (11, 4); layer1, 3 blocks 3×3 → 11 + 3·2·4 = 35; layer2, first s2 then 3 at jump 8
-        // → 35 + 8 + 3·16 = 91 (jump 8); layer3, first s2 then 22 at jump 16 → 91 + 16 +
-        // 22·32 = 811 (jump 16); layer4 dilations 2, 4, 8 → 811 + (4 + 8 + 16)·16 = 1259.
-        let c = Config::lsp();
-        let trunk = ReceptiveField::of_chain(&c.trunk_chain().unwrap());
-        assert_eq!((trunk.size, trunk.jump, trunk.start), (1259.0, 16.0, 0.0));
-        // The waterfall: aspp1 1×1 (+0); aspp2 d18 → +36·16; aspp3 d12 → +24·16; aspp4 d6
-        // → +12·16; each branch includes the ones before it.
-        let sizes: Vec<f64> = (0..4)
-            .map(|b| ReceptiveField::of_chain(&c.wasp_chain(b).unwrap()).size)
-            .collect();
-        assert_eq!(sizes, vec![1259.0, 1835.0, 2219.0, 2411.0]);
-        let rf = ReceptiveField::of_chain(&c.wasp_chain(3).unwrap());
-        assert_eq!((rf.jump, rf.start), (16.0, 0.0));
-        assert_eq!(rf.cell(2.0, 3.0), (32.0, 48.0, 2411.0));
-        assert!(c.wasp_chain(4).is_err());
-    }
-}
-
 /// UniPose (official `unipose.py` names); the joint count from the checkpoint.
 pub static ARCHITECTURE: Architecture = Architecture {
     id: "unipose",
@@ -571,5 +525,51 @@ impl PoseNet for Unipose {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_follow_the_official_constructor() {
+        assert_eq!(Config::lsp().outputs(), 15);
+        assert_eq!(Config::mpii().outputs(), 17);
+        assert_eq!(Config::lsp().heatmap_size(), (46, 46));
+        let body = Config::penn_action_body();
+        assert_eq!(body.outputs(), 14);
+        assert!(!body.global_bn);
+        let (s, d, w) = Config::lsp().schedule().unwrap();
+        assert_eq!((s, d, w), ([1, 2, 2, 1], [1, 1, 1, 2], [24, 18, 12, 6]));
+        assert!(Config {
+            output_stride: 32,
+            ..Config::lsp()
+        }
+        .schedule()
+        .is_err());
+    }
+
+    #[test]
+    fn wasp_receptive_fields_match_the_hand_computation() {
+        use crate::models::ReceptiveField;
+        // By hand, in input pixels (size, jump): stem 7×7 s2 → (7, 2); max-pool 3×3 s2 →
+        // (11, 4); layer1, 3 blocks 3×3 → 11 + 3·2·4 = 35; layer2, first s2 then 3 at jump 8
+        // → 35 + 8 + 3·16 = 91 (jump 8); layer3, first s2 then 22 at jump 16 → 91 + 16 +
+        // 22·32 = 811 (jump 16); layer4 dilations 2, 4, 8 → 811 + (4 + 8 + 16)·16 = 1259.
+        let c = Config::lsp();
+        let trunk = ReceptiveField::of_chain(&c.trunk_chain().unwrap());
+        assert_eq!((trunk.size, trunk.jump, trunk.start), (1259.0, 16.0, 0.0));
+        // The waterfall: aspp1 1×1 (+0); aspp2 d18 → +36·16; aspp3 d12 → +24·16; aspp4 d6
+        // → +12·16; each branch includes the ones before it.
+        let sizes: Vec<f64> = (0..4)
+            .map(|b| ReceptiveField::of_chain(&c.wasp_chain(b).unwrap()).size)
+            .collect();
+        assert_eq!(sizes, vec![1259.0, 1835.0, 2219.0, 2411.0]);
+        let rf = ReceptiveField::of_chain(&c.wasp_chain(3).unwrap());
+        assert_eq!((rf.jump, rf.start), (16.0, 0.0));
+        assert_eq!(rf.cell(2.0, 3.0), (32.0, 48.0, 2411.0));
+        assert!(c.wasp_chain(4).is_err());
     }
 }

@@ -295,20 +295,6 @@ impl UniposeLstm {
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn penn_action_has_14_maps_and_15_lstm_channels() {
-        let c = Config::penn_action();
-        assert_eq!(c.outputs(), 14);
-        assert_eq!(c.lstm_channels(), 15);
-        assert!(!c.body.global_bn);
-    }
-}
-
 /// UniPose-LSTM (official `uniposeLSTM.py` names), on video with its recurrent state.
 pub static ARCHITECTURE: Architecture = Architecture {
     id: "unipose-lstm",
@@ -423,4 +409,18 @@ fn features(body: &unipose::Config, out: &UniposeLstmOutputs) -> CResult<Vec<Fea
     ];
     features.extend(unipose::features(body, &out.body)?);
     Ok(features)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn penn_action_has_14_maps_and_15_lstm_channels() {
+        let c = Config::penn_action();
+        assert_eq!(c.outputs(), 14);
+        assert_eq!(c.lstm_channels(), 15);
+        assert!(!c.body.global_bn);
+    }
 }
