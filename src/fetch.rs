@@ -5,6 +5,11 @@
 //! failed, refused, truncated or mismatching download leaves nothing behind; an interrupted
 //! one (Ctrl-C) leaves at most a `.part` file, never a file under the model's name, and
 //! stale `.part` files are removed by the next fetch of that model.
+//!
+//! Entries are checked by their full SHA-256 where one is known. Where the publisher gives
+//! only the first hex digits of it (MMPose: 8, in the file name), the download must start
+//! with that prefix; the verified file's full SHA-256 is then recorded next to it
+//! (`<file>.sha256`) and checked from then on ([`Checksum`]).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -131,6 +136,89 @@ impl FetchError {
     }
 }
 
+/// How an entry's file is verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checksum<'a> {
+    /// The full SHA-256 (lowercase hex).
+    Full(&'a str),
+    /// Only the first hex digits of the SHA-256 are published; the full hash of the first
+    /// verified copy is recorded beside it and checked from then on.
+    Prefix(&'a str),
+    /// Nothing published: the file cannot be downloaded and verified.
+    None,
+}
+
+impl<'a> Checksum<'a> {
+    /// The check a catalogue entry has.
+    pub fn of(info: &'a ModelInfo) -> Self {
+        let full = info.sha256.trim();
+        let prefix = info.sha256_prefix.trim();
+        if !full.is_empty() {
+            Checksum::Full(full)
+        } else if !prefix.is_empty() {
+            Checksum::Prefix(prefix)
+        } else {
+            Checksum::None
+        }
+    }
+
+    /// Whether a file with SHA-256 `actual` passes (the prefix check for [`Checksum::Prefix`]).
+    pub fn accepts(self, actual: &str) -> bool {
+        match self {
+            Checksum::Full(h) => actual.eq_ignore_ascii_case(h),
+            Checksum::Prefix(p) => actual
+                .get(..p.len())
+                .is_some_and(|a| a.eq_ignore_ascii_case(p)),
+            Checksum::None => false,
+        }
+    }
+
+    /// What the check is, for `posescope models` and the app.
+    pub fn describe(self) -> String {
+        match self {
+            Checksum::Full(_) => "SHA-256".into(),
+            Checksum::Prefix(p) => format!(
+                "SHA-256 prefix {p} (as published); the full hash is recorded on first download"
+            ),
+            Checksum::None => "none published".into(),
+        }
+    }
+}
+
+/// The file beside a prefix-checked model file that records its full SHA-256.
+pub fn recorded_hash_path(model_file: &Path) -> PathBuf {
+    let mut name = model_file.as_os_str().to_owned();
+    name.push(".sha256");
+    PathBuf::from(name)
+}
+
+/// Whether the file at `path` passes `info`'s check: the full hash, or for prefix entries
+/// the recorded full hash when there is one, else the prefix (and then the full hash is
+/// recorded).
+fn verified(info: &ModelInfo, path: &Path) -> bool {
+    let Ok(actual) = sha256_file(path) else {
+        return false;
+    };
+    match Checksum::of(info) {
+        Checksum::Prefix(_) => {
+            let record = recorded_hash_path(path);
+            match std::fs::read_to_string(&record) {
+                Ok(recorded) => actual.eq_ignore_ascii_case(recorded.trim()),
+                Err(_) if Checksum::of(info).accepts(&actual) => {
+                    let _ = crate::export::atomic::write_atomic(
+                        &record,
+                        format!("{actual}\n").as_bytes(),
+                        true,
+                    );
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        check => check.accepts(&actual),
+    }
+}
+
 /// Whether `info`'s weights can be fetched with the given options (a published URL, or a
 /// file entry with a URL given in `opts.url`).
 pub fn downloadable(info: &ModelInfo, opts: &FetchOptions) -> bool {
@@ -187,7 +275,7 @@ pub fn find_verified(info: &ModelInfo, opts: &FetchOptions) -> Option<PathBuf> {
     dirs.into_iter()
         .map(|d| d.join(info.file_name))
         .filter(|p| p.is_file())
-        .find(|p| sha256_file(p).is_ok_and(|h| h.eq_ignore_ascii_case(info.sha256.trim())))
+        .find(|p| verified(info, p))
 }
 
 /// SHA-256 of a file, lowercase hex.
@@ -231,7 +319,8 @@ pub fn fetch(
             file_name: info.file_name.to_string(),
         });
     };
-    if info.sha256.trim().is_empty() {
+    let check = Checksum::of(info);
+    if check == Checksum::None {
         return Err(FetchError::NoChecksum {
             id: info.id.to_string(),
             origin: info.source.to_string(),
@@ -309,8 +398,12 @@ pub fn fetch(
         progress(Progress { downloaded, total });
     }
     let actual = hex(&hasher.finalize());
-    let expected = info.sha256.trim().to_ascii_lowercase();
-    if actual != expected {
+    if !check.accepts(&actual) {
+        let expected = match check {
+            Checksum::Full(h) => h.to_ascii_lowercase(),
+            Checksum::Prefix(p) => format!("{}… (published prefix)", p.to_ascii_lowercase()),
+            Checksum::None => String::new(),
+        };
         return Err(FetchError::Mismatch {
             url,
             expected,
@@ -321,6 +414,26 @@ pub fn fetch(
     part.as_file()
         .sync_all()
         .map_err(FetchError::io(&part_path))?;
+    if matches!(check, Checksum::Prefix(_)) {
+        // The full hash of the verified file, checked from now on instead of the prefix: a
+        // later download must be the same file.
+        let record = recorded_hash_path(&target);
+        if let Ok(recorded) = std::fs::read_to_string(&record) {
+            if !recorded.trim().eq_ignore_ascii_case(&actual) {
+                return Err(FetchError::Mismatch {
+                    url,
+                    expected: format!("{} (recorded at the first download)", recorded.trim()),
+                    actual,
+                    bytes: downloaded,
+                });
+            }
+        }
+        crate::export::atomic::write_atomic(&record, format!("{actual}\n").as_bytes(), true)
+            .map_err(|e| FetchError::Io {
+                path: record.display().to_string(),
+                cause: std::io::Error::other(e.to_string()),
+            })?;
+    }
     part.persist(&target)
         .map_err(|e| FetchError::io(&target)(e.error))?;
     Ok(FetchOutcome::Downloaded {

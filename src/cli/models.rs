@@ -1,6 +1,7 @@
 //! `posescope models` and `posescope cameras`.
 
 use super::ModelsArgs;
+use crate::fetch::Checksum;
 use crate::models::{WeightsLocation, CATALOG};
 
 pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
@@ -19,6 +20,9 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
                     "source": m.source,
                     "licence": m.licence,
                     "sha256": m.sha256,
+                    "sha256_prefix": m.sha256_prefix,
+                    "check": Checksum::of(m).describe(),
+                    "published_accuracy": m.published_accuracy,
                     "url": m.url,
                     "downloadable": m.url.is_some(),
                     "present": m.locate(),
@@ -39,6 +43,12 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
         println!("  weights       {} ({})", m.file_name, m.source);
         println!("  licence       {}", m.licence);
+        if !m.published_accuracy.is_empty() {
+            println!("  published     {}", m.published_accuracy);
+        }
+        if matches!(m.weights, WeightsLocation::File(_)) {
+            println!("  check         {}", Checksum::of(m).describe());
+        }
         match (m.weights, m.url) {
             (WeightsLocation::Embedded(_), _) => println!("  download      no (embedded)"),
             (_, Some(url)) => println!("  download      {url} (posescope fetch {})", m.id),

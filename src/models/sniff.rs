@@ -25,10 +25,23 @@ pub fn is_checkpoint_extension(ext: Option<&str>) -> bool {
     matches!(ext, Some("pth" | "pt" | "tar" | "bin" | "safetensors"))
 }
 
-/// The catalogue entry of a PyTorch / safetensors checkpoint by its keys.
+/// The catalogue entry of a PyTorch / safetensors checkpoint by its keys. MMPose
+/// checkpoints (`backbone.` / `keypoint_head.` names) get the MMPose entries, whose test-time
+/// settings (RGB input for SimpleBaseline) are MMPose's.
 pub fn entry_for_checkpoint(store: &TensorStore) -> Option<&'static ModelInfo> {
+    let mmpose = weights::mmpose::is_mmpose(store.names());
     if higher_hrnet_keys(store) {
-        higher_hrnet_entry(store)
+        higher_hrnet_entry(store, mmpose)
+    } else if mmpose {
+        let official: std::collections::HashMap<String, candle_core::Tensor> = store
+            .names()
+            .filter_map(|k| {
+                let t = store.get_any(k).ok()?;
+                Some((weights::mmpose::official_name(k)?.to_string(), t))
+            })
+            .collect();
+        let official = TensorStore::new(store.file(), official);
+        top_down_entry(&official).and_then(|info| catalog::find(&format!("{}-mmpose", info.id)))
     } else if let Some(info) = top_down_entry(store) {
         Some(info)
     } else if let Some(info) = unipose_entry(store) {
@@ -49,19 +62,22 @@ fn higher_hrnet_keys(store: &TensorStore) -> bool {
     has("final_layers.1.weight") && has("deconv_layers.0.0.0.weight")
 }
 
-/// The catalogue entry closest to a HigherHRNet checkpoint: W48 → `higherhrnet-w48-640`,
-/// anything else → `higherhrnet-w32-512` (the configuration itself comes from the shapes).
-fn higher_hrnet_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
+/// The catalogue entry closest to a HigherHRNet checkpoint: official names: W48 →
+/// `higherhrnet-w48-640`, else `higherhrnet-w32-512-official`; MMPose names: W48 →
+/// `higherhrnet-w48-512-mmpose`, else `higherhrnet-w32-512` (the configuration itself comes
+/// from the shapes).
+fn higher_hrnet_entry(store: &TensorStore, mmpose: bool) -> Option<&'static ModelInfo> {
     let key = "transition1.0.0.weight";
     let width = store
         .get_any(key)
         .or_else(|_| store.get_any(&format!("{}{key}", weights::mmpose::BACKBONE_PREFIX)))
         .ok()
         .and_then(|t| t.dims().first().copied());
-    catalog::find(if width == Some(48) {
-        "higherhrnet-w48-640"
-    } else {
-        "higherhrnet-w32-512"
+    catalog::find(match (width == Some(48), mmpose) {
+        (true, false) => "higherhrnet-w48-640",
+        (false, false) => "higherhrnet-w32-512-official",
+        (true, true) => "higherhrnet-w48-512-mmpose",
+        (false, true) => "higherhrnet-w32-512",
     })
 }
 

@@ -336,6 +336,8 @@ fn load_checkpoint(
     store: TensorStore,
     device: &Device,
 ) -> CResult<Loaded> {
+    // MMPose checkpoints hold the same modules under `backbone.` / `keypoint_head.`.
+    let store = crate::weights::mmpose::to_official(store);
     let (h, w) = (info.input_size.1 as usize, info.input_size.0 as usize);
     let config = Config::from_shapes(|k| store.get_any(k).ok().map(|t| t.dims().to_vec()), (h, w))?;
     let (vb, usage) =
