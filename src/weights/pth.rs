@@ -753,3 +753,53 @@ fn is_row_major(size: &[usize], stride: &[usize]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tref(
+        view: Option<(usize, usize)>,
+        offset: usize,
+        size: &[usize],
+        stride: &[usize],
+    ) -> TensorRef {
+        TensorRef {
+            storage: StorageRef {
+                key: "0".into(),
+                dtype: StorageType::F32,
+                numel: 10,
+                view,
+            },
+            offset,
+            size: size.to_vec(),
+            stride: stride.to_vec(),
+        }
+    }
+
+    #[test]
+    fn tensor_values_follow_views_strides_and_bounds() {
+        let storage: Vec<u8> = (0..10).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        let get = |t: &TensorRef| tensor_values(&storage, "s", t, false);
+        assert_eq!(
+            get(&tref(None, 1, &[2, 2], &[1, 2])).unwrap(),
+            [1.0, 3.0, 2.0, 4.0]
+        );
+        assert_eq!(
+            get(&tref(Some((4, 6)), 1, &[3], &[1])).unwrap(),
+            [5.0, 6.0, 7.0]
+        );
+        assert_eq!(get(&tref(None, 9, &[3], &[0])).unwrap(), [9.0; 3]);
+        assert!(get(&tref(None, 0, &[0, 5], &[5, 1])).unwrap().is_empty());
+        let e = get(&tref(Some((4, 6)), 4, &[3], &[1])).unwrap_err();
+        assert!(e.contains("reaches element 6 of a storage of 6"), "{e}");
+        let e = get(&tref(Some((5, 6)), 0, &[1], &[1])).unwrap_err();
+        assert!(e.contains("lies outside storage s"), "{e}");
+        let e = get(&tref(None, 0, &[1 << 30], &[0])).unwrap_err();
+        assert!(e.contains("refusing to expand"), "{e}");
+        let e = get(&tref(None, 0, &[usize::MAX, 2], &[0, 0])).unwrap_err();
+        assert!(e.contains("overflows"), "{e}");
+        let e = tensor_values(&storage[..39], "s", &tref(None, 0, &[1], &[1]), false).unwrap_err();
+        assert!(e.contains("holds 39 bytes"), "{e}");
+    }
+}

@@ -18,7 +18,13 @@ const MAX_DEPTH: u32 = 100;
 /// Approximate bytes one unpickled object costs (candle's `Object` plus allocation).
 const NODE_COST: u64 = 64;
 
-/// Copies (memo reads and writes) may cost this much beyond `NODE_COST` per pickle byte.
+/// What building and copying objects may cost per pickle byte. Real state dicts spend
+/// about 66 (MMPose's HigherHRNet-W8 checkpoint: 19.2 MB for its 292 kB `data.pkl`, and
+/// the same for its legacy twin): most objects are built once, and candle copies the
+/// memoized tuples of each tensor.
+const COST_PER_BYTE: u64 = 4 * NODE_COST;
+
+/// And a fixed allowance on top, for small pickles.
 const COPY_ALLOWANCE: u64 = 256 << 20;
 
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +179,7 @@ impl<'a> Machine<'a> {
         self.spent = self.spent.saturating_add(cost);
         let read = (self.pos - self.start) as u64;
         let budget = read
-            .saturating_mul(NODE_COST)
+            .saturating_mul(COST_PER_BYTE)
             .saturating_add(COPY_ALLOWANCE);
         if self.spent > budget {
             return Err(format!(
@@ -393,8 +399,8 @@ mod tests {
         assert!(scan(&b, 0).unwrap_err().contains("without its STOP"));
         let b = [b'c', b'a', b'\n', b'b'];
         assert!(scan(&b, 0).unwrap_err().contains("newline"));
-        assert!(scan(&[b'.'], 0).unwrap_err().contains("nothing on it"));
-        assert!(scan(&[b't'], 0).unwrap_err().contains("MARK"));
+        assert!(scan(b".", 0).unwrap_err().contains("nothing on it"));
+        assert!(scan(b"t", 0).unwrap_err().contains("MARK"));
         assert!(scan(&[b'h', 3], 0).unwrap_err().contains("memo 3"));
         assert!(scan(&[b'U', 1, b'a', b'.'], 0)
             .unwrap_err()
