@@ -1,8 +1,9 @@
-//! Reader for PyTorch checkpoints (`.pth`, `.pt`, `.pth.tar`) written by `torch.save` in
-//! the zip format (PyTorch ≥ 1.6).
+//! Reader for PyTorch checkpoints (`.pth`, `.pt`, `.pth.tar`) written by `torch.save`, in
+//! both of its container formats.
 //!
-//! Layout of such a file: a zip archive (entries stored, not compressed) whose entries all
-//! sit under one folder `<archive>/`:
+//! **Zip format** (PyTorch >= 1.6, the default since): a zip archive (entries stored, not
+//! compressed) whose entries all sit under one folder `<archive>/` (torch names it after
+//! the file's stem, so a loader must not derive it from the file name):
 //! - `<archive>/data.pkl`: the pickled object (protocol 2). For a `state_dict` that is a
 //!   `collections.OrderedDict` (with a `_metadata` attribute set by `BUILD`) mapping names
 //!   to tensors; each tensor is a call `torch._utils._rebuild_tensor_v2(storage,
@@ -12,27 +13,43 @@
 //! - `<archive>/byteorder` (`little` or `big`; absent in older files, meaning little),
 //!   `<archive>/version`, and a few bookkeeping entries this reader ignores.
 //!
-//! The pickle itself is decoded by candle's `candle_core::pickle::Stack`; everything after
-//! that (finding the state dict, reading storages, offsets and strides, dtypes) is done
-//! here, with every index and length checked, and reads the archive once. Unlike
-//! `candle_core::pickle::read_all` this handles non-contiguous strides, shares storages
-//! between views, names the file in every error, and never panics on malformed input.
+//! The archive is read in place by a minimal reader of its own (`zip` submodule), not
+//! the `zip` crate, which refuses some valid torch files (`docs/upstream-zip-crate.md`).
+//!
+//! **Legacy format** (PyTorch < 1.6, or `_use_new_zipfile_serialization=False`):
+//! several pickles back to back (magic number, protocol version, `sys_info`, the object,
+//! the list of storage keys) followed by the raw storages; see the `legacy` submodule.
+//! Its persistent ids are 6-tuples whose last element may describe a storage view.
+//! Files written on big-endian machines are refused.
+//!
+//! The pickles are decoded by candle's `candle_core::pickle::Stack`, after a dry run
+//! (`scan` submodule) that finds where each pickle ends and bounds every length, the
+//! nesting depth and the memory candle's copies would take. Everything after that
+//! (finding the state dict, reading storages, offsets and strides, dtypes) is done here,
+//! with every index and length checked. Unlike `candle_core::pickle::read_all` this
+//! handles non-contiguous strides, shares storages between views, names the file in
+//! every error, and never panics on malformed input.
 //!
 //! What [`load_pth`] returns: a [`TensorStore`] of `f32` tensors. `float16`, `bfloat16`
 //! and `float64` storages are converted to `f32`; integer and bool tensors (BatchNorm's
 //! `num_batches_tracked`) are skipped and listed in [`PthCheckpoint::skipped`]. Wrappers
 //! and prefixes are handled as [`PthOptions`] says.
 //!
-//! Not supported: the legacy (pre-1.6) non-zip `torch.save` format and TorchScript
-//! archives; both are recognised and reported with a clear error.
+//! Not supported: TorchScript archives (`torch.jit.save`), recognised and reported with
+//! a clear error; legacy files written with a pickle protocol other than 2 or from
+//! Python 2 (string opcodes candle does not read); compressed zip entries.
 
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 
 use candle_core::pickle::{Object, Stack};
 use candle_core::{Device, Tensor};
 
 use super::{TensorStore, WeightsError};
+
+mod legacy;
+mod scan;
+mod zip;
 
 /// The name of this format in error messages.
 pub const FORMAT: &str = "PyTorch checkpoint (.pth)";
@@ -42,12 +59,16 @@ pub const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 
 /// The start of a legacy (pre-1.6) `torch.save` file: pickle protocol 2, then the magic
 /// number 0x1950a86a20f9469cfc6c as a 10-byte LONG1.
-const LEGACY_MAGIC: &[u8] = &[
+pub const LEGACY_MAGIC: &[u8] = &[
     0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
 ];
 
 /// `data.pkl` larger than this is refused (a state dict's pickle is a few MB at most).
 const MAX_PICKLE_BYTES: u64 = 1 << 30;
+
+/// A tensor with more elements than its storage (zero or overlapping strides) may have at
+/// most this many.
+const MAX_EXPANDED_ELEMENTS: usize = 1 << 24;
 
 /// How to find the state dict in a checkpoint and how to name its tensors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,36 +107,52 @@ pub struct PthCheckpoint {
     pub wrapper_path: Vec<String>,
 }
 
-/// Reads a PyTorch zip checkpoint held in `bytes` into `f32` tensors on `device`.
-/// `file` names the source in errors.
+/// Reads a PyTorch checkpoint (zip or legacy format) held in `bytes` into `f32` tensors
+/// on `device`. `file` names the source in errors.
 pub fn load_pth(
     bytes: &[u8],
     file: &str,
     options: &PthOptions,
     device: &Device,
 ) -> Result<PthCheckpoint, WeightsError> {
+    let is_legacy = bytes.starts_with(LEGACY_MAGIC);
     let err = |message: String| WeightsError::Format {
         file: file.to_string(),
         format: FORMAT,
-        message,
+        message: if is_legacy {
+            format!("legacy torch.save format (PyTorch < 1.6): {message}")
+        } else {
+            message
+        },
     };
-    if bytes.starts_with(LEGACY_MAGIC) {
+    let (object, mut storages) = if is_legacy {
+        let legacy = legacy::read(bytes).map_err(err)?;
+        (legacy.object, Storages::Legacy(legacy.storages))
+    } else if bytes.starts_with(ZIP_MAGIC) {
+        let mut archive = Archive::open(bytes).map_err(err)?;
+        let pickle_name = archive.pickle_name();
+        let pickle = archive.read_pickle().map_err(err)?;
+        let object = scan::scan(pickle, 0)
+            .and_then(|end| unpickle(&pickle[..end]))
+            .map_err(|e| err(format!("{pickle_name}: {e}")))?;
+        (object, Storages::Zip(archive))
+    } else if bytes.len() >= LEGACY_MAGIC.len()
+        && bytes[0] == 0x80
+        && bytes[2..LEGACY_MAGIC.len()] == LEGACY_MAGIC[2..]
+    {
+        return Err(err(format!(
+            "this is the legacy (PyTorch < 1.6) torch.save format written with pickle \
+             protocol {}; only protocol 2 (torch.save's default) is supported: re-save it \
+             with torch.save(torch.load(path), new_path)",
+            bytes[1]
+        )));
+    } else {
         return Err(err(
-            "this is the legacy (PyTorch < 1.6) torch.save format, which is \
-             not supported; re-save it with a current PyTorch: \
-             torch.save(torch.load(path), new_path)"
+            "not a zip archive (a PyTorch >= 1.6 checkpoint starts with 'PK') nor a legacy \
+             torch.save file"
                 .into(),
         ));
-    }
-    if !bytes.starts_with(ZIP_MAGIC) {
-        return Err(err(
-            "not a zip archive (a PyTorch >= 1.6 checkpoint starts with 'PK')".into(),
-        ));
-    }
-    let mut archive = Archive::open(bytes, file).map_err(err)?;
-    let pickle_name = archive.pickle_name();
-    let object = unpickle(&archive.read_entry(&pickle_name)?)
-        .map_err(|e| err(format!("{pickle_name}: {e}")))?;
+    };
     let (entries, wrapper_path) = find_state_dict(object, options).map_err(err)?;
 
     let mut tensors = HashMap::new();
@@ -137,11 +174,16 @@ pub fn load_pth(
             }
             Err(message) => return Err(err(format!("tensor '{name}': {message}"))),
         };
-        if !tref.dtype.is_float() {
-            skipped.push((name, format!("{} tensor", tref.dtype.name())));
+        if !tref.storage.dtype.is_float() {
+            skipped.push((name, format!("{} tensor", tref.storage.dtype.name())));
             continue;
         }
-        let values = archive.tensor_values(&name, &tref)?;
+        let values = storages
+            .get(&tref.storage.key)
+            .and_then(|(label, storage, big_endian)| {
+                tensor_values(storage, &label, &tref, big_endian)
+            })
+            .map_err(|message| err(format!("tensor '{name}': {message}")))?;
         let t = Tensor::from_vec(values, tref.size.as_slice(), device).map_err(|source| {
             WeightsError::Tensor {
                 file: file.to_string(),
@@ -261,22 +303,32 @@ impl StorageType {
     }
 }
 
+/// A storage as a persistent id describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StorageRef {
+    /// The (root) storage's key.
+    key: String,
+    dtype: StorageType,
+    /// Elements in the root storage.
+    numel: usize,
+    /// Legacy files from PyTorch < 0.4: the tensor's storage is the slice
+    /// `(offset, numel)`, in elements, of the root storage.
+    view: Option<(usize, usize)>,
+}
+
 /// A tensor as the pickle describes it: which storage, where in it, what shape.
 #[derive(Debug, Clone)]
 struct TensorRef {
-    key: String,
-    dtype: StorageType,
-    /// Elements in the storage, as the persistent id says.
-    storage_numel: usize,
+    storage: StorageRef,
     offset: usize,
     size: Vec<usize>,
     stride: Vec<usize>,
 }
 
-/// Runs candle's pickle machine over `data.pkl`.
+/// Runs candle's pickle machine over one pickle (which [`scan::scan`] has checked).
 fn unpickle(bytes: &[u8]) -> Result<Object, String> {
-    // candle's opcode handlers can panic on crafted input (e.g. an over-long LONG1 in a
-    // debug build); contain that and report it as a format error.
+    // The scan rules out the inputs known to make candle's opcode handlers panic; keep
+    // containing a panic anyway and report it as a format error.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut stack = Stack::empty();
         let mut reader = Cursor::new(bytes);
@@ -432,7 +484,7 @@ fn tensor_ref(value: &Object) -> Result<Option<TensorRef>, String> {
             args.len()
         ));
     };
-    let (key, dtype, storage_numel) = storage_ref(storage)?;
+    let storage = storage_ref(storage)?;
     let offset = as_usize(offset).ok_or("storage offset is not a non-negative integer")?;
     let size = as_usize_list(size).ok_or("size is not a tuple of non-negative integers")?;
     let stride = as_usize_list(stride).ok_or("stride is not a tuple of non-negative integers")?;
@@ -442,17 +494,16 @@ fn tensor_ref(value: &Object) -> Result<Option<TensorRef>, String> {
         ));
     }
     Ok(Some(TensorRef {
-        key,
-        dtype,
-        storage_numel,
+        storage,
         offset,
         size,
         stride,
     }))
 }
 
-/// `('storage', torch.FloatStorage, key, location, numel)` behind a persistent id.
-fn storage_ref(o: &Object) -> Result<(String, StorageType, usize), String> {
+/// `('storage', torch.FloatStorage, key, location, numel[, view_metadata])` behind a
+/// persistent id (5 parts in zip files, 6 in legacy ones).
+fn storage_ref(o: &Object) -> Result<StorageRef, String> {
     let Object::PersistentLoad(id) = o else {
         return Err("the storage is not a persistent id".into());
     };
@@ -465,11 +516,28 @@ fn storage_ref(o: &Object) -> Result<(String, StorageType, usize), String> {
             Some(Object::Class { class_name, .. }),
             Some(Object::Unicode(key)),
             Some(numel),
-        ) if tag == "storage" => {
+        ) if tag == "storage" && parts.len() <= 6 => {
             let dtype = StorageType::from_class(class_name)
                 .ok_or_else(|| format!("unsupported storage type {class_name}"))?;
             let numel = as_usize(numel).ok_or("storage size is not a non-negative integer")?;
-            Ok((key.clone(), dtype, numel))
+            let view = match parts.get(5) {
+                None | Some(Object::None) => None,
+                Some(Object::Tuple(v)) if v.len() == 3 => {
+                    match (as_usize(&v[1]), as_usize(&v[2])) {
+                        (Some(offset), Some(len)) => Some((offset, len)),
+                        _ => return Err(format!("storage '{key}' has a malformed view {v:?}")),
+                    }
+                }
+                Some(other) => {
+                    return Err(format!("storage '{key}' has a malformed view {other:?}"))
+                }
+            };
+            Ok(StorageRef {
+                key: key.clone(),
+                dtype,
+                numel,
+                view,
+            })
         }
         _ => Err(format!(
             "unexpected storage persistent id with {} parts",
@@ -493,183 +561,185 @@ fn as_usize_list(o: &Object) -> Option<Vec<usize>> {
     }
 }
 
-/// The zip archive, its folder prefix, byte order and the storages read so far.
+/// Where the storages' bytes come from.
+enum Storages<'a> {
+    Zip(Archive<'a>),
+    /// Root storage key to bytes (little-endian).
+    Legacy(HashMap<String, &'a [u8]>),
+}
+
+impl<'a> Storages<'a> {
+    /// A root storage's bytes, a label for errors, and whether they are big-endian.
+    fn get(&mut self, key: &str) -> Result<(String, &'a [u8], bool), String> {
+        match self {
+            Self::Zip(archive) => {
+                let entry = format!("{}data/{key}", archive.prefix);
+                let bytes = archive.zip.read(&entry)?;
+                Ok((entry, bytes, archive.big_endian))
+            }
+            Self::Legacy(storages) => {
+                let bytes = storages.get(key).copied().ok_or_else(|| {
+                    format!(
+                        "storage '{key}' is not in the file's storage key list, so it \
+                         has no data"
+                    )
+                })?;
+                Ok((format!("'{key}'"), bytes, false))
+            }
+        }
+    }
+}
+
+/// The zip archive, its folder prefix and byte order.
 struct Archive<'a> {
-    file_label: String,
-    zip: zip::ZipArchive<Cursor<&'a [u8]>>,
+    zip: zip::ZipArchive<'a>,
     prefix: String,
     big_endian: bool,
-    storages: HashMap<String, Vec<u8>>,
 }
 
 impl<'a> Archive<'a> {
-    fn open(bytes: &'a [u8], file: &str) -> Result<Self, String> {
-        let zip = zip::ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| format!("not a readable zip archive: {e}"))?;
+    fn open(bytes: &'a [u8]) -> Result<Self, String> {
+        let mut zip = zip::ZipArchive::open(bytes)?;
         // The pickle is `<prefix>data.pkl`, with `<prefix>` one folder (any name).
-        let mut prefix = None;
-        for name in zip.file_names() {
-            let Ok(name) = name else { continue };
-            if let Some(p) = name.strip_suffix("data.pkl") {
-                if p.is_empty() || (p.ends_with('/') && p.matches('/').count() == 1) {
-                    prefix = Some(p.to_string());
-                    break;
-                }
-            }
-        }
-        let prefix = prefix.ok_or("the zip archive has no data.pkl (not a PyTorch checkpoint)")?;
-        let mut archive = Self {
-            file_label: file.to_string(),
-            zip,
-            prefix,
-            big_endian: false,
-            storages: HashMap::new(),
-        };
-        let byteorder_name = format!("{}byteorder", archive.prefix);
-        if let Ok(mut entry) = archive.zip.by_name(&byteorder_name) {
-            let mut s = String::new();
-            entry
-                .by_ref()
-                .take(16)
-                .read_to_string(&mut s)
-                .map_err(|e| format!("cannot read {byteorder_name}: {e}"))?;
-            archive.big_endian = match s.trim() {
+        let prefix = zip
+            .names()
+            .filter_map(|name| name.strip_suffix("data.pkl"))
+            .find(|p| p.is_empty() || (p.ends_with('/') && p.matches('/').count() == 1))
+            .map(str::to_string)
+            .ok_or("the zip archive has no data.pkl (not a PyTorch checkpoint)")?;
+        let byteorder_name = format!("{prefix}byteorder");
+        let big_endian = if zip.contains(&byteorder_name) {
+            let raw = zip.read(&byteorder_name)?;
+            let s = String::from_utf8_lossy(&raw[..raw.len().min(16)]);
+            match s.trim() {
                 "little" => false,
                 "big" => true,
                 other => return Err(format!("{byteorder_name} says '{other}'")),
-            };
-        }
-        Ok(archive)
+            }
+        } else {
+            false
+        };
+        Ok(Self {
+            zip,
+            prefix,
+            big_endian,
+        })
     }
 
     fn pickle_name(&self) -> String {
         format!("{}data.pkl", self.prefix)
     }
 
-    /// An entry's bytes, checked against its declared size.
-    fn read_entry(&mut self, name: &str) -> Result<Vec<u8>, WeightsError> {
-        let file = self.file_label.clone();
-        let err = |message: String| WeightsError::Format {
-            file: file.clone(),
-            format: FORMAT,
-            message,
-        };
-        let mut entry = self
-            .zip
-            .by_name(name)
-            .map_err(|e| err(format!("cannot open archive entry {name}: {e}")))?;
-        let declared = entry.size();
-        if declared > MAX_PICKLE_BYTES && name.ends_with(".pkl") {
-            return Err(err(format!("{name} claims {declared} bytes; refusing")));
+    /// `data.pkl`'s bytes.
+    fn read_pickle(&mut self) -> Result<&'a [u8], String> {
+        let name = self.pickle_name();
+        let declared = self.zip.size(&name).unwrap_or(0);
+        if declared > MAX_PICKLE_BYTES {
+            return Err(format!("{name} claims {declared} bytes; refusing"));
         }
-        let mut out = Vec::new();
-        entry
-            .by_ref()
-            .take(declared)
-            .read_to_end(&mut out)
-            .map_err(|e| err(format!("cannot read archive entry {name}: {e}")))?;
-        if out.len() as u64 != declared {
-            return Err(err(format!(
-                "archive entry {name} holds {} bytes, its header says {declared}",
-                out.len()
-            )));
-        }
-        Ok(out)
+        self.zip.read(&name)
+    }
+}
+
+/// The values of one tensor as `f32`, gathered through its offset and strides from the
+/// bytes of its root storage (`label` names the storage in errors).
+fn tensor_values(
+    storage: &[u8],
+    label: &str,
+    t: &TensorRef,
+    big_endian: bool,
+) -> Result<Vec<f32>, String> {
+    let s = &t.storage;
+    let elem = s.dtype.size();
+    let needed = s.numel.checked_mul(elem).ok_or("storage size overflows")?;
+    if storage.len() < needed {
+        return Err(format!(
+            "storage {label} holds {} bytes but the pickle says {} {} elements \
+             ({needed} bytes)",
+            storage.len(),
+            s.numel,
+            s.dtype.name()
+        ));
+    }
+    // The elements this tensor may address: the view, or the whole storage.
+    let (base, available) = s.view.unwrap_or((0, s.numel));
+    if base.checked_add(available).is_none_or(|end| end > s.numel) {
+        return Err(format!(
+            "storage view of {available} elements at element {base} lies outside storage \
+             {label} of {} elements",
+            s.numel
+        ));
     }
 
-    /// The values of one tensor as `f32`, gathered through its offset and strides.
-    fn tensor_values(&mut self, name: &str, t: &TensorRef) -> Result<Vec<f32>, WeightsError> {
-        let file = self.file_label.clone();
-        let err = |message: String| WeightsError::Format {
-            file: file.clone(),
-            format: FORMAT,
-            message: format!("tensor '{name}': {message}"),
-        };
-        let elem = t.dtype.size();
-        if !self.storages.contains_key(&t.key) {
-            let entry = format!("{}data/{}", self.prefix, t.key);
-            let bytes = self.read_entry(&entry).map_err(|e| match e {
-                WeightsError::Format { message, .. } => err(message),
-                other => other,
-            })?;
-            let needed = t
-                .storage_numel
-                .checked_mul(elem)
-                .ok_or_else(|| err("storage size overflows".into()))?;
-            if bytes.len() < needed {
-                return Err(err(format!(
-                    "storage {entry} holds {} bytes but the pickle says {} {} elements \
-                     ({needed} bytes)",
-                    bytes.len(),
-                    t.storage_numel,
-                    t.dtype.name()
-                )));
-            }
-            self.storages.insert(t.key.clone(), bytes);
-        }
-        let storage = self
-            .storages
-            .get(&t.key)
-            .ok_or_else(|| err("storage vanished".into()))?;
-
-        let numel = t
-            .size
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| err(format!("size {:?} overflows", t.size)))?;
-        if numel == 0 {
-            return Ok(Vec::new());
-        }
-        // The furthest element any index reaches must lie inside the storage.
-        let last = t
-            .size
+    let numel = t
+        .size
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("size {:?} overflows", t.size))?;
+    if numel == 0 {
+        return Ok(Vec::new());
+    }
+    // The furthest element any index reaches must lie inside the storage (or view).
+    let last = t
+        .size
+        .iter()
+        .zip(&t.stride)
+        .try_fold(t.offset, |acc, (&d, &s)| {
+            (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
+        })
+        .ok_or("offset and strides overflow")?;
+    if last >= available {
+        return Err(format!(
+            "offset {} with size {:?} and stride {:?} reaches element {last} of a \
+             storage of {available} elements",
+            t.offset, t.size, t.stride
+        ));
+    }
+    // Only overlapping (e.g. zero) strides give more elements than the storage holds;
+    // bound what such a tensor may make us allocate.
+    if numel > available && numel > MAX_EXPANDED_ELEMENTS {
+        return Err(format!(
+            "size {:?} with stride {:?} has {numel} elements over a storage of \
+             {available}; refusing to expand it",
+            t.size, t.stride
+        ));
+    }
+    // Every index below is at most `base + last < s.numel`, so `index * elem` fits in
+    // `storage`.
+    let outside = || format!("element {last} lies outside storage {label}");
+    let storage = storage.get(base * elem..needed).ok_or_else(outside)?;
+    let dtype = s.dtype;
+    let mut out = Vec::with_capacity(numel);
+    if is_row_major(&t.size, &t.stride) {
+        let bytes = storage
+            .get(t.offset * elem..(t.offset + numel) * elem)
+            .ok_or_else(outside)?;
+        out.extend(
+            bytes
+                .chunks_exact(elem)
+                .map(|c| dtype.to_f32(c, big_endian)),
+        );
+        return Ok(out);
+    }
+    // General strided gather, last dimension fastest.
+    let mut index = vec![0usize; t.size.len()];
+    for _ in 0..numel {
+        let pos = index
             .iter()
             .zip(&t.stride)
-            .try_fold(t.offset, |acc, (&d, &s)| {
-                (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
-            })
-            .ok_or_else(|| err("offset and strides overflow".into()))?;
-        if last >= t.storage_numel {
-            return Err(err(format!(
-                "offset {} with size {:?} and stride {:?} reaches element {last} of a \
-                 storage of {} elements",
-                t.offset, t.size, t.stride, t.storage_numel
-            )));
-        }
-        let big = self.big_endian;
-        let decode = |index: usize| -> Result<f32, WeightsError> {
-            let start = index * elem; // index <= last < storage_numel, so no overflow
-            storage
-                .get(start..start + elem)
-                .map(|b| t.dtype.to_f32(b, big))
-                .ok_or_else(|| err(format!("element {index} lies outside the storage")))
-        };
-        let mut out = Vec::with_capacity(numel);
-        if is_row_major(&t.size, &t.stride) {
-            let bytes = storage
-                .get(t.offset * elem..(t.offset + numel) * elem)
-                .ok_or_else(|| err("data lies outside the storage".into()))?;
-            out.extend(bytes.chunks_exact(elem).map(|c| t.dtype.to_f32(c, big)));
-            return Ok(out);
-        }
-        // General strided gather, last dimension fastest.
-        let mut index = vec![0usize; t.size.len()];
-        for _ in 0..numel {
-            let pos = index
-                .iter()
-                .zip(&t.stride)
-                .fold(t.offset, |acc, (&i, &s)| acc + i * s);
-            out.push(decode(pos)?);
-            for (i, &d) in index.iter_mut().zip(&t.size).rev() {
-                *i += 1;
-                if *i < d {
-                    break;
-                }
-                *i = 0;
+            .fold(t.offset, |acc, (&i, &s)| acc + i * s);
+        let start = pos * elem;
+        let bytes = storage.get(start..start + elem).ok_or_else(outside)?;
+        out.push(dtype.to_f32(bytes, big_endian));
+        for (i, &d) in index.iter_mut().zip(&t.size).rev() {
+            *i += 1;
+            if *i < d {
+                break;
             }
+            *i = 0;
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 /// Whether `stride` is the contiguous row-major stride of `size` (size-1 dims ignored).
@@ -682,4 +752,54 @@ fn is_row_major(size: &[usize], stride: &[usize]) -> bool {
         expected = expected.saturating_mul(d);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tref(
+        view: Option<(usize, usize)>,
+        offset: usize,
+        size: &[usize],
+        stride: &[usize],
+    ) -> TensorRef {
+        TensorRef {
+            storage: StorageRef {
+                key: "0".into(),
+                dtype: StorageType::F32,
+                numel: 10,
+                view,
+            },
+            offset,
+            size: size.to_vec(),
+            stride: stride.to_vec(),
+        }
+    }
+
+    #[test]
+    fn tensor_values_follow_views_strides_and_bounds() {
+        let storage: Vec<u8> = (0..10).flat_map(|i| (i as f32).to_le_bytes()).collect();
+        let get = |t: &TensorRef| tensor_values(&storage, "s", t, false);
+        assert_eq!(
+            get(&tref(None, 1, &[2, 2], &[1, 2])).unwrap(),
+            [1.0, 3.0, 2.0, 4.0]
+        );
+        assert_eq!(
+            get(&tref(Some((4, 6)), 1, &[3], &[1])).unwrap(),
+            [5.0, 6.0, 7.0]
+        );
+        assert_eq!(get(&tref(None, 9, &[3], &[0])).unwrap(), [9.0; 3]);
+        assert!(get(&tref(None, 0, &[0, 5], &[5, 1])).unwrap().is_empty());
+        let e = get(&tref(Some((4, 6)), 4, &[3], &[1])).unwrap_err();
+        assert!(e.contains("reaches element 6 of a storage of 6"), "{e}");
+        let e = get(&tref(Some((5, 6)), 0, &[1], &[1])).unwrap_err();
+        assert!(e.contains("lies outside storage s"), "{e}");
+        let e = get(&tref(None, 0, &[1 << 30], &[0])).unwrap_err();
+        assert!(e.contains("refusing to expand"), "{e}");
+        let e = get(&tref(None, 0, &[usize::MAX, 2], &[0, 0])).unwrap_err();
+        assert!(e.contains("overflows"), "{e}");
+        let e = tensor_values(&storage[..39], "s", &tref(None, 0, &[1], &[1]), false).unwrap_err();
+        assert!(e.contains("holds 39 bytes"), "{e}");
+    }
 }
