@@ -50,6 +50,8 @@ pub struct FetchOptions {
     /// Longest wait for the connection, the response, or any single read of the body.
     /// Default: 30 s.
     pub timeout: Option<Duration>,
+    /// Set to stop the download between chunks ([`FetchError::Cancelled`]; nothing is left).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Download progress, reported once when the response arrives and after every chunk.
@@ -125,6 +127,8 @@ pub enum FetchError {
     },
     #[error("{path}: {cause}")]
     Io { path: String, cause: std::io::Error },
+    #[error("downloading {url}: cancelled after {bytes} bytes; nothing was saved")]
+    Cancelled { url: String, bytes: u64 },
 }
 
 impl FetchError {
@@ -378,6 +382,16 @@ pub fn fetch(
     let mut buf = vec![0u8; 1 << 16];
     let mut downloaded = 0u64;
     loop {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(FetchError::Cancelled {
+                url,
+                bytes: downloaded,
+            });
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

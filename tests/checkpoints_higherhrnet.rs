@@ -346,7 +346,7 @@ fn cli_without_the_weights_file_says_how_to_supply_it() {
         &[
             "infer",
             "--model",
-            "higherhrnet-w32-512",
+            "higherhrnet-w32-512-official",
             "--input",
             input.to_str().unwrap(),
             "--out",
@@ -360,7 +360,7 @@ fn cli_without_the_weights_file_says_how_to_supply_it() {
     println!("{e}");
     for needle in [
         "no trained weights are present",
-        "higherhrnet-w32-512",
+        "higherhrnet-w32-512-official",
         "pose_higher_hrnet_w32_512.pth",
         "--weights",
         "Open weights",

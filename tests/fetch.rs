@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use posescope::fetch::{fetch, FetchError, FetchOptions, FetchOutcome, Progress};
+use posescope::fetch::{
+    fetch, recorded_hash_path, FetchError, FetchOptions, FetchOutcome, Progress,
+};
 use posescope::models::{ModelInfo, WeightsLocation, CATALOG};
 use sha2::{Digest, Sha256};
 
@@ -556,4 +558,84 @@ fn cli_models_json_says_what_is_downloadable() {
         assert_eq!(j["url"].as_str(), m.url);
     }
     assert_eq!(list[0]["present"], "embedded");
+}
+
+/// A catalogue entry checked only by a published SHA-256 prefix (as MMPose's are).
+fn prefix_model(url: String, prefix: &str) -> ModelInfo {
+    ModelInfo {
+        sha256: "",
+        sha256_prefix: leak(prefix.to_string()),
+        ..test_model(Some(url))
+    }
+}
+
+#[test]
+fn a_published_prefix_is_checked_and_the_full_hash_recorded() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let full = sha256_hex(&payload());
+    let info = prefix_model(server.url("/ok.bin"), &full[..8]);
+    let out = fetch(&info, &opts(dir.path()), |_| {}).unwrap();
+    assert!(matches!(out, FetchOutcome::Downloaded { .. }), "{out:?}");
+    let file = dir.path().join("test_model.bin");
+    assert_eq!(std::fs::read(&file).unwrap(), payload());
+    // The verified file's full SHA-256 is recorded beside it.
+    let record = recorded_hash_path(&file);
+    assert_eq!(std::fs::read_to_string(&record).unwrap().trim(), full);
+    // A second fetch finds the verified copy by its recorded hash.
+    let again = fetch(&info, &opts(dir.path()), |_| {}).unwrap();
+    assert_eq!(again, FetchOutcome::AlreadyPresent { path: file.clone() });
+    // From now on the full hash is what counts: a record that the file no longer matches
+    // makes the copy unverified, and a new download that differs from the record (though
+    // its prefix would pass) is refused.
+    std::fs::write(&record, format!("{}0\n", &full[..63])).unwrap();
+    let err = fetch(&info, &opts(dir.path()), |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, FetchError::Mismatch { .. }) && msg.contains("recorded"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        payload(),
+        "the copy was left as it was"
+    );
+}
+
+#[test]
+fn a_download_whose_prefix_differs_is_refused_and_leaves_nothing() {
+    let server = Server::start();
+    let full = sha256_hex(&payload());
+    for path in ["/wrong.bin", "/truncated-nolen", "/missing.bin"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = server.url(path);
+        let info = prefix_model(url.clone(), &full[..8]);
+        let err = fetch(&info, &opts(dir.path()), |_| {}).unwrap_err();
+        if path != "/missing.bin" {
+            assert!(err.to_string().contains(&full[..8]), "{err}");
+        }
+        assert_failed_cleanly(&err, &url, dir.path());
+    }
+}
+
+#[test]
+fn every_mmpose_entry_is_downloadable_with_its_published_prefix() {
+    let mmpose: Vec<&ModelInfo> = CATALOG
+        .iter()
+        .filter(|m| m.url.is_some_and(|u| u.contains("download.openmmlab.com")))
+        .collect();
+    assert!(mmpose.len() >= 13, "{} MMPose entries", mmpose.len());
+    for m in mmpose {
+        // MMPose file names carry the first 8 hex digits of the SHA-256.
+        let prefix = m
+            .file_name
+            .rsplit('-')
+            .next()
+            .and_then(|p| p.split('_').next())
+            .unwrap_or_default();
+        assert_eq!(m.sha256_prefix, prefix, "{}", m.id);
+        assert_eq!(m.sha256_prefix.len(), 8, "{}", m.id);
+        assert!(!m.published_accuracy.is_empty(), "{}", m.id);
+        assert!(m.licence.starts_with("Apache-2.0"), "{}", m.id);
+    }
 }

@@ -841,10 +841,18 @@ mod tests {
     #[test]
     fn entries_are_consistent() {
         for m in CATALOG {
-            // Downloadable entries must carry a checksum to verify against.
-            if m.url.is_some() || m.sha256.is_empty() {
-                assert!(m.url.is_none() || !m.sha256.is_empty(), "{}", m.id);
-            }
+            // Downloadable entries must carry a checksum to verify against: the full
+            // SHA-256, or the prefix their publisher gives (8 hex digits at least).
+            assert!(
+                m.url.is_none() || !m.sha256.is_empty() || m.sha256_prefix.len() >= 8,
+                "{}",
+                m.id
+            );
+            assert!(
+                m.sha256_prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}: sha256 prefix must be hex",
+                m.id
+            );
             if m.sha256.is_empty() {
                 continue;
             }

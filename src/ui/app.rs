@@ -113,6 +113,8 @@ pub struct PosescopeApp {
     adopt_model_defaults: bool,
     /// The Evaluation window and its background job.
     pub eval: super::eval_panel::EvalState,
+    /// The weights download offered for a model whose weights are absent.
+    pub download: super::download::DownloadState,
     ctx: egui::Context,
 }
 
@@ -164,6 +166,7 @@ impl PosescopeApp {
             input_path: None,
             adopt_model_defaults,
             eval: Default::default(),
+            download: Default::default(),
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
@@ -213,6 +216,11 @@ impl PosescopeApp {
             ModelSlot::Failed(e) if e.is_empty() => "no model".into(),
             ModelSlot::Failed(e) => format!("failed: {e}"),
         }
+    }
+
+    /// The egui context (to wake the UI from worker threads).
+    pub fn context(&self) -> egui::Context {
+        self.ctx.clone()
     }
 
     pub fn notify(&mut self, text: impl Into<String>, error: bool) {

@@ -274,6 +274,20 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 }
             }
         });
+    // A catalogue model whose weights are absent: offer the published download.
+    if let Some(info) = crate::models::catalog::find(&app.settings.model)
+        .filter(|m| app.download.running() || m.locate().is_none())
+    {
+        let ctx = app.context();
+        if let Some(super::download::DownloadEvent::Ready(id)) =
+            app.download.ui(ui, info, move || ctx.request_repaint())
+        {
+            if id == info.id {
+                app.notify(format!("weights of '{id}' downloaded and verified"), false);
+                changed_model = true;
+            }
+        }
+    }
     if ui.button("Open weights…").clicked() {
         if let Some(p) = rfd::FileDialog::new()
             .add_filter(

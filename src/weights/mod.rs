@@ -205,7 +205,10 @@ pub fn load_checkpoint_bytes(
     let file = file.to_string();
     let name = file.to_ascii_lowercase();
     let has_ext = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
-    if bytes.starts_with(pth::ZIP_MAGIC) || has_ext(&[".pth", ".pt", ".tar", ".bin", ".ckpt"]) {
+    if bytes.starts_with(pth::ZIP_MAGIC)
+        || bytes.starts_with(pth::LEGACY_MAGIC)
+        || has_ext(&[".pth", ".pt", ".tar", ".bin", ".ckpt"])
+    {
         return pth::load_pth(bytes, &file, &pth::PthOptions::default(), device).map(|c| c.store);
     }
     if has_ext(&[".caffemodel"]) {
