@@ -20,11 +20,41 @@ pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> 
         .map_err(io_err)?
         .with_guessed_format()
         .map_err(io_err)?;
+    let format = reader.format();
     let decoded = reader.decode().map_err(|source| SourceError::Decode {
         path: path.to_path_buf(),
         source,
     })?;
+    // Decoders fill in what a truncated file lacks; refuse files that end early.
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    if let Some(format) = format {
+        if let Some(why) = incomplete(format, &bytes) {
+            return Err(SourceError::Decode {
+                path: path.to_path_buf(),
+                source: ::image::ImageError::Decoding(::image::error::DecodingError::new(
+                    ::image::error::ImageFormatHint::Exact(format),
+                    format!("the file is truncated: {why}"),
+                )),
+            });
+        }
+    }
     Ok(decoded.to_rgb8())
+}
+
+/// Why an image file of `format` is incomplete, if it is: a JPEG without an end-of-image
+/// marker after its last scan (a marker inside an embedded thumbnail does not count: that
+/// comes before the main image's scans), a PNG without its `IEND` chunk.
+fn incomplete(format: ::image::ImageFormat, bytes: &[u8]) -> Option<&'static str> {
+    let last = |pat: &[u8]| bytes.windows(pat.len()).rposition(|w| w == pat);
+    match format {
+        ::image::ImageFormat::Jpeg => {
+            let scan = last(&[0xFF, 0xDA])?;
+            let end = last(&[0xFF, 0xD9]);
+            (end.is_none_or(|e| e < scan)).then_some("no end-of-image marker after the last scan")
+        }
+        ::image::ImageFormat::Png => last(b"IEND").is_none().then_some("no IEND chunk"),
+        _ => None,
+    }
 }
 
 /// One still image: yields a single frame (index 0, timestamp 0, `output_stem` = file stem).
@@ -156,6 +186,36 @@ mod tests {
         let err = ImageSource::open(&p).err().unwrap();
         assert!(matches!(err, SourceError::Decode { .. }), "{err:?}");
         assert!(err.to_string().contains("half.png"), "{err}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let img =
+            ::image::RgbImage::from_fn(64, 48, |x, y| ::image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, ::image::ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        let whole = dir.path().join("whole.jpg");
+        std::fs::write(&whole, &jpeg).unwrap();
+        assert!(decode_rgb(&whole).is_ok());
+        // Cut inside the scan data, and just before the end marker: both refused.
+        for (name, len) in [
+            ("cut.jpg", jpeg.len() * 2 / 3),
+            ("noeoi.jpg", jpeg.len() - 2),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &jpeg[..len]).unwrap();
+            let msg = match ImageSource::open(&path) {
+                Ok(_) => panic!("{name}: a truncated JPEG was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(msg.contains(name) && msg.contains("truncated"), "{msg}");
+        }
+        // Bytes after the end marker (some cameras pad files) are fine.
+        let padded = dir.path().join("padded.jpg");
+        std::fs::write(&padded, [jpeg.as_slice(), &[0u8; 16]].concat()).unwrap();
+        assert!(decode_rgb(&padded).is_ok());
     }
 
     #[test]
