@@ -4,8 +4,8 @@
 pub use super::info::{cache_dir, model_dirs};
 use super::info::{Background, Decoding, ModelInfo, WeightsLocation};
 use super::nets::{
-    cpm, higher_hrnet, hrnet, openpose_mobilenet, pefm_cpm, pefm_hourglass, simple_baseline,
-    stacked_hourglass, unipose, unipose_lstm,
+    cpm, higher_hrnet, hrnet, mmpose_hourglass, openpose_mobilenet, pefm_cpm, pefm_hourglass,
+    simple_baseline, stacked_hourglass, unipose, unipose_lstm,
 };
 use crate::pose::{paf, skeleton};
 use crate::preprocess::{InputNorm, ResizeMode};
@@ -780,6 +780,53 @@ pub static CATALOG: &[ModelInfo] = &[
         sha256: "",
         sha256_prefix: "",
         published_accuracy: "",
+    },
+    // MMPose's Hourglass-52 (Apache-2.0)
+    ModelInfo {
+        id: "hourglass52-mmpose-coco-256",
+        aliases: &["hourglass52-mmpose"],
+        architecture: &mmpose_hourglass::ARCHITECTURE,
+        joints: &skeleton::COCO17,
+        input_size: (256, 256),
+        // The input sides must be multiples of 128 (stride 4, then five hourglass levels).
+        stride: 128,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("hourglass52_coco_256x256-4ec713ba_20200709.pth"),
+        file_name: "hourglass52_coco_256x256-4ec713ba_20200709.pth",
+        // Only the 8-digit SHA-256 prefix is published (in the file name), and `fetch`
+        // verifies a full SHA-256: not fetched automatically (the URL is in `source`).
+        url: None,
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_256x256.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_256x256-4ec713ba_20200709.pth (only a SHA-256 prefix, 4ec713ba, is published, in the file name; not fetched automatically). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
+        licence: "Apache-2.0",
+        sha256: "",
+        sha256_prefix: "4ec713ba",
+        published_accuracy: "AP 0.726 (COCO val2017, person detections AP 56.4, MMPose)",
+    },
+    ModelInfo {
+        id: "hourglass52-mmpose-coco-384",
+        aliases: &[],
+        architecture: &mmpose_hourglass::ARCHITECTURE,
+        joints: &skeleton::COCO17,
+        input_size: (384, 384),
+        // The input sides must be multiples of 128 (stride 4, then five hourglass levels).
+        stride: 128,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("hourglass52_coco_384x384-be91ba2b_20200812.pth"),
+        file_name: "hourglass52_coco_384x384-be91ba2b_20200812.pth",
+        // Only the 8-digit SHA-256 prefix is published (in the file name), and `fetch`
+        // verifies a full SHA-256: not fetched automatically (the URL is in `source`).
+        url: None,
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_384x384.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_384x384-be91ba2b_20200812.pth (only a SHA-256 prefix, be91ba2b, is published, in the file name; not fetched automatically). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
+        licence: "Apache-2.0",
+        sha256: "",
+        sha256_prefix: "be91ba2b",
+        published_accuracy: "AP 0.746 (COCO val2017, person detections AP 56.4, MMPose)",
     },
 ];
 
