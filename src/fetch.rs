@@ -187,7 +187,33 @@ pub fn find_verified(info: &ModelInfo, opts: &FetchOptions) -> Option<PathBuf> {
     dirs.into_iter()
         .map(|d| d.join(info.file_name))
         .filter(|p| p.is_file())
-        .find(|p| sha256_file(p).is_ok_and(|h| h.eq_ignore_ascii_case(info.sha256.trim())))
+        .find(|p| sha256_file(p).is_ok_and(|h| checksum_matches(info, &h)))
+}
+
+/// Whether `actual` (a file's SHA-256 in hex) is the checksum the catalogue records for
+/// `info`: its full SHA-256, or where none is known the prefix its publisher gives
+/// ([`ModelInfo::sha256_prefix`], e.g. the 8 digits in MMPose's file names).
+fn checksum_matches(info: &ModelInfo, actual: &str) -> bool {
+    let full = info.sha256.trim();
+    if !full.is_empty() {
+        return actual.eq_ignore_ascii_case(full);
+    }
+    let prefix = info.sha256_prefix.trim();
+    !prefix.is_empty()
+        && actual
+            .get(..prefix.len())
+            .is_some_and(|a| a.eq_ignore_ascii_case(prefix))
+}
+
+/// The checksum [`checksum_matches`] checks, for messages: the full SHA-256, or
+/// `{prefix}…` for a published prefix.
+fn expected_checksum(info: &ModelInfo) -> String {
+    let full = info.sha256.trim();
+    if full.is_empty() {
+        format!("{}…", info.sha256_prefix.trim().to_ascii_lowercase())
+    } else {
+        full.to_ascii_lowercase()
+    }
 }
 
 /// SHA-256 of a file, lowercase hex.
@@ -231,7 +257,7 @@ pub fn fetch(
             file_name: info.file_name.to_string(),
         });
     };
-    if info.sha256.trim().is_empty() {
+    if info.sha256.trim().is_empty() && info.sha256_prefix.trim().is_empty() {
         return Err(FetchError::NoChecksum {
             id: info.id.to_string(),
             origin: info.source.to_string(),
@@ -309,11 +335,10 @@ pub fn fetch(
         progress(Progress { downloaded, total });
     }
     let actual = hex(&hasher.finalize());
-    let expected = info.sha256.trim().to_ascii_lowercase();
-    if actual != expected {
+    if !checksum_matches(info, &actual) {
         return Err(FetchError::Mismatch {
             url,
-            expected,
+            expected: expected_checksum(info),
             actual,
             bytes: downloaded,
         });
