@@ -291,6 +291,39 @@ fn http_404_is_an_error_naming_the_url() {
     assert_failed_cleanly(&err, &url, dir.path());
 }
 
+/// An entry with only a published SHA-256 prefix (MMPose's file names) downloads when the
+/// file's hash starts with it, and is rejected, naming the prefix, when it does not.
+#[test]
+fn a_published_prefix_verifies_when_no_full_hash_is_known() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/ok.bin");
+    let prefix = leak(sha256_hex(&payload())[..8].to_uppercase());
+    let info = ModelInfo {
+        sha256: "",
+        sha256_prefix: prefix,
+        ..test_model(Some(url.clone()))
+    };
+    let out = fetch(&info, &opts(dir.path()), |_| {}).unwrap();
+    assert!(matches!(out, FetchOutcome::Downloaded { .. }), "{out:?}");
+    let out = fetch(&info, &opts(dir.path()), |_| {}).unwrap();
+    assert!(
+        matches!(out, FetchOutcome::AlreadyPresent { .. }),
+        "{out:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/wrong.bin");
+    let info = ModelInfo {
+        url: Some(leak(url.clone())),
+        ..info
+    };
+    let err = fetch(&info, &opts(dir.path()), |_| {}).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&prefix.to_lowercase()), "{msg}");
+    assert_failed_cleanly(&err, &url, dir.path());
+}
+
 #[test]
 fn wrong_content_is_rejected_with_both_hashes() {
     let server = Server::start();

@@ -4,8 +4,8 @@
 pub use super::info::{cache_dir, model_dirs};
 use super::info::{Background, Decoding, ModelInfo, WeightsLocation};
 use super::nets::{
-    cpm, higher_hrnet, hrnet, mmpose_hourglass, openpose_mobilenet, pefm_cpm, pefm_hourglass,
-    simple_baseline, stacked_hourglass, unipose, unipose_lstm,
+    cpm, higher_hrnet, hrnet, mmpose_cpm, mmpose_hourglass, openpose_mobilenet, pefm_cpm,
+    pefm_hourglass, simple_baseline, stacked_hourglass, unipose, unipose_lstm,
 };
 use crate::pose::{paf, skeleton};
 use crate::preprocess::{InputNorm, ResizeMode};
@@ -796,10 +796,8 @@ pub static CATALOG: &[ModelInfo] = &[
         background: Background::None,
         weights: WeightsLocation::File("hourglass52_coco_256x256-4ec713ba_20200709.pth"),
         file_name: "hourglass52_coco_256x256-4ec713ba_20200709.pth",
-        // Only the 8-digit SHA-256 prefix is published (in the file name), and `fetch`
-        // verifies a full SHA-256: not fetched automatically (the URL is in `source`).
-        url: None,
-        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_256x256.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_256x256-4ec713ba_20200709.pth (only a SHA-256 prefix, 4ec713ba, is published, in the file name; not fetched automatically). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
+        url: Some("https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_256x256-4ec713ba_20200709.pth"),
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_256x256.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_256x256-4ec713ba_20200709.pth (only a SHA-256 prefix, 4ec713ba, is published, in the file name: checked on download). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
         licence: "Apache-2.0",
         sha256: "",
         sha256_prefix: "4ec713ba",
@@ -819,14 +817,76 @@ pub static CATALOG: &[ModelInfo] = &[
         background: Background::None,
         weights: WeightsLocation::File("hourglass52_coco_384x384-be91ba2b_20200812.pth"),
         file_name: "hourglass52_coco_384x384-be91ba2b_20200812.pth",
-        // Only the 8-digit SHA-256 prefix is published (in the file name), and `fetch`
-        // verifies a full SHA-256: not fetched automatically (the URL is in `source`).
-        url: None,
-        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_384x384.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_384x384-be91ba2b_20200812.pth (only a SHA-256 prefix, be91ba2b, is published, in the file name; not fetched automatically). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
+        url: Some("https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_384x384-be91ba2b_20200812.pth"),
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/hourglass52_coco_384x384.py, hourglass_coco.md): https://download.openmmlab.com/mmpose/top_down/hourglass/hourglass52_coco_384x384-be91ba2b_20200812.pth (only a SHA-256 prefix, be91ba2b, is published, in the file name: checked on download). MMPose's HourglassNet (CornerNet-style, BasicBlocks, 1 stack) + TopdownHeatmapMultiStageHead under MMPose names (backbone. / keypoint_head.); not the princeton-vl Stacked Hourglass",
         licence: "Apache-2.0",
         sha256: "",
         sha256_prefix: "be91ba2b",
         published_accuracy: "AP 0.746 (COCO val2017, person detections AP 56.4, MMPose)",
+    },
+    // MMPose's CPM (Apache-2.0)
+    ModelInfo {
+        id: "cpm-mmpose-mpii-368",
+        aliases: &[],
+        architecture: &mmpose_cpm::ARCHITECTURE,
+        joints: &skeleton::MPII16,
+        input_size: (368, 368),
+        // Three ceil-halving pools: maps at exactly 1/8 for inputs that are multiples of 8.
+        stride: 8,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("cpm_mpii_368x368-116e62b8_20200822.pth"),
+        file_name: "cpm_mpii_368x368-116e62b8_20200822.pth",
+        url: Some("https://download.openmmlab.com/mmpose/top_down/cpm/cpm_mpii_368x368-116e62b8_20200822.pth"),
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/mpii/cpm_mpii_368x368.py): MMPose's CPM (backbone CPM + TopdownHeatmapMultiStageHead; BatchNorm, no centre map), not the paper's CPM; only a SHA-256 prefix (116e62b8) is published, in the file name",
+        licence: "Apache-2.0",
+        sha256: "",
+        sha256_prefix: "116e62b8",
+        published_accuracy: "PCKh@0.5 0.876 (MPII val, MMPose)",
+    },
+    ModelInfo {
+        id: "cpm-mmpose-coco-256x192",
+        aliases: &[],
+        architecture: &mmpose_cpm::ARCHITECTURE,
+        joints: &skeleton::COCO17,
+        input_size: (192, 256),
+        // Three ceil-halving pools: maps at exactly 1/8 for inputs that are multiples of 8.
+        stride: 8,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("cpm_coco_256x192-aa4ba095_20200817.pth"),
+        file_name: "cpm_coco_256x192-aa4ba095_20200817.pth",
+        url: Some("https://download.openmmlab.com/mmpose/top_down/cpm/cpm_coco_256x192-aa4ba095_20200817.pth"),
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/cpm_coco_256x192.py): MMPose's CPM (backbone CPM + TopdownHeatmapMultiStageHead; BatchNorm, no centre map), not the paper's CPM; only a SHA-256 prefix (aa4ba095) is published, in the file name",
+        licence: "Apache-2.0",
+        sha256: "",
+        sha256_prefix: "aa4ba095",
+        published_accuracy: "AP 0.623 (COCO val2017, person detections AP 56.4, MMPose)",
+    },
+    ModelInfo {
+        id: "cpm-mmpose-coco-384x288",
+        aliases: &[],
+        architecture: &mmpose_cpm::ARCHITECTURE,
+        joints: &skeleton::COCO17,
+        input_size: (288, 384),
+        // Three ceil-halving pools: maps at exactly 1/8 for inputs that are multiples of 8.
+        stride: 8,
+        norm: InputNorm::RgbImageNet,
+        resize: ResizeMode::Letterbox,
+        decoding: Decoding::SinglePerson,
+        background: Background::None,
+        weights: WeightsLocation::File("cpm_coco_384x288-80feb4bc_20200821.pth"),
+        file_name: "cpm_coco_384x288-80feb4bc_20200821.pth",
+        url: Some("https://download.openmmlab.com/mmpose/top_down/cpm/cpm_coco_384x288-80feb4bc_20200821.pth"),
+        source: "MMPose 0.x model zoo (configs/body/2d_kpt_sview_rgb_img/topdown_heatmap/coco/cpm_coco_384x288.py): MMPose's CPM (backbone CPM + TopdownHeatmapMultiStageHead; BatchNorm, no centre map), not the paper's CPM; only a SHA-256 prefix (80feb4bc) is published, in the file name",
+        licence: "Apache-2.0",
+        sha256: "",
+        sha256_prefix: "80feb4bc",
+        published_accuracy: "AP 0.650 (COCO val2017, person detections AP 56.4, MMPose)",
     },
 ];
 

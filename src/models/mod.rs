@@ -33,8 +33,8 @@ pub use info::{
 };
 pub use net::{to_maps, Memory, PoseNet, RunOptions, RunOutput, StageOutput};
 pub use nets::{
-    cpm, higher_hrnet, hrnet, openpose_mobilenet, pefm_cpm, pefm_hourglass, simple_baseline,
-    stacked_hourglass, unipose, unipose_lstm,
+    cpm, higher_hrnet, hrnet, mmpose_cpm, mmpose_hourglass, openpose_mobilenet, pefm_cpm,
+    pefm_hourglass, simple_baseline, stacked_hourglass, unipose, unipose_lstm,
 };
 pub use receptive::ReceptiveField;
 pub use timing::{StepClock, StepTime};

@@ -30,7 +30,9 @@ pub fn is_checkpoint_extension(ext: Option<&str>) -> bool {
 /// settings (RGB input for SimpleBaseline) are MMPose's.
 pub fn entry_for_checkpoint(store: &TensorStore) -> Option<&'static ModelInfo> {
     let mmpose = weights::mmpose::is_mmpose(store.names());
-    if higher_hrnet_keys(store) {
+    if let Some(info) = mmpose_only_entry(store) {
+        Some(info)
+    } else if higher_hrnet_keys(store) {
         higher_hrnet_entry(store, mmpose)
     } else if mmpose {
         let official: std::collections::HashMap<String, candle_core::Tensor> = store
@@ -51,6 +53,28 @@ pub fn entry_for_checkpoint(store: &TensorStore) -> Option<&'static ModelInfo> {
     } else {
         catalog::find("cpm-lsp-pytorch")
     }
+}
+
+/// MMPose's own networks, which have no official-code counterpart: its CPM
+/// (`backbone.cpm_stages.*`, `backbone.middle.*`; MPII for 16 joints, else COCO 256×192) and
+/// its Hourglass-52 (`backbone.hourglass_modules.*`, COCO 256²).
+fn mmpose_only_entry(store: &TensorStore) -> Option<&'static ModelInfo> {
+    let any = |prefix: &str| store.names().any(|k| k.starts_with(prefix));
+    if any("backbone.cpm_stages.") && any("backbone.middle.") {
+        let joints = store
+            .get_any("backbone.stem.9.conv.weight")
+            .ok()
+            .and_then(|t| t.dims().first().copied());
+        return catalog::find(if joints == Some(16) {
+            "cpm-mmpose-mpii-368"
+        } else {
+            "cpm-mmpose-coco-256x192"
+        });
+    }
+    if any("backbone.hourglass_modules.") {
+        return catalog::find("hourglass52-mmpose-coco-256");
+    }
+    None
 }
 
 /// Whether a checkpoint (official or MMPose names) holds a HigherHRNet: the 1/2-resolution

@@ -6,6 +6,7 @@
 pub mod cpm;
 pub mod higher_hrnet;
 pub mod hrnet;
+pub mod mmpose_cpm;
 pub mod mmpose_hourglass;
 pub mod openpose_mobilenet;
 pub mod pefm_cpm;
