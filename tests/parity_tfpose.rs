@@ -10,6 +10,10 @@ use posescope::models::Model;
 
 const STAGES: usize = 6;
 const TOLERANCE: f32 = 1e-3;
+/// RMS of the difference relative to the reference's standard deviation, per stage and
+/// branch. The absolute bound above is loose on the PAFs (about 2.5e-2·std); this one is
+/// what the port achieves (worst 1.55e-5 measured on the three fixtures), with a 3× margin.
+const RMS_TOLERANCE: f32 = 5e-5;
 
 #[test]
 fn mobilenet_thin_matches_tensorflow_on_every_stage() {
@@ -57,6 +61,10 @@ fn mobilenet_thin_matches_tensorflow_on_every_stage() {
                 assert!(
                     max_abs <= TOLERANCE,
                     "{name} {key}: max-abs {max_abs} > {TOLERANCE}"
+                );
+                assert!(
+                    rel_rms <= RMS_TOLERANCE,
+                    "{name} {key}: rms/std {rel_rms} > {RMS_TOLERANCE}"
                 );
                 worst = worst.max(max_abs);
             }

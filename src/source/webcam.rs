@@ -266,10 +266,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listing_cameras_does_not_panic() {
+    fn listing_cameras_gives_named_devices_or_a_clear_error() {
         match list_cameras() {
-            Ok(cams) => eprintln!("cameras: {cams:?}"),
-            Err(e) => eprintln!("cannot list cameras: {e}"),
+            Ok(cams) => {
+                println!("cameras: {cams:?}");
+                for c in &cams {
+                    assert!(!c.name.trim().is_empty(), "a camera without a name: {c:?}");
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                println!("cannot list cameras: {msg}");
+                assert!(msg.to_lowercase().contains("camera"), "{msg}");
+            }
         }
     }
 
