@@ -133,3 +133,52 @@ fn mmpose_top_down_checkpoints_match_mmpose() {
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }
+
+/// The two real MMPose checkpoint files of the fixtures (the same state dict in the zip and
+/// the legacy `torch.save` format, named as MMPose publishes them), opened by path exactly as
+/// a user opens a download: recognised as MMPose HigherHRNet, every key read, outputs
+/// within tolerance of MMPose's.
+#[test]
+fn real_mmpose_checkpoint_files_in_both_torch_formats_run_like_mmpose() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let fixture = shared.join("fixtures/posegen-mmpose/higherhrnet_w8_coco_ckpt");
+    let input = load(&fixture.join("input.safetensors"))
+        .remove("input")
+        .unwrap();
+    let want = load(&fixture.join("outputs.safetensors"));
+    for file in [
+        "higherhrnet_w8_coco_128x128-aab8d5ee_20261206.pth",
+        "higherhrnet_w8_coco_128x128_legacy-1dd7fdc7_20261206.pth",
+    ] {
+        let path = fixture.join(file);
+        let model = Model::load(path.to_str().unwrap(), &Device::Cpu).unwrap();
+        assert_eq!(model.info().id, "higherhrnet-w32-512", "{file}");
+        assert!(
+            model.unused_keys().is_empty(),
+            "{file}: {:?}",
+            model.unused_keys()
+        );
+        let out = model.run(&input, &RunOptions::default()).unwrap();
+        let output_0 = &want["output_0"];
+        header();
+        let mut failures = Vec::new();
+        failures.extend(check(
+            &format!("{file} output_0 heatmaps"),
+            &maps_tensor(&out.stages[0].heatmaps),
+            &channels(output_0, 0, 17),
+        ));
+        failures.extend(check(
+            &format!("{file} output_0 tags"),
+            &maps_tensor(out.stages[0].tags.as_ref().unwrap()),
+            &channels(output_0, 17, 17),
+        ));
+        failures.extend(check(
+            &format!("{file} output_1"),
+            &maps_tensor(&out.stages[1].heatmaps),
+            &want["output_1"],
+        ));
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}

@@ -424,15 +424,10 @@ impl PoseNet for PefmCpm {
         ))
     }
 
-    fn receptive_fields(&self, (w, h): (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
-        (0..self.config.stages)
-            .map(|t| {
-                (
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (w, w))),
-                    ReceptiveField::of_chain(&self.receptive_chain(t, (h, h))),
-                )
-            })
-            .collect()
+    fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        crate::models::net::per_axis_fields(self.config.stages, size, |t, len| {
+            self.receptive_chain(t, (len, len))
+        })
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
