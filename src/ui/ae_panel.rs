@@ -3,7 +3,6 @@
 
 use eframe::egui;
 
-use super::app::PosescopeApp;
 use crate::inspection::Inspection;
 use crate::render::PERSON_COLORS;
 
@@ -18,25 +17,40 @@ fn scales_text(scales: &[f64]) -> String {
         .join(", ")
 }
 
-/// The section; shown for bottom-up associative-embedding models only.
-pub fn ae_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
-    if !app.associative() {
-        return;
-    }
+/// What the caller does after the section changed a setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AeAction {
+    /// Nothing changed.
+    None,
+    /// Flip test or scales changed: the worker must run the network again.
+    Rerun,
+    /// Grouping parameters changed: regroup the current maps (no new forward pass).
+    Regroup,
+}
+
+/// The section for bottom-up associative-embedding models: test-time settings, grouping
+/// parameters (`ae`, the app's settings), and the current frame's grouping.
+pub fn ae_section(
+    ui: &mut egui::Ui,
+    ae_settings: &mut crate::pipeline::AeConfig,
+    ins: Option<&Inspection>,
+    person_colors: bool,
+) -> AeAction {
+    let mut action = AeAction::None;
     ui.heading("Associative embedding");
     let mut rerun = false;
     ui.horizontal(|ui| {
         rerun |= ui
-            .checkbox(&mut app.settings.ae.flip, "flip test")
+            .checkbox(&mut ae_settings.flip, "flip test")
             .on_hover_text("Also run the mirrored image and average, as the official test")
             .changed();
         egui::ComboBox::from_label("scales")
-            .selected_text(scales_text(&app.settings.ae.scales))
+            .selected_text(scales_text(&ae_settings.scales))
             .show_ui(ui, |ui| {
                 for preset in SCALE_PRESETS {
-                    let on = app.settings.ae.scales == *preset;
+                    let on = ae_settings.scales == *preset;
                     if ui.selectable_label(on, scales_text(preset)).clicked() && !on {
-                        app.settings.ae.scales = preset.to_vec();
+                        ae_settings.scales = preset.to_vec();
                         rerun = true;
                     }
                 }
@@ -47,10 +61,10 @@ pub fn ae_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             );
     });
     if rerun {
-        app.rebuild_worker();
+        action = AeAction::Rerun;
     }
 
-    let mut p = app.settings.ae.params.clone();
+    let mut p = ae_settings.params.clone();
     ui.add(
         egui::Slider::new(&mut p.detection_threshold, 0.01..=1.0)
             .logarithmic(true)
@@ -72,15 +86,17 @@ pub fn ae_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         ui.checkbox(&mut p.refine, "refine")
             .on_hover_text("Fill missing joints from the person's mean tag");
     });
-    if p != app.settings.ae.params {
-        app.settings.ae.params = p;
-        app.regroup();
+    if p != ae_settings.params {
+        ae_settings.params = p;
+        if action == AeAction::None {
+            action = AeAction::Regroup;
+        }
     }
-    let Some(ins) = app.inspection.clone() else {
-        return;
+    let Some(ins) = ins else {
+        return action;
     };
     let Some(ae) = &ins.grouping else {
-        return;
+        return action;
     };
     let grouped = ae
         .grouping
@@ -94,7 +110,8 @@ pub fn ae_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         grouped,
         ae.grouping.candidates.len()
     ));
-    tag_lanes(ui, &ins, app.settings.person_colors);
+    tag_lanes(ui, ins, person_colors);
+    action
 }
 
 /// Per joint (one lane each), the first tag value of every candidate peak, coloured by the

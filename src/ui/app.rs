@@ -626,8 +626,13 @@ impl eframe::App for PosescopeApp {
         super::panels::side_panel(self, ui);
         super::panels::status_bar(self, ui);
         super::viewport::central(self, ui);
-        super::help::window(self, ui.ctx());
-        super::eval_panel::window(self, ui.ctx());
+        super::help::window(ui.ctx(), &mut self.settings.show_help);
+        super::eval_panel::window(
+            ui.ctx(),
+            &mut self.eval,
+            &self.settings.model,
+            &self.settings.device,
+        );
         super::panels::dropped_files(self, ui.ctx());
         if self.busy() {
             ui.ctx().request_repaint_after(Duration::from_millis(30));

@@ -10,7 +10,6 @@ use std::sync::{mpsc, Arc};
 
 use eframe::egui;
 
-use super::app::PosescopeApp;
 use crate::eval::{self, EvalConfig, Metric, Norm, PersonInput, Report};
 
 /// A running evaluation.
@@ -119,20 +118,19 @@ fn start(state: &mut EvalState, model: String, device: String, ctx: egui::Contex
     });
 }
 
-/// The Evaluation window (toolbar "Evaluate…").
-pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
-    app.eval.poll();
-    if !app.eval.open {
+/// The Evaluation window (toolbar "Evaluate…") for the model `model` on `device` (the
+/// app's current choice).
+pub fn window(ctx: &egui::Context, state: &mut EvalState, model: &str, device: &str) {
+    state.poll();
+    if !state.open {
         return;
     }
-    let mut open = app.eval.open;
-    let model = app.settings.model.clone();
-    let device = app.settings.device.clone();
+    let mut open = state.open;
     egui::Window::new("Evaluation")
         .open(&mut open)
         .default_width(420.0)
         .show(ctx, |ui| {
-            let st = &mut app.eval;
+            let st = &mut *state;
             ui.label(format!("model: {model}"));
             ui.horizontal(|ui| {
                 if ui.button("Annotations…").clicked() {
@@ -207,7 +205,7 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
                 }
                 None => {
                     if ui.button("Run evaluation").clicked() {
-                        start(st, model.clone(), device.clone(), ctx.clone());
+                        start(st, model.to_string(), device.to_string(), ctx.clone());
                     }
                 }
             }
@@ -219,7 +217,7 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
                 results(ui, &report);
             }
         });
-    app.eval.open = open;
+    state.open = open;
 }
 
 /// Saves the report JSON or the chart PNG next to each other, chosen by a dialog.

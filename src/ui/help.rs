@@ -2,13 +2,16 @@
 
 use eframe::egui;
 
-use super::app::PosescopeApp;
-use super::keys::SHORTCUTS;
+use super::shortcuts::SHORTCUTS;
 
-pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
-    let mut open = app.settings.show_help;
+/// The help window, shown while `open` (closing it clears the flag).
+pub fn window(ctx: &egui::Context, open: &mut bool) {
+    if !*open {
+        return;
+    }
+    let mut shown = true;
     egui::Window::new("Help")
-        .open(&mut open)
+        .open(&mut shown)
         .resizable(false)
         .show(ctx, |ui| {
             ui.label(
@@ -37,5 +40,5 @@ pub fn window(app: &mut PosescopeApp, ctx: &egui::Context) {
                  clears it).",
             );
         });
-    app.settings.show_help = open;
+    *open = shown;
 }

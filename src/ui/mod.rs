@@ -12,6 +12,7 @@ mod keys;
 pub mod overlay;
 mod panels;
 pub mod settings;
+mod shortcuts;
 pub mod viewport;
 
 pub use app::{PosescopeApp, StartOptions};

@@ -226,7 +226,18 @@ pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 stage_section(app, ui);
                 ui.separator();
                 if app.associative() {
-                    super::ae_panel::ae_section(app, ui);
+                    let ins = app.inspection.clone();
+                    let action = super::ae_panel::ae_section(
+                        ui,
+                        &mut app.settings.ae,
+                        ins.as_deref(),
+                        app.settings.person_colors,
+                    );
+                    match action {
+                        super::ae_panel::AeAction::Rerun => app.rebuild_worker(),
+                        super::ae_panel::AeAction::Regroup => app.regroup(),
+                        super::ae_panel::AeAction::None => {}
+                    }
                     ui.separator();
                 }
                 if app.single_person() {
