@@ -124,6 +124,16 @@ fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>, base: &str) -> std::io
             stream.write_all(&head("200 OK", ""))?;
             stream.write_all(&body[..body.len() / 2])?;
         }
+        "/stall" => {
+            // Half the body, then nothing for longer than any test waits.
+            stream.write_all(&head(
+                "200 OK",
+                &format!("Content-Length: {}\r\n", body.len()),
+            ))?;
+            stream.write_all(&body[..body.len() / 2])?;
+            stream.flush()?;
+            std::thread::sleep(Duration::from_secs(30));
+        }
         _ => {
             stream.write_all(&head("404 Not Found", "Content-Length: 9\r\n"))?;
             stream.write_all(b"not found")?;
@@ -671,4 +681,27 @@ fn every_mmpose_entry_is_downloadable_with_its_published_prefix() {
         assert!(!m.published_accuracy.is_empty(), "{}", m.id);
         assert!(m.licence.starts_with("Apache-2.0"), "{}", m.id);
     }
+}
+
+#[test]
+fn a_server_that_stalls_is_given_up_on_and_leaves_nothing() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/stall");
+    let full = sha256_hex(&payload());
+    let info = prefix_model(url.clone(), &full[..8]);
+    let started = std::time::Instant::now();
+    let err = fetch(
+        &info,
+        &FetchOptions {
+            timeout: Some(Duration::from_secs(1)),
+            ..opts(dir.path())
+        },
+        |_| {},
+    )
+    .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, FetchError::Read { .. }), "{err:?}");
+    assert!(waited < Duration::from_secs(10), "gave up after {waited:?}");
+    assert_failed_cleanly(&err, &url, dir.path());
 }
