@@ -105,18 +105,31 @@ fn fetch_one(info: &ModelInfo, opts: &FetchOptions) -> anyhow::Result<()> {
         }
         FetchOutcome::AlreadyPresent { path } => {
             eprintln!(
-                "{}: already present at {} (sha256 verified; --force downloads again)",
+                "{}: already present at {} ({}; --force downloads again)",
                 info.id,
-                path.display()
+                path.display(),
+                verified_by(info)
             );
         }
         FetchOutcome::Downloaded { path, bytes, .. } => {
             eprintln!(
-                "{}: saved {} ({bytes} bytes, sha256 verified)",
+                "{}: saved {} ({bytes} bytes, {})",
                 info.id,
-                path.display()
+                path.display(),
+                verified_by(info)
             );
         }
     }
     Ok(())
+}
+
+/// How a fetched file was checked, for the messages above.
+fn verified_by(info: &ModelInfo) -> String {
+    match fetch::Checksum::of(info) {
+        fetch::Checksum::Full(_) => "SHA-256 verified".into(),
+        fetch::Checksum::Prefix(p) => {
+            format!("published SHA-256 prefix {p} verified, full hash recorded beside it")
+        }
+        fetch::Checksum::None => "not verified".into(),
+    }
 }
