@@ -69,14 +69,12 @@ pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
     #[cfg(target_arch = "x86_64")]
     if let Some(v4) = pulp::x86::V4::try_new() {
         if avx512_is_split() && narrow(16) {
-            note(Level::Avx512Narrow);
             return pulp::Simd::vectorize(v4, Narrow { op, v3: *v4 });
         }
     }
     // Elsewhere no CPU runs its widest vectors at half rate.
     #[cfg(not(target_arch = "x86_64"))]
     let _ = narrow;
-    note(Level::Detected);
     pulp::Arch::new().dispatch(op)
 }
 
@@ -84,7 +82,35 @@ pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
 /// [`force_level`]).
 #[inline(always)]
 pub(crate) fn dispatch<Op: pulp::WithSimd>(op: Op) -> Op::Output {
-    dispatch_narrow_if(op, |_| false)
+    Dispatcher::new().run(op)
+}
+
+/// The dispatch decision of one operation, taken once (the CPU's features, any forced
+/// level) and reused for each of its many inner calls: detecting per call and counting
+/// every call measured as a slowdown in the Winograd transforms.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dispatcher {
+    arch: pulp::Arch,
+    forced: Level,
+}
+
+impl Dispatcher {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self {
+            arch: pulp::Arch::new(),
+            forced: forced_level(),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn run<Op: pulp::WithSimd>(self, op: Op) -> Op::Output {
+        if self.forced == Level::Detected {
+            self.arch.dispatch(op)
+        } else {
+            dispatch_at(self.forced, op)
+        }
+    }
 }
 
 /// The instruction sets the kernels can run at.
@@ -148,7 +174,7 @@ pub fn force_level(level: Level) {
 /// interleave.
 pub static LEVEL_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(UNSET);
 
 const LEVELS: [Level; 5] = [
     Level::Detected,
@@ -162,23 +188,41 @@ const LEVELS: [Level; 5] = [
 /// `POSESCOPE_SIMD` (see [`Level::parse`]; for A/B runs and the tests of every level).
 #[inline(always)]
 pub fn forced_level() -> Level {
-    static FROM_ENV: std::sync::Once = std::sync::Once::new();
-    FROM_ENV.call_once(|| {
-        if let Some(level) = std::env::var("POSESCOPE_SIMD")
-            .ok()
-            .and_then(|v| Level::parse(&v))
-        {
-            force_level(level);
-        }
-    });
+    let mut index = FORCED.load(std::sync::atomic::Ordering::Relaxed);
+    if index == UNSET {
+        index = level_from_env();
+    }
     LEVELS
-        .get(FORCED.load(std::sync::atomic::Ordering::Relaxed) as usize)
+        .get(index as usize)
         .copied()
         .unwrap_or(Level::Detected)
 }
 
-/// How many dispatches ran at each level (in [`Level`] order), so that tests can check that
-/// the level they forced is the one that ran.
+/// [`FORCED`] before the environment was read.
+const UNSET: u8 = u8::MAX;
+
+#[cold]
+#[inline(never)]
+fn level_from_env() -> u8 {
+    let level = std::env::var("POSESCOPE_SIMD")
+        .ok()
+        .and_then(|v| Level::parse(&v))
+        .unwrap_or(Level::Detected);
+    let index = level.index() as u8;
+    // A level forced in the meantime by `force_level` wins.
+    match FORCED.compare_exchange(
+        UNSET,
+        index,
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+    ) {
+        Ok(_) => index,
+        Err(current) => current,
+    }
+}
+
+/// How many forced dispatches ran at each level (in [`Level`] order), so that tests can
+/// check that the level they forced is the one that ran (the default path counts nothing).
 static RAN: [std::sync::atomic::AtomicU64; 5] = [const { std::sync::atomic::AtomicU64::new(0) }; 5];
 
 #[inline(always)]

@@ -178,10 +178,11 @@ impl candle_core::CustomOp1 for Resize {
         }
         let mut out = vec![0f32; n * c * ho * wo];
         if ho * wo > 0 && h * w > 0 {
+            let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
             out.par_chunks_mut(ho * wo)
                 .zip(x.par_chunks(h * w))
                 .for_each_init(Vec::new, |row, (o, input)| {
-                    crate::kernels::cpu_util::dispatch(ResizePlane {
+                    dispatcher.run(ResizePlane {
                         op: self,
                         input,
                         width: w,

@@ -714,6 +714,7 @@ impl CustomOp1 for WinogradOp<'_> {
             .unwrap_or_default();
         let v_all = aligned(&mut v, c * XI * columns);
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
+        let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let mut out = vec![0f32; len];
         for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
@@ -729,7 +730,7 @@ impl CustomOp1 for WinogradOp<'_> {
                     .zip(image.par_chunks(h * w))
                     .for_each(|(vc, plane)| {
                         with_scratch(|scratch| {
-                            crate::kernels::cpu_util::dispatch(InputTransform {
+                            dispatcher.run(InputTransform {
                                 plane,
                                 v: vc,
                                 columns,
@@ -764,7 +765,7 @@ impl CustomOp1 for WinogradOp<'_> {
                     .enumerate()
                     .for_each(|(oc, plane)| {
                         with_scratch(|scratch| {
-                            crate::kernels::cpu_util::dispatch(OutputTransform {
+                            dispatcher.run(OutputTransform {
                                 products: prod,
                                 base: oc * pstride,
                                 stride: o * pstride,
