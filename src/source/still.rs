@@ -16,18 +16,13 @@ pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> 
         path: path.to_path_buf(),
         source,
     };
-    let reader = ::image::ImageReader::open(path)
-        .map_err(io_err)?
+    // Read once: the same bytes are checked for completeness and decoded.
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    let reader = ::image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
         .with_guessed_format()
         .map_err(io_err)?;
-    let format = reader.format();
-    let decoded = reader.decode().map_err(|source| SourceError::Decode {
-        path: path.to_path_buf(),
-        source,
-    })?;
     // Decoders fill in what a truncated file lacks; refuse files that end early.
-    let bytes = std::fs::read(path).map_err(io_err)?;
-    if let Some(format) = format {
+    if let Some(format) = reader.format() {
         if let Some(why) = incomplete(format, &bytes) {
             return Err(SourceError::Decode {
                 path: path.to_path_buf(),
@@ -38,6 +33,10 @@ pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> 
             });
         }
     }
+    let decoded = reader.decode().map_err(|source| SourceError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(decoded.to_rgb8())
 }
 
