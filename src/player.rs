@@ -41,6 +41,9 @@ pub enum PlayerEvent {
     Ended,
     /// A frame or the source failed (already formatted for people).
     Error(String),
+    /// The camera was lost (unplugged, silent); the player keeps trying to reopen it and
+    /// reports [`PlayerEvent::Opened`] when it is back.
+    Disconnected(String),
 }
 
 /// Where frames come from.
@@ -49,8 +52,11 @@ pub enum PlayerInput {
     Path(PathBuf),
     /// The bundled sample photo.
     Sample,
-    #[cfg(feature = "webcam")]
-    Camera(u32),
+    /// A camera, in this mode (its default mode when `None`).
+    Camera {
+        id: crate::source::CameraId,
+        mode: Option<crate::source::CameraMode>,
+    },
 }
 
 /// A running player.
@@ -81,6 +87,7 @@ impl Player {
                     wake: Box::new(wake),
                     last_timestamp: None,
                     interval: DEFAULT_INTERVAL,
+                    lost: false,
                 };
                 state.run(cmd_rx);
             });
@@ -119,7 +126,12 @@ struct PlayerThread {
     last_timestamp: Option<Duration>,
     /// Time between the last two frames (the playback interval).
     interval: Duration,
+    /// The camera was lost; it is reopened every [`RECONNECT_INTERVAL`] while playing.
+    lost: bool,
 }
+
+/// How often a lost camera is looked for.
+pub const RECONNECT_INTERVAL: Duration = Duration::from_millis(500);
 
 impl PlayerThread {
     fn emit(&self, ev: PlayerEvent) -> bool {
@@ -132,8 +144,9 @@ impl PlayerThread {
         let src: Box<dyn FrameSource> = match &self.input {
             PlayerInput::Path(p) => source::open(p)?,
             PlayerInput::Sample => Box::new(SampleSource::new()?),
-            #[cfg(feature = "webcam")]
-            PlayerInput::Camera(i) => Box::new(source::webcam::WebcamSource::open(*i, None)?),
+            PlayerInput::Camera { id, mode } => {
+                Box::new(source::CameraSource::open(id, mode.as_ref())?)
+            }
         };
         self.source = Some(src);
         self.next = 0;
@@ -169,6 +182,12 @@ impl PlayerThread {
             Some(Err(e)) => {
                 self.next += 1;
                 let fatal = e.is_fatal();
+                if fatal && matches!(self.input, PlayerInput::Camera { .. }) {
+                    // Keep playing: the camera is reopened when it comes back.
+                    self.source = None;
+                    self.lost = true;
+                    return self.emit(PlayerEvent::Disconnected(e.to_string()));
+                }
                 self.emit(PlayerEvent::Error(e.to_string()));
                 !fatal
             }
@@ -198,23 +217,42 @@ impl PlayerThread {
         self.advance()
     }
 
+    /// Tells the UI what is open.
+    fn announce(&self) -> bool {
+        let (description, frames) = match &self.source {
+            Some(s) => (s.describe(), s.len_hint()),
+            None => return false,
+        };
+        self.emit(PlayerEvent::Opened {
+            description,
+            frames,
+        })
+    }
+
+    /// Tries to reopen a lost camera; true when it is back.
+    fn reconnect(&mut self) -> bool {
+        if self.open().is_err() {
+            return false;
+        }
+        self.lost = false;
+        self.last_timestamp = None;
+        self.announce()
+    }
+
     fn run(&mut self, commands: Receiver<PlayerCommand>) {
         if let Err(e) = self.open() {
             self.emit(PlayerEvent::Error(e.to_string()));
             return;
         }
-        let (description, frames) = match &self.source {
-            Some(s) => (s.describe(), s.len_hint()),
-            None => return,
-        };
-        if !self.emit(PlayerEvent::Opened {
-            description,
-            frames,
-        }) {
+        if !self.announce() {
             return;
         }
         self.advance();
-        let mut playing = false;
+        // A camera plays as soon as it is open.
+        let mut playing = matches!(self.input, PlayerInput::Camera { .. });
+        if playing {
+            self.emit(PlayerEvent::Playing(true));
+        }
         let mut due = Instant::now();
         loop {
             let cmd = if playing {
@@ -230,6 +268,12 @@ impl PlayerThread {
                 }
             };
             match cmd {
+                None if self.lost => {
+                    due = Instant::now() + RECONNECT_INTERVAL;
+                    if self.reconnect() {
+                        due = Instant::now();
+                    }
+                }
                 None => {
                     due += self.interval;
                     if due < Instant::now() {

@@ -1,5 +1,8 @@
 //! `posescope infer`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -53,7 +56,12 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
 
 pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     // Open the input first: a missing or unreadable input fails before the model loads.
-    let mut src = source::open(&args.input)?;
+    let live = source::camera_input(&args.input).is_some();
+    let mut src = source::open_input(&args.input)?;
+    if live {
+        tracing::info!("recording {} (Ctrl-C stops)", src.describe());
+    }
+    let stop = stop_on_ctrl_c();
     let mut pipeline = build_pipeline(&args.model)?;
     {
         let mut config = pipeline.config().clone();
@@ -137,8 +145,17 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     let mut done = 0u64;
     let mut failures: Vec<String> = Vec::new();
     let mut forward_ms = Vec::new();
-    while args.max_frames.is_none_or(|m| done < m) {
+    // Live sources: camera frames that came while a frame was processed (index gaps).
+    let mut last_index: Option<u64> = None;
+    let mut missed = 0u64;
+    while args.max_frames.is_none_or(|m| done < m) && !stop.load(Ordering::SeqCst) {
         let Some(frame) = src.next_frame() else { break };
+        if let Ok(f) = &frame {
+            if let Some(prev) = last_index {
+                missed += f.index.saturating_sub(prev + 1);
+            }
+            last_index = Some(f.index);
+        }
         done += 1;
         bar.inc(1);
         let result = frame
@@ -179,6 +196,15 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
         args.out.display()
     );
+    if live {
+        tracing::info!(
+            "the camera delivered {missed} more frames while frames were processed (the newest \
+             is always taken)"
+        );
+    }
+    if stop.load(Ordering::SeqCst) {
+        tracing::info!("stopped by Ctrl-C; every frame written is complete");
+    }
     if let Some(first) = failures.first() {
         bail!("{} frame(s) failed; first: {first}", failures.len());
     }
@@ -186,4 +212,21 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         bail!("'{}' produced no frames", args.input.display());
     }
     Ok(())
+}
+
+/// A flag that Ctrl-C sets: the frame in progress is finished and written, then the run
+/// ends normally. A second Ctrl-C exits at once (status 130); outputs are written to a
+/// temporary file and renamed, so none is left half-written either way.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = installed {
+        tracing::debug!("Ctrl-C handler not installed: {e}");
+    }
+    stop
 }

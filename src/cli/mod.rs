@@ -67,7 +67,7 @@ pub enum Command {
     /// Measure a model's accuracy on an annotated dataset (PCK, PCKh or COCO OKS AP, per
     /// stage) and write a JSON report and a PNG chart.
     Eval(EvalArgs),
-    /// List the cameras (needs the `webcam` feature).
+    /// List the cameras with their formats, sizes and frame rates.
     Cameras,
 }
 
@@ -150,7 +150,9 @@ pub fn parse_box(s: &str) -> Result<[f64; 4], String> {
 pub struct InferArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// An image, a folder of images, or a video file.
+    /// An image, a folder of images, a video file, or `camera:N` (a live camera; see
+    /// `posescope cameras`; record until Ctrl-C or `--max-frames`). `sim-camera:VIDEO` plays
+    /// VIDEO as a live camera would.
     #[arg(long, short)]
     pub input: PathBuf,
     /// Output directory (created if needed).

@@ -66,21 +66,17 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn cameras() -> anyhow::Result<()> {
-    #[cfg(feature = "webcam")]
-    {
-        let cams = crate::source::webcam::list_cameras()?;
-        if cams.is_empty() {
-            println!("no cameras found");
-        }
-        for c in cams {
-            println!("{}: {}", c.index, c.name);
-        }
-        Ok(())
+    let cams = crate::source::list_cameras()?;
+    if cams.is_empty() {
+        println!("no cameras found");
     }
-    #[cfg(not(feature = "webcam"))]
-    {
-        anyhow::bail!(
-            "this posescope was built without webcam support: rebuild with `--features webcam`"
-        )
+    for c in cams {
+        println!("{c}");
+        let default = crate::source::camera::default_mode(&c.modes);
+        for m in &c.modes {
+            let mark = if Some(m) == default.as_ref() { "  (default)" } else { "" };
+            println!("    {m}{mark}");
+        }
     }
+    Ok(())
 }

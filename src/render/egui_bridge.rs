@@ -146,7 +146,12 @@ impl SceneCallback {
         Placement {
             clip_min: to_clip(self.image_rect.min),
             clip_max: to_clip(self.image_rect.max),
-            screen_px_per_image_px: [size.x / w.max(1) as f32, size.y / h.max(1) as f32],
+            // A mirrored view has a flipped rect (negative width): the clip corners carry the
+            // mirroring, the pixel scale is a magnitude.
+            screen_px_per_image_px: [
+                size.x.abs() / w.max(1) as f32,
+                size.y.abs() / h.max(1) as f32,
+            ],
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Frame sources: one image, a folder of images, a video file, a webcam (feature `webcam`).
+//! Frame sources: one image, a folder of images, a video file, a camera.
 //!
 //! Every source yields [`Frame`]s in order; each carries its index, its timestamp and the
 //! stem that exporters use to name output files.
@@ -22,19 +22,16 @@ pub struct Frame {
     pub output_stem: String,
 }
 
+pub mod camera;
 mod folder;
 // A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
 mod video;
-/// Live cameras through nokhwa (feature `webcam`).
-#[cfg(feature = "webcam")]
-pub mod webcam;
 
 pub use folder::{natural_cmp, FolderSource};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
-#[cfg(feature = "webcam")]
-pub use webcam::{list_cameras, CameraInfo, WebcamSource};
+pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 
 use std::fmt;
 use std::path::Path;
@@ -108,6 +105,25 @@ pub enum SourceError {
         /// The camera index.
         index: u32,
         /// What went wrong.
+        message: String,
+    },
+    /// Another program holds the camera.
+    #[error(
+        "camera {index} ('{name}') is busy: another program is using it (a video call, another \
+         posescope, a browser tab); close it and try again"
+    )]
+    CameraBusy {
+        /// The camera index.
+        index: u32,
+        /// Its name.
+        name: String,
+    },
+    /// A streaming camera stopped: unplugged, or silent for too long.
+    #[error("camera {index} lost: {message}")]
+    CameraLost {
+        /// The camera index.
+        index: u32,
+        /// What happened.
         message: String,
     },
     /// The system's cameras could not be listed (no backend, no permission).
@@ -216,6 +232,35 @@ pub fn is_image_path(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|k| e.eq_ignore_ascii_case(k)))
+}
+
+/// Opens an input as given on the command line: `camera:N` (or `camera`) is camera N,
+/// `sim-camera:VIDEO` a [`SimCamera`] playing VIDEO in real time; anything else is a path
+/// for [`open`]. An existing file of that name wins over the camera meaning.
+///
+/// # Errors
+/// As [`open`] and [`CameraSource::open`].
+pub fn open_input(input: &Path) -> Result<Box<dyn FrameSource>, SourceError> {
+    match camera_input(input) {
+        Some(id) => Ok(Box::new(CameraSource::open(&id, None)?)),
+        None => open(input),
+    }
+}
+
+/// The camera an `--input` names, if it names one (see [`open_input`]).
+pub fn camera_input(input: &Path) -> Option<CameraId> {
+    if input.exists() {
+        return None;
+    }
+    let text = input.to_str()?;
+    if let Some(video) = text.strip_prefix("sim-camera:") {
+        return Some(CameraId::Simulated(SimCamera::new(
+            0,
+            "simulated camera",
+            Path::new(video),
+        )));
+    }
+    camera::parse_camera_input(text).map(CameraId::Device)
 }
 
 /// Opens `path` as a frame source: a directory becomes a [`FolderSource`], a file with an

@@ -41,6 +41,10 @@ pub struct SourceState {
     pub frames: Option<u64>,
     pub position: u64,
     pub playing: bool,
+    /// The camera was lost (why); the player is looking for it again.
+    pub disconnected: Option<String>,
+    /// When it was lost.
+    pub disconnected_at: Option<Instant>,
 }
 
 enum ModelSlot {
@@ -115,6 +119,8 @@ pub struct PosescopeApp {
     pub eval: super::eval_panel::EvalState,
     /// The weights download offered for a model whose weights are absent.
     pub download: super::download::DownloadState,
+    /// The Camera menu's device list.
+    pub(super) camera_menu: super::camera::CameraMenu,
     ctx: egui::Context,
 }
 
@@ -138,7 +144,10 @@ impl PosescopeApp {
             crate::render::egui_bridge::install(rs);
         }
         let input = match start.input {
-            Some(p) => PlayerInput::Path(p),
+            Some(p) => match crate::source::camera_input(&p) {
+                Some(id) => PlayerInput::Camera { id, mode: None },
+                None => PlayerInput::Path(p),
+            },
             None => PlayerInput::Sample,
         };
         let mut app = Self {
@@ -167,6 +176,7 @@ impl PosescopeApp {
             adopt_model_defaults,
             eval: Default::default(),
             download: Default::default(),
+            camera_menu: Default::default(),
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
@@ -431,6 +441,30 @@ impl PosescopeApp {
         }));
     }
 
+    /// Frames the worker replaced before running them (newest frame wins), when one runs.
+    pub fn frames_dropped(&self) -> Option<u64> {
+        self.worker.as_ref().map(Worker::dropped)
+    }
+
+    /// Carries out what the Camera menu chose.
+    pub fn camera_action(&mut self, action: super::camera::CameraAction) {
+        use super::camera::CameraAction;
+        match action {
+            CameraAction::Open { id, mode } => self.open_input(PlayerInput::Camera { id, mode }),
+            CameraAction::Simulate(video) => {
+                let name = video
+                    .file_name()
+                    .map_or_else(|| "video".into(), |n| n.to_string_lossy().into_owned());
+                let sim = crate::source::SimCamera::new(0, &name, &video);
+                self.open_input(PlayerInput::Camera {
+                    id: crate::source::CameraId::Simulated(sim),
+                    mode: None,
+                });
+            }
+            CameraAction::Mirror(on) => self.view.mirror = on,
+        }
+    }
+
     pub fn player_command(&mut self, cmd: PlayerCommand) {
         if let Some(p) = &self.player {
             p.send(cmd);
@@ -473,11 +507,27 @@ impl PosescopeApp {
                     description,
                     frames,
                 } => {
+                    // A camera back after a loss goes on playing.
+                    let playing = self
+                        .source
+                        .as_ref()
+                        .is_some_and(|s| s.playing && s.disconnected.is_some());
+                    if playing {
+                        self.notify(format!("reconnected: {description}"), false);
+                    }
                     self.source = Some(SourceState {
                         description,
                         frames,
+                        playing,
                         ..SourceState::default()
                     });
+                }
+                PlayerEvent::Disconnected(e) => {
+                    if let Some(s) = &mut self.source {
+                        s.disconnected = Some(e.clone());
+                        s.disconnected_at = Some(Instant::now());
+                    }
+                    self.notify(format!("{e}; waiting for it to come back"), true);
                 }
                 PlayerEvent::Position(i) => {
                     if let Some(s) = &mut self.source {

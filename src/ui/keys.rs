@@ -57,7 +57,10 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
             };
         }
     }
-    if pressed(Key::M) {
+    // Shift+M before M: a plain-key match ignores Shift.
+    if shift(Key::M) {
+        app.view.mirror = !app.view.mirror;
+    } else if pressed(Key::M) {
         app.settings.joint_view = JointView::Max;
     }
     if pressed(Key::G) {
@@ -139,7 +142,7 @@ pub fn handle(app: &mut PosescopeApp, ctx: &egui::Context) {
         app.settings.show_hud = !app.settings.show_hud;
     }
     if pressed(Key::F) {
-        app.view = super::viewport::ViewState::default();
+        app.view = app.view.fit();
     }
     if pressed(Key::O) {
         super::panels::open_file_dialog(app);

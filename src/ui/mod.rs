@@ -4,6 +4,7 @@
 mod ae_panel;
 pub mod app;
 pub mod batch;
+pub mod camera;
 pub mod download;
 pub mod eval_panel;
 mod export;

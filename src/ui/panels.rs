@@ -148,31 +148,10 @@ pub(super) fn open_file_dialog(app: &mut PosescopeApp) {
     }
 }
 
-#[cfg(feature = "webcam")]
 fn camera_menu(app: &mut PosescopeApp, ui: &mut egui::Ui) {
-    ui.menu_button("Camera", |ui| match crate::source::webcam::list_cameras() {
-        Ok(cams) if cams.is_empty() => {
-            ui.label("No camera found.");
-        }
-        Ok(cams) => {
-            for c in cams {
-                if ui.button(format!("{}: {}", c.index, c.name)).clicked() {
-                    app.open_input(PlayerInput::Camera(c.index));
-                    app.player_command(PlayerCommand::Play);
-                    ui.close();
-                }
-            }
-        }
-        Err(e) => {
-            ui.label(format!("Cannot list cameras: {e}"));
-        }
-    });
-}
-
-#[cfg(not(feature = "webcam"))]
-fn camera_menu(_app: &mut PosescopeApp, ui: &mut egui::Ui) {
-    ui.add_enabled(false, egui::Button::new("Camera"))
-        .on_disabled_hover_text("This build has no webcam support (cargo feature `webcam`).");
+    if let Some(action) = app.camera_menu.ui(ui, app.view.mirror) {
+        app.camera_action(action);
+    }
 }
 
 fn player_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
@@ -903,6 +882,12 @@ pub fn status_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 app.display_rate.per_second(),
                 app.inference_rate.per_second()
             ));
+            if let Some(dropped) = app.frames_dropped().filter(|&d| d > 0) {
+                ui.monospace(format!("| {dropped} frames dropped while busy"))
+                    .on_hover_text(
+                        "Frames that arrived while the model was busy; the newest one is run",
+                    );
+            }
             if let Some(ins) = &app.inspection {
                 let t = &ins.timings;
                 let steps: Vec<String> = t

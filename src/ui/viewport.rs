@@ -14,11 +14,14 @@ use crate::colormap::Colormap;
 use crate::inspection::Inspection;
 use crate::render::{HeatmapLayer, OverlayStyle, Scene, SkeletonLayer, VectorLayer};
 
-/// Zoom and pan of the main view. Zoom 1 fits the image into the panel.
+/// Zoom, pan and mirroring of the main view. Zoom 1 fits the image into the panel.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ViewState {
     pub zoom: f32,
     pub pan: egui::Vec2,
+    /// Shown mirrored left to right (selfie view). Only the display is mirrored: the
+    /// network sees the camera's picture, so left and right joints keep their names.
+    pub mirror: bool,
 }
 
 impl Default for ViewState {
@@ -26,17 +29,38 @@ impl Default for ViewState {
         Self {
             zoom: 1.0,
             pan: egui::Vec2::ZERO,
+            mirror: false,
         }
     }
 }
 
-/// Where an image of `size` pixels lands inside `panel` for this view state.
+impl ViewState {
+    /// Back to fitting the image, keeping the mirroring.
+    pub fn fit(self) -> Self {
+        Self {
+            mirror: self.mirror,
+            ..Self::default()
+        }
+    }
+}
+
+/// Where an image of `size` pixels lands inside `panel` for this view state. When the view
+/// is mirrored the rect is flipped (`min.x > max.x`): the image's left edge is at `min.x`,
+/// so every mapping between image and screen written as `min + rel * size` mirrors with it.
 pub fn image_rect(panel: egui::Rect, size: egui::Vec2, view: &ViewState) -> egui::Rect {
     let fit = (panel.width() / size.x)
         .min(panel.height() / size.y)
         .max(1e-6);
     let scale = fit * view.zoom;
-    egui::Rect::from_center_size(panel.center() + view.pan, size * scale)
+    let rect = egui::Rect::from_center_size(panel.center() + view.pan, size * scale);
+    if view.mirror {
+        egui::Rect::from_min_max(
+            egui::pos2(rect.max.x, rect.min.y),
+            egui::pos2(rect.min.x, rect.max.y),
+        )
+    } else {
+        rect
+    }
 }
 
 fn key_of(parts: impl Hash) -> u64 {
@@ -222,7 +246,7 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 app.view.pan += response.drag_delta();
             }
             if response.double_clicked() {
-                app.view = ViewState::default();
+                app.view = app.view.fit();
             }
             let joint = overlay::selected_joint(app.settings.joint_view);
             let views = compare_views(app, ui, panel);
@@ -269,7 +293,31 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             {
                 hover_joint_names(app, ui, rect, size);
             }
+            disconnected_banner(app, ui, panel);
         });
+}
+
+/// Over the last frame of a lost camera: what happened, and that it is being looked for.
+fn disconnected_banner(app: &PosescopeApp, ui: &egui::Ui, panel: egui::Rect) {
+    let Some(src) = &app.source else { return };
+    let Some(why) = &src.disconnected else { return };
+    let secs = src.disconnected_at.map_or(0, |t| t.elapsed().as_secs());
+    let text = format!("{why}\nreconnecting when it comes back… ({secs} s)");
+    let galley = ui.painter().layout(
+        text,
+        egui::FontId::proportional(18.0),
+        egui::Color32::WHITE,
+        panel.width() - 40.0,
+    );
+    let pos = egui::pos2(panel.center().x - galley.size().x / 2.0, panel.min.y + 20.0);
+    ui.painter().rect_filled(
+        egui::Rect::from_min_size(pos, galley.size()).expand(8.0),
+        6.0,
+        egui::Color32::from_rgba_unmultiplied(140, 30, 20, 220),
+    );
+    ui.painter().galley(pos, galley, egui::Color32::WHITE);
+    // Keep the seconds counting while nothing else repaints.
+    ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
 }
 
 /// Image pixel `(x, y)` (pixel centres at integers) under the screen point `p` of an image

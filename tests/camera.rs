@@ -1,0 +1,311 @@
+//! Cameras without a camera: the simulated camera (a real video delivered in real time, that
+//! can be unplugged, replugged and made busy) drives the camera source, the player's
+//! reconnection, and `posescope infer --input camera:…` with `--max-frames` and Ctrl-C.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use posescope::models::Model;
+use posescope::pipeline::{Pipeline, PipelineConfig, Worker};
+use posescope::player::{Player, PlayerEvent, PlayerInput};
+use posescope::source::{CameraId, CameraSource, FrameSource, SimCamera, SourceError};
+
+/// A 25 fps, 320×180, 2 s clip cut from the shared street video (people walking), made
+/// once per test in `dir`.
+fn clip(dir: &Path) -> Option<PathBuf> {
+    let shared = common::shared_dir()?;
+    let out = dir.join("clip.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(shared.join("data/videos/street_crowd.mp4"))
+        .args(["-t", "2", "-vf", "scale=320:180", "-r", "25", "-an"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not cut the clip");
+    Some(out)
+}
+
+fn sim(dir: &Path) -> Option<SimCamera> {
+    Some(SimCamera::new(3, "test camera", &clip(dir)?))
+}
+
+#[test]
+fn frames_arrive_at_the_cameras_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    let mut src = CameraSource::open(&CameraId::Simulated(cam), None).unwrap();
+    assert!(src.describe().contains("320x180 @ 25 fps"), "{}", src.describe());
+    let t0 = Instant::now();
+    let mut indices = Vec::new();
+    for _ in 0..20 {
+        indices.push(src.next_frame().unwrap().unwrap().index);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    println!("20 frames in {elapsed:.3} s: {indices:?}");
+    // 20 frames at 25 fps take 0.76 s after the first; never faster than the camera.
+    assert!(elapsed >= 0.72, "frames came faster than 25 fps: {elapsed:.3} s");
+    assert!(elapsed < 2.5, "frames came far slower than 25 fps: {elapsed:.3} s");
+    assert_eq!(indices[0], 0);
+}
+
+#[test]
+fn a_slow_reader_gets_the_newest_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    let mut src = CameraSource::open(&CameraId::Simulated(cam.clone()), None).unwrap();
+    let mut indices = Vec::new();
+    let t0 = Instant::now();
+    for _ in 0..6 {
+        let f = src.next_frame().unwrap().unwrap();
+        // The camera delivers at 25 fps; the frame is the one due now, not a backlog.
+        let due = (t0.elapsed().as_secs_f64() * 25.0) as i64;
+        assert!(
+            (f.index as i64 - due).abs() <= 2,
+            "frame {} handed out at frame time {due}",
+            f.index
+        );
+        indices.push(f.index);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("indices read every 200 ms: {indices:?}");
+    for w in indices.windows(2) {
+        assert!(w[1] > w[0], "an older frame after a newer one: {indices:?}");
+        let gap = w[1] - w[0];
+        assert!((4..=7).contains(&gap), "expected ~5 frames per 200 ms: {indices:?}");
+    }
+    assert_eq!(cam.delivered(), 6);
+}
+
+#[test]
+fn the_clip_loops_like_an_endless_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    let mut src = CameraSource::open(&CameraId::Simulated(cam), None).unwrap();
+    let mut last = None;
+    let t0 = Instant::now();
+    // 2 s of clip; read 2.6 s worth.
+    while t0.elapsed() < Duration::from_millis(2600) {
+        let f = src.next_frame().unwrap().unwrap();
+        if let Some(prev) = last {
+            assert!(f.index > prev, "{} after {prev}", f.index);
+        }
+        last = Some(f.index);
+    }
+    assert!(last.unwrap() >= 55, "the clip did not go on past its end: {last:?}");
+}
+
+#[test]
+fn unplug_ends_the_stream_and_replug_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    let id = CameraId::Simulated(cam.clone());
+    let mut src = CameraSource::open(&id, None).unwrap();
+    src.next_frame().unwrap().unwrap();
+    cam.unplug();
+    let err = src.next_frame().unwrap().unwrap_err();
+    assert!(matches!(err, SourceError::CameraLost { index: 3, .. }), "{err}");
+    assert!(err.is_fatal());
+    assert!(err.to_string().contains("camera 3 lost"), "{err}");
+    assert!(src.next_frame().is_none(), "the stream goes on after a loss");
+    let err = CameraSource::open(&id, None).unwrap_err();
+    assert!(err.to_string().contains("unplugged"), "{err}");
+    cam.replug();
+    let mut src = CameraSource::open(&id, None).unwrap();
+    assert!(src.next_frame().unwrap().is_ok());
+}
+
+#[test]
+fn a_busy_camera_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    cam.set_busy(true);
+    let err = CameraSource::open(&CameraId::Simulated(cam), None).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::CameraBusy { .. }), "{msg}");
+    assert!(
+        msg.contains("busy") && msg.contains("another program") && msg.contains("test camera"),
+        "{msg}"
+    );
+}
+
+/// The player shows a lost camera, keeps looking for it, and plays on when it is back.
+#[test]
+fn the_player_reconnects_when_the_camera_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cam) = sim(dir.path()) else { return };
+    let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
+    let mut config = PipelineConfig::for_model(&model);
+    config.preprocess.size = (128, 96);
+    let worker = Worker::spawn(Pipeline::new(model, config));
+    let player = Player::spawn(
+        PlayerInput::Camera {
+            id: CameraId::Simulated(cam.clone()),
+            mode: None,
+        },
+        worker.submitter(),
+        || {},
+    );
+    let mut events = Vec::new();
+    let mut wait_for = |what: &str, pred: &dyn Fn(&PlayerEvent) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for ev in player.poll() {
+                let hit = pred(&ev);
+                events.push(ev);
+                if hit {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no {what}; events: {events:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for("opened", &|e| matches!(e, PlayerEvent::Opened { .. }));
+    wait_for("playing", &|e| *e == PlayerEvent::Playing(true));
+    wait_for("frame 5", &|e| matches!(e, PlayerEvent::Position(i) if *i >= 5));
+    cam.unplug();
+    wait_for("disconnect", &|e| matches!(e, PlayerEvent::Disconnected(_)));
+    std::thread::sleep(Duration::from_millis(1200));
+    let during: Vec<PlayerEvent> = player.poll();
+    assert!(
+        !during.iter().any(|e| matches!(e, PlayerEvent::Position(_))),
+        "frames while unplugged: {during:?}"
+    );
+    cam.replug();
+    wait_for("reopened", &|e| matches!(e, PlayerEvent::Opened { .. }));
+    wait_for("frames again", &|e| matches!(e, PlayerEvent::Position(_)));
+    assert!(
+        !events.iter().any(|e| matches!(e, PlayerEvent::Error(_))),
+        "{events:?}"
+    );
+    // The worker ran the newest frames, dropping what came while it was busy.
+    let results: Vec<_> = worker.results().try_iter().collect();
+    assert!(!results.is_empty());
+    let mut last = None;
+    for r in results {
+        let ins = r.unwrap();
+        if let Some(prev) = last {
+            assert!(ins.frame.index != prev, "a frame ran twice");
+        }
+        last = Some(ins.frame.index);
+    }
+}
+
+fn posescope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_posescope"))
+}
+
+fn outputs(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn no_temporaries(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("camera_"),
+            "a file that is not a finished output: {name}"
+        );
+    }
+}
+
+#[test]
+fn infer_records_a_camera_for_max_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(video) = clip(dir.path()) else { return };
+    let out = dir.path().join("rec");
+    let o = posescope()
+        .args(["infer", "--size", "128x96", "--no-maps", "--max-frames", "4", "--input"])
+        .arg(format!("sim-camera:{}", video.display()))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("recording simulated camera"), "{err}");
+    let json = outputs(&out, ".json");
+    assert_eq!(json.len(), 4, "{json:?}\n{err}");
+    assert_eq!(outputs(&out, ".png").len(), 4);
+    for j in &json {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(j).unwrap()).unwrap();
+        assert!(v.get("people").is_some(), "{}", j.display());
+    }
+    no_temporaries(&out);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_recording_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(video) = clip(dir.path()) else { return };
+    let out = dir.path().join("rec");
+    let mut child = posescope()
+        .args(["infer", "--size", "128x96", "--input"])
+        .arg(format!("sim-camera:{}", video.display()))
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !out.is_dir() || outputs(&out, ".json").len() < 2 {
+        assert!(Instant::now() < deadline, "no frames recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "status {:?}: {err}", o.status);
+    assert!(err.contains("stopped by Ctrl-C"), "{err}");
+    let json = outputs(&out, ".json");
+    assert!(json.len() >= 2);
+    assert_eq!(outputs(&out, ".png").len(), json.len());
+    assert_eq!(outputs(&out, ".maps.safetensors").len(), json.len());
+    for j in &json {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(j).unwrap())
+            .unwrap_or_else(|e| panic!("{} is not complete JSON: {e}", j.display()));
+    }
+    no_temporaries(&out);
+}
+
+/// On a machine without cameras (CI), the listing says so; with cameras, each has a name
+/// and its modes.
+#[test]
+fn cameras_lists_or_says_there_are_none() {
+    let o = posescope().arg("cameras").output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let has_nodes = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
+        .unwrap_or(false);
+    if !has_nodes {
+        assert_eq!(text.trim(), "no cameras found");
+    } else {
+        println!("{text}");
+    }
+    let o = posescope()
+        .args(["infer", "--input", "camera:7", "--out"])
+        .arg(std::env::temp_dir().join("posescope-no-camera"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("camera"), "{err}");
+}
