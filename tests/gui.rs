@@ -533,3 +533,126 @@ fn shift_drag_draws_a_person_box_and_runs_the_model_on_it() {
     h.run_steps(2);
     assert_eq!(h.state().settings.person_box, None);
 }
+
+/// A live camera in the app (the simulated camera playing a real clip in real time): it
+/// plays at once, the status bar counts frames dropped while the model was busy, a pulled
+/// cable shows a banner and a notice and the last frame stays, and the camera plays on when
+/// it is back. Shift+M mirrors the view (and only the view: the joints keep their names).
+#[test]
+fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
+    use egui_kittest::kittest::Queryable;
+    use posescope::player::PlayerInput;
+    use posescope::source::{CameraId, SimCamera};
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(shared.join("data/videos/street_crowd.mp4"))
+        .args(["-t", "2", "-vf", "scale=320:180", "-r", "25", "-an"])
+        .arg(&clip)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg could not cut the clip");
+    let cam = SimCamera::new(0, "desk camera", &clip);
+    let mut h = harness(None);
+    h.state_mut().open_input(PlayerInput::Camera {
+        id: CameraId::Simulated(cam.clone()),
+        mode: None,
+    });
+    let step_until = |h: &mut Harness<'static, PosescopeApp>,
+                      what: &str,
+                      pred: &dyn Fn(&PosescopeApp) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !pred(h.state()) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            h.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let camera_frame = |app: &PosescopeApp| {
+        app.inspection
+            .as_ref()
+            .is_some_and(|i| i.frame.width == 320 && i.frame.height == 180)
+    };
+    step_until(&mut h, "a camera frame", &camera_frame);
+    let src = h.state().source.clone().unwrap();
+    assert!(src.playing, "a camera plays when opened");
+    assert!(src.description.contains("desk camera"), "{}", src.description);
+    step_until(&mut h, "dropped frames", &|a| {
+        a.frames_dropped().is_some_and(|d| d > 0)
+    });
+    h.run_steps(2);
+    h.get_by_label_contains("frames dropped while busy");
+
+    // Unplug: banner and notice; the last frame stays on screen.
+    cam.unplug();
+    step_until(&mut h, "the loss", &|a| {
+        a.source.as_ref().is_some_and(|s| s.disconnected.is_some())
+    });
+    h.run_steps(2);
+    h.get_by_label_contains("waiting for it to come back");
+    assert!(camera_frame(h.state()));
+    let lost_at = h.state().inspection_serial;
+    std::thread::sleep(Duration::from_millis(800));
+    h.run_steps(3);
+    // At most the frame that was running when the cable went.
+    assert!(h.state().inspection_serial <= lost_at + 1);
+
+    // Replug: it plays on by itself.
+    cam.replug();
+    step_until(&mut h, "the reconnection", &|a| {
+        a.source
+            .as_ref()
+            .is_some_and(|s| s.disconnected.is_none() && s.playing)
+    });
+    let back_at = h.state().inspection_serial;
+    step_until(&mut h, "new frames", &|a| a.inspection_serial > back_at + 1);
+    h.run_steps(2);
+    h.get_by_label_contains("reconnected");
+
+    // Shift+M mirrors the drawn frame left to right; the inspection is unchanged.
+    h.state_mut().player_command(posescope::player::PlayerCommand::Pause);
+    step_until(&mut h, "pause", &|a| a.source.as_ref().is_some_and(|s| !s.playing));
+    h.run_steps(4);
+    let serial = h.state().inspection_serial;
+    let plain = h.render().unwrap();
+    let rect = h.state().image_screen_rect().unwrap();
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::M);
+    h.run_steps(3);
+    assert!(h.state().view.mirror);
+    assert_eq!(h.state().inspection_serial, serial);
+    let mirrored = h.render().unwrap();
+    let ppp = plain.width() as f32 / 1100.0;
+    let (x0, x1) = (
+        (rect.left().min(rect.right()) * ppp) as u32 + 2,
+        (rect.left().max(rect.right()) * ppp) as u32 - 2,
+    );
+    let (y0, y1) = ((rect.top() * ppp) as u32 + 2, (rect.bottom() * ppp) as u32 - 2);
+    let mut same = 0u64;
+    let mut flipped = 0u64;
+    let mut n = 0u64;
+    for y in (y0..y1).step_by(3) {
+        for x in (x0..x1).step_by(3) {
+            let p = plain.get_pixel(x, y).0;
+            let m = mirrored.get_pixel(x, y).0;
+            let f = mirrored.get_pixel(x0 + x1 - 1 - x, y).0;
+            let d = |a: [u8; 4], b: [u8; 4]| {
+                a.iter().zip(b).map(|(u, v)| u64::from(u.abs_diff(v))).sum::<u64>()
+            };
+            same += d(p, m);
+            flipped += d(p, f);
+            n += 1;
+        }
+    }
+    let (same, flipped) = (same as f64 / n as f64, flipped as f64 / n as f64);
+    println!("mean pixel difference: unmirrored {same:.2}, mirrored back {flipped:.2}");
+    assert!(flipped < 6.0, "the mirrored view is not the frame flipped ({flipped:.2})");
+    assert!(same > 4.0 * flipped, "mirroring changed too little ({same:.2} vs {flipped:.2})");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::M);
+    h.run_steps(2);
+    assert!(!h.state().view.mirror);
+}

@@ -125,7 +125,7 @@ impl SimCamera {
             video,
             mode,
             interval,
-            started: Instant::now(),
+            started: None,
             loop_offset: Duration::ZERO,
             loop_base: 0,
             last_in_loop: (0, Duration::ZERO),
@@ -143,7 +143,9 @@ pub(crate) struct SimStream {
     video: VideoSource,
     mode: CameraMode,
     interval: Duration,
-    started: Instant,
+    /// When the first frame was read (the camera's clock starts streaming then, as a real
+    /// camera's first frame comes after it has started up).
+    started: Option<Instant>,
     /// Due time of the current loop's first frame.
     loop_offset: Duration,
     /// Sequence number of the current loop's first frame.
@@ -209,7 +211,7 @@ impl CameraStream for SimStream {
                 Some(a) => a,
                 None => self.read().map_err(fatal)?,
             };
-            let now = self.started.elapsed();
+            let now = self.started.get_or_insert_with(Instant::now).elapsed();
             if next.1 <= now {
                 // Due already: it replaces any older due frame (the newest wins).
                 due = Some(next);
