@@ -40,7 +40,11 @@ fn frames_arrive_at_the_cameras_pace() {
     let dir = tempfile::tempdir().unwrap();
     let Some(cam) = sim(dir.path()) else { return };
     let mut src = CameraSource::open(&CameraId::Simulated(cam), None).unwrap();
-    assert!(src.describe().contains("320x180 @ 25 fps"), "{}", src.describe());
+    assert!(
+        src.describe().contains("320x180 @ 25 fps"),
+        "{}",
+        src.describe()
+    );
     let t0 = Instant::now();
     let mut indices = Vec::new();
     for _ in 0..20 {
@@ -49,8 +53,14 @@ fn frames_arrive_at_the_cameras_pace() {
     let elapsed = t0.elapsed().as_secs_f64();
     println!("20 frames in {elapsed:.3} s: {indices:?}");
     // 20 frames at 25 fps take 0.76 s after the first; never faster than the camera.
-    assert!(elapsed >= 0.72, "frames came faster than 25 fps: {elapsed:.3} s");
-    assert!(elapsed < 2.5, "frames came far slower than 25 fps: {elapsed:.3} s");
+    assert!(
+        elapsed >= 0.72,
+        "frames came faster than 25 fps: {elapsed:.3} s"
+    );
+    assert!(
+        elapsed < 2.5,
+        "frames came far slower than 25 fps: {elapsed:.3} s"
+    );
     assert_eq!(indices[0], 0);
 }
 
@@ -79,7 +89,10 @@ fn a_slow_reader_gets_the_newest_frame() {
     for w in indices.windows(2) {
         assert!(w[1] > w[0], "an older frame after a newer one: {indices:?}");
         let gap = w[1] - w[0];
-        assert!((3..=10).contains(&gap), "expected ~5 frames per 200 ms: {indices:?}");
+        assert!(
+            (3..=10).contains(&gap),
+            "expected ~5 frames per 200 ms: {indices:?}"
+        );
     }
     assert_eq!(cam.delivered(), 7);
 }
@@ -99,7 +112,10 @@ fn the_clip_loops_like_an_endless_camera() {
         }
         last = Some(f.index);
     }
-    assert!(last.unwrap() >= 55, "the clip did not go on past its end: {last:?}");
+    assert!(
+        last.unwrap() >= 55,
+        "the clip did not go on past its end: {last:?}"
+    );
 }
 
 #[test]
@@ -111,10 +127,16 @@ fn unplug_ends_the_stream_and_replug_opens_again() {
     src.next_frame().unwrap().unwrap();
     cam.unplug();
     let err = src.next_frame().unwrap().unwrap_err();
-    assert!(matches!(err, SourceError::CameraLost { index: 3, .. }), "{err}");
+    assert!(
+        matches!(err, SourceError::CameraLost { index: 3, .. }),
+        "{err}"
+    );
     assert!(err.is_fatal());
     assert!(err.to_string().contains("camera 3 lost"), "{err}");
-    assert!(src.next_frame().is_none(), "the stream goes on after a loss");
+    assert!(
+        src.next_frame().is_none(),
+        "the stream goes on after a loss"
+    );
     let err = CameraSource::open(&id, None).unwrap_err();
     assert!(err.to_string().contains("unplugged"), "{err}");
     cam.replug();
@@ -170,7 +192,10 @@ fn the_player_reconnects_when_the_camera_returns() {
     };
     wait_for("opened", &|e| matches!(e, PlayerEvent::Opened { .. }));
     wait_for("playing", &|e| *e == PlayerEvent::Playing(true));
-    wait_for("frame 5", &|e| matches!(e, PlayerEvent::Position(i) if *i >= 5));
+    wait_for(
+        "frame 5",
+        &|e| matches!(e, PlayerEvent::Position(i) if *i >= 5),
+    );
     cam.unplug();
     wait_for("disconnect", &|e| matches!(e, PlayerEvent::Disconnected(_)));
     std::thread::sleep(Duration::from_millis(1200));
@@ -226,10 +251,20 @@ fn no_temporaries(dir: &Path) {
 #[test]
 fn infer_records_a_camera_for_max_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(video) = clip(dir.path()) else { return };
+    let Some(video) = clip(dir.path()) else {
+        return;
+    };
     let out = dir.path().join("rec");
     let o = posescope()
-        .args(["infer", "--size", "128x96", "--no-maps", "--max-frames", "4", "--input"])
+        .args([
+            "infer",
+            "--size",
+            "128x96",
+            "--no-maps",
+            "--max-frames",
+            "4",
+            "--input",
+        ])
         .arg(format!("sim-camera:{}", video.display()))
         .arg("--out")
         .arg(&out)
@@ -252,9 +287,11 @@ fn infer_records_a_camera_for_max_frames() {
 #[test]
 fn ctrl_c_stops_a_recording_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(video) = clip(dir.path()) else { return };
+    let Some(video) = clip(dir.path()) else {
+        return;
+    };
     let out = dir.path().join("rec");
-    let mut child = posescope()
+    let child = posescope()
         .args(["infer", "--size", "128x96", "--input"])
         .arg(format!("sim-camera:{}", video.display()))
         .arg("--out")
@@ -268,7 +305,11 @@ fn ctrl_c_stops_a_recording_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "status {:?}: {err}", o.status);

@@ -581,7 +581,11 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
     step_until(&mut h, "a camera frame", &camera_frame);
     let src = h.state().source.clone().unwrap();
     assert!(src.playing, "a camera plays when opened");
-    assert!(src.description.contains("desk camera"), "{}", src.description);
+    assert!(
+        src.description.contains("desk camera"),
+        "{}",
+        src.description
+    );
     step_until(&mut h, "dropped frames", &|a| {
         a.frames_dropped().is_some_and(|d| d > 0)
     });
@@ -615,8 +619,11 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
     h.get_by_label_contains("reconnected");
 
     // Shift+M mirrors the drawn frame left to right; the inspection is unchanged.
-    h.state_mut().player_command(posescope::player::PlayerCommand::Pause);
-    step_until(&mut h, "pause", &|a| a.source.as_ref().is_some_and(|s| !s.playing));
+    h.state_mut()
+        .player_command(posescope::player::PlayerCommand::Pause);
+    step_until(&mut h, "pause", &|a| {
+        a.source.as_ref().is_some_and(|s| !s.playing)
+    });
     h.run_steps(4);
     let serial = h.state().inspection_serial;
     let plain = h.render().unwrap();
@@ -631,7 +638,10 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
         (rect.left().min(rect.right()) * ppp) as u32 + 2,
         (rect.left().max(rect.right()) * ppp) as u32 - 2,
     );
-    let (y0, y1) = ((rect.top() * ppp) as u32 + 2, (rect.bottom() * ppp) as u32 - 2);
+    let (y0, y1) = (
+        (rect.top() * ppp) as u32 + 2,
+        (rect.bottom() * ppp) as u32 - 2,
+    );
     let mut same = 0u64;
     let mut flipped = 0u64;
     let mut n = 0u64;
@@ -641,7 +651,10 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
             let m = mirrored.get_pixel(x, y).0;
             let f = mirrored.get_pixel(x0 + x1 - 1 - x, y).0;
             let d = |a: [u8; 4], b: [u8; 4]| {
-                a.iter().zip(b).map(|(u, v)| u64::from(u.abs_diff(v))).sum::<u64>()
+                a.iter()
+                    .zip(b)
+                    .map(|(u, v)| u64::from(u.abs_diff(v)))
+                    .sum::<u64>()
             };
             same += d(p, m);
             flipped += d(p, f);
@@ -650,8 +663,14 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
     }
     let (same, flipped) = (same as f64 / n as f64, flipped as f64 / n as f64);
     println!("mean pixel difference: unmirrored {same:.2}, mirrored back {flipped:.2}");
-    assert!(flipped < 6.0, "the mirrored view is not the frame flipped ({flipped:.2})");
-    assert!(same > 4.0 * flipped, "mirroring changed too little ({same:.2} vs {flipped:.2})");
+    assert!(
+        flipped < 6.0,
+        "the mirrored view is not the frame flipped ({flipped:.2})"
+    );
+    assert!(
+        same > 4.0 * flipped,
+        "mirroring changed too little ({same:.2} vs {flipped:.2})"
+    );
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::M);
     h.run_steps(2);
     assert!(!h.state().view.mirror);

@@ -74,7 +74,11 @@ pub(super) fn cameras() -> anyhow::Result<()> {
         println!("{c}");
         let default = crate::source::camera::default_mode(&c.modes);
         for m in &c.modes {
-            let mark = if Some(m) == default.as_ref() { "  (default)" } else { "" };
+            let mark = if Some(m) == default.as_ref() {
+                "  (default)"
+            } else {
+                ""
+            };
             println!("    {m}{mark}");
         }
     }

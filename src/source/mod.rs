@@ -28,10 +28,10 @@ mod folder;
 mod still;
 mod video;
 
+pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 pub use folder::{natural_cmp, FolderSource};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
-pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 
 use std::fmt;
 use std::path::Path;

@@ -120,14 +120,16 @@ fn camera_entry(ui: &mut egui::Ui, cam: &CameraInfo) -> Option<CameraAction> {
             }
             ui.separator();
         }
-        egui::ScrollArea::vertical().max_height(360.0).show(ui, |ui| {
-            for m in &cam.modes {
-                if ui.button(m.to_string()).clicked() {
-                    action = Some(open(Some(m.clone())));
-                    ui.close();
+        egui::ScrollArea::vertical()
+            .max_height(360.0)
+            .show(ui, |ui| {
+                for m in &cam.modes {
+                    if ui.button(m.to_string()).clicked() {
+                        action = Some(open(Some(m.clone())));
+                        ui.close();
+                    }
                 }
-            }
-        });
+            });
     });
     action
 }

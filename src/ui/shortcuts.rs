@@ -8,7 +8,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     (", / .", "previous / next frame"),
     ("J / Shift+J", "next / previous joint"),
     ("M", "max over joints"),
-    ("Shift+M", "mirror the view (selfie view; joint names stay right)"),
+    (
+        "Shift+M",
+        "mirror the view (selfie view; joint names stay right)",
+    ),
     ("G", "all joints as a grid"),
     ("D", "belief map / stage difference"),
     (

@@ -317,7 +317,8 @@ fn disconnected_banner(app: &PosescopeApp, ui: &egui::Ui, panel: egui::Rect) {
     );
     ui.painter().galley(pos, galley, egui::Color32::WHITE);
     // Keep the seconds counting while nothing else repaints.
-    ui.ctx().request_repaint_after(std::time::Duration::from_millis(500));
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_millis(500));
 }
 
 /// Image pixel `(x, y)` (pixel centres at integers) under the screen point `p` of an image

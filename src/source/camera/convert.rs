@@ -18,7 +18,10 @@ pub const GREY: u32 = u32::from_le_bytes(*b"GREY");
 
 /// Formats [`to_rgb`] converts.
 pub fn decodable(fourcc: u32) -> bool {
-    matches!(fourcc, MJPG | JPEG | YUYV | UYVY | NV12 | RGB3 | BGR3 | GREY)
+    matches!(
+        fourcc,
+        MJPG | JPEG | YUYV | UYVY | NV12 | RGB3 | BGR3 | GREY
+    )
 }
 
 /// How much a format costs to turn into RGB, for choosing a default (lower is cheaper).
@@ -44,7 +47,11 @@ pub fn to_rgb(
 ) -> Result<RgbImage, String> {
     let (w, h) = (width as usize, height as usize);
     let packed = |bpp: usize| {
-        let row = if stride as usize >= w * bpp { stride as usize } else { w * bpp };
+        let row = if stride as usize >= w * bpp {
+            stride as usize
+        } else {
+            w * bpp
+        };
         let need = row * h.saturating_sub(1) + w * bpp;
         if data.len() < need {
             Err(format!(
@@ -62,7 +69,11 @@ pub fn to_rgb(
         MJPG | JPEG => return decode_jpeg(data, width, height),
         YUYV | UYVY => {
             let row = packed(2)?;
-            let (y0, u, y1, v) = if fourcc == YUYV { (0, 1, 2, 3) } else { (1, 0, 3, 2) };
+            let (y0, u, y1, v) = if fourcc == YUYV {
+                (0, 1, 2, 3)
+            } else {
+                (1, 0, 3, 2)
+            };
             for y in 0..h {
                 let src = &data[y * row..y * row + w * 2];
                 let dst = &mut out[y * w * 3..(y + 1) * w * 3];
@@ -101,7 +112,11 @@ pub fn to_rgb(
             for y in 0..h {
                 for x in 0..w {
                     let p = &data[y * row + x * 3..y * row + x * 3 + 3];
-                    let rgb = if fourcc == RGB3 { [p[0], p[1], p[2]] } else { [p[2], p[1], p[0]] };
+                    let rgb = if fourcc == RGB3 {
+                        [p[0], p[1], p[2]]
+                    } else {
+                        [p[2], p[1], p[0]]
+                    };
                     put(&mut out[y * w * 3..], x, rgb);
                 }
             }
@@ -207,10 +222,15 @@ mod tests {
 
     #[test]
     fn mjpeg_round_trip() {
-        let src = RgbImage::from_fn(16, 8, |x, y| image::Rgb([(x * 16) as u8, (y * 32) as u8, 128]));
+        let src = RgbImage::from_fn(16, 8, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 32) as u8, 128])
+        });
         let mut jpeg = Vec::new();
         image::DynamicImage::ImageRgb8(src.clone())
-            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
             .unwrap();
         let img = to_rgb(MJPG, 16, 8, 0, &jpeg).unwrap();
         assert_eq!(img.dimensions(), (16, 8));

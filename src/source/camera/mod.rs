@@ -14,11 +14,11 @@ use std::time::Duration;
 use super::{Frame, FrameSource, SourceError};
 
 pub mod convert;
+#[cfg(any(feature = "nokhwa", not(target_os = "linux")))]
+mod nokhwa_backend;
 mod sim;
 #[cfg(all(target_os = "linux", not(feature = "nokhwa")))]
 mod v4l2;
-#[cfg(any(feature = "nokhwa", not(target_os = "linux")))]
-mod nokhwa_backend;
 
 pub use sim::SimCamera;
 
@@ -198,7 +198,9 @@ pub struct CameraSource {
 
 impl fmt::Debug for CameraSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CameraSource").field("id", &self.id).finish()
+        f.debug_struct("CameraSource")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -258,7 +260,9 @@ fn open_device(
             })
         }
     };
-    Ok(Box::new(v4l2_stream::V4l2Stream::open(index, &info.name, &mode)?))
+    Ok(Box::new(v4l2_stream::V4l2Stream::open(
+        index, &info.name, &mode,
+    )?))
 }
 
 #[cfg(any(feature = "nokhwa", not(target_os = "linux")))]
@@ -314,8 +318,8 @@ mod v4l2_stream {
             name: &str,
             mode: &CameraMode,
         ) -> Result<V4l2Stream, SourceError> {
-            let device = Device::open(&device_path(index), mode)
-                .map_err(|e| open_error(index, name, &e))?;
+            let device =
+                Device::open(&device_path(index), mode).map_err(|e| open_error(index, name, &e))?;
             Ok(V4l2Stream {
                 index,
                 name: name.to_string(),
@@ -341,10 +345,7 @@ mod v4l2_stream {
                         .map(|img| (sequence, img))
                         .map_err(|message| (SourceError::CameraFrame { index, message }, false))
                 }
-                Ok(None) => Err(lost(format!(
-                    "no frame for {} s",
-                    FRAME_TIMEOUT.as_secs()
-                ))),
+                Ok(None) => Err(lost(format!("no frame for {} s", FRAME_TIMEOUT.as_secs()))),
                 Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
                     Err(lost("unplugged".to_string()))
                 }
@@ -460,7 +461,9 @@ mod tests {
             assert!(!c.device.is_empty(), "{c:?}");
         }
         if cams.is_empty() {
-            let err = CameraSource::open(&CameraId::Device(0), None).err().unwrap();
+            let err = CameraSource::open(&CameraId::Device(0), None)
+                .err()
+                .unwrap();
             assert!(matches!(err, SourceError::NoCamera), "{err}");
         }
     }

@@ -76,7 +76,10 @@ pub(super) struct NokhwaStream {
 type Opened = Result<(String, Option<CameraMode>), SourceError>;
 
 /// Opens the camera on the current (camera) thread.
-fn open_camera(index: u32, mode: Option<&CameraMode>) -> Result<(Camera, String, Option<CameraMode>), SourceError> {
+fn open_camera(
+    index: u32,
+    mode: Option<&CameraMode>,
+) -> Result<(Camera, String, Option<CameraMode>), SourceError> {
     let (kind, what) = match mode {
         Some(m) => (
             RequestedFormatType::HighestResolution(Resolution::new(m.width, m.height)),
@@ -145,12 +148,13 @@ fn camera_thread(
             return;
         }
     };
-    let mut sequence = 0u64;
-    for () in requests {
-        if captures.send(capture(index, &mut camera, sequence)).is_err() {
+    for (sequence, ()) in (0u64..).zip(requests) {
+        if captures
+            .send(capture(index, &mut camera, sequence))
+            .is_err()
+        {
             break;
         }
-        sequence += 1;
     }
 }
 

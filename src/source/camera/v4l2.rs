@@ -192,8 +192,7 @@ const VIDIOC_STREAMOFF: u64 = ioc(WRITE, 19, 4);
 const VIDIOC_G_PARM: u64 = ioc(RW, 21, std::mem::size_of::<StreamParm>());
 const VIDIOC_S_PARM: u64 = ioc(RW, 22, std::mem::size_of::<StreamParm>());
 const VIDIOC_ENUM_FRAMESIZES: u64 = ioc(RW, 74, std::mem::size_of::<FrmSizeEnum>());
-const VIDIOC_ENUM_FRAMEINTERVALS: u64 =
-    ioc(RW, 75, std::mem::size_of::<FrmIvalEnum>());
+const VIDIOC_ENUM_FRAMEINTERVALS: u64 = ioc(RW, 75, std::mem::size_of::<FrmIvalEnum>());
 
 /// A zeroed plain-old-data struct of this module (all fields are integers or arrays of them).
 fn zeroed<T: Copy>() -> T {
@@ -481,7 +480,8 @@ impl Device {
         };
         dev.map_buffers(4)?;
         for i in 0..dev.buffers.len() {
-            dev.queue(i as u32).map_err(DeviceError::at("queue a buffer"))?;
+            dev.queue(i as u32)
+                .map_err(DeviceError::at("queue a buffer"))?;
         }
         let mut kind = BUF_TYPE_VIDEO_CAPTURE;
         xioctl(fd, VIDIOC_STREAMON, &mut kind).map_err(DeviceError::at("start streaming"))?;
