@@ -225,9 +225,17 @@ fn c_string(bytes: &[u8]) -> String {
 
 // ---- listing ----------------------------------------------------------------------------
 
-/// `/dev/videoN` nodes, in numeric order.
+/// Where the device nodes are: `/dev`, or `$POSESCOPE_V4L2_DIR` (for tests, which put a
+/// fake device there).
+fn device_dir() -> PathBuf {
+    std::env::var_os("POSESCOPE_V4L2_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev"))
+}
+
+/// `videoN` nodes of the device directory, in numeric order.
 fn video_nodes() -> Vec<(u32, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir("/dev") else {
+    let Ok(entries) = std::fs::read_dir(device_dir()) else {
         return Vec::new();
     };
     let mut nodes: Vec<(u32, PathBuf)> = entries
@@ -244,7 +252,7 @@ fn video_nodes() -> Vec<(u32, PathBuf)> {
 
 /// Path of camera `index`.
 pub(crate) fn device_path(index: u32) -> PathBuf {
-    PathBuf::from(format!("/dev/video{index}"))
+    device_dir().join(format!("video{index}"))
 }
 
 fn open_device(path: &Path) -> io::Result<File> {
