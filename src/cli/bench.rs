@@ -13,6 +13,9 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         // candle sizes its CPU thread pools from this variable on first use.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
+    if let Some(input) = &args.input {
+        return super::bench_live::run(args, input);
+    }
     let pipeline = super::infer::build_pipeline(&args.model)?;
     let mut cfg = pipeline.config().preprocess;
     if args.model.resize.is_none() {

@@ -23,6 +23,7 @@ pub struct Frame {
 }
 
 mod folder;
+mod paced;
 // A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
 mod video;
@@ -31,6 +32,7 @@ mod video;
 pub mod webcam;
 
 pub use folder::{natural_cmp, FolderSource};
+pub use paced::{Paced, Reopen};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
 #[cfg(feature = "webcam")]
