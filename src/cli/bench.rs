@@ -119,7 +119,7 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// The process's CPU time so far, milliseconds (all threads), where the OS reports it.
-fn process_cpu_ms() -> Option<f64> {
+pub(super) fn process_cpu_ms() -> Option<f64> {
     let now = cpu_time::ProcessTime::try_now().ok()?;
     Some(now.as_duration().as_secs_f64() * 1e3)
 }

@@ -43,6 +43,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     };
     let box_size = pipeline.config().preprocess.size;
     let model_id = pipeline.model().id().to_string();
+    let cpu0 = super::bench::process_cpu_ms();
     let mut run = LiveRun::start(pipeline, Box::new(source), options)?;
     let mut input_size = None;
     let mut first_error = None;
@@ -56,6 +57,11 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         }
     }
     let stats = run.finish();
+    // This process only (not ffmpeg): less disturbed than wall time on a shared machine.
+    let cpu_ms_per_frame = match (cpu0, super::bench::process_cpu_ms()) {
+        (Some(a), Some(b)) if stats.processed > 0 => Some((b - a) / stats.processed as f64),
+        _ => None,
+    };
     if stats.processed == 0 {
         match first_error {
             Some(e) => return Err(e).context("the live run processed no frame"),
@@ -70,6 +76,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         source_fps: info.fps,
         source_size: (info.width, info.height),
         overlap: options.overlap,
+        cpu_ms_per_frame,
         stats: &stats,
     };
     if args.json {
@@ -120,6 +127,7 @@ struct Report<'a> {
     source_fps: Option<f64>,
     source_size: (u32, u32),
     overlap: bool,
+    cpu_ms_per_frame: Option<f64>,
     stats: &'a LiveStats,
 }
 
@@ -143,6 +151,7 @@ impl Report<'_> {
             "dropped": s.dropped,
             "errors": s.errors,
             "wall_s": s.wall_s,
+            "cpu_ms_per_frame": self.cpu_ms_per_frame,
             "stages": s.stages,
         })
     }
@@ -172,6 +181,9 @@ impl Report<'_> {
             "frames: {} delivered, {} processed, {} dropped, {} failed",
             s.delivered, s.processed, s.dropped, s.errors
         );
+        if let Some(cpu) = self.cpu_ms_per_frame {
+            println!("process CPU time: {cpu:.1} ms per processed frame (ffmpeg not included)");
+        }
         for stage in &s.stages {
             println!("  {:<12} median {:.1} ms", stage.name, stage.median_ms);
         }
