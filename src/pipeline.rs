@@ -2,10 +2,7 @@
 //! worker thread that always works on the newest frame (older ones are dropped, never
 //! queued).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use candle_core::Tensor;
@@ -21,9 +18,13 @@ use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
 mod ae;
+pub mod live;
 mod temporal;
+mod worker;
 pub use crate::inspection::{MemoryStatus, ResetReason};
 pub use ae::{flip_index, people_in_image, regroup, AeConfig};
+pub use live::{LiveError, LiveOptions, LiveResult, LiveRun, LiveStats, StopHandle};
+pub use worker::{LatestSlot, Submitter, Worker};
 
 /// Everything that can fail while processing one frame.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +195,17 @@ impl PipelineConfig {
     }
 }
 
+impl PipelineConfig {
+    /// [`PipelineConfig::for_model`] with the model's live input box
+    /// ([`crate::models::ModelInfo::live_input_size`]): for the camera view and the live
+    /// benchmark, never for infer or eval.
+    pub fn for_live(model: &Model) -> Self {
+        let mut config = Self::for_model(model);
+        config.preprocess.size = model.info().live_input_size();
+        config
+    }
+}
+
 /// Crop boxes derived from keypoints are enlarged by this factor: the usual 1.25 box
 /// padding of top-down pose models, times ~1.12 because keypoint extents miss the head top
 /// and the feet.
@@ -211,6 +223,22 @@ pub struct Pipeline {
     /// The last frame a temporal model's state came from (copied with the pipeline, like
     /// the model's state).
     track: temporal::TrackCell,
+}
+
+/// A whole frame prepared for the network ahead of [`Pipeline::run_ahead`] (see
+/// [`Pipeline::prepare_whole`]).
+#[derive(Clone, Debug)]
+pub struct WholeInput {
+    prepared: Prepared,
+    /// Single-person models: the person's centre in input pixels.
+    center_input: Option<(f64, f64)>,
+}
+
+impl WholeInput {
+    /// The network input.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
 }
 
 /// One run of the network on one prepared input.
@@ -285,8 +313,25 @@ impl Pipeline {
         })
     }
 
-    /// The whole frame, prepared as configured; single-person models get the centre.
-    fn run_whole(&self, frame: &Frame, memory: Memory, name: &str) -> Result<Run, PipelineError> {
+    /// The whole frame, prepared as configured (or as [`Pipeline::prepare_whole`] prepared
+    /// it ahead); single-person models get the centre.
+    fn run_whole(
+        &self,
+        frame: &Frame,
+        memory: Memory,
+        name: &str,
+        ahead: Option<WholeInput>,
+    ) -> Result<Run, PipelineError> {
+        let input = match ahead {
+            Some(input) => input,
+            None => self.whole_input(frame, name)?,
+        };
+        self.run_prepared(input.prepared, input.center_input, memory, name)
+    }
+
+    /// The whole frame resized and laid out for the network, with the single-person centre
+    /// in input pixels.
+    fn whole_input(&self, frame: &Frame, name: &str) -> Result<WholeInput, PipelineError> {
         let prepared =
             preprocess::prepare(&frame.image, &self.config.preprocess).map_err(|source| {
                 PipelineError::Preprocess {
@@ -307,7 +352,52 @@ impl Pipeline {
         } else {
             None
         };
-        self.run_prepared(prepared, center_input, memory, name)
+        Ok(WholeInput {
+            prepared,
+            center_input,
+        })
+    }
+
+    /// True when [`Pipeline::run`] feeds the network the whole frame, prepared once: not
+    /// for associative-embedding models (several scales and a flip, prepared inside) nor for
+    /// single-person models on detected people or a user's box (crops).
+    pub fn runs_whole_frame(&self) -> bool {
+        match self.model.info().decoding {
+            Decoding::AssociativeEmbedding => false,
+            Decoding::SinglePerson => match self.config.person {
+                PersonMode::Centre => true,
+                PersonMode::Box => self.config.user_box.is_none(),
+                PersonMode::TopDown => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// The first step of [`Pipeline::run`] on its own, so that it can run on another thread
+    /// while the network works on the previous frame: the whole frame resized and laid out
+    /// for the network. `Ok(None)` when this pipeline does not run on the whole frame (see
+    /// [`Pipeline::runs_whole_frame`]); [`Pipeline::run_ahead`] then does all the work.
+    pub fn prepare_whole(&self, frame: &Frame) -> Result<Option<WholeInput>, PipelineError> {
+        if !self.runs_whole_frame() {
+            return Ok(None);
+        }
+        self.whole_input(frame, &frame.output_stem).map(Some)
+    }
+
+    /// [`Pipeline::run`] on an input [`Pipeline::prepare_whole`] made from this `frame` with
+    /// this pipeline's settings: the same result, without the preprocessing. With `None`,
+    /// or when the pipeline does not run on the whole frame, exactly [`Pipeline::run`].
+    pub fn run_ahead(
+        &self,
+        frame: Frame,
+        ahead: Option<WholeInput>,
+    ) -> Result<Inspection, PipelineError> {
+        match ahead {
+            Some(input) if self.runs_whole_frame() => {
+                self.run_on(frame, Vec::new(), None, Instant::now(), Some(input))
+            }
+            _ => self.run(frame),
+        }
     }
 
     /// The detector pipeline (the embedded bottom-up model on the same device).
@@ -388,7 +478,7 @@ impl Pipeline {
             // No box yet: the whole frame.
             (PersonMode::Box, None) | (PersonMode::Centre, _) => {}
         }
-        self.run_on(frame, crops, detector_time, start)
+        self.run_on(frame, crops, detector_time, start, None)
     }
 
     /// The crop actually sampled for a person box `(x0, y0, x1, y1)` (a user's box, in
@@ -407,7 +497,7 @@ impl Pipeline {
     /// (see [`person_box`]); the crop is sampled as in top-down mode.
     pub fn run_crop(&self, frame: Frame, bbox: [f64; 4]) -> Result<Inspection, PipelineError> {
         let crop = PersonCrop { bbox, score: 1.0 };
-        self.run_on(frame, vec![crop], None, Instant::now())
+        self.run_on(frame, vec![crop], None, Instant::now(), None)
     }
 
     /// The whole frame (no crops) or every crop, decoded; the focused crop's maps are kept.
@@ -417,6 +507,7 @@ impl Pipeline {
         crops: Vec<PersonCrop>,
         detector_time: Option<std::time::Duration>,
         start: Instant,
+        ahead: Option<WholeInput>,
     ) -> Result<Inspection, PipelineError> {
         let name = frame.output_stem.clone();
         let t_pre = start.elapsed();
@@ -436,7 +527,7 @@ impl Pipeline {
         } else {
             (Memory::Carry, None)
         };
-        let ran = self.run_all(&frame, &crops, memory, &name);
+        let ran = self.run_all(&frame, &crops, memory, &name, ahead);
         if temporal {
             let keeps = ran.is_ok() && status.is_some_and(|s| s.keeps_state());
             let carried = status.map_or(0, |s| s.carried_frames());
@@ -555,9 +646,10 @@ impl Pipeline {
         crops: &[PersonCrop],
         memory: Memory,
         name: &str,
+        ahead: Option<WholeInput>,
     ) -> Result<Vec<Run>, PipelineError> {
         if crops.is_empty() {
-            return Ok(vec![self.run_whole(frame, memory, name)?]);
+            return Ok(vec![self.run_whole(frame, memory, name, ahead)?]);
         }
         let mut runs = Vec::with_capacity(crops.len());
         let (w, h) = self.config.preprocess.size;
@@ -739,158 +831,6 @@ fn focus_crop(crops: &[PersonCrop], point: Option<(f64, f64)>) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// A one-item mailbox: `put` replaces whatever is waiting (the replaced item is dropped and
-/// counted), `take` waits for an item. Used so that a slow consumer always gets the newest
-/// frame.
-#[derive(Debug, Default)]
-pub struct LatestSlot<T> {
-    state: Mutex<SlotState<T>>,
-    ready: Condvar,
-    dropped: AtomicU64,
-}
-
-#[derive(Debug)]
-struct SlotState<T> {
-    item: Option<T>,
-    closed: bool,
-}
-
-impl<T> Default for SlotState<T> {
-    fn default() -> Self {
-        Self {
-            item: None,
-            closed: false,
-        }
-    }
-}
-
-impl<T> LatestSlot<T> {
-    pub fn new() -> Self {
-        Self {
-            state: Mutex::new(SlotState::default()),
-            ready: Condvar::new(),
-            dropped: AtomicU64::new(0),
-        }
-    }
-
-    /// Offers an item, replacing any item not yet taken.
-    pub fn put(&self, item: T) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.item.replace(item).is_some() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        self.ready.notify_one();
-    }
-
-    /// Waits for the newest item; `None` once the slot is closed and empty.
-    pub fn take(&self) -> Option<T> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(item) = s.item.take() {
-                return Some(item);
-            }
-            if s.closed {
-                return None;
-            }
-            s = self.ready.wait(s).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Wakes the consumer and makes `take` return `None` once empty.
-    pub fn close(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.closed = true;
-        self.ready.notify_all();
-    }
-
-    /// How many items were replaced before being taken.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-/// Runs a [`Pipeline`] on its own thread. Frames submitted while it is busy replace each
-/// other; results arrive on [`Worker::results`].
-#[derive(Debug)]
-pub struct Worker {
-    slot: Arc<LatestSlot<Frame>>,
-    results: mpsc::Receiver<Result<Inspection, PipelineError>>,
-    handle: Option<thread::JoinHandle<()>>,
-}
-
-impl Worker {
-    pub fn spawn(pipeline: Pipeline) -> Self {
-        let slot = Arc::new(LatestSlot::new());
-        let (tx, results) = mpsc::channel();
-        let inbox = Arc::clone(&slot);
-        let handle = thread::Builder::new()
-            .name("posescope-inference".into())
-            .spawn(move || {
-                while let Some(frame) = inbox.take() {
-                    if tx.send(pipeline.run(frame)).is_err() {
-                        break;
-                    }
-                }
-            })
-            .ok();
-        Self {
-            slot,
-            results,
-            handle,
-        }
-    }
-
-    /// Submits a frame (replacing one still waiting).
-    pub fn submit(&self, frame: Frame) {
-        self.slot.put(frame);
-    }
-
-    /// Finished frames, in completion order.
-    pub fn results(&self) -> &mpsc::Receiver<Result<Inspection, PipelineError>> {
-        &self.results
-    }
-
-    /// Frames replaced before the worker got to them.
-    pub fn dropped(&self) -> u64 {
-        self.slot.dropped()
-    }
-}
-
-/// A cloneable handle that feeds frames to a [`Worker`] (e.g. from a decoding thread).
-#[derive(Clone, Debug)]
-pub struct Submitter(Arc<LatestSlot<Frame>>);
-
-impl Submitter {
-    /// Offers a frame, replacing one still waiting.
-    pub fn submit(&self, frame: Frame) {
-        self.0.put(frame);
-    }
-}
-
-impl Worker {
-    /// A handle for other threads to submit frames.
-    pub fn submitter(&self) -> Submitter {
-        Submitter(Arc::clone(&self.slot))
-    }
-
-    /// Stops the worker and waits for the frame in progress (if any) to finish.
-    pub fn join(mut self) {
-        self.slot.close();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Worker {
-    /// Closes the mailbox without waiting: the thread finishes its current frame and exits,
-    /// so dropping a worker never blocks a UI thread.
-    fn drop(&mut self) {
-        self.slot.close();
-        self.handle.take();
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -942,27 +882,5 @@ mod tests {
         assert_eq!(focus_crop(&crops, Some((95.0, 20.0))), 1);
         assert_eq!(focus_crop(&crops, Some((10.0, 90.0))), 0);
         assert_eq!(focus_crop(&crops, Some((500.0, 500.0))), 0);
-    }
-
-    #[test]
-    fn latest_slot_keeps_only_the_newest() {
-        let slot = LatestSlot::new();
-        slot.put(1);
-        slot.put(2);
-        slot.put(3);
-        assert_eq!(slot.take(), Some(3));
-        assert_eq!(slot.dropped(), 2);
-        slot.close();
-        assert_eq!(slot.take(), None);
-    }
-
-    #[test]
-    fn latest_slot_wakes_a_waiting_consumer() {
-        let slot = Arc::new(LatestSlot::new());
-        let s2 = Arc::clone(&slot);
-        let h = thread::spawn(move || s2.take());
-        thread::sleep(std::time::Duration::from_millis(20));
-        slot.put(7);
-        assert_eq!(h.join().unwrap(), Some(7));
     }
 }

@@ -579,3 +579,46 @@ fn bench_counts_the_work_and_times_the_steps() {
     assert!(steps.len() >= 2, "{small}");
     assert!(small["median_ms"].as_f64().unwrap() > 0.0);
 }
+
+/// `bench --input VIDEO --json`: the live pipeline on a real video delivered at its frame
+/// rate prints one JSON object with the throughput, latency and frame counts.
+#[test]
+fn bench_input_runs_the_live_pipeline_on_a_video() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let video = shared.join("data/videos/mmpose_demo.mp4");
+    let o = posescope(&[
+        "bench",
+        "--input",
+        video.to_str().unwrap(),
+        "--size",
+        "128x96",
+        "--threads",
+        "1",
+        "--max-frames",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("bench --input --json prints one JSON object");
+    assert_eq!(v["mode"], "live");
+    assert_eq!(v["model"], "openpose-mobilenet-thin");
+    assert_eq!(v["size"], serde_json::json!([128, 96]));
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["source_fps"].as_f64(), Some(5.0));
+    assert_eq!(v["processed"], 3);
+    for key in ["fps", "latency_median_ms", "latency_p90_ms", "wall_s"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    let delivered = v["delivered"].as_u64().unwrap();
+    let dropped = v["dropped"].as_u64().unwrap();
+    assert!(delivered >= 3 && dropped <= delivered, "{v}");
+    assert!(v["stages"].as_array().is_some_and(|s| s.len() == 5), "{v}");
+    // Not a video: a clear error.
+    let img = shared.join("data/images/messi5.jpg");
+    let o = posescope(&["bench", "--input", img.to_str().unwrap(), "--json"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("needs a video file"), "{}", stderr(&o));
+}

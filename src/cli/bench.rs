@@ -13,6 +13,9 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         // candle sizes its CPU thread pools from this variable on first use.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
+    if let Some(input) = &args.input {
+        return super::bench_live::run(args, input);
+    }
     let pipeline = super::infer::build_pipeline(&args.model)?;
     let mut cfg = pipeline.config().preprocess;
     if args.model.resize.is_none() {
@@ -116,7 +119,7 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// The process's CPU time so far, milliseconds (all threads), where the OS reports it.
-fn process_cpu_ms() -> Option<f64> {
+pub(super) fn process_cpu_ms() -> Option<f64> {
     let now = cpu_time::ProcessTime::try_now().ok()?;
     Some(now.as_duration().as_secs_f64() * 1e3)
 }

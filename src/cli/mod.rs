@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the commands.
 
 mod bench;
+mod bench_live;
 mod eval;
 mod fetch;
 mod infer;
@@ -62,7 +63,8 @@ pub enum Command {
     /// Download a model's published weights file into the model cache directory
     /// (~/.cache/posescope/models), checking its SHA-256.
     Fetch(FetchArgs),
-    /// Time the network's forward pass.
+    /// Time the network's forward pass, or (with --input VIDEO) the whole live pipeline on
+    /// a video delivered at its frame rate, as from a camera.
     Bench(BenchArgs),
     /// Measure a model's accuracy on an annotated dataset (PCK, PCKh or COCO OKS AP, per
     /// stage) and write a JSON report and a PNG chart.
@@ -315,6 +317,22 @@ pub struct BenchArgs {
     /// Print one JSON object (times, medians, GFLOP, per-step medians) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Live mode: a video file, delivered at its frame rate (looped) to the live pipeline
+    /// (capture, preparation overlapped with the network, decoding, frames dropped while
+    /// busy); reports processed frames per second and frame-to-result latency. The input
+    /// size is the model's live size unless --size is given.
+    #[arg(long, value_name = "VIDEO")]
+    pub input: Option<PathBuf>,
+    /// Live mode: how long to run, seconds (default 10 unless --max-frames is given).
+    #[arg(long, requires = "input")]
+    pub seconds: Option<f64>,
+    /// Live mode: stop after this many processed frames.
+    #[arg(long, requires = "input")]
+    pub max_frames: Option<u64>,
+    /// Live mode: prepare each frame on the inference thread instead of overlapping the
+    /// preparation with the network (for comparison).
+    #[arg(long, requires = "input")]
+    pub serial: bool,
 }
 
 /// Parses `WxH`.

@@ -17,6 +17,12 @@ pub static TFPOSE_MOBILENET_THIN_PB: &[u8] =
 /// The default model: real trained weights embedded in the binary.
 pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
 
+/// Input boxes for live use (the app's camera view, `posescope bench --input`) where they
+/// differ from the model's own [`ModelInfo::input_size`], which every other use keeps
+/// (infer, eval). The default model's full 432×368 box runs below 15 frames per second on
+/// a 2-vCPU machine; the accuracy this costs is measured in the README ("Live speed").
+pub static LIVE_INPUT_SIZES: &[(&str, (u32, u32))] = &[(DEFAULT_MODEL, (320, 240))];
+
 /// Every known model.
 pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {

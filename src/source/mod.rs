@@ -24,12 +24,14 @@ pub struct Frame {
 
 pub mod camera;
 mod folder;
+mod paced;
 // A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
 mod video;
 
 pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 pub use folder::{natural_cmp, FolderSource};
+pub use paced::{Paced, Reopen};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
 

@@ -1,0 +1,191 @@
+//! `posescope bench --input VIDEO`: the whole live pipeline on a video delivered at its frame
+//! rate, as a camera would deliver it (see [`crate::pipeline::live`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::BenchArgs;
+use crate::pipeline::{LiveOptions, LiveRun, LiveStats, Pipeline, PipelineConfig};
+use crate::source::{FrameSource, Paced, Reopen, VideoSource};
+
+/// Run length when neither --seconds nor --max-frames is given.
+const DEFAULT_SECONDS: f64 = 10.0;
+
+pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
+    if crate::source::InputKind::of(input)? != crate::source::InputKind::Video {
+        bail!(
+            "bench --input needs a video file; '{}' is not one",
+            input.display()
+        );
+    }
+    let video = VideoSource::open(input)?;
+    let info = video.info().clone();
+    let pipeline = live_pipeline(args)?;
+    warm_up(&pipeline, video)?;
+
+    let seconds = match (args.seconds, args.max_frames) {
+        (Some(s), _) if !(s.is_finite() && s > 0.0) => {
+            bail!("--seconds must be a positive number, got {s}")
+        }
+        (Some(s), _) => Some(s),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_SECONDS),
+    };
+    let path = input.to_path_buf();
+    let reopen: Reopen<VideoSource> = Box::new(move || VideoSource::open(&path));
+    let source = Paced::new(VideoSource::open(input)?)
+        .looping(Some(reopen), seconds.map(Duration::from_secs_f64));
+    let options = LiveOptions {
+        overlap: !args.serial,
+        max_frames: args.max_frames,
+    };
+    let box_size = pipeline.config().preprocess.size;
+    let model_id = pipeline.model().id().to_string();
+    let cpu0 = super::bench::process_cpu_ms();
+    let mut run = LiveRun::start(pipeline, Box::new(source), options)?;
+    let mut input_size = None;
+    let mut first_error = None;
+    for result in run.by_ref() {
+        match result {
+            Ok(r) => input_size = Some(r.inspection.input_size),
+            Err(e) => {
+                tracing::warn!("{e}");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let stats = run.finish();
+    // This process only (not ffmpeg): less disturbed than wall time on a shared machine.
+    let cpu_ms_per_frame = match (cpu0, super::bench::process_cpu_ms()) {
+        (Some(a), Some(b)) if stats.processed > 0 => Some((b - a) / stats.processed as f64),
+        _ => None,
+    };
+    if stats.processed == 0 {
+        match first_error {
+            Some(e) => return Err(e).context("the live run processed no frame"),
+            None => bail!("the live run processed no frame"),
+        }
+    }
+    let report = Report {
+        model: &model_id,
+        box_size,
+        input_size: input_size.unwrap_or(box_size),
+        threads: threads(args),
+        source_fps: info.fps,
+        source_size: (info.width, info.height),
+        overlap: options.overlap,
+        cpu_ms_per_frame,
+        stats: &stats,
+    };
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+/// The model's pipeline with its live input box, unless --size overrides it.
+fn live_pipeline(args: &BenchArgs) -> anyhow::Result<Pipeline> {
+    let built = super::infer::build_pipeline(&args.model)?;
+    let mut config = built.config().clone();
+    if args.model.size.is_none() {
+        config.preprocess.size = PipelineConfig::for_live(built.model()).preprocess.size;
+    }
+    Ok(Pipeline::new(built.model().clone(), config))
+}
+
+/// Two runs on the video's first frame: one-time work (kernel transforms, allocations)
+/// stays out of the timing.
+fn warm_up(pipeline: &Pipeline, mut video: VideoSource) -> anyhow::Result<()> {
+    let frame = video
+        .next_frame()
+        .context("the video has no frame")?
+        .context("reading the video's first frame")?;
+    for _ in 0..2 {
+        pipeline
+            .run(frame.clone())
+            .context("warm-up run on the first frame")?;
+    }
+    Ok(())
+}
+
+/// The thread count the CPU kernels use: --threads, else RAYON_NUM_THREADS, else every CPU.
+fn threads(args: &BenchArgs) -> usize {
+    args.threads
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+struct Report<'a> {
+    model: &'a str,
+    box_size: (u32, u32),
+    input_size: (u32, u32),
+    threads: usize,
+    source_fps: Option<f64>,
+    source_size: (u32, u32),
+    overlap: bool,
+    cpu_ms_per_frame: Option<f64>,
+    stats: &'a LiveStats,
+}
+
+impl Report<'_> {
+    fn json(&self) -> serde_json::Value {
+        let s = self.stats;
+        serde_json::json!({
+            "mode": "live",
+            "model": self.model,
+            "size": [self.box_size.0, self.box_size.1],
+            "input_size": [self.input_size.0, self.input_size.1],
+            "threads": self.threads,
+            "overlap": self.overlap,
+            "source_fps": self.source_fps,
+            "source_size": [self.source_size.0, self.source_size.1],
+            "fps": s.fps,
+            "latency_median_ms": s.latency_median_ms,
+            "latency_p90_ms": s.latency_p90_ms,
+            "delivered": s.delivered,
+            "processed": s.processed,
+            "dropped": s.dropped,
+            "errors": s.errors,
+            "wall_s": s.wall_s,
+            "cpu_ms_per_frame": self.cpu_ms_per_frame,
+            "stages": s.stages,
+        })
+    }
+
+    fn print(&self) {
+        let s = self.stats;
+        let fps = self
+            .source_fps
+            .map_or_else(|| "unknown".to_string(), |f| format!("{f:.2}"));
+        println!(
+            "live: model {} at {}x{} (input {}x{}), threads {}, {} preparation; video {}x{} at {fps} fps",
+            self.model,
+            self.box_size.0,
+            self.box_size.1,
+            self.input_size.0,
+            self.input_size.1,
+            self.threads,
+            if self.overlap { "overlapped" } else { "serial" },
+            self.source_size.0,
+            self.source_size.1,
+        );
+        println!(
+            "{:.1} frames/s processed over {:.1} s; latency median {:.1} ms, p90 {:.1} ms",
+            s.fps, s.wall_s, s.latency_median_ms, s.latency_p90_ms
+        );
+        println!(
+            "frames: {} delivered, {} processed, {} dropped, {} failed",
+            s.delivered, s.processed, s.dropped, s.errors
+        );
+        if let Some(cpu) = self.cpu_ms_per_frame {
+            println!("process CPU time: {cpu:.1} ms per processed frame (ffmpeg not included)");
+        }
+        for stage in &s.stages {
+            println!("  {:<12} median {:.1} ms", stage.name, stage.median_ms);
+        }
+    }
+}
