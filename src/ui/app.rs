@@ -121,6 +121,8 @@ pub struct PosescopeApp {
     pub download: super::download::DownloadState,
     /// The Camera menu's device list.
     pub(super) camera_menu: super::camera::CameraMenu,
+    /// The open input is a camera (it runs at the live input size).
+    live: bool,
     ctx: egui::Context,
 }
 
@@ -177,6 +179,7 @@ impl PosescopeApp {
             eval: Default::default(),
             download: Default::default(),
             camera_menu: Default::default(),
+            live: false,
             ctx: cc.egui_ctx.clone(),
         };
         app.load_model();
@@ -247,7 +250,7 @@ impl PosescopeApp {
     fn pipeline_config(&self, model: &Model) -> PipelineConfig {
         let mut c = PipelineConfig::for_model(model);
         c.preprocess = PreprocessConfig {
-            size: self.settings.input_size,
+            size: self.input_size_for(model),
             mode: self.settings.resize,
             ..c.preprocess
         };
@@ -257,6 +260,21 @@ impl PosescopeApp {
         c.ae = self.settings.ae.clone();
         c.without_memory = self.settings.without_memory;
         c
+    }
+
+    /// The input size the worker runs at: the model's live size for a camera (unless the
+    /// user turned that off), else the chosen input size.
+    pub fn input_size_for(&self, model: &Model) -> (u32, u32) {
+        if self.live && self.settings.live_size {
+            model.info().live_input_size()
+        } else {
+            self.settings.input_size
+        }
+    }
+
+    /// Whether the open input is a camera.
+    pub fn is_live(&self) -> bool {
+        self.live
     }
 
     /// Whether the loaded model carries a state from frame to frame (UniPose-LSTM).
@@ -423,7 +441,10 @@ impl PosescopeApp {
         };
         let had_center = self.settings.center.take().is_some();
         let had_box = self.settings.person_box.take().is_some();
-        if had_center || had_box {
+        let live = matches!(input, PlayerInput::Camera { .. });
+        let live_changed = live != self.live && self.settings.live_size;
+        self.live = live;
+        if had_center || had_box || live_changed {
             // The clicked centre and the dragged box belonged to the previous input.
             if let Some(model) = self.model().cloned() {
                 let worker =

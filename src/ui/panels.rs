@@ -329,6 +329,21 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         let settled = |r: &egui::Response| r.drag_stopped() || (r.changed() && !r.dragged());
         changed_pre |= settled(&rw) || settled(&rh);
     });
+    if let Some((lw, lh)) = app.model().map(|m| m.info().live_input_size()) {
+        let live_differs = (lw, lh) != app.settings.input_size;
+        if live_differs || app.is_live() {
+            changed_pre |= ui
+                .checkbox(
+                    &mut app.settings.live_size,
+                    format!("cameras at the live size {lw}×{lh}"),
+                )
+                .on_hover_text(
+                    "Faster, so the live view keeps up; it costs accuracy (README: Live speed). \
+                     Files always run at the input size above.",
+                )
+                .changed();
+        }
+    }
     ui.horizontal(|ui| {
         for (mode, name) in [
             (ResizeMode::Fit, "fit"),

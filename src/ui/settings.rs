@@ -65,6 +65,9 @@ pub struct Settings {
     pub model: String,
     pub device: String,
     pub input_size: (u32, u32),
+    /// Cameras run at the model's live input size (faster, less accurate; README "Live
+    /// speed"); off: cameras use `input_size` as files do.
+    pub live_size: bool,
     pub resize: ResizeMode,
     pub show_heatmap: bool,
     pub show_skeleton: bool,
@@ -123,6 +126,7 @@ impl Default for Settings {
             model: DEFAULT_MODEL.to_string(),
             device: "cpu".to_string(),
             input_size: (432, 368),
+            live_size: true,
             resize: ResizeMode::Fit,
             show_heatmap: true,
             show_skeleton: true,
