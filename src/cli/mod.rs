@@ -373,7 +373,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(feature = "gui")]
 fn gui(args: GuiArgs) -> anyhow::Result<()> {
     if let Some(input) = &args.input {
-        if !input.exists() {
+        if !input.exists() && crate::source::camera_input(input).is_none() {
             anyhow::bail!("input '{}' does not exist", input.display());
         }
     }

@@ -256,11 +256,12 @@ pub fn camera_input(input: &Path) -> Option<CameraId> {
     }
     let text = input.to_str()?;
     if let Some(video) = text.strip_prefix("sim-camera:") {
-        return Some(CameraId::Simulated(SimCamera::new(
-            0,
-            "simulated camera",
-            Path::new(video),
-        )));
+        let video = Path::new(video);
+        let name = video.file_name().map_or_else(
+            || video.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        return Some(CameraId::Simulated(SimCamera::new(0, &name, video)));
     }
     camera::parse_camera_input(text).map(CameraId::Device)
 }

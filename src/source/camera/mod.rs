@@ -396,9 +396,14 @@ impl FrameSource for CameraSource {
     }
 
     fn describe(&self) -> String {
+        // `camera 0 'HD Webcam' (1280x720 @ 30 fps (MJPG))`, `simulated camera 'clip.mp4' (…)`.
+        let what = match &self.id {
+            CameraId::Device(i) => format!("camera {i} '{}'", self.stream.name()),
+            CameraId::Simulated(_) => self.id.to_string(),
+        };
         match self.stream.mode() {
-            Some(mode) => format!("{} '{}' ({mode})", self.id, self.stream.name()),
-            None => format!("{} '{}'", self.id, self.stream.name()),
+            Some(mode) => format!("{what} ({mode})"),
+            None => what,
         }
     }
 }
