@@ -9,9 +9,9 @@ tests/eval_coco.rs compares the Rust implementation against.
     /tmp/cocovenv/bin/python scripts/coco_eval_reference.py tests/data/eval
 
 With `--check GT.json RESULTS.json` it instead evaluates a results file written by
-`posescope eval --predictions`, with each detection's area taken from its predicted
-keypoints only (posescope's convention; `loadRes` would count the 0, 0, 0 placeholders of
-joints not predicted), and prints the ten stats.
+`posescope eval --predictions` exactly as pycocotools reads it (plain `loadRes`: joints not
+predicted are 0, 0, 0 and count in the detection's area) and prints the ten stats as JSON
+(the reference numbers of tests/data/eval/real_*.json).
 
 The case is random but seeded: several images (ids out of order), several people each,
 unlabelled and occluded keypoints, a crowd region, an annotation with no keypoints,
@@ -160,21 +160,20 @@ def evaluate(out, name, seed):
 
 
 def check(gt_path, dt_path):
+    """pycocotools on a results file exactly as written (plain `loadRes`)."""
     coco = COCO(gt_path)
     res = coco.loadRes(dt_path)
-    for ann in res.dataset["annotations"]:
-        s = ann["keypoints"]
-        pts = [(s[i], s[i + 1]) for i in range(0, len(s), 3) if s[i:i + 3] != [0, 0, 0]]
-        if pts:
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            ann["area"] = (max(xs) - min(xs)) * (max(ys) - min(ys))
-        else:
-            ann["area"] = 0
     ev = COCOeval(coco, res, "keypoints")
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
-    print(json.dumps([float(v) for v in ev.stats]))
+    keys = ["ap", "ap50", "ap75", "ap_medium", "ap_large",
+            "ar", "ar50", "ar75", "ar_medium", "ar_large"]
+    print(json.dumps({
+        "source": "pycocotools %s COCOeval(iouType='keypoints'), numpy %s" % (
+            importlib.metadata.version("pycocotools"), np.__version__),
+        "stats": {k: float(v) for k, v in zip(keys, ev.stats)},
+        "detections": len(res.dataset["annotations"])}, indent=1))
 
 
 def main():

@@ -211,6 +211,15 @@ fn default_model_oks_ap_on_coco_images() {
         .iter()
         .all(|d| d["keypoints"].as_array().unwrap().len() == 51));
     println!("openpose-mobilenet-thin on mmpose COCO: {}", r["coco"]);
+    // The report's numbers are those of the predictions file as pycocotools reads it.
+    let gt = posescope::eval::datasets::read(&root.join("test_coco.json")).unwrap();
+    let results = posescope::eval::datasets::read_coco_results(&preds).unwrap();
+    let stats = posescope::eval::coco::evaluate(
+        &gt.coco_images(results).unwrap(),
+        &posescope::eval::coco::coco_sigmas(),
+    );
+    let stats = serde_json::to_value(stats).unwrap();
+    assert_eq!(&stats, &r["coco"], "report vs its predictions file");
 }
 
 fn bad_input_case(annotation: &str, extra: &[&str], want: &[&str]) {

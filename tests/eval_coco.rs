@@ -6,6 +6,8 @@
 //! `COCOeval.stats` pycocotools gives for them (`scripts/coco_eval_reference.py`, run once
 //! at development time; the numbers are committed in `tests/data/eval/coco_expected.json`).
 
+mod common;
+
 use std::path::PathBuf;
 
 use posescope::eval::coco::{self, CocoStats};
@@ -66,3 +68,48 @@ fn results_for_unknown_images_are_an_error() {
     assert_eq!(s.ap, 0.0);
     assert_eq!(s.ar, 0.0);
 }
+
+/// Real predictions (the default model's `posescope eval --predictions` on the COCO and
+/// OCHuman images of `../shared`: crowds and overlapping people, 25 and 15 joints not
+/// predicted, medium and large people) scored as pycocotools scores the same file (plain
+/// `loadRes`; `scripts/coco_eval_reference.py --check`, numbers committed beside them).
+#[test]
+fn real_predictions_with_missing_joints_score_as_pycocotools() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    for name in ["coco", "ochuman"] {
+        let gt_path = shared.join(format!("data/mmpose_testdata/{name}/test_{name}.json"));
+        let gt = datasets::read(&gt_path).unwrap();
+        let results =
+            datasets::read_coco_results(&data().join(format!("real_{name}_dt.json"))).unwrap();
+        let expected: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(data().join(format!("real_{name}_expected.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            results.len() as u64,
+            expected["detections"].as_u64().unwrap()
+        );
+        let got = coco::evaluate(&gt.coco_images(results).unwrap(), &coco::coco_sigmas());
+        let want = &expected["stats"];
+        for (k, g) in STAT_KEYS.iter().zip(got.to_array()) {
+            let w = want[k].as_f64().unwrap();
+            println!("{name} {k:<10} rust {g:.17} pycocotools {w:.17}");
+            assert!((g - w).abs() <= 1e-12, "{name} {k}: {g} vs {w}");
+        }
+    }
+}
+
+const STAT_KEYS: [&str; 10] = [
+    "ap",
+    "ap50",
+    "ap75",
+    "ap_medium",
+    "ap_large",
+    "ar",
+    "ar50",
+    "ar75",
+    "ar_medium",
+    "ar_large",
+];

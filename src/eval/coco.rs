@@ -27,9 +27,11 @@
 //! bits in practice (numpy's `exp` may still differ from Rust's in the last ulp).
 //!
 //! Detections: a pycocotools result file has all K keypoints; `loadRes` sets a detection's
-//! area to its keypoints' box `(max x − min x) · (max y − min y)` over all of them. A
-//! predicted person may miss keypoints (`None`): such a keypoint adds 0 to the OKS sum (as
-//! if infinitely far), and the area is that of the found keypoints' box.
+//! area to its keypoints' box `(max x − min x) · (max y − min y)` over all of them.
+//! `posescope eval` scores its predictions as the results file it writes ([`Detection::
+//! from_triples`] on `0, 0, 0` for joints not predicted), so it equals pycocotools on that
+//! file. [`Detection::new`] takes `None` for a missing keypoint: it adds 0 to the OKS sum
+//! (as if infinitely far) and the area is that of the found keypoints' box.
 
 use serde::Serialize;
 

@@ -339,11 +339,23 @@ pub struct CocoResult {
     pub score: f64,
 }
 
+/// A person's keypoints as a results file holds them: `[x, y, score]` per joint, `0, 0, 0`
+/// for a joint not predicted (OpenPose's convention).
+fn result_keypoints(p: &Person) -> Vec<f64> {
+    p.keypoints
+        .iter()
+        .flat_map(|k| match k {
+            Some(k) => [f64::from(k.x), f64::from(k.y), f64::from(k.score)],
+            None => [0.0; 3],
+        })
+        .collect()
+}
+
 impl Report {
     /// The final stage's predictions as a COCO keypoint results list (the input of
-    /// pycocotools' `loadRes`). Note that `loadRes` computes a detection's area from all
-    /// its keypoints, `0, 0` ones included, where [`coco::Detection::new`] uses the
-    /// predicted ones only.
+    /// pycocotools' `loadRes`). `posescope eval --metric oks-ap` scores exactly these
+    /// triples as `loadRes` reads them (area from all keypoints, `0, 0` ones included), so
+    /// pycocotools on this list gives the same numbers.
     pub fn coco_results(&self) -> Vec<CocoResult> {
         self.predictions
             .iter()
@@ -352,14 +364,7 @@ impl Report {
                     image_id: img.image_id,
                     file_name: img.file_name.clone(),
                     category_id: 1,
-                    keypoints: p
-                        .keypoints
-                        .iter()
-                        .flat_map(|k| match k {
-                            Some(k) => [f64::from(k.x), f64::from(k.y), f64::from(k.score)],
-                            None => [0.0; 3],
-                        })
-                        .collect(),
+                    keypoints: result_keypoints(p),
                     score: f64::from(p.score),
                 })
             })
@@ -933,9 +938,11 @@ fn coco_image(
             .map(|s| s.iter().flatten().collect())
             .unwrap_or_default(),
     };
+    // Exactly what `--predictions` writes, read as pycocotools' `loadRes` reads it: joints not
+    // predicted are `0, 0`, in the OKS and in the detection's area (its keypoints' box).
     let dets = people
         .into_iter()
-        .map(|p| coco::Detection::new(xy(p), f64::from(p.score)))
+        .map(|p| coco::Detection::from_triples(&result_keypoints(p), f64::from(p.score)))
         .collect();
     Ok(coco::CocoImage {
         image_id: img.id,
