@@ -193,25 +193,94 @@ fn compare_shows_two_stages_side_by_side_or_flickering() {
     h.key_press(egui::Key::X);
     h.run_steps(2);
     assert_eq!(h.state().settings.compare, Compare::SideBySide);
-    let both = h.render().unwrap();
-    let d = diff(&single, &both);
-    println!("single view vs side by side: {d:.3}");
-    assert!(d > 0.5, "side by side did not change the view ({d})");
-    // Comparing a stage with itself draws the same overlay twice: the halves match.
+    let views = h.state().view_rects().to_vec();
+    assert_eq!(views.len(), 2, "side by side draws two views");
+    let ppp = single.width() as f32 / 1100.0;
+    let other = h.render().unwrap();
+    // Comparing a stage with itself draws the same overlay twice: the two views match (same
+    // size, placement and caption; up to resampling, as the two views start at different
+    // fractions of a pixel: a mean difference of 0.3 here, against 3.4 for another stage;
+    // shifting one view by a whole pixel gives 1.8 or more).
     h.state_mut().settings.compare_stage = 5;
     h.run_steps(2);
     let same = h.render().unwrap();
-    h.state_mut().settings.compare_stage = 0;
-    h.run_steps(2);
-    let other = h.render().unwrap();
-    assert!(diff(&same, &other) > 0.2);
-    // X again: flicker, one view alternating between the stages.
+    let (left, right) = (crop(&same, views[0], ppp), crop(&same, views[1], ppp));
+    let halves_same = diff(&left, &right);
+    // Stage 6 against stage 1: the right view changes, the left one does not.
+    let right_other = crop(&other, views[1], ppp);
+    let left_other = crop(&other, views[0], ppp);
+    let right_changed = diff(&right, &right_other);
+    let left_changed = diff(&left, &left_other);
+    println!(
+        "views stage 6 | stage 6: {halves_same:.3}; right view stage 6 vs stage 1: \
+         {right_changed:.3}; left view: {left_changed:.3}"
+    );
+    assert!(
+        halves_same < 0.6 && halves_same * 5.0 < right_changed,
+        "the two views of one stage differ ({halves_same})"
+    );
+    assert!(
+        right_changed > 0.5,
+        "the compared stage is not drawn ({right_changed})"
+    );
+    assert!(
+        left_changed < 0.05,
+        "the selected stage's view changed ({left_changed})"
+    );
+
+    // X again: flicker, one view alternating between the two stages over time.
     h.key_press(egui::Key::X);
     h.run_steps(1);
     assert_eq!(h.state().settings.compare, Compare::Flicker);
+    // Each step is 0.25 s of UI time; with a 500 ms period the view changes every 2 steps.
+    h.state_mut().settings.flicker_ms = 500;
+    let frame = |h: &mut Harness<'static, PosescopeApp>| {
+        h.step();
+        assert_eq!(h.state().view_rects().len(), 1, "flicker draws one view");
+        let r = h.state().view_rects()[0];
+        crop(&h.render().unwrap(), r, ppp)
+    };
+    // References: the flicker view of stage 6 with itself, and of stage 1 with itself.
+    h.state_mut().settings.compare_stage = 5;
+    let stage6 = frame(&mut h);
+    h.state_mut().stage = 0;
+    h.state_mut().settings.compare_stage = 0;
+    let stage1 = frame(&mut h);
+    assert!(diff(&stage6, &stage1) > 0.5);
+    h.state_mut().stage = 5;
+    let shown: Vec<usize> = (0..8)
+        .map(|_| {
+            let f = frame(&mut h);
+            let (d6, d1) = (diff(&f, &stage6), diff(&f, &stage1));
+            assert!(
+                d6.min(d1) < 0.05,
+                "a flicker frame is neither stage ({d6:.3}, {d1:.3})"
+            );
+            if d6 < d1 {
+                6
+            } else {
+                1
+            }
+        })
+        .collect();
+    println!("flicker frames, every 0.25 s: stages {shown:?}");
+    let changes = shown.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        (3..=4).contains(&changes),
+        "a 500 ms flicker over 2 s changes 3 or 4 times: {shown:?}"
+    );
     h.key_press(egui::Key::X);
     h.run_steps(1);
     assert_eq!(h.state().settings.compare, Compare::Off);
+}
+
+/// The part of a screenshot under `rect` (screen points at `ppp` pixels per point).
+fn crop(img: &image::RgbaImage, rect: egui::Rect, ppp: f32) -> image::RgbaImage {
+    let x = (rect.min.x * ppp).round() as u32;
+    let y = (rect.min.y * ppp).round() as u32;
+    let w = ((rect.width() * ppp).round() as u32).min(img.width() - x);
+    let h = ((rect.height() * ppp).round() as u32).min(img.height() - y);
+    image::imageops::crop_imm(img, x, y, w, h).to_image()
 }
 
 #[test]

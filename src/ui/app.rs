@@ -106,6 +106,8 @@ pub struct PosescopeApp {
     pub(super) box_drag: Option<egui::Pos2>,
     /// Where the frame was last drawn in the (first) main view, screen points.
     pub(super) image_screen_rect: Option<egui::Rect>,
+    /// The views of the last frame (two side by side when comparing), screen points.
+    pub(super) view_rects: Vec<egui::Rect>,
     /// Stage play-through: advance the stage slider every this often.
     pub(super) stage_play: Option<Instant>,
     pub(super) export_dir: Option<PathBuf>,
@@ -171,6 +173,7 @@ impl PosescopeApp {
             hover_image_px: None,
             box_drag: None,
             image_screen_rect: None,
+            view_rects: Vec::new(),
             stage_play: None,
             export_dir: None,
             batch: None,
@@ -668,6 +671,11 @@ impl PosescopeApp {
     /// Where the frame was drawn in the main view at the last update (screen points; `None`
     /// before the first frame and in the joint grid). Image pixel `(x, y)` (pixel centres at
     /// integers) lies at `min + ((x + 0.5) / width, (y + 0.5) / height) * size`.
+    /// The views drawn in the last frame (one, or two when comparing side by side).
+    pub fn view_rects(&self) -> &[egui::Rect] {
+        &self.view_rects
+    }
+
     pub fn image_screen_rect(&self) -> Option<egui::Rect> {
         self.image_screen_rect
     }

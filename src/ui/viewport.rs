@@ -277,6 +277,7 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 }
             }
             app.image_screen_rect = views.first().map(|(r, _)| image_rect(*r, size, &app.view));
+            app.view_rects = views.iter().map(|(r, _)| *r).collect();
             for (view_rect, _) in &views {
                 let rect = image_rect(*view_rect, size, &app.view);
                 draw_person_box(
