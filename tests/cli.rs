@@ -622,3 +622,69 @@ fn bench_input_runs_the_live_pipeline_on_a_video() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("needs a video file"), "{}", stderr(&o));
 }
+
+/// A full disk (simulated with a file-size limit: `ulimit -f`, with SIGXFSZ ignored so the
+/// write fails with EFBIG as it would with ENOSPC) stops the run with an error naming the
+/// file, exit status 1, and leaves no partial file: neither a `.part` temporary nor a frame
+/// with some of its files (the PNG is written before the maps, and removed again when the
+/// maps do not fit). Outputs get the usual permissions, not a temporary file's 0600.
+#[cfg(unix)]
+#[test]
+fn a_full_disk_leaves_no_partial_output() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let input = shared.join("data/mmpose_testdata/coco/000000000785.jpg");
+    // KiB: the PNG does not fit / the PNG and JSON fit but the maps do not.
+    for (limit, failing) in [(300, ".png"), (1200, ".maps.safetensors")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let script = format!(
+            "trap '' XFSZ; ulimit -f {limit}; exec \"$0\" infer --size 256x224 --input \"$1\" \
+             --out \"$2\""
+        );
+        let o = Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_posescope")])
+            .arg(&input)
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("cannot write '{}", out.display()))
+                && err.contains(failing)
+                && err.contains("File too large"),
+            "limit {limit}: {err}"
+        );
+        assert!(
+            !err.contains(".part"),
+            "the temporary file's name leaks: {err}"
+        );
+        let left = files_in(&out);
+        assert!(left.is_empty(), "limit {limit}: partial outputs {left:?}");
+    }
+    // Without a limit the same run writes all three, with the usual permissions
+    // (0666 less the umask, as any program's new files).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = posescope(&[
+        "infer",
+        "--size",
+        "256x224",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let files = files_in(&out);
+    assert_eq!(files.len(), 3, "{files:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let umask = Command::new("sh").args(["-c", "umask"]).output().unwrap();
+    let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8).unwrap();
+    for f in &files {
+        let mode = std::fs::metadata(out.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "{f}: mode {mode:o}, umask {umask:o}");
+    }
+}

@@ -21,12 +21,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Ex
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".posescope-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".posescope-").suffix(".part");
+    // Outputs get the usual permissions (0666 less the umask), not a temporary file's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    // Through the file itself: NamedTempFile's own writes add the temporary path to errors.
+    tmp.as_file_mut().write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     if overwrite {
         tmp.persist(path).map_err(|e| io(e.error))?;

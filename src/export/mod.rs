@@ -164,10 +164,21 @@ pub fn write_frame(
     } else {
         None
     };
-    atomic::write_atomic(&files.png, &png, opts.overwrite)?;
-    atomic::write_atomic(&files.json, &json, opts.overwrite)?;
-    if let Some(maps) = maps {
-        atomic::write_atomic(&files.maps, &maps, opts.overwrite)?;
+    // A frame's files are written together or not at all: when one fails (a full disk),
+    // the ones this call already wrote are removed again.
+    let mut parts: Vec<(&Path, &[u8])> = vec![(&files.png, &png), (&files.json, &json)];
+    if let Some(maps) = &maps {
+        parts.push((&files.maps, maps));
+    }
+    let mut written: Vec<&Path> = Vec::new();
+    for (path, bytes) in parts {
+        if let Err(e) = atomic::write_atomic(path, bytes, opts.overwrite) {
+            for done in written {
+                let _ = std::fs::remove_file(done);
+            }
+            return Err(e);
+        }
+        written.push(path);
     }
     Ok(files)
 }
