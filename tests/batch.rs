@@ -75,3 +75,80 @@ fn a_video_exports_every_frame_and_an_annotated_mp4() {
     let again = run_blocking(request, Pipeline::new(model, config), device, queue).unwrap();
     assert_ne!(again.folder, report.folder);
 }
+
+/// Cancelled mid-way, an export leaves only complete frames (PNG, JSON and maps each) and no
+/// temporary file, and no half-encoded video.
+#[test]
+fn a_cancelled_export_leaves_only_complete_frames() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let (device, queue) = match headless_device() {
+        Ok(d) => d,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: no GPU adapter: {e}");
+            return;
+        }
+        Err(e) => panic!("no GPU adapter under CI: {e}"),
+    };
+    let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
+    let mut config = PipelineConfig::for_model(&model);
+    config.preprocess.size = (128, 72);
+    let out = tempfile::tempdir().unwrap();
+    let request = BatchRequest {
+        // 205 frames: far more than are done before the cancel.
+        input: shared.join("data/videos/street_crowd.mp4"),
+        out_dir: out.path().to_path_buf(),
+        stage: 5,
+        joint: None,
+        settings: Settings::default(),
+        maps: true,
+        video: true,
+    };
+    let job =
+        posescope::ui::batch::spawn(request, Pipeline::new(model, config), device, queue, || {})
+            .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while job.done.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no frames exported");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    job.cancel();
+    let report = loop {
+        if let Some(r) = job.finished() {
+            break r.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancel did not stop it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(report.cancelled, "{report:?}");
+    assert!(report.frames >= 3 && report.frames < 205, "{report:?}");
+    assert_eq!(report.video, None);
+    let names: Vec<String> = std::fs::read_dir(&report.folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    println!(
+        "cancelled after {} frames: {} files",
+        report.frames,
+        names.len()
+    );
+    assert_eq!(names.len() as u64, 3 * report.frames, "{names:?}");
+    for i in 0..report.frames {
+        for ext in ["png", "json", "maps.safetensors"] {
+            let n = format!("street_crowd_{i:06}.{ext}");
+            assert!(names.contains(&n), "{n} missing: {names:?}");
+        }
+        let json = std::fs::read(report.folder.join(format!("street_crowd_{i:06}.json"))).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap();
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".part") || n.ends_with(".mp4")),
+        "{names:?}"
+    );
+}

@@ -184,18 +184,21 @@ fn run(
         image
             .write_to(&mut png, image::ImageFormat::Png)
             .map_err(|e| format!("PNG encoding: {e}"))?;
-        let write = |suffix: &str, bytes: &[u8]| {
-            atomic::write_atomic(&folder.join(format!("{stem}.{suffix}")), bytes, false)
-                .map_err(|e| e.to_string())
+        let path = |suffix: &str| folder.join(format!("{stem}.{suffix}"));
+        let (png_path, json_path, maps_path) =
+            (path("png"), path("json"), path("maps.safetensors"));
+        let png = png.into_inner();
+        let json = json::to_bytes(&ins);
+        let maps = if req.maps {
+            Some(maps::to_bytes(&ins).map_err(|e| e.to_string())?)
+        } else {
+            None
         };
-        write("png", &png.into_inner())?;
-        write("json", &json::to_bytes(&ins))?;
-        if req.maps {
-            write(
-                "maps.safetensors",
-                &maps::to_bytes(&ins).map_err(|e| e.to_string())?,
-            )?;
+        let mut parts: Vec<(&Path, &[u8])> = vec![(&png_path, &png), (&json_path, &json)];
+        if let Some(m) = &maps {
+            parts.push((&maps_path, m));
         }
+        super::write_together(&parts, false).map_err(|e| e.to_string())?;
         if req.video {
             let ts = ins.frame.timestamp;
             match (&mut video, pending.take()) {

@@ -164,15 +164,23 @@ pub fn write_frame(
     } else {
         None
     };
-    // A frame's files are written together or not at all: when one fails (a full disk),
-    // the ones this call already wrote are removed again.
     let mut parts: Vec<(&Path, &[u8])> = vec![(&files.png, &png), (&files.json, &json)];
     if let Some(maps) = &maps {
         parts.push((&files.maps, maps));
     }
+    write_together(&parts, opts.overwrite)?;
+    Ok(files)
+}
+
+/// Writes a frame's files together or not at all: each atomically, and when one fails (a
+/// full disk) the ones written before it are removed again.
+///
+/// # Errors
+/// The first file that could not be written (or already exists without `overwrite`).
+pub fn write_together(parts: &[(&Path, &[u8])], overwrite: bool) -> Result<(), ExportError> {
     let mut written: Vec<&Path> = Vec::new();
-    for (path, bytes) in parts {
-        if let Err(e) = atomic::write_atomic(path, bytes, opts.overwrite) {
+    for &(path, bytes) in parts {
+        if let Err(e) = atomic::write_atomic(path, bytes, overwrite) {
             for done in written {
                 let _ = std::fs::remove_file(done);
             }
@@ -180,5 +188,5 @@ pub fn write_frame(
         }
         written.push(path);
     }
-    Ok(files)
+    Ok(())
 }
