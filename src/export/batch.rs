@@ -13,7 +13,7 @@ use std::time::Duration;
 use eframe::wgpu;
 
 use super::video::VideoWriter;
-use super::{atomic, json, maps};
+use super::{json, maps};
 use crate::inspection::Inspection;
 use crate::pipeline::Pipeline;
 use crate::render::compositor::Compositor;
