@@ -6,24 +6,32 @@
 
 mod common;
 
+use eframe::wgpu;
 use posescope::models::Model;
 use posescope::pipeline::{Pipeline, PipelineConfig};
 use posescope::render::offscreen::headless_device;
 use posescope::ui::batch::{run_blocking, BatchRequest};
 use posescope::ui::settings::Settings;
 
+/// The headless GPU, or `None` (skipped, said) outside CI; under CI a missing one fails.
+fn device() -> Option<(wgpu::Device, wgpu::Queue)> {
+    match headless_device() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: no GPU adapter: {e}");
+            None
+        }
+        Err(e) => panic!("no GPU adapter under CI: {e}"),
+    }
+}
+
 #[test]
 fn a_video_exports_every_frame_and_an_annotated_mp4() {
     let Some(shared) = common::shared_dir() else {
         return;
     };
-    let (device, queue) = match headless_device() {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: no GPU adapter: {e}");
-            return;
-        }
-        Err(e) => panic!("no GPU adapter under CI: {e}"),
+    let Some((device, queue)) = device() else {
+        return;
     };
     let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
     let mut config = PipelineConfig::for_model(&model);
@@ -83,13 +91,8 @@ fn a_cancelled_export_leaves_only_complete_frames() {
     let Some(shared) = common::shared_dir() else {
         return;
     };
-    let (device, queue) = match headless_device() {
-        Ok(d) => d,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: no GPU adapter: {e}");
-            return;
-        }
-        Err(e) => panic!("no GPU adapter under CI: {e}"),
+    let Some((device, queue)) = device() else {
+        return;
     };
     let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
     let mut config = PipelineConfig::for_model(&model);

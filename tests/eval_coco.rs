@@ -32,18 +32,7 @@ fn keypoint_ap_matches_pycocotools() {
         let images = gt.coco_images(results).unwrap();
         let got = coco::evaluate(&images, &coco::coco_sigmas());
         let want = &case["stats"];
-        let keys = [
-            "ap",
-            "ap50",
-            "ap75",
-            "ap_medium",
-            "ap_large",
-            "ar",
-            "ar50",
-            "ar75",
-            "ar_medium",
-            "ar_large",
-        ];
+        let keys = STAT_KEYS;
         println!("case {name}:");
         for (k, g) in keys.iter().zip(got.to_array()) {
             let w = want[k].as_f64().unwrap();
