@@ -197,11 +197,11 @@ impl PipelineConfig {
 
 impl PipelineConfig {
     /// [`PipelineConfig::for_model`] with the model's live input box
-    /// ([`crate::models::ModelInfo::live_input_size`]): for the camera view and the live
+    /// ([`crate::models::catalog::live_input_size`]): for the camera view and the live
     /// benchmark, never for infer or eval.
     pub fn for_live(model: &Model) -> Self {
         let mut config = Self::for_model(model);
-        config.preprocess.size = model.info().live_input_size();
+        config.preprocess.size = crate::models::catalog::live_input_size(model.info());
         config
     }
 }

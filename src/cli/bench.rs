@@ -40,12 +40,12 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut steps: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for _ in 0..args.runs.max(1) {
-        let (t0, c0) = (Instant::now(), process_cpu_ms());
+        let (t0, c0) = (Instant::now(), super::bench_live::process_cpu_ms());
         let st = model
             .run(&input, &crate::models::RunOptions::default())?
             .steps;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
-        if let (Some(c0), Some(c1)) = (c0, process_cpu_ms()) {
+        if let (Some(c0), Some(c1)) = (c0, super::bench_live::process_cpu_ms()) {
             cpu_times.push(c1 - c0);
         }
         if steps.is_empty() {
@@ -116,10 +116,4 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("  {name:<10} median {ms:.1} ms");
     }
     Ok(())
-}
-
-/// The process's CPU time so far, milliseconds (all threads), where the OS reports it.
-pub(super) fn process_cpu_ms() -> Option<f64> {
-    let now = cpu_time::ProcessTime::try_now().ok()?;
-    Some(now.as_duration().as_secs_f64() * 1e3)
 }

@@ -43,7 +43,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     };
     let box_size = pipeline.config().preprocess.size;
     let model_id = pipeline.model().id().to_string();
-    let cpu0 = super::bench::process_cpu_ms();
+    let cpu0 = process_cpu_ms();
     let mut run = LiveRun::start(pipeline, Box::new(source), options)?;
     let mut input_size = None;
     let mut first_error = None;
@@ -58,7 +58,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     }
     let stats = run.finish();
     // This process only (not ffmpeg): less disturbed than wall time on a shared machine.
-    let cpu_ms_per_frame = match (cpu0, super::bench::process_cpu_ms()) {
+    let cpu_ms_per_frame = match (cpu0, process_cpu_ms()) {
         (Some(a), Some(b)) if stats.processed > 0 => Some((b - a) / stats.processed as f64),
         _ => None,
     };
@@ -188,4 +188,10 @@ impl Report<'_> {
             println!("  {:<12} median {:.1} ms", stage.name, stage.median_ms);
         }
     }
+}
+
+/// The process's CPU time so far, milliseconds (all threads), where the OS reports it.
+pub(super) fn process_cpu_ms() -> Option<f64> {
+    let now = cpu_time::ProcessTime::try_now().ok()?;
+    Some(now.as_duration().as_secs_f64() * 1e3)
 }

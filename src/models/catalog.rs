@@ -23,6 +23,14 @@ pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
 /// a 2-vCPU machine; the accuracy this costs is measured in the README ("Live speed").
 pub static LIVE_INPUT_SIZES: &[(&str, (u32, u32))] = &[(DEFAULT_MODEL, (320, 240))];
 
+/// The input box for live use: [`LIVE_INPUT_SIZES`], else the model's own size.
+pub fn live_input_size(info: &ModelInfo) -> (u32, u32) {
+    LIVE_INPUT_SIZES
+        .iter()
+        .find(|(id, _)| *id == info.id)
+        .map_or(info.input_size, |&(_, size)| size)
+}
+
 /// Every known model.
 pub static CATALOG: &[ModelInfo] = &[
     ModelInfo {

@@ -180,15 +180,6 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 impl ModelInfo {
-    /// The input box for live use: [`super::catalog::LIVE_INPUT_SIZES`], else the model's
-    /// own size.
-    pub fn live_input_size(&self) -> (u32, u32) {
-        super::catalog::LIVE_INPUT_SIZES
-            .iter()
-            .find(|(id, _)| *id == self.id)
-            .map_or(self.input_size, |&(_, size)| size)
-    }
-
     /// Whether the weights are available without a download, and where.
     pub fn locate(&self) -> Option<String> {
         match self.weights {

@@ -269,7 +269,7 @@ impl PosescopeApp {
     /// user turned that off), else the chosen input size.
     pub fn input_size_for(&self, model: &Model) -> (u32, u32) {
         if self.live && self.settings.live_size {
-            model.info().live_input_size()
+            crate::models::catalog::live_input_size(model.info())
         } else {
             self.settings.input_size
         }

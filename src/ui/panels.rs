@@ -329,7 +329,10 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         let settled = |r: &egui::Response| r.drag_stopped() || (r.changed() && !r.dragged());
         changed_pre |= settled(&rw) || settled(&rh);
     });
-    if let Some((lw, lh)) = app.model().map(|m| m.info().live_input_size()) {
+    if let Some((lw, lh)) = app
+        .model()
+        .map(|m| crate::models::catalog::live_input_size(m.info()))
+    {
         let live_differs = (lw, lh) != app.settings.input_size;
         if live_differs || app.is_live() {
             changed_pre |= ui
