@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{r3, FrameRecord};
+use super::{r3, triples, FrameRecord};
 use crate::export::ExportError;
 use crate::pose::joint_map::JointMap;
 use crate::pose::skeleton::COCO17;
@@ -46,14 +46,7 @@ pub fn result(image_id: u64, file_name: &str, person: &Person) -> CocoResult {
         image_id,
         file_name: file_name.to_string(),
         category_id: 1,
-        keypoints: person
-            .keypoints
-            .iter()
-            .flat_map(|k| match k {
-                Some(k) => [r3(k.x), r3(k.y), r3(k.score)],
-                None => [0.0; 3],
-            })
-            .collect(),
+        keypoints: triples(&person.keypoints),
         score: r3(person.score),
     }
 }
@@ -110,6 +103,9 @@ pub enum ImageIds {
     /// `COCO_val2014_000000196141.jpg` → 196141); video and camera frames: the frame index.
     #[default]
     FileName,
+    /// As [`ImageIds::FileName`], with the frame index for a file name without a number
+    /// (the app's batch export, which has no annotation file to ask).
+    FileNameOrIndex,
     /// The id of the image of the same file name (directories ignored) in an annotation
     /// file (`--annotations`).
     Annotations {
@@ -148,6 +144,11 @@ impl ImageIds {
                 }),
                 None => Ok(rec.index),
             },
+            ImageIds::FileNameOrIndex => Ok(rec
+                .image_path
+                .as_deref()
+                .and_then(number_in_name)
+                .unwrap_or(rec.index)),
             ImageIds::Annotations { path, by_name } => {
                 let name = rec.file_name();
                 by_name.get(&name).copied().ok_or_else(|| {
@@ -256,6 +257,7 @@ mod tests {
         rec.image_path = Some("dir7/person.png".into());
         let e = ImageIds::FileName.id(&rec).unwrap_err().to_string();
         assert!(e.contains("dir7/person.png") && e.contains("--annotations"), "{e}");
+        assert_eq!(ImageIds::FileNameOrIndex.id(&rec).unwrap(), 3);
         // Video frames: the frame index.
         rec.image_path = None;
         assert_eq!(ImageIds::FileName.id(&rec).unwrap(), 3);

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use super::atomic::write_atomic;
 use super::ExportError;
 use crate::inspection::Inspection;
-use crate::pose::{JointSet, Person};
+use crate::pose::{JointSet, Keypoint, Person};
 
 /// What the formats need of one frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -171,6 +171,18 @@ impl FormatWriter {
 /// Rounds to 1/1000 (pixels, scores): readable files, sub-pixel precision kept.
 pub(crate) fn r3(v: f32) -> f64 {
     (f64::from(v) * 1000.0).round() / 1000.0
+}
+
+/// `x, y, score` per joint, flat, `0, 0, 0` for joints not found (OpenPose's and COCO
+/// results' convention).
+fn triples(keypoints: &[Option<Keypoint>]) -> Vec<f64> {
+    keypoints
+        .iter()
+        .flat_map(|k| match k {
+            Some(k) => [r3(k.x), r3(k.y), r3(k.score)],
+            None => [0.0; 3],
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::r3;
+use super::triples;
 use crate::pose::Person;
 
 /// OpenPose's JSON format version written.
@@ -60,14 +60,7 @@ pub fn frame(people: &[Person]) -> OpenPoseFrame {
 fn person(p: &Person) -> OpenPosePerson {
     OpenPosePerson {
         person_id: vec![-1],
-        pose_keypoints_2d: p
-            .keypoints
-            .iter()
-            .flat_map(|k| match k {
-                Some(k) => [r3(k.x), r3(k.y), r3(k.score)],
-                None => [0.0; 3],
-            })
-            .collect(),
+        pose_keypoints_2d: triples(&p.keypoints),
         face_keypoints_2d: Vec::new(),
         hand_left_keypoints_2d: Vec::new(),
         hand_right_keypoints_2d: Vec::new(),
