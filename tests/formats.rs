@@ -223,9 +223,12 @@ fn coco_ids_come_from_annotations_by_file_name() {
     assert!(err.contains("renamed.jpg") && err.contains("--annotations"), "{err}");
 
     let ann = dir.path().join("ann.json");
-    let mut doc = read_json(&data.join("test_coco.json"));
-    doc["images"][0]["file_name"] = "val/renamed.jpg".into();
-    doc["images"][0]["id"] = 7.into();
+    let categories = read_json(&data.join("test_coco.json"))["categories"].clone();
+    let doc = serde_json::json!({
+        "images": [{"id": 9, "file_name": "val/other.jpg"}, {"id": 7, "file_name": "val/renamed.jpg"}],
+        "annotations": [],
+        "categories": categories,
+    });
     std::fs::write(&ann, serde_json::to_vec(&doc).unwrap()).unwrap();
     let o = infer_formats(s(&img), dir.path(), &["--overwrite", "--annotations", s(&ann)]);
     assert!(o.status.success(), "{}", stderr(&o));
