@@ -55,7 +55,11 @@ fn a_video_exports_every_frame_and_an_annotated_mp4() {
     // 5 × (PNG, JSON, maps), the video, and the formats: COCO, CSV, the OpenPose folder.
     assert_eq!(names.len(), 19, "{names:?}");
     assert!(names.contains(&"mmpose_demo_000004.png".to_string()));
-    for f in ["mmpose_demo_coco.json", "mmpose_demo_keypoints.csv", "openpose"] {
+    for f in [
+        "mmpose_demo_coco.json",
+        "mmpose_demo_keypoints.csv",
+        "openpose",
+    ] {
         assert!(names.contains(&f.to_string()), "{f}: {names:?}");
     }
     assert_eq!(

@@ -88,8 +88,18 @@ fn read_csv(p: &Path) -> Vec<Row> {
 /// Checks one OpenPose file against OpenPose's format; returns its people's keypoints.
 fn read_openpose(p: &Path) -> Vec<Vec<f64>> {
     let doc = read_json(p);
-    let top: BTreeSet<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(top, BTreeSet::from(["version", "people"]), "{}", p.display());
+    let top: BTreeSet<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        top,
+        BTreeSet::from(["version", "people"]),
+        "{}",
+        p.display()
+    );
     assert_eq!(doc["version"].as_f64(), Some(1.3));
     let lists = [
         "pose_keypoints_2d",
@@ -105,7 +115,12 @@ fn read_openpose(p: &Path) -> Vec<Vec<f64>> {
     people
         .iter()
         .map(|person| {
-            let keys: BTreeSet<&str> = person.as_object().unwrap().keys().map(String::as_str).collect();
+            let keys: BTreeSet<&str> = person
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             let mut want: BTreeSet<&str> = lists.into();
             want.insert("person_id");
             assert_eq!(keys, want);
@@ -167,7 +182,10 @@ fn infer_writes_coco_openpose_and_csv_that_read_back() {
         people_per_frame.push((doc, want));
     }
     let total: usize = people_per_frame.iter().map(|(_, p)| p.len()).sum();
-    assert!(total >= 4, "the four COCO images hold 12 annotated people; found {total}");
+    assert!(
+        total >= 4,
+        "the four COCO images hold 12 annotated people; found {total}"
+    );
 
     // CSV: every row parses; frames × people × joints rows, the same numbers.
     let rows = read_csv(&dir.path().join("keypoints.csv"));
@@ -220,7 +238,10 @@ fn coco_ids_come_from_annotations_by_file_name() {
     let o = infer_formats(s(&img), dir.path(), &[]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("renamed.jpg") && err.contains("--annotations"), "{err}");
+    assert!(
+        err.contains("renamed.jpg") && err.contains("--annotations"),
+        "{err}"
+    );
 
     let ann = dir.path().join("ann.json");
     let categories = read_json(&data.join("test_coco.json"))["categories"].clone();
@@ -230,7 +251,11 @@ fn coco_ids_come_from_annotations_by_file_name() {
         "categories": categories,
     });
     std::fs::write(&ann, serde_json::to_vec(&doc).unwrap()).unwrap();
-    let o = infer_formats(s(&img), dir.path(), &["--overwrite", "--annotations", s(&ann)]);
+    let o = infer_formats(
+        s(&img),
+        dir.path(),
+        &["--overwrite", "--annotations", s(&ann)],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let results = read_json(&dir.path().join("results.json"));
     let list = results.as_array().unwrap();
@@ -265,7 +290,14 @@ fn write_coco_refuses_a_model_without_the_coco_joints() {
     // The other formats take any joint set.
     let o = posescope()
         .env("POSESCOPE_MODELS", shared.join("models"))
-        .args(["infer", "--model", "pefm-cpm", "--no-maps", "--input", s(&img)])
+        .args([
+            "infer",
+            "--model",
+            "pefm-cpm",
+            "--no-maps",
+            "--input",
+            s(&img),
+        ])
         .args(["--out", s(&dir.path().join("out"))])
         .args(["--write-csv", s(&dir.path().join("k.csv"))])
         .args(["--write-openpose", s(dir.path())])
@@ -276,7 +308,13 @@ fn write_coco_refuses_a_model_without_the_coco_joints() {
     assert_eq!(text.lines().count(), 1 + 14);
     assert!(text.contains(",0,head_top,"), "{text}");
     let doc = read_json(&dir.path().join("000000000785_keypoints.json"));
-    assert_eq!(doc["people"][0]["pose_keypoints_2d"].as_array().unwrap().len(), 3 * 14);
+    assert_eq!(
+        doc["people"][0]["pose_keypoints_2d"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3 * 14
+    );
 }
 
 #[test]
@@ -308,11 +346,21 @@ fn a_failing_run_still_writes_the_frames_it_completed() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     op.sort();
-    assert_eq!(op, ["frames_000001_keypoints.json", "frames_000002_keypoints.json"]);
+    assert_eq!(
+        op,
+        [
+            "frames_000001_keypoints.json",
+            "frames_000002_keypoints.json"
+        ]
+    );
     // Without --overwrite, a second run refuses to replace the run-wide files up front.
     let o = infer_formats(s(&input), dir.path(), &[]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("results.json' already exists"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("results.json' already exists"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Ctrl-C ends a camera recording normally; the run-wide files hold every frame completed.
@@ -343,7 +391,11 @@ fn ctrl_c_writes_the_run_wide_files() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let frames = count(&ops);
@@ -358,6 +410,9 @@ fn ctrl_c_writes_the_run_wide_files() {
     assert_eq!(results.as_array().unwrap().len(), people);
     // Camera frames: the image id is the frame index.
     for r in results.as_array().unwrap() {
-        assert!(by_frame.contains_key(&r["image_id"].as_u64().unwrap()), "{r}");
+        assert!(
+            by_frame.contains_key(&r["image_id"].as_u64().unwrap()),
+            "{r}"
+        );
     }
 }

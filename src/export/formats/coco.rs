@@ -256,7 +256,10 @@ mod tests {
         assert_eq!(ImageIds::FileName.id(&rec).unwrap(), 2);
         rec.image_path = Some("dir7/person.png".into());
         let e = ImageIds::FileName.id(&rec).unwrap_err().to_string();
-        assert!(e.contains("dir7/person.png") && e.contains("--annotations"), "{e}");
+        assert!(
+            e.contains("dir7/person.png") && e.contains("--annotations"),
+            "{e}"
+        );
         assert_eq!(ImageIds::FileNameOrIndex.id(&rec).unwrap(), 3);
         // Video frames: the frame index.
         rec.image_path = None;

@@ -106,7 +106,11 @@ impl FormatWriter {
             coco::to_coco17(joints)?;
         }
         if !opts.overwrite {
-            if let Some(p) = [&opts.coco, &opts.csv].into_iter().flatten().find(|p| p.exists()) {
+            if let Some(p) = [&opts.coco, &opts.csv]
+                .into_iter()
+                .flatten()
+                .find(|p| p.exists())
+            {
                 return Err(ExportError::Exists(p.display().to_string()));
             }
         }
@@ -253,8 +257,8 @@ mod tests {
             csv: Some(dir.path().join("k.csv")),
             ..FormatOptions::default()
         };
-        let mut w = FormatWriter::new(opts.clone(), &crate::pose::skeleton::OPENPOSE_COCO18)
-            .unwrap();
+        let mut w =
+            FormatWriter::new(opts.clone(), &crate::pose::skeleton::OPENPOSE_COCO18).unwrap();
         let rec = test_data::frame();
         w.add(&rec).unwrap();
         assert!(dir.path().join("op/coco_000003_keypoints.json").is_file());
@@ -262,7 +266,10 @@ mod tests {
         assert!(!dir.path().join("r.json").exists());
         assert_eq!(w.frames(), 1);
         let written = w.finish().unwrap();
-        assert_eq!(written, vec![dir.path().join("r.json"), dir.path().join("k.csv")]);
+        assert_eq!(
+            written,
+            vec![dir.path().join("r.json"), dir.path().join("k.csv")]
+        );
         let csv = std::fs::read_to_string(dir.path().join("k.csv")).unwrap();
         assert_eq!(csv.lines().count(), 1 + 2 * 18);
         let coco: serde_json::Value =
