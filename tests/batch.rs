@@ -60,8 +60,34 @@ fn a_video_exports_every_frame_and_an_annotated_mp4() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 16, "{names:?}");
+    // 5 × (PNG, JSON, maps), the video, and the formats: COCO, CSV, the OpenPose folder.
+    assert_eq!(names.len(), 19, "{names:?}");
     assert!(names.contains(&"mmpose_demo_000004.png".to_string()));
+    for f in [
+        "mmpose_demo_coco.json",
+        "mmpose_demo_keypoints.csv",
+        "openpose",
+    ] {
+        assert!(names.contains(&f.to_string()), "{f}: {names:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(report.folder.join("openpose"))
+            .unwrap()
+            .count(),
+        5
+    );
+    let csv = std::fs::read_to_string(report.folder.join("mmpose_demo_keypoints.csv")).unwrap();
+    assert!(csv.starts_with("frame,time,person,joint,x,y,score\n"));
+    let coco: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(report.folder.join("mmpose_demo_coco.json")).unwrap(),
+    )
+    .unwrap();
+    // Video frames: the image id is the frame index.
+    assert!(coco
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["image_id"].as_u64().unwrap() < 5));
     let png = image::open(report.folder.join("mmpose_demo_000000.png")).unwrap();
     assert_eq!((png.width(), png.height()), (960, 540));
     // The annotated video has every frame.

@@ -18,17 +18,7 @@ use posescope::source::{CameraId, CameraSource, FrameSource, SimCamera, SourceEr
 /// A 25 fps, 320×180, 2 s clip cut from the shared street video (people walking), made
 /// once per test in `dir`.
 fn clip(dir: &Path) -> Option<PathBuf> {
-    let shared = common::shared_dir()?;
-    let out = dir.join("clip.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(shared.join("data/videos/street_crowd.mp4"))
-        .args(["-t", "2", "-vf", "scale=320:180", "-r", "25", "-an"])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg could not cut the clip");
-    Some(out)
+    common::street_clip(dir)
 }
 
 fn sim(dir: &Path) -> Option<SimCamera> {

@@ -58,7 +58,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         eval::chart::write_png(&report, &chart)?;
     }
     if let Some(path) = &args.predictions {
-        let json = serde_json::to_vec(&report.coco_results()).context("serialising predictions")?;
+        let json = crate::export::formats::coco::to_bytes(&report.coco_results());
         write_atomic(path, &json, true)?;
     }
     print_summary(&report, args);

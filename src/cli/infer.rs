@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::InferArgs;
+use crate::export::formats::{coco::ImageIds, FormatOptions, FormatWriter, FrameRecord};
 use crate::export::{self, ExportError, ExportOptions, PngOptions};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::source;
@@ -61,6 +62,11 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     if live {
         tracing::info!("recording {} (Ctrl-C stops)", src.describe());
     }
+    // The annotation file too, before the model loads.
+    let image_ids = match &args.annotations {
+        Some(path) => ImageIds::from_annotations(path)?,
+        None => ImageIds::default(),
+    };
     let stop = stop_on_ctrl_c();
     let mut pipeline = build_pipeline(&args.model)?;
     {
@@ -107,6 +113,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             pipeline = Pipeline::new(pipeline.model().clone(), config);
         }
     }
+    let mut formats = format_writer(args, image_ids, pipeline.model().joints())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory '{}'", args.out.display()))?;
 
@@ -164,6 +171,9 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             .and_then(|ins| {
                 forward_ms.push(ins.timings.forward.as_secs_f64() * 1e3);
                 bar.set_message(format!("{} people", ins.people.len()));
+                if let Some(w) = formats.as_mut() {
+                    w.add(&FrameRecord::from_inspection(&ins))?;
+                }
                 export::write_frame(&ins, &args.out, &opts)
                     .map(|files| (ins.people.len(), files))
                     .map_err(anyhow::Error::from)
@@ -189,6 +199,13 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         }
     }
     bar.finish_and_clear();
+    // What was completed is written, also after a failure or Ctrl-C.
+    if let Some(w) = formats {
+        let frames = w.frames();
+        for path in w.finish()? {
+            tracing::info!("'{}' written ({frames} frames)", path.display());
+        }
+    }
     let ok = done as usize - failures.len();
     forward_ms.sort_by(f64::total_cmp);
     let median = forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0);
@@ -212,6 +229,26 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         bail!("'{}' produced no frames", args.input.display());
     }
     Ok(())
+}
+
+/// The writer of the `--write-*` formats, its checks done before the first frame (a joint
+/// set COCO cannot take, an existing file); `None` when no format is asked for.
+fn format_writer(
+    args: &InferArgs,
+    image_ids: ImageIds,
+    joints: &'static crate::pose::JointSet,
+) -> anyhow::Result<Option<FormatWriter>> {
+    let opts = FormatOptions {
+        coco: args.write_coco.clone(),
+        image_ids,
+        openpose: args.write_openpose.clone(),
+        csv: args.write_csv.clone(),
+        overwrite: args.overwrite,
+    };
+    if !opts.any() {
+        return Ok(None);
+    }
+    Ok(Some(FormatWriter::new(opts, joints)?))
 }
 
 /// A flag that Ctrl-C sets: the frame in progress is finished and written, then the run

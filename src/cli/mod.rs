@@ -203,6 +203,23 @@ pub struct InferArgs {
     /// (official 1.0).
     #[arg(long)]
     pub tag_threshold: Option<f64>,
+    /// Also write every frame's people as one COCO keypoint results list (pycocotools'
+    /// `loadRes` input; COCO-17 joints, OpenPose COCO-18 converted, other joint sets
+    /// refused), written when the run ends, also when it fails or is stopped.
+    #[arg(long, value_name = "FILE")]
+    pub write_coco: Option<PathBuf>,
+    /// With --write-coco: take each image's `image_id` from this COCO annotation file, by
+    /// file name (default: the number in the image's file name, COCO's convention).
+    #[arg(long, value_name = "FILE", requires = "write_coco")]
+    pub annotations: Option<PathBuf>,
+    /// Also write `<stem>_keypoints.json` per frame into DIR, in OpenPose's format (the
+    /// model's joint order; joints not found are 0, 0, 0).
+    #[arg(long, value_name = "DIR")]
+    pub write_openpose: Option<PathBuf>,
+    /// Also write one CSV row per frame, person and joint (frame, time, person, joint, x,
+    /// y, score), written when the run ends.
+    #[arg(long, value_name = "FILE")]
+    pub write_csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,7 @@ use crate::pose::skeleton::{self, JointSet};
 use crate::pose::Person;
 use crate::source::{FrameSource, ImageSource};
 
+pub use crate::export::formats::coco::CocoResult;
 pub use datasets::{Dataset, DatasetError, Format};
 pub use metrics::Comparison;
 
@@ -327,30 +328,6 @@ pub struct ImagePredictions {
     pub people: Vec<Person>,
 }
 
-/// One detection in COCO's keypoint results format.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CocoResult {
-    pub image_id: u64,
-    pub file_name: String,
-    pub category_id: u64,
-    /// `[x, y, score]` per dataset joint; joints not predicted are `0, 0, 0` (OpenPose's
-    /// convention).
-    pub keypoints: Vec<f64>,
-    pub score: f64,
-}
-
-/// A person's keypoints as a results file holds them: `[x, y, score]` per joint, `0, 0, 0`
-/// for a joint not predicted (OpenPose's convention).
-fn result_keypoints(p: &Person) -> Vec<f64> {
-    p.keypoints
-        .iter()
-        .flat_map(|k| match k {
-            Some(k) => [f64::from(k.x), f64::from(k.y), f64::from(k.score)],
-            None => [0.0; 3],
-        })
-        .collect()
-}
-
 impl Report {
     /// The final stage's predictions as a COCO keypoint results list (the input of
     /// pycocotools' `loadRes`). `posescope eval --metric oks-ap` scores exactly these
@@ -360,13 +337,9 @@ impl Report {
         self.predictions
             .iter()
             .flat_map(|img| {
-                img.people.iter().map(|p| CocoResult {
-                    image_id: img.image_id,
-                    file_name: img.file_name.clone(),
-                    category_id: 1,
-                    keypoints: result_keypoints(p),
-                    score: f64::from(p.score),
-                })
+                img.people
+                    .iter()
+                    .map(|p| crate::export::formats::coco::result(img.image_id, &img.file_name, p))
             })
             .collect()
     }
@@ -942,7 +915,10 @@ fn coco_image(
     // predicted are `0, 0`, in the OKS and in the detection's area (its keypoints' box).
     let dets = people
         .into_iter()
-        .map(|p| coco::Detection::from_triples(&result_keypoints(p), f64::from(p.score)))
+        .map(|p| {
+            let r = crate::export::formats::coco::result(img.id, &img.file_name, p);
+            coco::Detection::from_triples(&r.keypoints, r.score)
+        })
         .collect();
     Ok(coco::CocoImage {
         image_id: img.id,

@@ -1,6 +1,8 @@
 //! Batch export of a whole video or folder: every frame through the pipeline, rendered
 //! offscreen by the same GPU compositor as the app's view, written as PNG + JSON + maps into
-//! a fresh folder, and optionally encoded into an annotated video ([`super::video`]). Runs
+//! a fresh folder with the keypoints in other tools' formats ([`super::formats`]: COCO
+//! results where the joint set has COCO's joints, OpenPose files, CSV), and optionally
+//! encoded into an annotated video ([`super::video`]). Runs
 //! on its own thread with progress and cancel; what each frame looks like is the caller's
 //! [`SceneFn`] (the app passes its view settings).
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use eframe::wgpu;
 
+use super::formats::{coco, FormatOptions, FormatWriter, FrameRecord};
 use super::video::VideoWriter;
 use super::{json, maps};
 use crate::inspection::Inspection;
@@ -139,6 +142,7 @@ fn run(
     let folder = fresh_folder(&req.out_dir, &format!("{stem}_posescope"));
     std::fs::create_dir_all(&folder)
         .map_err(|e| format!("cannot create '{}': {e}", folder.display()))?;
+    let mut formats = batch_formats(&folder, &stem, pipeline.model().joints())?;
     let mut compositor = Compositor::new(device, queue, wgpu::TextureFormat::Rgba8Unorm)
         .map_err(|e| e.to_string())?;
     let mut report = BatchReport {
@@ -174,6 +178,9 @@ fn run(
                 continue;
             }
         };
+        if let Err(e) = formats.add(&FrameRecord::from_inspection(&ins)) {
+            report.errors.push(e.to_string());
+        }
         let key = ins.frame.index + 1;
         let rgba = Arc::new(image::DynamicImage::ImageRgb8((*ins.image).clone()).to_rgba8());
         let scene = (req.scene)(&ins, rgba, key);
@@ -224,6 +231,8 @@ fn run(
         done.store(report.frames, Ordering::Relaxed);
         wake();
     }
+    // The run-wide files hold every frame done, also when cancelled.
+    formats.finish().map_err(|e| e.to_string())?;
     if let Some((first, _)) = pending.take() {
         let mut v = VideoWriter::start(video_path.clone(), first.dimensions(), 10.0)?;
         v.push(&first)?;
@@ -237,6 +246,26 @@ fn run(
         }
     }
     Ok(report)
+}
+
+/// The formats written beside the per-frame files: `<stem>_coco.json` (joint sets that
+/// have COCO's 17 joints; image ids from the file names, else the frame index),
+/// `openpose/<frame stem>_keypoints.json`, `<stem>_keypoints.csv`.
+fn batch_formats(
+    folder: &Path,
+    stem: &str,
+    joints: &'static crate::pose::JointSet,
+) -> Result<FormatWriter, String> {
+    let opts = FormatOptions {
+        coco: coco::to_coco17(joints)
+            .is_ok()
+            .then(|| folder.join(format!("{stem}_coco.json"))),
+        image_ids: coco::ImageIds::FileNameOrIndex,
+        openpose: Some(folder.join("openpose")),
+        csv: Some(folder.join(format!("{stem}_keypoints.csv"))),
+        overwrite: false,
+    };
+    FormatWriter::new(opts, joints).map_err(|e| e.to_string())
 }
 
 /// Runs a batch to the end on the calling thread (tests, CLI).

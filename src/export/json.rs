@@ -21,15 +21,11 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::formats::r3;
 use crate::inspection::Inspection;
 
 fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Rounds to 1/1000 for readable files (sub-pixel precision is kept).
-fn r3(v: f32) -> f64 {
-    (f64::from(v) * 1000.0).round() / 1000.0
 }
 
 /// Builds the JSON value for one inspection.

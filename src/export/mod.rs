@@ -1,10 +1,11 @@
 //! Writers for an [`Inspection`](crate::inspection::Inspection): annotated PNG, JSON
-//! keypoints, safetensors maps. Every file is written atomically (see [`atomic`]).
+//! keypoints, safetensors maps, and other tools' keypoint formats ([`formats`]). Every file is written atomically (see [`atomic`]).
 
 pub mod annotate;
 pub mod atomic;
 #[cfg(feature = "gui")]
 pub mod batch;
+pub mod formats;
 pub mod json;
 pub mod maps;
 pub mod video;
@@ -32,6 +33,10 @@ pub enum ExportError {
     Encode(String),
     #[error("drawing: {0}")]
     Draw(String),
+    /// A keypoint format cannot represent the data (e.g. COCO results of a joint set
+    /// without COCO's joints).
+    #[error("{0}")]
+    Format(String),
 }
 
 /// Options for the annotated PNG.

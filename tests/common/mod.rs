@@ -24,6 +24,22 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
+/// A 2-second 320×180 25 fps cut of the street video (ffmpeg), in `dir`; `None` without
+/// shared data.
+pub fn street_clip(dir: &std::path::Path) -> Option<PathBuf> {
+    let shared = shared_dir()?;
+    let out = dir.join("clip.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(shared.join("data/videos/street_crowd.mp4"))
+        .args(["-t", "2", "-vf", "scale=320:180", "-r", "25", "-an"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not cut the clip");
+    Some(out)
+}
+
 /// Max-abs difference and RMS difference relative to the reference's standard deviation.
 pub fn compare(got: &[f32], want: &[f32]) -> (f32, f32) {
     assert_eq!(got.len(), want.len(), "length mismatch");
