@@ -156,16 +156,32 @@ fn a_cancelled_export_leaves_only_complete_frames() {
     assert!(report.cancelled, "{report:?}");
     assert!(report.frames >= 3 && report.frames < 205, "{report:?}");
     assert_eq!(report.video, None);
-    let names: Vec<String> = std::fs::read_dir(&report.folder)
+    let all: Vec<String> = std::fs::read_dir(&report.folder)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    println!(
-        "cancelled after {} frames: {} files",
-        report.frames,
-        names.len()
-    );
-    assert_eq!(names.len() as u64, 3 * report.frames, "{names:?}");
+    println!("cancelled after {} frames: {all:?}", report.frames);
+    // The run-wide files of what was exported (COCO, CSV, OpenPose folder), and the frames.
+    for run_wide in [
+        "street_crowd_coco.json",
+        "street_crowd_keypoints.csv",
+        "openpose",
+    ] {
+        assert!(
+            all.iter().any(|n| n == run_wide),
+            "{run_wide} missing: {all:?}"
+        );
+    }
+    let names: Vec<String> = all
+        .iter()
+        .filter(|n| n.starts_with("street_crowd_0"))
+        .cloned()
+        .collect();
+    assert_eq!(names.len() as u64, 3 * report.frames, "{all:?}");
+    let openpose = std::fs::read_dir(report.folder.join("openpose"))
+        .unwrap()
+        .count() as u64;
+    assert_eq!(openpose, report.frames);
     for i in 0..report.frames {
         for ext in ["png", "json", "maps.safetensors"] {
             let n = format!("street_crowd_{i:06}.{ext}");
@@ -175,9 +191,8 @@ fn a_cancelled_export_leaves_only_complete_frames() {
         serde_json::from_slice::<serde_json::Value>(&json).unwrap();
     }
     assert!(
-        !names
-            .iter()
+        !all.iter()
             .any(|n| n.ends_with(".part") || n.ends_with(".mp4")),
-        "{names:?}"
+        "{all:?}"
     );
 }
