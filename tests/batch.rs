@@ -25,27 +25,58 @@ fn device() -> Option<(wgpu::Device, wgpu::Queue)> {
     }
 }
 
+/// A batch export of a shared video with the default model at a small input size, into a
+/// temporary folder (kept alive by `out`).
+struct Setup {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    model: Model,
+    config: PipelineConfig,
+    request: BatchRequest,
+    out: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(video: &str, size: (u32, u32)) -> Option<Setup> {
+        let shared = common::shared_dir()?;
+        let (device, queue) = device()?;
+        let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
+        let mut config = PipelineConfig::for_model(&model);
+        config.preprocess.size = size;
+        let out = tempfile::tempdir().unwrap();
+        let request = BatchRequest {
+            input: shared.join("data/videos").join(video),
+            out_dir: out.path().to_path_buf(),
+            stage: 5,
+            joint: None,
+            settings: Settings::default(),
+            maps: true,
+            video: true,
+        };
+        Some(Setup {
+            device,
+            queue,
+            model,
+            config,
+            request,
+            out,
+        })
+    }
+}
+
 #[test]
 fn a_video_exports_every_frame_and_an_annotated_mp4() {
-    let Some(shared) = common::shared_dir() else {
+    let Some(setup) = Setup::new("mmpose_demo.mp4", (192, 112)) else {
         return;
     };
-    let Some((device, queue)) = device() else {
-        return;
-    };
-    let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
-    let mut config = PipelineConfig::for_model(&model);
-    config.preprocess.size = (192, 112);
-    let out = tempfile::tempdir().unwrap();
-    let request = BatchRequest {
-        input: shared.join("data/videos/mmpose_demo.mp4"),
-        out_dir: out.path().to_path_buf(),
-        stage: 5,
-        joint: None,
-        settings: Settings::default(),
-        maps: true,
-        video: true,
-    };
+    let Setup {
+        device,
+        queue,
+        model,
+        config,
+        request,
+        out: _out,
+    } = setup;
     let report = run_blocking(
         request.clone(),
         Pipeline::new(model.clone(), config.clone()),
@@ -114,26 +145,18 @@ fn a_video_exports_every_frame_and_an_annotated_mp4() {
 /// temporary file, and no half-encoded video.
 #[test]
 fn a_cancelled_export_leaves_only_complete_frames() {
-    let Some(shared) = common::shared_dir() else {
+    // 205 frames: far more than are done before the cancel.
+    let Some(setup) = Setup::new("street_crowd.mp4", (128, 72)) else {
         return;
     };
-    let Some((device, queue)) = device() else {
-        return;
-    };
-    let model = Model::load("openpose-mobilenet-thin", &candle_core::Device::Cpu).unwrap();
-    let mut config = PipelineConfig::for_model(&model);
-    config.preprocess.size = (128, 72);
-    let out = tempfile::tempdir().unwrap();
-    let request = BatchRequest {
-        // 205 frames: far more than are done before the cancel.
-        input: shared.join("data/videos/street_crowd.mp4"),
-        out_dir: out.path().to_path_buf(),
-        stage: 5,
-        joint: None,
-        settings: Settings::default(),
-        maps: true,
-        video: true,
-    };
+    let Setup {
+        device,
+        queue,
+        model,
+        config,
+        request,
+        out: _out,
+    } = setup;
     let job =
         posescope::ui::batch::spawn(request, Pipeline::new(model, config), device, queue, || {})
             .unwrap();
