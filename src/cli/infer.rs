@@ -64,7 +64,13 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     }
     // The annotation file too, before the model loads.
     let image_ids = match &args.annotations {
-        Some(path) => ImageIds::from_annotations(path)?,
+        Some(path) => {
+            let dataset = crate::eval::datasets::read(path).context("--annotations")?;
+            ImageIds::from_images(
+                path,
+                dataset.images.iter().map(|i| (i.file_name.as_str(), i.id)),
+            )
+        }
         None => ImageIds::default(),
     };
     let stop = stop_on_ctrl_c();
