@@ -289,18 +289,7 @@ fn ctrl_c_stops_a_recording_cleanly() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !out.is_dir() || outputs(&out, ".json").len() < 2 {
-        assert!(Instant::now() < deadline, "no frames recorded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let o = child.wait_with_output().unwrap();
+    let o = common::interrupt_when(child, || out.is_dir() && outputs(&out, ".json").len() >= 2);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "status {:?}: {err}", o.status);
     assert!(err.contains("stopped by Ctrl-C"), "{err}");

@@ -367,7 +367,6 @@ fn a_failing_run_still_writes_the_frames_it_completed() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_writes_the_run_wide_files() {
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let Some(clip) = common::street_clip(dir.path()) else {
         return;
@@ -385,18 +384,7 @@ fn ctrl_c_writes_the_run_wide_files() {
         .spawn()
         .unwrap();
     let count = |d: &Path| std::fs::read_dir(d).map_or(0, |r| r.count());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while count(&ops) < 2 {
-        assert!(Instant::now() < deadline, "no frames recorded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let o = child.wait_with_output().unwrap();
+    let o = common::interrupt_when(child, || count(&ops) >= 2);
     assert!(o.status.success(), "{}", stderr(&o));
     let frames = count(&ops);
     let rows = read_csv(&dir.path().join("keypoints.csv"));

@@ -612,20 +612,10 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
     use egui_kittest::kittest::Queryable;
     use posescope::player::PlayerInput;
     use posescope::source::{CameraId, SimCamera};
-    let Some(shared) = common::shared_dir() else {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(clip) = common::street_clip(dir.path()) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(shared.join("data/videos/street_crowd.mp4"))
-        .args(["-t", "2", "-vf", "scale=320:180", "-r", "25", "-an"])
-        .arg(&clip)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ffmpeg could not cut the clip");
     let cam = SimCamera::new(0, "desk camera", &clip);
     let mut h = harness(None);
     h.state_mut().open_input(PlayerInput::Camera {

@@ -40,6 +40,27 @@ pub fn street_clip(dir: &std::path::Path) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Waits (up to 120 s) until `ready` holds, then sends SIGINT (Ctrl-C) to `child` and
+/// returns its output.
+#[cfg(unix)]
+pub fn interrupt_when(
+    child: std::process::Child,
+    ready: impl Fn() -> bool,
+) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "no frames recorded");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -INT {pid} failed");
+    child.wait_with_output().expect("the child is reaped")
+}
+
 /// Max-abs difference and RMS difference relative to the reference's standard deviation.
 pub fn compare(got: &[f32], want: &[f32]) -> (f32, f32) {
     assert_eq!(got.len(), want.len(), "length mismatch");
