@@ -23,7 +23,9 @@ mod temporal;
 mod worker;
 pub use crate::inspection::{MemoryStatus, ResetReason};
 pub use ae::{flip_index, people_in_image, regroup, AeConfig};
-pub use live::{LiveError, LiveOptions, LiveResult, LiveRun, LiveStats, StopHandle};
+pub use live::{
+    default_workers, LiveError, LiveOptions, LiveResult, LiveRun, LiveStats, StopHandle,
+};
 pub use worker::{LatestSlot, Submitter, Worker};
 
 /// Everything that can fail while processing one frame.

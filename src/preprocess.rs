@@ -14,7 +14,6 @@
 
 use std::str::FromStr;
 
-use image::imageops::{self, FilterType};
 use image::RgbImage;
 
 use crate::pose::Affine2;
@@ -149,21 +148,33 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
             }
         }
     };
+    // Catmull-Rom, exactly as `image::imageops::resize` computes it, several times faster.
     let resized;
-    let src = if (rw, rh) == (w, h) {
-        img
+    let src: &[u8] = if (rw, rh) == (w, h) {
+        img.as_raw()
     } else {
-        resized = imageops::resize(img, rw, rh, FilterType::CatmullRom);
+        resized = crate::kernels::resample::resize_rgb8_catmull_rom(
+            img.as_raw(),
+            (w as usize, h as usize),
+            (rw as usize, rh as usize),
+        );
         &resized
     };
     let plane = (in_w * in_h) as usize;
     let mut data = vec![0.0f32; 3 * plane];
-    for (x, y, p) in src.enumerate_pixels() {
-        let i = ((y + oy) * in_w + (x + ox)) as usize;
-        for (c, v) in cfg.norm.apply(p.0).into_iter().enumerate() {
-            if let Some(d) = data.get_mut(c * plane + i) {
-                *d = v;
-            }
+    let (r, rest) = data.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (y, line) in src.chunks_exact(3 * rw as usize).enumerate() {
+        let start = (y + oy as usize) * in_w as usize + ox as usize;
+        let end = start + rw as usize;
+        let (Some(r), Some(g), Some(b)) = (r.get_mut(start..end), g.get_mut(start..end), b.get_mut(start..end)) else {
+            continue;
+        };
+        for (i, p) in line.chunks_exact(3).enumerate() {
+            let [vr, vg, vb] = cfg.norm.apply([p[0], p[1], p[2]]);
+            r[i] = vr;
+            g[i] = vg;
+            b[i] = vb;
         }
     }
     // Pixel centres: input x = (x + 0.5) * sx - 0.5 + ox.

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use posescope::models::Model;
-use posescope::pipeline::{LiveOptions, LiveRun, Pipeline, PipelineConfig};
+use posescope::pipeline::{LiveOptions, LiveRun, Pipeline, PipelineConfig, Worker};
 use posescope::source::{Frame, FrameSource, SourceError};
 
 /// `count` frames (`None`: endless) of the bundled photo, one every `every`, as fast as a
@@ -68,8 +68,18 @@ fn pipeline() -> Pipeline {
 
 #[test]
 fn slow_inference_drops_frames_and_results_only_move_forward() {
+    for workers in [1, 2] {
+        slow_inference_drops_frames(workers);
+    }
+}
+
+fn slow_inference_drops_frames(workers: usize) {
     let source = Burst::new(Some(150), Duration::from_millis(1));
-    let mut run = LiveRun::start(pipeline(), Box::new(source), LiveOptions::default()).unwrap();
+    let options = LiveOptions {
+        workers,
+        ..LiveOptions::default()
+    };
+    let mut run = LiveRun::start(pipeline(), Box::new(source), options).unwrap();
     let mut indices = Vec::new();
     for r in run.by_ref() {
         let r = r.unwrap();
@@ -110,11 +120,12 @@ fn slow_inference_drops_frames_and_results_only_move_forward() {
 
 #[test]
 fn a_stop_handle_ends_an_endless_run() {
-    for overlap in [true, false] {
+    for (overlap, workers) in [(true, 1), (false, 1), (true, 2)] {
         let source = Burst::new(None, Duration::from_millis(3));
         let options = LiveOptions {
             overlap,
             max_frames: None,
+            workers,
         };
         let mut run = LiveRun::start(pipeline(), Box::new(source), options).unwrap();
         let stop = run.stop_handle();
@@ -132,7 +143,7 @@ fn a_stop_handle_ends_an_endless_run() {
             );
         }
         // At most the frame in progress is reported after the stop.
-        assert!((3..=4).contains(&seen), "{seen} results");
+        assert!((3..=4).contains(&seen), "{seen} results ({workers} workers)");
         let stats = run.finish();
         assert!(stop.is_stopped());
         assert_eq!(stats.processed, seen);
@@ -142,18 +153,20 @@ fn a_stop_handle_ends_an_endless_run() {
 
 #[test]
 fn max_frames_ends_the_run() {
-    let source = Burst::new(None, Duration::from_millis(2));
-    let options = LiveOptions {
-        overlap: true,
-        max_frames: Some(2),
-    };
-    let run = LiveRun::start(pipeline(), Box::new(source), options).unwrap();
-    let (frame, inspection) = run
-        .map(|r| r.unwrap().into_parts())
-        .last()
-        .expect("results");
-    assert_eq!(frame.index, inspection.frame.index);
-    assert_eq!(frame.image.dimensions(), (160, 120));
+    for workers in [1, 2] {
+        let source = Burst::new(None, Duration::from_millis(2));
+        let options = LiveOptions {
+            overlap: true,
+            max_frames: Some(2),
+            workers,
+        };
+        let run = LiveRun::start(pipeline(), Box::new(source), options).unwrap();
+        let results: Vec<_> = run.map(|r| r.unwrap().into_parts()).collect();
+        assert_eq!(results.len(), 2, "{workers} workers");
+        let (frame, inspection) = results.last().unwrap();
+        assert_eq!(frame.index, inspection.frame.index);
+        assert_eq!(frame.image.dimensions(), (160, 120));
+    }
 }
 
 #[test]
@@ -180,4 +193,52 @@ fn preparing_ahead_changes_no_result() {
         &b.stages.last().unwrap().heatmaps,
     );
     assert_eq!(ma, mb);
+}
+
+/// The app's worker with two inference threads: every result it delivers is newer than the
+/// one before (in submission order), each equals what one thread computes for that frame,
+/// and every submitted frame is either delivered or counted as dropped.
+#[test]
+fn a_parallel_worker_delivers_in_order_and_changes_no_result() {
+    let p = pipeline();
+    let mut burst = Burst::new(Some(40), Duration::ZERO);
+    let frames: Vec<Frame> = std::iter::from_fn(|| burst.next_frame())
+        .map(Result::unwrap)
+        .collect();
+    let worker = Worker::spawn_parallel(p.clone(), 2);
+    assert_eq!(worker.threads(), 2);
+    let submitter = worker.submitter();
+    for f in &frames {
+        submitter.submit(f.clone());
+        thread::sleep(Duration::from_millis(2));
+    }
+    let results: Vec<_> = {
+        let mut got = Vec::new();
+        let t0 = Instant::now();
+        // The last submitted frame is never dropped: wait for it.
+        while got.last().map(|i: &posescope::inspection::Inspection| i.frame.index) != Some(39) {
+            if let Ok(r) = worker
+                .results()
+                .recv_timeout(Duration::from_millis(100))
+            {
+                got.push(r.unwrap());
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120), "no result for the last frame");
+        }
+        got
+    };
+    let indices: Vec<u64> = results.iter().map(|i| i.frame.index).collect();
+    assert!(
+        indices.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {indices:?}"
+    );
+    assert_eq!(indices.len() as u64 + worker.dropped(), 40, "{indices:?}");
+    // Same maps as one thread on the same frame.
+    let one = p.run(frames[39].clone()).unwrap();
+    let last = results.last().unwrap();
+    assert_eq!(one.people, last.people);
+    assert_eq!(
+        one.stages.last().unwrap().heatmaps,
+        last.stages.last().unwrap().heatmaps
+    );
 }

@@ -37,9 +37,16 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     let reopen: Reopen<VideoSource> = Box::new(move || VideoSource::open(&path));
     let source = Paced::new(VideoSource::open(input)?)
         .looping(Some(reopen), seconds.map(Duration::from_secs_f64));
+    let workers = if pipeline.model().is_temporal() {
+        1
+    } else {
+        args.workers
+            .map_or_else(crate::pipeline::default_workers, usize::from)
+    };
     let options = LiveOptions {
         overlap: !args.serial,
         max_frames: args.max_frames,
+        workers,
     };
     let box_size = pipeline.config().preprocess.size;
     let model_id = pipeline.model().id().to_string();
@@ -75,7 +82,8 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         threads: threads(args),
         source_fps: info.fps,
         source_size: (info.width, info.height),
-        overlap: options.overlap,
+        overlap: options.overlap && workers == 1,
+        workers,
         cpu_ms_per_frame,
         stats: &stats,
     };
@@ -127,6 +135,7 @@ struct Report<'a> {
     source_fps: Option<f64>,
     source_size: (u32, u32),
     overlap: bool,
+    workers: usize,
     cpu_ms_per_frame: Option<f64>,
     stats: &'a LiveStats,
 }
@@ -141,6 +150,7 @@ impl Report<'_> {
             "input_size": [self.input_size.0, self.input_size.1],
             "threads": self.threads,
             "overlap": self.overlap,
+            "workers": self.workers,
             "source_fps": self.source_fps,
             "source_size": [self.source_size.0, self.source_size.1],
             "fps": s.fps,
@@ -162,13 +172,14 @@ impl Report<'_> {
             .source_fps
             .map_or_else(|| "unknown".to_string(), |f| format!("{f:.2}"));
         println!(
-            "live: model {} at {}x{} (input {}x{}), threads {}, {} preparation; video {}x{} at {fps} fps",
+            "live: model {} at {}x{} (input {}x{}), threads {}, {} worker(s), {} preparation; video {}x{} at {fps} fps",
             self.model,
             self.box_size.0,
             self.box_size.1,
             self.input_size.0,
             self.input_size.1,
             self.threads,
+            self.workers,
             if self.overlap { "overlapped" } else { "serial" },
             self.source_size.0,
             self.source_size.1,

@@ -350,6 +350,11 @@ pub struct BenchArgs {
     /// preparation with the network (for comparison).
     #[arg(long, requires = "input")]
     pub serial: bool,
+    /// Live mode: inference threads working on successive frames at once (default: 2 on a
+    /// machine with two cores or more, as the app's live view runs; 1 for temporal models).
+    /// With 2, each prepares its own frame.
+    #[arg(long, requires = "input", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub workers: Option<u16>,
 }
 
 /// Parses `WxH`.

@@ -16,6 +16,7 @@ pub mod flops;
 pub mod im2col;
 pub mod padding;
 pub mod pointwise;
+pub mod resample;
 pub mod resize;
 pub mod winograd;
 

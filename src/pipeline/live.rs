@@ -14,14 +14,23 @@
 //!   ([`Pipeline::run_ahead`]) and reports every result with its latency: the result's
 //!   instant minus the frame's capture instant.
 //!
+//! With [`LiveOptions::workers`] above 1 (the default on a machine with two cores or more),
+//! several inference threads each take the newest frame, prepare it and run the network on
+//! it, started a fraction of the network's time apart: frame-level parallelism keeps every
+//! core busy through the network's serial parts, which splitting one forward pass over the
+//! cores cannot. A result older than one already reported (a later frame finished first) is
+//! dropped, so results still arrive in capture order. Temporal models (UniPose-LSTM, whose
+//! state runs from frame to frame) always get one worker.
+//!
 //! [`LiveRun`] is an iterator of results; it ends when the source ends, after
 //! [`LiveOptions::max_frames`] results, or when a [`StopHandle`] says stop.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::worker::{worker_pool, Pacer};
 use super::{LatestSlot, Pipeline, PipelineError, WholeInput};
 use crate::inspection::Inspection;
 use crate::source::{Frame, FrameSource, SourceError};
@@ -38,6 +47,9 @@ pub struct LiveOptions {
     pub overlap: bool,
     /// Stop after this many results (frames processed or failed).
     pub max_frames: Option<u64>,
+    /// Inference threads working on successive frames at once (see the module docs). With
+    /// more than one, each prepares its own frame and `overlap` does not apply.
+    pub workers: usize,
 }
 
 impl Default for LiveOptions {
@@ -45,8 +57,14 @@ impl Default for LiveOptions {
         Self {
             overlap: true,
             max_frames: None,
+            workers: default_workers(),
         }
     }
+}
+
+/// Two inference workers on a machine with two cores or more, else one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
 /// What can go wrong in a live run. Errors of one frame are reported and the run goes on;
@@ -118,6 +136,21 @@ struct Shared {
     samples: Mutex<Samples>,
     started: Instant,
     finished: Mutex<Option<Instant>>,
+    /// Several workers: their turns.
+    pace: Pacer,
+    /// Several workers: the capture instant of the newest frame reported, and how many
+    /// results were reported (checked and updated together, so results stay in order).
+    reported: Mutex<Reported>,
+    /// Results dropped because a newer frame had already been reported.
+    late: AtomicU64,
+    /// Several workers: how many are still running.
+    working: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Reported {
+    newest: Option<Instant>,
+    count: u64,
 }
 
 /// When the network took its current input, and how long the stages take: the prepare
@@ -205,7 +238,9 @@ impl Shared {
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         samples.stats(stats::Counts {
             delivered: self.delivered.load(Ordering::Relaxed),
-            dropped: self.captured.dropped() + self.ready.dropped(),
+            dropped: self.captured.dropped()
+                + self.ready.dropped()
+                + self.late.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             wall: end.saturating_duration_since(self.started),
         })
@@ -261,7 +296,16 @@ impl LiveRun {
             samples: Mutex::new(Samples::default()),
             started: Instant::now(),
             finished: Mutex::new(None),
+            pace: Pacer::default(),
+            reported: Mutex::new(Reported::default()),
+            late: AtomicU64::new(0),
+            working: AtomicUsize::new(0),
         });
+        let workers = if pipeline.model().is_temporal() {
+            1
+        } else {
+            options.workers.max(1)
+        };
         let (tx, results) = mpsc::channel();
         let mut run = Self {
             shared,
@@ -270,6 +314,16 @@ impl LiveRun {
         };
         let (s, t) = (Arc::clone(&run.shared), tx.clone());
         run.spawn("capture", move || capture(source, &s, &t))?;
+        if workers > 1 {
+            run.shared.working.store(workers, Ordering::Release);
+            for _ in 0..workers {
+                let (s, t, p) = (Arc::clone(&run.shared), tx.clone(), pipeline.clone());
+                run.spawn("inference", move || {
+                    infer_parallel(&p, &s, &t, options.max_frames, workers)
+                })?;
+            }
+            return Ok(run);
+        }
         if options.overlap {
             let (s, t, p) = (Arc::clone(&run.shared), tx.clone(), pipeline.clone());
             run.spawn("prepare", move || prepare(&p, &s, &t))?;
@@ -430,6 +484,92 @@ fn infer(pipeline: &Pipeline, shared: &Shared, results: &Results, options: LiveO
     }
     *shared.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     shared.stop();
+}
+
+/// One of several inference workers: in turn, the newest delivered frame, prepared and run
+/// here; results older than one already reported are dropped. The run ends when the last
+/// worker leaves (the source ended), or at once after `max_frames` results or when nobody
+/// takes the results any more.
+fn infer_parallel(
+    pipeline: &Pipeline,
+    shared: &Shared,
+    results: &Results,
+    max_frames: Option<u64>,
+    workers: usize,
+) {
+    let pool = worker_pool(workers);
+    let mut end_run = false;
+    loop {
+        shared.pace.wait_turn(workers, &shared.stop);
+        let Some(c) = shared.captured.take() else {
+            break;
+        };
+        if shared.stopped() {
+            break;
+        }
+        let started = Instant::now();
+        let waited = started.saturating_duration_since(c.at);
+        // Prepared here (timed on its own, as the prepare thread's work is), then run.
+        let mut prepare = Duration::ZERO;
+        let work = || {
+            let t0 = Instant::now();
+            let ahead = pipeline.prepare_whole(&c.frame)?;
+            prepare = t0.elapsed();
+            pipeline.run_ahead(c.frame, ahead)
+        };
+        let out = match &pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        };
+        let finished = Instant::now();
+        shared.pace.record(finished - started);
+        let mut reported = lock(&shared.reported);
+        if shared.stopped() {
+            break;
+        }
+        if reported.newest.is_some_and(|newest| c.at < newest) {
+            shared.late.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        reported.newest = Some(c.at);
+        let sent = match out {
+            Ok(inspection) => {
+                let latency = finished.saturating_duration_since(c.at);
+                lock(&shared.samples).push(
+                    latency,
+                    [waited, prepare, Duration::ZERO],
+                    &inspection.timings,
+                );
+                results.send(Ok(LiveResult {
+                    inspection,
+                    captured_at: c.at,
+                    latency,
+                }))
+            }
+            Err(e) => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                results.send(Err(e.into()))
+            }
+        };
+        reported.count += 1;
+        if sent.is_err() || max_frames.is_some_and(|n| reported.count >= n) {
+            end_run = true;
+            break;
+        }
+    }
+    let last = shared.working.fetch_sub(1, Ordering::AcqRel) == 1;
+    if end_run || last {
+        let mut finished = lock(&shared.finished);
+        if finished.is_none() {
+            *finished = Some(Instant::now());
+        }
+        drop(finished);
+        shared.stop();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The next frame for the network: from the prepare thread, or (no overlap) the newest

@@ -1,9 +1,13 @@
-//! The newest-frame-wins mailbox and the inference worker thread built on it.
+//! The newest-frame-wins mailbox and the inference workers built on it: one thread, or
+//! several working on successive frames at once (see [`crate::pipeline::live`] for why),
+//! with results kept in submission order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::{Pipeline, PipelineError};
 use crate::inspection::Inspection;
@@ -12,7 +16,7 @@ use crate::source::Frame;
 /// A one-item mailbox: `put` replaces whatever is waiting (the replaced item is dropped and
 /// counted), `take` waits for an item. Used so that a slow consumer always gets the newest
 /// frame.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LatestSlot<T> {
     state: Mutex<SlotState<T>>,
     ready: Condvar,
@@ -31,6 +35,12 @@ impl<T> Default for SlotState<T> {
             item: None,
             closed: false,
         }
+    }
+}
+
+impl<T> Default for LatestSlot<T> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -79,85 +89,214 @@ impl<T> LatestSlot<T> {
     }
 }
 
-/// Runs a [`Pipeline`] on its own thread. Frames submitted while it is busy replace each
-/// other; results arrive on [`Worker::results`].
+/// Runs a [`Pipeline`] on its own thread, or on several (see [`Worker::spawn_parallel`]).
+/// Frames submitted while every thread is busy replace each other; results arrive on
+/// [`Worker::results`].
 #[derive(Debug)]
 pub struct Worker {
-    slot: Arc<LatestSlot<Frame>>,
+    inbox: Arc<Inbox>,
     results: mpsc::Receiver<Result<Inspection, PipelineError>>,
-    handle: Option<thread::JoinHandle<()>>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+/// The mailbox with submission numbers, and the state the threads share.
+#[derive(Debug, Default)]
+struct Inbox {
+    slot: LatestSlot<(u64, Frame)>,
+    submitted: AtomicU64,
+    /// The newest submission reported, and results dropped as older than it.
+    reported: Mutex<Option<u64>>,
+    late: AtomicU64,
+    pace: Pacer,
+}
+
+impl Inbox {
+    fn submit(&self, frame: Frame) {
+        let n = self.submitted.fetch_add(1, Ordering::Relaxed);
+        self.slot.put((n, frame));
+    }
 }
 
 impl Worker {
+    /// One inference thread.
     pub fn spawn(pipeline: Pipeline) -> Self {
-        let slot = Arc::new(LatestSlot::new());
+        Self::spawn_parallel(pipeline, 1)
+    }
+
+    /// `workers` inference threads (1 for temporal models, whose state runs from frame to
+    /// frame), each taking the newest frame in turn; with more than one, each runs its CPU
+    /// kernels on its own share of the cores. A result older than one already delivered
+    /// (a later frame finished first) is dropped and counted in [`Worker::dropped`].
+    pub fn spawn_parallel(pipeline: Pipeline, workers: usize) -> Self {
+        let workers = if pipeline.model().is_temporal() {
+            1
+        } else {
+            workers.max(1)
+        };
+        let inbox = Arc::new(Inbox::default());
         let (tx, results) = mpsc::channel();
-        let inbox = Arc::clone(&slot);
-        let handle = thread::Builder::new()
-            .name("posescope-inference".into())
-            .spawn(move || {
-                while let Some(frame) = inbox.take() {
-                    if tx.send(pipeline.run(frame)).is_err() {
-                        break;
-                    }
-                }
+        let handles = (0..workers)
+            .filter_map(|k| {
+                let (inbox, tx, pipeline) = (Arc::clone(&inbox), tx.clone(), pipeline.clone());
+                thread::Builder::new()
+                    .name(format!("posescope-inference-{k}"))
+                    .spawn(move || work(&pipeline, &inbox, &tx, workers))
+                    .ok()
             })
-            .ok();
+            .collect();
         Self {
-            slot,
+            inbox,
             results,
-            handle,
+            handles,
         }
     }
 
     /// Submits a frame (replacing one still waiting).
     pub fn submit(&self, frame: Frame) {
-        self.slot.put(frame);
+        self.inbox.submit(frame);
     }
 
-    /// Finished frames, in completion order.
+    /// Finished frames, in submission order.
     pub fn results(&self) -> &mpsc::Receiver<Result<Inspection, PipelineError>> {
         &self.results
     }
 
-    /// Frames replaced before the worker got to them.
+    /// Frames replaced before a thread got to them, or finished after a newer one.
     pub fn dropped(&self) -> u64 {
-        self.slot.dropped()
+        self.inbox.slot.dropped() + self.inbox.late.load(Ordering::Relaxed)
+    }
+
+    /// How many inference threads run.
+    pub fn threads(&self) -> usize {
+        self.handles.len()
+    }
+}
+
+/// One inference thread's loop.
+fn work(
+    pipeline: &Pipeline,
+    inbox: &Inbox,
+    tx: &mpsc::Sender<Result<Inspection, PipelineError>>,
+    workers: usize,
+) {
+    let pool = worker_pool(workers);
+    let never = AtomicBool::new(false);
+    loop {
+        if workers > 1 {
+            inbox.pace.wait_turn(workers, &never);
+        }
+        let Some((n, frame)) = inbox.slot.take() else {
+            break;
+        };
+        let t0 = Instant::now();
+        let out = match &pool {
+            Some(pool) => pool.install(|| pipeline.run(frame)),
+            None => pipeline.run(frame),
+        };
+        inbox.pace.record(t0.elapsed());
+        let mut reported = inbox.reported.lock().unwrap_or_else(|p| p.into_inner());
+        if reported.is_some_and(|r| n < r) {
+            inbox.late.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        *reported = Some(n);
+        if tx.send(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// With several workers, a rayon pool of each worker's share of the cores, so that two
+/// forward passes never hand work to (or spin waiting for) each other; `None` for one
+/// worker (it uses the global pool, every core).
+pub(super) fn worker_pool(workers: usize) -> Option<rayon::ThreadPool> {
+    if workers <= 1 {
+        return None;
+    }
+    let cores = thread::available_parallelism().map_or(1, usize::from);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads((cores / workers).max(1))
+        .thread_name(|i| format!("posescope-kernels-{i}"))
+        .build()
+        .ok()
+}
+
+/// Spaces several workers' starts a 1/`workers` share of a frame's time apart, so their
+/// results come evenly rather than in bursts.
+#[derive(Debug, Default)]
+pub(super) struct Pacer(Mutex<PacerState>);
+
+#[derive(Debug, Default)]
+struct PacerState {
+    next_start: Option<Instant>,
+    recent: VecDeque<Duration>,
+}
+
+impl Pacer {
+    const RECENT: usize = 9;
+
+    /// Waits for this worker's turn; at once while a frame's time is not known yet, or
+    /// when `stop` is set.
+    pub(super) fn wait_turn(&self, workers: usize, stop: &AtomicBool) {
+        let now = Instant::now();
+        let start = {
+            let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut v: Vec<Duration> = s.recent.iter().copied().collect();
+            v.sort();
+            let gap = v
+                .get(v.len() / 2)
+                .map_or(Duration::ZERO, |d| *d / workers.max(1) as u32);
+            let start = s.next_start.map_or(now, |t| t.max(now));
+            s.next_start = Some(start + gap);
+            start
+        };
+        if start > now && !stop.load(Ordering::Relaxed) {
+            thread::sleep(start - now);
+        }
+    }
+
+    /// Records how long a frame took.
+    pub(super) fn record(&self, d: Duration) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if s.recent.len() == Self::RECENT {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(d);
     }
 }
 
 /// A cloneable handle that feeds frames to a [`Worker`] (e.g. from a decoding thread).
 #[derive(Clone, Debug)]
-pub struct Submitter(Arc<LatestSlot<Frame>>);
+pub struct Submitter(Arc<Inbox>);
 
 impl Submitter {
     /// Offers a frame, replacing one still waiting.
     pub fn submit(&self, frame: Frame) {
-        self.0.put(frame);
+        self.0.submit(frame);
     }
 }
 
 impl Worker {
     /// A handle for other threads to submit frames.
     pub fn submitter(&self) -> Submitter {
-        Submitter(Arc::clone(&self.slot))
+        Submitter(Arc::clone(&self.inbox))
     }
 
-    /// Stops the worker and waits for the frame in progress (if any) to finish.
+    /// Stops the workers and waits for the frames in progress (if any) to finish.
     pub fn join(mut self) {
-        self.slot.close();
-        if let Some(h) = self.handle.take() {
+        self.inbox.slot.close();
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
 }
 
 impl Drop for Worker {
-    /// Closes the mailbox without waiting: the thread finishes its current frame and exits,
-    /// so dropping a worker never blocks a UI thread.
+    /// Closes the mailbox without waiting: the threads finish their current frames and
+    /// exit, so dropping a worker never blocks a UI thread.
     fn drop(&mut self) {
-        self.slot.close();
-        self.handle.take();
+        self.inbox.slot.close();
+        self.handles.clear();
     }
 }
 

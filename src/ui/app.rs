@@ -407,12 +407,25 @@ impl PosescopeApp {
         let Some(model) = self.model().cloned() else {
             return false;
         };
-        let worker = Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
+        let worker = self.new_worker(&model);
         if let Some(player) = &self.player {
             player.send(PlayerCommand::Retarget(worker.submitter()));
         }
         self.worker = Some(worker);
         true
+    }
+
+    /// A worker for `model` with the current settings: for a camera, as many inference
+    /// threads as [`crate::pipeline::default_workers`] says (frame-level parallelism, for
+    /// frames per second); otherwise one, using every core (for the latency of one frame).
+    fn new_worker(&self, model: &Model) -> Worker {
+        let pipeline = Pipeline::new(model.clone(), self.pipeline_config(model));
+        let workers = if self.live {
+            crate::pipeline::default_workers()
+        } else {
+            1
+        };
+        Worker::spawn_parallel(pipeline, workers)
     }
 
     /// Runs the current frame again (after a settings change).
@@ -445,14 +458,13 @@ impl PosescopeApp {
         let had_center = self.settings.center.take().is_some();
         let had_box = self.settings.person_box.take().is_some();
         let live = matches!(input, PlayerInput::Camera { .. });
-        let live_changed = live != self.live && self.settings.live_size;
+        // A camera runs at the live size and on several workers.
+        let live_changed = live != self.live;
         self.live = live;
         if had_center || had_box || live_changed {
             // The clicked centre and the dragged box belonged to the previous input.
             if let Some(model) = self.model().cloned() {
-                let worker =
-                    Worker::spawn(Pipeline::new(model.clone(), self.pipeline_config(&model)));
-                self.worker = Some(worker);
+                self.worker = Some(self.new_worker(&model));
             }
         }
         let Some(worker) = &self.worker else {
