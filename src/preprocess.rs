@@ -167,7 +167,11 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
     for (y, line) in src.chunks_exact(3 * rw as usize).enumerate() {
         let start = (y + oy as usize) * in_w as usize + ox as usize;
         let end = start + rw as usize;
-        let (Some(r), Some(g), Some(b)) = (r.get_mut(start..end), g.get_mut(start..end), b.get_mut(start..end)) else {
+        let (Some(r), Some(g), Some(b)) = (
+            r.get_mut(start..end),
+            g.get_mut(start..end),
+            b.get_mut(start..end),
+        ) else {
             continue;
         };
         for (i, p) in line.chunks_exact(3).enumerate() {

@@ -390,7 +390,55 @@ mod fake_v4l2 {
         ] {
             assert!(lines.contains(&m), "{m} missing: {text}");
         }
-        assert_eq!(lines.len(), 1 + 6, "{text}");
+        assert_eq!(lines.len(), 1 + 6 + 1, "{text}");
+        assert!(lines[7].contains("camera:N@WxH@FPS"), "{text}");
+    }
+
+    #[test]
+    fn a_mode_named_in_the_input_is_used_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (so, devdir) = shim(dir.path());
+        let out = dir.path().join("rec");
+        let o = with_fake(&so, &devdir)
+            .args([
+                "infer",
+                "--size",
+                "128x96",
+                "--no-maps",
+                "--max-frames",
+                "2",
+            ])
+            .args(["--input", "camera:0@320x240@30", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains("camera 0 'Fake Test Camera' (320x240 @ 30 fps (YUYV))"),
+            "{err}"
+        );
+        let pngs = outputs(&out, ".png");
+        assert_eq!(pngs.len(), 2, "{pngs:?}");
+        assert_eq!(
+            image::open(&pngs[0]).unwrap().to_rgb8().dimensions(),
+            (320, 240)
+        );
+        let o = with_fake(&so, &devdir)
+            .args(["infer", "--input", "camera:0@1920x1080", "--out"])
+            .arg(dir.path().join("none"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("the camera has no 1920x1080 mode; it offers: 640x480 @ 30 fps (YUYV)"),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join("none").exists(),
+            "an output folder for a failed open"
+        );
     }
 
     #[test]

@@ -153,8 +153,9 @@ pub struct InferArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// An image, a folder of images, a video file, or `camera:N` (a live camera; see
-    /// `posescope cameras`; record until Ctrl-C or `--max-frames`). `sim-camera:VIDEO` plays
-    /// VIDEO as a live camera would.
+    /// `posescope cameras`; record until Ctrl-C or `--max-frames`), in a mode of its own with
+    /// `camera:N@WxH` or `camera:N@WxH@FPS`. `sim-camera:VIDEO` plays VIDEO as a live camera
+    /// would.
     #[arg(long, short)]
     pub input: PathBuf,
     /// Output directory (created if needed).

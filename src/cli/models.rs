@@ -69,6 +69,7 @@ pub(super) fn cameras() -> anyhow::Result<()> {
     let cams = crate::source::list_cameras()?;
     if cams.is_empty() {
         println!("no cameras found");
+        return Ok(());
     }
     for c in cams {
         println!("{c}");
@@ -82,5 +83,9 @@ pub(super) fn cameras() -> anyhow::Result<()> {
             println!("    {m}{mark}");
         }
     }
+    println!(
+        "record one with `posescope infer --input camera:N --out DIR`; choose a mode with \
+         `camera:N@WxH` or `camera:N@WxH@FPS`"
+    );
     Ok(())
 }

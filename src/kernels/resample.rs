@@ -14,7 +14,8 @@ fn catmull_rom(x: f32) -> f32 {
     let (b, c) = (0.0f32, 0.5f32);
     let a = x.abs();
     let k = if a < 1.0 {
-        (12.0 - 9.0 * b - 6.0 * c) * a.powi(3) + (-18.0 + 12.0 * b + 6.0 * c) * a.powi(2)
+        (12.0 - 9.0 * b - 6.0 * c) * a.powi(3)
+            + (-18.0 + 12.0 * b + 6.0 * c) * a.powi(2)
             + (6.0 - 2.0 * b)
     } else if a < 2.0 {
         (-b - 6.0 * c) * a.powi(3)
@@ -95,7 +96,10 @@ pub fn resize_rgb8_catmull_rom(
     // Horizontal pass, rounded and clamped as `image` does.
     let columns = axis_taps(width, new_width);
     let mut out = vec![0u8; 3 * new_width * new_height];
-    for (line, dst) in tmp.chunks_exact(row).zip(out.chunks_exact_mut(3 * new_width)) {
+    for (line, dst) in tmp
+        .chunks_exact(row)
+        .zip(out.chunks_exact_mut(3 * new_width))
+    {
         for (taps, px) in columns.iter().zip(dst.chunks_exact_mut(3)) {
             let mut t = [0.0f32; 3];
             let span = &line[3 * taps.first..3 * (taps.first + taps.weights.len())];

@@ -243,10 +243,35 @@ pub fn is_image_path(path: &Path) -> bool {
 /// # Errors
 /// As [`open`] and [`CameraSource::open`].
 pub fn open_input(input: &Path) -> Result<Box<dyn FrameSource>, SourceError> {
-    match camera_input(input) {
-        Some(id) => Ok(Box::new(CameraSource::open(&id, None)?)),
-        None => open(input),
-    }
+    let Some(id) = camera_input(input) else {
+        return open(input);
+    };
+    // `camera:N@WxH[@FPS]`: that mode of the camera's.
+    let request = input
+        .to_str()
+        .and_then(camera::parse_camera_spec)
+        .and_then(|(_, mode)| mode);
+    let mode = match (&id, request) {
+        (CameraId::Device(index), Some(req)) => {
+            let cameras = camera::list_cameras()?;
+            let info =
+                cameras
+                    .iter()
+                    .find(|c| c.index == *index)
+                    .ok_or_else(|| SourceError::Camera {
+                        index: *index,
+                        message: "no such camera (see `posescope cameras`)".into(),
+                    })?;
+            let mode =
+                camera::choose_mode(&info.modes, &req).map_err(|message| SourceError::Camera {
+                    index: *index,
+                    message,
+                })?;
+            Some(mode)
+        }
+        _ => None,
+    };
+    Ok(Box::new(CameraSource::open(&id, mode.as_ref())?))
 }
 
 /// The camera an `--input` names, if it names one (see [`open_input`]).

@@ -82,6 +82,12 @@ static int open_fake(void) {
 OPEN_WRAPPER(open)
 OPEN_WRAPPER(open64)
 
+/* Buffers start on page boundaries, as a real driver's mmap offsets do. */
+static off_t buf_offset(uint32_t i) {
+  off_t page = 4096, span = ((off_t)st.sizeimage + page - 1) / page * page;
+  return (off_t)i * span;
+}
+
 /* The sensor: frames due by now go into queued buffers, or are dropped. */
 static void produce(void) {
   if (!st.streaming) return;
@@ -91,7 +97,7 @@ static void produce(void) {
       if (!st.queued[i]) continue;
       st.queued[i] = 0;
       unsigned char *p = mmap(NULL, st.sizeimage, PROT_READ | PROT_WRITE, MAP_SHARED, fake_fd,
-                              (off_t)i * st.sizeimage);
+                              buf_offset(i));
       if (p != MAP_FAILED) {
         unsigned char y = (unsigned char)(16 + (st.next_frame * 7) % 200);
         for (uint32_t k = 0; k + 3 < st.sizeimage; k += 4) {
@@ -187,13 +193,13 @@ static int fake_ioctl(unsigned long req, void *arg) {
     if (r->memory != V4L2_MEMORY_MMAP) return fail(EINVAL);
     st.nbuf = r->count > NBUF_MAX ? NBUF_MAX : r->count;
     r->count = st.nbuf;
-    if (ftruncate(fake_fd, (off_t)st.nbuf * st.sizeimage) != 0) return -1;
+    if (ftruncate(fake_fd, buf_offset(st.nbuf)) != 0) return -1;
     return 0;
   }
   case VIDIOC_QUERYBUF: {
     struct v4l2_buffer *b = arg;
     if (b->index >= st.nbuf || b->memory != V4L2_MEMORY_MMAP) return fail(EINVAL);
-    b->m.offset = b->index * st.sizeimage;
+    b->m.offset = (uint32_t)buf_offset(b->index);
     b->length = st.sizeimage;
     return 0;
   }

@@ -148,13 +148,95 @@ impl fmt::Display for CameraId {
     }
 }
 
-/// Parses `camera:N` (or `camera`, meaning camera 0) as used by `--input`.
+/// Parses `camera:N` (or `camera`, meaning camera 0) as used by `--input`, with an
+/// optional mode: `camera:N@WxH` or `camera:N@WxH@FPS` (see [`choose_mode`]).
 pub fn parse_camera_input(text: &str) -> Option<u32> {
+    parse_camera_spec(text).map(|(index, _)| index)
+}
+
+/// A capture mode asked for by `camera:N@WxH[@FPS]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModeRequest {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Option<f64>,
+}
+
+/// `camera[:N][@WxH[@FPS]]` → the index and the mode asked for, if any.
+pub fn parse_camera_spec(text: &str) -> Option<(u32, Option<ModeRequest>)> {
     let rest = text.strip_prefix("camera")?;
-    if rest.is_empty() {
-        return Some(0);
+    let (index, mode) = match rest.split_once('@') {
+        Some((i, m)) => (i, Some(m)),
+        None => (rest, None),
+    };
+    let index = if index.is_empty() {
+        0
+    } else {
+        index.strip_prefix(':')?.parse().ok()?
+    };
+    let mode = match mode {
+        None => None,
+        Some(m) => {
+            let (size, fps) = match m.split_once('@') {
+                Some((s, f)) => {
+                    let f: f64 = f.trim_end_matches("fps").parse().ok()?;
+                    (s, (f.is_finite() && f > 0.0).then_some(f).map(Some)?)
+                }
+                None => (m, None),
+            };
+            let (w, h) = size.split_once(['x', 'X'])?;
+            let (width, height) = (w.parse().ok()?, h.parse().ok()?);
+            if width == 0 || height == 0 {
+                return None;
+            }
+            Some(ModeRequest { width, height, fps })
+        }
+    };
+    Some((index, mode))
+}
+
+/// The camera mode matching `req`: that size, and the frame rate closest to the one asked
+/// for (or the highest), the cheapest pixel format to decode among equals. The error lists
+/// what the camera offers.
+pub fn choose_mode(modes: &[CameraMode], req: &ModeRequest) -> Result<CameraMode, String> {
+    let sized: Vec<&CameraMode> = modes
+        .iter()
+        .filter(|m| (m.width, m.height) == (req.width, req.height))
+        .collect();
+    let fps_err = |m: &CameraMode| match (req.fps, m.fps) {
+        (Some(want), Some(have)) => (want - have).abs(),
+        (Some(_), None) => f64::INFINITY,
+        (None, have) => -have.unwrap_or(0.0),
+    };
+    let best = sized.into_iter().min_by(|a, b| {
+        fps_err(a)
+            .total_cmp(&fps_err(b))
+            .then(convert::decode_cost(a.fourcc).cmp(&convert::decode_cost(b.fourcc)))
+    });
+    match best {
+        Some(m)
+            if req
+                .fps
+                .is_none_or(|want| m.fps.is_some_and(|have| (want - have).abs() < 0.5)) =>
+        {
+            Ok(m.clone())
+        }
+        _ => {
+            let offered: Vec<String> = modes.iter().map(ToString::to_string).collect();
+            let wanted = match req.fps {
+                Some(f) => format!("{}x{} at {f} fps", req.width, req.height),
+                None => format!("{}x{}", req.width, req.height),
+            };
+            Err(format!(
+                "the camera has no {wanted} mode; it offers: {}",
+                if offered.is_empty() {
+                    "none listed".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ))
+        }
     }
-    rest.strip_prefix(':')?.parse().ok()
 }
 
 /// Lists the system's cameras (an empty list when there are none).
@@ -415,6 +497,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_requested_mode_is_matched_by_size_then_rate_then_decoding_cost() {
+        let modes = vec![
+            CameraMode::new(YUYV, 1280, 720, Some(10.0)),
+            CameraMode::new(MJPG, 1280, 720, Some(30.0)),
+            CameraMode::new(YUYV, 640, 480, Some(30.0)),
+            CameraMode::new(MJPG, 640, 480, Some(30.0)),
+            CameraMode::new(YUYV, 640, 480, Some(15.0)),
+        ];
+        let req = |width, height, fps| ModeRequest { width, height, fps };
+        assert_eq!(
+            choose_mode(&modes, &req(1280, 720, None)),
+            Ok(modes[1].clone())
+        );
+        assert_eq!(
+            choose_mode(&modes, &req(1280, 720, Some(10.0))),
+            Ok(modes[0].clone())
+        );
+        // Same size and rate: the cheaper format to decode (YUYV before MJPG).
+        assert_eq!(
+            choose_mode(&modes, &req(640, 480, Some(30.0))),
+            Ok(modes[2].clone())
+        );
+        assert_eq!(
+            choose_mode(&modes, &req(640, 480, Some(15.0))),
+            Ok(modes[4].clone())
+        );
+        let e = choose_mode(&modes, &req(1920, 1080, None)).unwrap_err();
+        assert!(
+            e.contains("no 1920x1080 mode") && e.contains("640x480"),
+            "{e}"
+        );
+        let e = choose_mode(&modes, &req(1280, 720, Some(60.0))).unwrap_err();
+        assert!(e.contains("1280x720 at 60 fps"), "{e}");
+    }
+
+    #[test]
     fn default_mode_prefers_fluent_720p() {
         let modes = vec![
             CameraMode::new(YUYV, 1920, 1080, Some(5.0)),
@@ -445,6 +563,30 @@ mod tests {
         assert_eq!(parse_camera_input("camera:x"), None);
         assert_eq!(parse_camera_input("cameras.mp4"), None);
         assert_eq!(parse_camera_input("clip.mp4"), None);
+        assert_eq!(parse_camera_input("camera:1@640x480"), Some(1));
+        let req = |w, h, fps| {
+            Some(ModeRequest {
+                width: w,
+                height: h,
+                fps,
+            })
+        };
+        assert_eq!(
+            parse_camera_spec("camera:1@640x480"),
+            Some((1, req(640, 480, None)))
+        );
+        assert_eq!(
+            parse_camera_spec("camera@1280x720@30"),
+            Some((0, req(1280, 720, Some(30.0))))
+        );
+        assert_eq!(
+            parse_camera_spec("camera:0@1280x720@30fps"),
+            Some((0, req(1280, 720, Some(30.0))))
+        );
+        assert_eq!(parse_camera_spec("camera:0@1280"), None);
+        assert_eq!(parse_camera_spec("camera:0@0x720"), None);
+        assert_eq!(parse_camera_spec("camera:0@640x480@-5"), None);
+        assert_eq!(parse_camera_spec("camera:0@640x480@fast"), None);
     }
 
     #[test]
