@@ -55,13 +55,9 @@ fn a_truncated_jpeg_alone_is_an_error_naming_it_with_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let messi = shared.join("data/images/messi5.jpg");
     // Cut in the scan data, and only the end-of-image marker missing.
-    for (name, len) in [
-        (
-            "cut.jpg",
-            Box::new(|n| n * 2 / 3) as Box<dyn FnOnce(usize) -> usize>,
-        ),
-        ("noeoi.jpg", Box::new(|n| n - 2)),
-    ] {
+    let cuts: [(&str, fn(usize) -> usize); 2] =
+        [("cut.jpg", |n| n * 2 / 3), ("noeoi.jpg", |n| n - 2)];
+    for (name, len) in cuts {
         let input = cut(&messi, &dir.path().join(name), len);
         let out = dir.path().join(format!("out-{name}"));
         let o = infer(&input, &out);

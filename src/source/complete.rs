@@ -105,14 +105,16 @@ fn png_truncation(bytes: &[u8]) -> Option<String> {
         };
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let kind = String::from_utf8_lossy(&head[4..8]).into_owned();
-        if &head[4..8] == b"IEND" {
-            return None;
-        }
         let end = i.saturating_add(12).saturating_add(len);
         if end > bytes.len() {
-            return Some(format!(
-                "the file ends inside the {kind} chunk, before the PNG IEND chunk"
-            ));
+            return Some(if kind == "IEND" {
+                "the file ends inside the PNG IEND chunk".to_string()
+            } else {
+                format!("the file ends inside the {kind} chunk, before the PNG IEND chunk")
+            });
+        }
+        if kind == "IEND" {
+            return None;
         }
         i = end;
         last = Some(kind);
@@ -168,7 +170,8 @@ mod tests {
         );
         let header = truncation(ImageFormat::Jpeg, &jpeg[..30]).unwrap();
         assert!(
-            header.starts_with("the file ends inside a marker segment (0xFFE0)"),
+            header.starts_with("the file ends inside a marker segment (0xFF")
+                && header.ends_with("), before the JPEG end-of-image marker"),
             "{header}"
         );
 
@@ -178,6 +181,8 @@ mod tests {
             no_iend,
             "the file ends after the IDAT chunk, before the PNG IEND chunk"
         );
+        let in_iend = truncation(ImageFormat::Png, &png[..png.len() - 2]).unwrap();
+        assert_eq!(in_iend, "the file ends inside the PNG IEND chunk");
         let in_idat = truncation(ImageFormat::Png, &png[..png.len() / 2]).unwrap();
         assert_eq!(
             in_idat,
