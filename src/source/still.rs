@@ -56,7 +56,8 @@ impl ImageSource {
     /// Opens and decodes the image at `path`.
     ///
     /// # Errors
-    /// [`SourceError::NotFound`], [`SourceError::Io`] or [`SourceError::Decode`], naming the file.
+    /// [`SourceError::NotFound`], [`SourceError::Io`], [`SourceError::TruncatedImage`] or
+    /// [`SourceError::Decode`], naming the file.
     pub fn open(path: &Path) -> Result<ImageSource, SourceError> {
         if !path.exists() {
             return Err(SourceError::NotFound {
