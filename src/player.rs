@@ -329,9 +329,9 @@ struct SampleSource {
 impl SampleSource {
     fn new() -> Result<Self, SourceError> {
         let image = image::load_from_memory(crate::SAMPLE_IMAGE)
-            .map_err(|source| SourceError::Decode {
+            .map_err(|error| SourceError::Decode {
                 path: PathBuf::from("astronaut.png (bundled)"),
-                source,
+                error,
             })?
             .to_rgb8();
         Ok(Self {

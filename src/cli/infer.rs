@@ -156,24 +156,43 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     };
 
     let mut done = 0u64;
+    let mut ok = 0u64;
+    // Frames that failed alone (an undecodable image in a folder, a frame whose outputs exist).
     let mut failures: Vec<String> = Vec::new();
+    // The source broke off (a truncated video, a lost camera): the frames after it are lost.
+    let mut broke_off: Option<String> = None;
+    // An error that ends the run itself (an output that cannot be written).
+    let mut run_error: Option<anyhow::Error> = None;
     let mut forward_ms = Vec::new();
     // Live sources: camera frames that came while a frame was processed (index gaps).
     let mut last_index: Option<u64> = None;
     let mut missed = 0u64;
     while args.max_frames.is_none_or(|m| done < m) && !stop.load(Ordering::SeqCst) {
         let Some(frame) = src.next_frame() else { break };
-        if let Ok(f) = &frame {
-            if let Some(prev) = last_index {
-                missed += f.index.saturating_sub(prev + 1);
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) if e.is_fatal() => {
+                bar.suspend(|| tracing::error!("{e}"));
+                broke_off = Some(e.to_string());
+                break;
             }
-            last_index = Some(f.index);
+            Err(e) => {
+                done += 1;
+                bar.inc(1);
+                bar.suspend(|| tracing::warn!("skipped: {e}"));
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        if let Some(prev) = last_index {
+            missed += frame.index.saturating_sub(prev + 1);
         }
+        last_index = Some(frame.index);
         done += 1;
         bar.inc(1);
-        let result = frame
+        let result = pipeline
+            .run(frame)
             .map_err(anyhow::Error::from)
-            .and_then(|f| pipeline.run(f).map_err(anyhow::Error::from))
             .and_then(|ins| {
                 forward_ms.push(ins.timings.forward.as_secs_f64() * 1e3);
                 bar.set_message(format!("{} people", ins.people.len()));
@@ -186,21 +205,23 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             });
         match result {
             Ok((people, files)) => {
+                ok += 1;
                 if total == Some(1) {
                     tracing::info!("{}: {people} people", files.png.display());
                 }
             }
             Err(e) => {
+                // An existing output (without --overwrite) fails this frame only; any other
+                // write error (disk full, no permission) ends the run.
                 let fatal = e
                     .downcast_ref::<ExportError>()
-                    .is_some_and(|e| !matches!(e, ExportError::Exists(_)))
-                    || e.downcast_ref::<source::SourceError>()
-                        .is_some_and(|e| e.is_fatal());
-                bar.suspend(|| tracing::error!("{e:#}"));
-                failures.push(format!("{e:#}"));
+                    .is_some_and(|e| !matches!(e, ExportError::Exists(_)));
                 if fatal {
+                    run_error = Some(e);
                     break;
                 }
+                bar.suspend(|| tracing::warn!("frame failed: {e:#}"));
+                failures.push(format!("{e:#}"));
             }
         }
     }
@@ -212,13 +233,27 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             tracing::info!("'{}' written ({frames} frames)", path.display());
         }
     }
-    let ok = done as usize - failures.len();
+    if let Some(e) = run_error {
+        return Err(e);
+    }
+    // Frames the source announced but never delivered count as failed (at least one).
+    let mut failed = failures.len() as u64;
+    if broke_off.is_some() {
+        let seen = ok + failed;
+        failed += total.map_or(1, |t| t.saturating_sub(seen)).max(1);
+    }
+    let frames = ok + failed;
     forward_ms.sort_by(f64::total_cmp);
     let median = forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0);
-    tracing::info!(
-        "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
-        args.out.display()
-    );
+    let out = args.out.display();
+    if failed == 0 {
+        tracing::info!("{ok} frames written to '{out}' (median forward {median:.1} ms)");
+    } else {
+        tracing::info!(
+            "{frames} frames, {failed} failed: {ok} written to '{out}' (median forward \
+             {median:.1} ms)"
+        );
+    }
     if live {
         tracing::info!(
             "the camera delivered {missed} more frames while frames were processed (the newest \
@@ -228,8 +263,17 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     if stop.load(Ordering::SeqCst) {
         tracing::info!("stopped by Ctrl-C; every frame written is complete");
     }
-    if let Some(first) = failures.first() {
-        bail!("{} frame(s) failed; first: {first}", failures.len());
+    if let Some(first) = broke_off.or_else(|| failures.first().cloned()) {
+        let failed = super::FramesFailed {
+            frames,
+            failed,
+            first,
+        };
+        if ok == 0 {
+            // Nothing was written: the run failed (status 1), not partly.
+            bail!("{failed}");
+        }
+        return Err(failed.into());
     }
     if done == 0 {
         bail!("'{}' produced no frames", args.input.display());

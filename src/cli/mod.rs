@@ -13,6 +13,42 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::models::DEFAULT_MODEL;
 
+/// Exit status of a run that finished with some frames written and some failed.
+pub const EXIT_FRAMES_FAILED: u8 = 3;
+
+const INFER_EXIT_STATUS: &str = "\
+Exit status:
+  0  every frame was written
+  1  nothing was written: the input, model or output directory cannot be used (a single image
+     that is truncated or cannot be decoded, a video ffprobe cannot open), an output cannot be
+     written, or every frame failed
+  2  the command line is wrong
+  3  some frames failed, the others were written: an image in a folder that is truncated or
+     cannot be decoded (skipped with a warning naming it), a video or camera that breaks off
+     mid-stream, a frame whose outputs exist (without --overwrite); the summary line counts them";
+
+/// A run that went to its end with some frames failed (see [`EXIT_FRAMES_FAILED`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {frames} frames failed; first: {first}")]
+pub struct FramesFailed {
+    /// Frames of the run, failed ones included.
+    pub frames: u64,
+    /// Frames that failed (or that a source which broke off never delivered).
+    pub failed: u64,
+    /// The first failure's message.
+    pub first: String,
+}
+
+/// The process exit status for an error returned by [`run`]: [`EXIT_FRAMES_FAILED`] when
+/// some frames failed and the others were written, 1 otherwise.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<FramesFailed>().is_some() {
+        EXIT_FRAMES_FAILED
+    } else {
+        1
+    }
+}
+
 /// Run 2D human-pose networks on images, folders, videos and webcams, and see what happens
 /// inside them.
 #[derive(Debug, Parser)]
@@ -57,6 +93,7 @@ pub enum Command {
     Gui(GuiArgs),
     /// Run a model on an image, a folder of images or a video; write annotated PNGs, JSON
     /// keypoints and every stage's maps.
+    #[command(after_help = INFER_EXIT_STATUS)]
     Infer(InferArgs),
     /// List the known models.
     Models(ModelsArgs),

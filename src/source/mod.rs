@@ -23,6 +23,7 @@ pub struct Frame {
 }
 
 pub mod camera;
+mod complete;
 mod folder;
 mod paced;
 // A single still image (not named `image`, which would shadow the `image` crate).
@@ -60,13 +61,24 @@ pub enum SourceError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A still image could not be decoded (corrupt, truncated or unsupported).
-    #[error("cannot decode image '{}': {source}", .path.display())]
+    /// A still image could not be decoded (corrupt or unsupported).
+    #[error("cannot decode image '{}': {error}", .path.display())]
     Decode {
         /// The image file.
         path: PathBuf,
-        /// The decoder's error.
-        source: ::image::ImageError,
+        /// The decoder's error (shown in the message, so not also a `source`: `{:#}` would
+        /// print it twice).
+        error: ::image::ImageError,
+    },
+    /// A still image file ends early: a JPEG cut before its end-of-image marker, a PNG
+    /// without its `IEND` chunk. Decoders would fill in the rest silently.
+    #[error("image '{}' is truncated: {reason}", .path.display())]
+    TruncatedImage {
+        /// The image file.
+        path: PathBuf,
+        /// What is missing, e.g. "the data ends inside the image data, before the JPEG
+        /// end-of-image marker".
+        reason: String,
     },
     /// A folder holds no image files.
     #[error("folder '{}' contains no images (looked for {})", .path.display(), IMAGE_EXTENSIONS.join(", "))]
@@ -152,7 +164,10 @@ impl SourceError {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self,
-            SourceError::Io { .. } | SourceError::Decode { .. } | SourceError::CameraFrame { .. }
+            SourceError::Io { .. }
+                | SourceError::Decode { .. }
+                | SourceError::TruncatedImage { .. }
+                | SourceError::CameraFrame { .. }
         )
     }
 }

@@ -3,14 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::complete::truncation;
 use super::{Frame, FrameSource, SourceError};
 
 /// Decodes the image at `path` to 8-bit RGB, guessing the format from the content so that a
 /// mislabelled extension still decodes.
 ///
 /// # Errors
-/// [`SourceError::Io`] when the file cannot be read, [`SourceError::Decode`] when it is not a
-/// decodable image (corrupt, truncated, unsupported format).
+/// [`SourceError::Io`] when the file cannot be read, [`SourceError::TruncatedImage`] when it
+/// ends early (see [`super::complete`]), [`SourceError::Decode`] when it is not a decodable
+/// image (corrupt, unsupported format).
 pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> {
     let io_err = |source| SourceError::Io {
         path: path.to_path_buf(),
@@ -22,38 +24,20 @@ pub(crate) fn decode_rgb(path: &Path) -> Result<::image::RgbImage, SourceError> 
         .with_guessed_format()
         .map_err(io_err)?;
     // Decoders fill in what a truncated file lacks; refuse files that end early.
-    if let Some(format) = reader.format() {
-        if let Some(why) = incomplete(format, &bytes) {
-            return Err(SourceError::Decode {
-                path: path.to_path_buf(),
-                source: ::image::ImageError::Decoding(::image::error::DecodingError::new(
-                    ::image::error::ImageFormatHint::Exact(format),
-                    format!("the file is truncated: {why}"),
-                )),
-            });
-        }
+    if let Some(reason) = reader
+        .format()
+        .and_then(|format| truncation(format, &bytes))
+    {
+        return Err(SourceError::TruncatedImage {
+            path: path.to_path_buf(),
+            reason,
+        });
     }
-    let decoded = reader.decode().map_err(|source| SourceError::Decode {
+    let decoded = reader.decode().map_err(|error| SourceError::Decode {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok(decoded.to_rgb8())
-}
-
-/// Why an image file of `format` is incomplete, if it is: a JPEG without an end-of-image
-/// marker after its last scan (a marker inside an embedded thumbnail does not count: that
-/// comes before the main image's scans), a PNG without its `IEND` chunk.
-fn incomplete(format: ::image::ImageFormat, bytes: &[u8]) -> Option<&'static str> {
-    let last = |pat: &[u8]| bytes.windows(pat.len()).rposition(|w| w == pat);
-    match format {
-        ::image::ImageFormat::Jpeg => {
-            let scan = last(&[0xFF, 0xDA])?;
-            let end = last(&[0xFF, 0xD9]);
-            (end.is_none_or(|e| e < scan)).then_some("no end-of-image marker after the last scan")
-        }
-        ::image::ImageFormat::Png => last(b"IEND").is_none().then_some("no IEND chunk"),
-        _ => None,
-    }
 }
 
 /// One still image: yields a single frame (index 0, timestamp 0, `output_stem` = file stem).
@@ -72,7 +56,8 @@ impl ImageSource {
     /// Opens and decodes the image at `path`.
     ///
     /// # Errors
-    /// [`SourceError::NotFound`], [`SourceError::Io`] or [`SourceError::Decode`], naming the file.
+    /// [`SourceError::NotFound`], [`SourceError::Io`], [`SourceError::TruncatedImage`] or
+    /// [`SourceError::Decode`], naming the file.
     pub fn open(path: &Path) -> Result<ImageSource, SourceError> {
         if !path.exists() {
             return Err(SourceError::NotFound {
@@ -183,8 +168,51 @@ mod tests {
         let p = dir.path().join("half.png");
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         let err = ImageSource::open(&p).err().unwrap();
-        assert!(matches!(err, SourceError::Decode { .. }), "{err:?}");
-        assert!(err.to_string().contains("half.png"), "{err}");
+        assert!(matches!(err, SourceError::TruncatedImage { .. }), "{err:?}");
+        assert!(!err.is_fatal());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "image '{}' is truncated: the file ends inside the IDAT chunk, before the PNG \
+                 IEND chunk",
+                p.display()
+            )
+        );
+        // No IEND, every other chunk whole.
+        let p = dir.path().join("noiend.png");
+        std::fs::write(&p, &bytes[..bytes.len() - 12]).unwrap();
+        let err = decode_rgb(&p).err().unwrap();
+        assert!(matches!(err, SourceError::TruncatedImage { .. }), "{err:?}");
+        assert!(err.to_string().contains("noiend.png"), "{err}");
+    }
+
+    /// The formats without a structural check: their decoders refuse a file cut in half.
+    #[test]
+    fn other_formats_cut_in_half_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = ::image::RgbImage::from_fn(64, 48, |x, y| {
+            ::image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+        });
+        for (format, ext) in [
+            (::image::ImageFormat::Bmp, "bmp"),
+            (::image::ImageFormat::Tiff, "tif"),
+            (::image::ImageFormat::Gif, "gif"),
+            (::image::ImageFormat::WebP, "webp"),
+        ] {
+            let mut bytes = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut bytes, format).unwrap();
+            let bytes = bytes.into_inner();
+            let whole = dir.path().join(format!("whole.{ext}"));
+            std::fs::write(&whole, &bytes).unwrap();
+            assert_eq!(decode_rgb(&whole).unwrap().dimensions(), (64, 48), "{ext}");
+            let cut = dir.path().join(format!("cut.{ext}"));
+            std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+            let err = match decode_rgb(&cut) {
+                Ok(_) => panic!("{ext}: a file cut in half was accepted"),
+                Err(e) => e,
+            };
+            assert!(err.to_string().contains(&format!("cut.{ext}")), "{err}");
+        }
     }
 
     #[test]
@@ -209,7 +237,14 @@ mod tests {
                 Ok(_) => panic!("{name}: a truncated JPEG was accepted"),
                 Err(e) => e.to_string(),
             };
-            assert!(msg.contains(name) && msg.contains("truncated"), "{msg}");
+            assert_eq!(
+                msg,
+                format!(
+                    "image '{}' is truncated: the data ends inside the image data, before the \
+                     JPEG end-of-image marker",
+                    path.display()
+                )
+            );
         }
         // Bytes after the end marker (some cameras pad files) are fine.
         let padded = dir.path().join("padded.jpg");
