@@ -97,7 +97,7 @@ pub enum FetchError {
          could not be verified: open the file with `--model PATH` (CLI) or Open weights… (app)"
     )]
     NoChecksum { id: String, origin: String },
-    #[error("no cache directory: neither XDG_CACHE_HOME nor HOME is set (pass a directory)")]
+    #[error("no cache directory: no home directory is known (set HOME, or pass a directory)")]
     NoCacheDir,
     #[error("bad download URL '{url}'")]
     BadUrl { url: String },

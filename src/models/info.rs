@@ -168,15 +168,13 @@ pub fn model_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The user cache directory for model files, where `posescope fetch` saves them:
-/// `$XDG_CACHE_HOME/posescope/models`, else `~/.cache/posescope/models`. `None` when
-/// neither variable is set.
+/// The user cache directory for model files, where `posescope fetch` saves them, from the
+/// `directories` crate: on Linux `$XDG_CACHE_HOME/posescope/models` (an absolute
+/// `XDG_CACHE_HOME`), else `~/.cache/posescope/models`; on macOS
+/// `~/Library/Caches/posescope/models`; on Windows
+/// `%LOCALAPPDATA%\posescope\cache\models`. `None` when no home directory can be found.
 pub fn cache_dir() -> Option<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    non_empty("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|cache| cache.join("posescope").join("models"))
+    directories::ProjectDirs::from("", "", "posescope").map(|d| d.cache_dir().join("models"))
 }
 
 impl ModelInfo {
