@@ -730,7 +730,21 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
         same > 4.0 * flipped,
         "mirroring changed too little ({same:.2} vs {flipped:.2})"
     );
+    // Save frame writes what is shown: the mirrored picture, the same joints.
+    let dir = tempfile::tempdir().unwrap();
+    let saved_mirrored = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::M);
     h.run_steps(2);
     assert!(!h.state().view.mirror);
+    let saved_plain = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
+    let a = image::open(&saved_mirrored[0]).unwrap().to_rgba8();
+    let mut b = image::open(&saved_plain[0]).unwrap().to_rgba8();
+    assert_ne!(a, b, "the mirrored export is the plain one");
+    image::imageops::flip_horizontal_in_place(&mut b);
+    assert_eq!(a, b, "the mirrored export is not the plain one flipped");
+    assert_eq!(
+        std::fs::read(&saved_mirrored[1]).unwrap(),
+        std::fs::read(&saved_plain[1]).unwrap(),
+        "the joints' JSON changed with the mirror"
+    );
 }

@@ -48,11 +48,15 @@ fn png(img: &RgbaImage) -> Result<Vec<u8>, String> {
     Ok(out.into_inner())
 }
 
-/// Writes `<stem>.png` (the view as shown), `<stem>.json` and `<stem>.maps.safetensors`.
+/// Writes `<stem>.png` (the view as shown: mirrored when the selfie mirror is on),
+/// `<stem>.json` and `<stem>.maps.safetensors` (image coordinates, never mirrored).
 pub fn save_frame_to(app: &mut PosescopeApp, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let ins = app.inspection.clone().ok_or("nothing to save yet")?;
     let joint = overlay::selected_joint(app.settings.joint_view);
-    let image = render(app, joint, true)?;
+    let mut image = render(app, joint, true)?;
+    if app.view.mirror {
+        image::imageops::flip_horizontal_in_place(&mut image);
+    }
     let stem_base = format!("{}_stage{}", ins.frame.output_stem, app.stage + 1);
     let suffixes = [".png", ".json", ".maps.safetensors"];
     let stem = free_stem(dir, &stem_base, &suffixes);
