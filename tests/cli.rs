@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::{files_in, stderr};
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -12,22 +13,6 @@ fn posescope(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run posescope")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 fn run_infer(input: &Path, out: &Path, extra: &[&str]) -> Output {

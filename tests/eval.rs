@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::stderr;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -20,10 +21,6 @@ fn posescope(args: &[&str], models: Option<&Path>) -> Output {
         cmd.env("POSESCOPE_MODELS", m);
     }
     cmd.output().expect("run posescope")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn read_json(p: &Path) -> Value {

@@ -9,6 +9,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+use common::{files_in, stderr};
+
 use posescope::fetch::{
     fetch, recorded_hash_path, FetchError, FetchOptions, FetchOutcome, Progress,
 };
@@ -169,18 +172,6 @@ fn opts(dir: &Path) -> FetchOptions {
         timeout: Some(Duration::from_secs(10)),
         ..FetchOptions::default()
     }
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 fn assert_failed_cleanly(err: &FetchError, url: &str, dir: &Path) {
@@ -484,10 +475,6 @@ fn posescope(args: &[&str], cache: &Path, env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("run posescope")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Every file under `dir`, recursively.

@@ -3,7 +3,25 @@
 
 pub mod parity;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The names in `dir`, sorted (empty when it cannot be read).
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A finished command's standard error as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
 
 /// `../shared` beside the repository (or `$POSESCOPE_SHARED`). Missing shared data fails
 /// the test under CI (`CI` set) and skips it with a printed reason elsewhere.
