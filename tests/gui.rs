@@ -274,6 +274,55 @@ fn compare_shows_two_stages_side_by_side_or_flickering() {
     assert_eq!(h.state().settings.compare, Compare::Off);
 }
 
+/// Save frame writes what the view shows: side by side both stages (left the selected one,
+/// right the compared one), flicker the selected stage, the joint grid every joint's view in
+/// the on-screen layout.
+#[test]
+fn save_frame_exports_what_the_view_shows() {
+    use posescope::ui::settings::{Compare, JointView};
+    let mut h = harness(None);
+    h.state_mut().settings.show_hud = false;
+    h.run_steps(2);
+    let one = |h: &mut Harness<'static, PosescopeApp>, stage: usize| {
+        let saved = (h.state().stage, h.state().settings.compare);
+        h.state_mut().stage = stage;
+        h.state_mut().settings.compare = Compare::Off;
+        let img = posescope::ui::render_view(h.state_mut()).unwrap();
+        (h.state_mut().stage, h.state_mut().settings.compare) = saved;
+        img
+    };
+    let (s6, s1) = (one(&mut h, 5), one(&mut h, 0));
+    assert_ne!(s6, s1, "stages 6 and 1 render alike");
+    let (w, ht) = s6.dimensions();
+    h.state_mut().stage = 5;
+    h.state_mut().settings.compare_stage = 0;
+    h.state_mut().settings.compare = Compare::SideBySide;
+    let both = posescope::ui::render_view(h.state_mut()).unwrap();
+    assert_eq!(both.dimensions(), (2 * w, ht));
+    assert_eq!(image::imageops::crop_imm(&both, 0, 0, w, ht).to_image(), s6);
+    assert_eq!(image::imageops::crop_imm(&both, w, 0, w, ht).to_image(), s1);
+    assert_eq!(h.state().stage, 5, "the export changed the selected stage");
+    h.state_mut().settings.compare = Compare::Flicker;
+    assert_eq!(posescope::ui::render_view(h.state_mut()).unwrap(), s6);
+    // The grid: every joint's cell, as on screen (columns = ceil(sqrt(joints))).
+    h.state_mut().settings.compare = Compare::Off;
+    h.state_mut().settings.joint_view = JointView::Grid;
+    let grid = posescope::ui::render_view(h.state_mut()).unwrap();
+    let n = h.state().inspection.as_ref().unwrap().joints.len() as u32;
+    let cols = (n as f32).sqrt().ceil() as u32;
+    let rows = n.div_ceil(cols);
+    assert_eq!(grid.dimensions(), ((w / cols) * cols, (ht / rows) * rows));
+    // Each cell shows its own joint: the first two cells differ.
+    let (cw, ch) = (w / cols, ht / rows);
+    let c0 = image::imageops::crop_imm(&grid, 0, 0, cw, ch).to_image();
+    let c1 = image::imageops::crop_imm(&grid, cw, 0, cw, ch).to_image();
+    assert!(diff(&c0, &c1) > 0.5, "the grid's cells are alike");
+    // Save frame writes that image.
+    let dir = tempfile::tempdir().unwrap();
+    let files = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
+    assert_eq!(image::open(&files[0]).unwrap().to_rgba8(), grid);
+}
+
 /// The part of a screenshot under `rect` (screen points at `ppp` pixels per point).
 fn crop(img: &image::RgbaImage, rect: egui::Rect, ppp: f32) -> image::RgbaImage {
     let x = (rect.min.x * ppp).round() as u32;

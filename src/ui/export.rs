@@ -8,7 +8,7 @@ use image::RgbaImage;
 
 use super::app::PosescopeApp;
 use super::overlay;
-use super::settings::JointView;
+use super::settings::{Compare, JointView};
 use crate::export::{atomic, json, maps};
 
 /// A stem whose files (for every suffix) do not exist yet in `dir`.
@@ -48,12 +48,68 @@ fn png(img: &RgbaImage) -> Result<Vec<u8>, String> {
     Ok(out.into_inner())
 }
 
-/// Writes `<stem>.png` (the view as shown: mirrored when the selfie mirror is on),
-/// `<stem>.json` and `<stem>.maps.safetensors` (image coordinates, never mirrored).
+/// The stage `stage` rendered as [`render`] does, the selected stage restored afterwards.
+fn render_stage(
+    app: &mut PosescopeApp,
+    stage: usize,
+    joint: Option<usize>,
+    skeleton: bool,
+) -> Result<RgbaImage, String> {
+    let saved = app.stage;
+    app.stage = stage;
+    let out = render(app, joint, skeleton);
+    app.stage = saved;
+    out
+}
+
+/// What the central panel shows, at the frame's resolution: the joint grid (every joint's
+/// view at the selected stage, laid out as on screen, the whole grid the frame's size), the
+/// selected stage and the compared one side by side (left, right), or one view (also in
+/// flicker mode: the selected stage).
+pub fn render_view(app: &mut PosescopeApp) -> Result<RgbaImage, String> {
+    let ins = app.inspection.clone().ok_or("nothing to export yet")?;
+    if app.settings.joint_view == JointView::Grid {
+        let n = ins.joints.len().max(1);
+        let cols = (n as f32).sqrt().ceil().max(1.0) as u32;
+        let rows = (n as u32).div_ceil(cols);
+        let (w, h) = (ins.frame.width.max(1), ins.frame.height.max(1));
+        let (cw, ch) = ((w / cols).max(1), (h / rows).max(1));
+        let mut grid = RgbaImage::from_pixel(cw * cols, ch * rows, image::Rgba([0, 0, 0, 255]));
+        for j in 0..ins.joints.len() {
+            let cell = render(app, Some(j), false)?;
+            let cell =
+                image::imageops::resize(&cell, cw, ch, image::imageops::FilterType::Triangle);
+            let (r, c) = (j as u32 / cols, j as u32 % cols);
+            image::imageops::overlay(&mut grid, &cell, i64::from(c * cw), i64::from(r * ch));
+        }
+        return Ok(grid);
+    }
+    let joint = overlay::selected_joint(app.settings.joint_view);
+    let first = render(app, joint, true)?;
+    if app.settings.compare != Compare::SideBySide {
+        return Ok(first);
+    }
+    let other = app
+        .settings
+        .compare_stage
+        .min(app.stage_count().saturating_sub(1));
+    let second = render_stage(app, other, joint, true)?;
+    let mut both = RgbaImage::from_pixel(
+        first.width() + second.width(),
+        first.height().max(second.height()),
+        image::Rgba([0, 0, 0, 255]),
+    );
+    image::imageops::overlay(&mut both, &first, 0, 0);
+    image::imageops::overlay(&mut both, &second, i64::from(first.width()), 0);
+    Ok(both)
+}
+
+/// Writes `<stem>.png` (the view as shown, see [`render_view`]; mirrored when the selfie
+/// mirror is on), `<stem>.json` and `<stem>.maps.safetensors` (image coordinates, never
+/// mirrored).
 pub fn save_frame_to(app: &mut PosescopeApp, dir: &Path) -> Result<Vec<PathBuf>, String> {
     let ins = app.inspection.clone().ok_or("nothing to save yet")?;
-    let joint = overlay::selected_joint(app.settings.joint_view);
-    let mut image = render(app, joint, true)?;
+    let mut image = render_view(app)?;
     if app.view.mirror {
         image::imageops::flip_horizontal_in_place(&mut image);
     }

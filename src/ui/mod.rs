@@ -17,7 +17,7 @@ mod shortcuts;
 pub mod viewport;
 
 pub use app::{PosescopeApp, StartOptions};
-pub use export::{export_stages_to, free_stem, save_frame_to};
+pub use export::{export_stages_to, free_stem, render_view, save_frame_to};
 
 /// Opens the app window and runs until it is closed.
 pub fn run(start: StartOptions) -> anyhow::Result<()> {
