@@ -797,3 +797,72 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
         "the joints' JSON changed with the mirror"
     );
 }
+
+/// Model and source switching while inference runs, a hundred times (issue 20.4): the
+/// default model and the mobile CPM alternate, and so do the bundled photo and a video
+/// playing; no crash, a result after the last switch, and no GPU texture left behind (the
+/// count of live textures after the last switch is what it was after the first ten).
+#[test]
+fn switching_models_and_sources_a_hundred_times_leaks_no_gpu_texture() {
+    use posescope::player::PlayerInput;
+    let dir = tempfile::tempdir().unwrap();
+    let (Some(clip), Some(shared)) = (common::street_clip(dir.path()), common::shared_dir()) else {
+        return;
+    };
+    let cpm = shared.join("models/pefm_cpm.tflite");
+    let mut h = harness(None);
+    let mut baseline = None;
+    let mut counts = Vec::new();
+    let t0 = Instant::now();
+    for i in 0..100 {
+        match i % 4 {
+            0 => h
+                .state_mut()
+                .choose_model(cpm.to_string_lossy().into_owned()),
+            2 => h
+                .state_mut()
+                .choose_model("openpose-mobilenet-thin".to_string()),
+            _ => {}
+        }
+        let input = if i % 2 == 0 {
+            PlayerInput::Path(clip.clone())
+        } else {
+            PlayerInput::Sample
+        };
+        h.state_mut().open_input(input);
+        h.run_steps(2);
+        if i % 10 == 9 {
+            // Let the pipeline catch up now and then: a fresh result after the switch.
+            let serial = h.state().inspection_serial;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while h.state().inspection_serial == serial {
+                assert!(Instant::now() < deadline, "no result after switch {i}");
+                h.step();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            h.run_steps(2);
+            let n = h.state().gpu_textures_alive().expect("a wgpu report");
+            counts.push(n);
+            if i == 9 {
+                baseline = Some(n);
+            }
+        }
+    }
+    println!(
+        "live GPU textures every 10 switches: {counts:?} ({:.0} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    let (first, last) = (baseline.unwrap(), *counts.last().unwrap());
+    assert!(
+        last <= first + 2,
+        "GPU textures grew from {first} to {last} over 100 switches: {counts:?}"
+    );
+    let errors: Vec<&String> = h
+        .state()
+        .notices
+        .iter()
+        .filter(|n| n.error)
+        .map(|n| &n.text)
+        .collect();
+    assert!(errors.is_empty(), "errors while switching: {errors:?}");
+}

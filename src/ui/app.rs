@@ -216,6 +216,13 @@ impl PosescopeApp {
         self.model = ModelSlot::Loading(rx, label);
     }
 
+    /// GPU textures alive in this window's wgpu instance (`None` without GPU rendering):
+    /// for leak checks.
+    pub fn gpu_textures_alive(&self) -> Option<usize> {
+        let report = self.render_state.as_ref()?.instance.generate_report()?;
+        Some(report.hub_report().textures.num_kept_from_user)
+    }
+
     /// The loaded model, if any.
     pub fn model(&self) -> Option<&Model> {
         match &self.model {
