@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod player;
 pub mod pose;
 pub mod preprocess;
+pub mod shard;
 #[cfg(feature = "gui")]
 pub mod render;
 pub mod source;
