@@ -6,11 +6,18 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::InferArgs;
-use crate::export::formats::{coco::ImageIds, FormatOptions, FormatWriter, FrameRecord};
-use crate::export::{self, ExportError, ExportOptions, PngOptions};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::{InferArgs, MergeCocoArgs};
+use crate::export::atomic::write_atomic;
+use crate::export::formats::{coco, coco::ImageIds, FormatOptions, FormatWriter, FrameRecord};
+use crate::export::resume::Resume;
+use crate::export::{self, ExportError, ExportOptions, FrameFiles, PngOptions};
+use crate::inspection::Inspection;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::source;
+use crate::shard::{FrameSpan, Shard};
+use crate::source::{self, FrameSource};
 
 /// Loads the model named in `args` on its device and builds the pipeline.
 pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline> {
@@ -55,11 +62,96 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
     Ok(Pipeline::new(model, config))
 }
 
+/// What one run goes through.
+enum Plan {
+    /// One source, or frames `range` of it (`None`: all its frames).
+    One(Box<dyn FrameSource>, Option<Range<u64>>),
+    /// Videos of a folder of videos (this part's), each whole or its `--frames`.
+    Videos(Vec<PathBuf>),
+}
+
+/// Opens the input and works out which of its frames this run takes (`--shard`,
+/// `--frames`).
+fn plan(args: &InferArgs, live: bool, shard: Option<Shard>) -> anyhow::Result<Plan> {
+    if live {
+        if shard.is_some() || args.frames.is_some() || args.resume {
+            bail!("--shard, --frames and --resume need a file or folder input, not a camera");
+        }
+        return Ok(Plan::One(source::open_input(&args.input)?, None));
+    }
+    let src: Box<dyn FrameSource> = if args.input.is_dir() {
+        match source::FolderSource::open(&args.input) {
+            Ok(folder) => Box::new(folder),
+            Err(e @ source::SourceError::EmptyFolder { .. }) => {
+                let videos = source::list_videos(&args.input)?;
+                if videos.is_empty() {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "and no videos either (looked for {})",
+                        source::VIDEO_EXTENSIONS.join(", ")
+                    )));
+                }
+                let n = videos.len() as u64;
+                let part = shard.map_or(0..n, |s| s.range(n));
+                if let Some(s) = shard {
+                    tracing::info!(
+                        "part {s}: videos {} to {} of the {n} in '{}'",
+                        part.start,
+                        part.end.saturating_sub(1),
+                        args.input.display()
+                    );
+                }
+                let (a, b) = (
+                    usize::try_from(part.start)?,
+                    usize::try_from(part.end)?,
+                );
+                return Ok(Plan::Videos(videos.get(a..b).unwrap_or_default().to_vec()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        source::open_input(&args.input)?
+    };
+    if shard.is_none() && args.frames.is_none() {
+        return Ok(Plan::One(src, None));
+    }
+    let base = match (src.len_hint(), args.frames) {
+        (Some(n), frames) => frames.map_or(0..n, |f| f.within(n)),
+        (
+            None,
+            Some(FrameSpan {
+                start,
+                end: Some(end),
+            }),
+        ) => start..end,
+        (None, Some(f)) if shard.is_none() => f.start..u64::MAX,
+        (None, _) => bail!(
+            "--shard: the number of frames of '{}' is unknown (its container does not record \
+             it); give the range to split with --frames A..B",
+            args.input.display()
+        ),
+    };
+    let range = shard.map_or(base.clone(), |s| s.sub_range(&base));
+    match shard {
+        Some(s) => tracing::info!(
+            "part {s}: frames {}..{} of '{}'",
+            range.start,
+            range.end,
+            args.input.display()
+        ),
+        None => tracing::debug!("frames {}..{}", range.start, range.end),
+    }
+    Ok(Plan::One(src, Some(range)))
+}
+
 pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     // Open the input first: a missing or unreadable input fails before the model loads.
     let live = source::camera_input(&args.input).is_some();
-    let mut src = source::open_input(&args.input)?;
-    if live {
+    let shard = match &args.shard {
+        Some(spec) => Some(spec.resolve(|k| std::env::var(k).ok())?),
+        None => None,
+    };
+    let plan = plan(args, live, shard)?;
+    if let (true, Plan::One(src, _)) = (live, &plan) {
         tracing::info!("recording {} (Ctrl-C stops)", src.describe());
     }
     // The annotation file too, before the model loads.
@@ -119,18 +211,37 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             pipeline = Pipeline::new(pipeline.model().clone(), config);
         }
     }
-    let mut formats = format_writer(args, image_ids, pipeline.model().joints())?;
+    let formats = format_writer(args, image_ids, pipeline.model().joints())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory '{}'", args.out.display()))?;
-
-    let total = match (src.len_hint(), args.max_frames) {
-        (Some(n), Some(m)) => Some(n.min(m)),
-        (n, m) => n.or(m),
+    let resume = if args.resume {
+        Some(Resume::new(
+            &args.out,
+            args.write_coco.is_some(),
+            args.write_csv.is_some(),
+        )?)
+    } else {
+        None
     };
-    let bar = match total {
-        Some(n) if n > 1 => ProgressBar::new(n),
-        Some(_) => ProgressBar::hidden(),
-        None => ProgressBar::new_spinner(),
+
+    let total = match &plan {
+        Plan::One(src, range) => {
+            let n = match range {
+                Some(r) => Some(r.end.saturating_sub(r.start)).filter(|_| r.end != u64::MAX),
+                None => src.len_hint(),
+            };
+            match (n, args.max_frames) {
+                (Some(n), Some(m)) if !args.resume => Some(n.min(m)),
+                (n, m) => n.or(m),
+            }
+        }
+        Plan::Videos(_) => None,
+    };
+    let bar = match (total, &plan) {
+        (_, Plan::Videos(_)) => ProgressBar::new(0),
+        (Some(n), _) if n > 1 => ProgressBar::new(n),
+        (Some(_), _) => ProgressBar::hidden(),
+        (None, _) => ProgressBar::new_spinner(),
     };
     bar.set_style(
         ProgressStyle::with_template(
@@ -155,55 +266,61 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         overwrite: args.overwrite,
     };
 
-    let mut done = 0u64;
-    let mut failures: Vec<String> = Vec::new();
-    let mut forward_ms = Vec::new();
-    // Live sources: camera frames that came while a frame was processed (index gaps).
-    let mut last_index: Option<u64> = None;
-    let mut missed = 0u64;
-    while args.max_frames.is_none_or(|m| done < m) && !stop.load(Ordering::SeqCst) {
-        let Some(frame) = src.next_frame() else { break };
-        if let Ok(f) = &frame {
-            if let Some(prev) = last_index {
-                missed += f.index.saturating_sub(prev + 1);
-            }
-            last_index = Some(f.index);
+    let mut run = Run {
+        args,
+        pipeline: &pipeline,
+        formats,
+        resume,
+        opts,
+        stop: &stop,
+        bar,
+        single: total == Some(1),
+        done: 0,
+        resumed: 0,
+        failures: Vec::new(),
+        forward_ms: Vec::new(),
+        last_index: None,
+        missed: 0,
+    };
+    match plan {
+        Plan::One(mut src, range) => {
+            run.source(src.as_mut(), range);
         }
-        done += 1;
-        bar.inc(1);
-        let result = frame
-            .map_err(anyhow::Error::from)
-            .and_then(|f| pipeline.run(f).map_err(anyhow::Error::from))
-            .and_then(|ins| {
-                forward_ms.push(ins.timings.forward.as_secs_f64() * 1e3);
-                bar.set_message(format!("{} people", ins.people.len()));
-                if let Some(w) = formats.as_mut() {
-                    w.add(&FrameRecord::from_inspection(&ins))?;
+        Plan::Videos(videos) => {
+            for video in videos {
+                let mut src = match source::VideoSource::open(&video) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        run.bar.suspend(|| tracing::error!("{e}"));
+                        run.failures.push(e.to_string());
+                        continue;
+                    }
+                };
+                let range = match (src.len_hint(), args.frames) {
+                    (Some(n), f) => f.map_or(0..n, |f| f.within(n)),
+                    (None, Some(f)) => f.start..f.end.unwrap_or(u64::MAX),
+                    (None, None) => 0..u64::MAX,
+                };
+                if range.end != u64::MAX {
+                    run.bar.inc_length(range.end - range.start);
                 }
-                export::write_frame(&ins, &args.out, &opts)
-                    .map(|files| (ins.people.len(), files))
-                    .map_err(anyhow::Error::from)
-            });
-        match result {
-            Ok((people, files)) => {
-                if total == Some(1) {
-                    tracing::info!("{}: {people} people", files.png.display());
-                }
-            }
-            Err(e) => {
-                let fatal = e
-                    .downcast_ref::<ExportError>()
-                    .is_some_and(|e| !matches!(e, ExportError::Exists(_)))
-                    || e.downcast_ref::<source::SourceError>()
-                        .is_some_and(|e| e.is_fatal());
-                bar.suspend(|| tracing::error!("{e:#}"));
-                failures.push(format!("{e:#}"));
-                if fatal {
+                tracing::debug!("{}", src.describe());
+                if run.source(&mut src, Some(range)) == Flow::Stop {
                     break;
                 }
             }
         }
     }
+    let Run {
+        formats,
+        bar,
+        done,
+        resumed,
+        failures,
+        mut forward_ms,
+        missed,
+        ..
+    } = run;
     bar.finish_and_clear();
     // What was completed is written, also after a failure or Ctrl-C.
     if let Some(w) = formats {
@@ -219,6 +336,9 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         "{ok} of {done} frames written to '{}' (median forward {median:.1} ms)",
         args.out.display()
     );
+    if args.resume {
+        tracing::info!("{resumed} frames were already written (--resume), not run again");
+    }
     if live {
         tracing::info!(
             "the camera delivered {missed} more frames while frames were processed (the newest \
@@ -231,9 +351,202 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
     if let Some(first) = failures.first() {
         bail!("{} frame(s) failed; first: {first}", failures.len());
     }
-    if done == 0 {
-        bail!("'{}' produced no frames", args.input.display());
+    if done + resumed == 0 {
+        if shard.is_some() {
+            tracing::info!("this part of the input is empty (more parts than items)");
+        } else {
+            bail!("'{}' produced no frames", args.input.display());
+        }
     }
+    Ok(())
+}
+
+/// Whether the run goes on after a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The state of a run over its sources.
+struct Run<'a> {
+    args: &'a InferArgs,
+    pipeline: &'a Pipeline,
+    formats: Option<FormatWriter>,
+    resume: Option<Resume>,
+    opts: ExportOptions,
+    stop: &'a AtomicBool,
+    bar: ProgressBar,
+    /// One image: its result is logged.
+    single: bool,
+    /// Frames taken from the sources and run (not those resumed).
+    done: u64,
+    /// Frames an earlier run had finished (--resume).
+    resumed: u64,
+    failures: Vec<String>,
+    forward_ms: Vec<f64>,
+    // Live sources: camera frames that came while a frame was processed (index gaps).
+    last_index: Option<u64>,
+    missed: u64,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, e: &anyhow::Error) {
+        self.bar.suspend(|| tracing::error!("{e:#}"));
+        self.failures.push(format!("{e:#}"));
+    }
+
+    /// Runs frames `range` of `src` (all with `None`).
+    fn source(&mut self, src: &mut dyn FrameSource, range: Option<Range<u64>>) -> Flow {
+        let (start, end) = range.map_or((0, u64::MAX), |r| (r.start, r.end));
+        // The index of the frame `src` yields next.
+        let mut pos = 0u64;
+        if start > 0 {
+            if src.seek(start) {
+                pos = start;
+            }
+            // Sources that cannot jump (a video) are read up to the start.
+            while pos < start {
+                match src.next_frame() {
+                    None => return Flow::Continue,
+                    Some(Ok(f)) => pos = f.index + 1,
+                    Some(Err(e)) if e.is_fatal() => {
+                        self.fail(&e.into());
+                        return Flow::Continue;
+                    }
+                    Some(Err(_)) => pos += 1,
+                }
+            }
+        }
+        while pos < end {
+            if self.args.max_frames.is_some_and(|m| self.done >= m)
+                || self.stop.load(Ordering::SeqCst)
+            {
+                return Flow::Stop;
+            }
+            let Some(frame) = src.next_frame() else { break };
+            match &frame {
+                Ok(f) => {
+                    if f.index >= end {
+                        break;
+                    }
+                    pos = f.index + 1;
+                    if let Some(prev) = self.last_index {
+                        self.missed += f.index.saturating_sub(prev + 1);
+                    }
+                    self.last_index = Some(f.index);
+                }
+                Err(_) => pos += 1,
+            }
+            if let (Some(resume), Ok(f)) = (&self.resume, &frame) {
+                let files = FrameFiles::new(&self.args.out, &f.output_stem);
+                let mut outputs = files.selected(self.opts.maps);
+                let openpose = self
+                    .formats
+                    .as_ref()
+                    .and_then(|w| w.openpose_path(&f.output_stem));
+                outputs.extend(openpose.as_deref());
+                match resume.finished(&f.output_stem, &outputs) {
+                    Ok(Some(parts)) => {
+                        if let Some(w) = self.formats.as_mut() {
+                            w.add_parts(&parts);
+                        }
+                        self.resumed += 1;
+                        self.bar.inc(1);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.fail(&e.into());
+                        return Flow::Stop;
+                    }
+                }
+            }
+            self.done += 1;
+            self.bar.inc(1);
+            let result = frame
+                .map_err(anyhow::Error::from)
+                .and_then(|f| self.pipeline.run(f).map_err(anyhow::Error::from))
+                .and_then(|ins| {
+                    self.forward_ms
+                        .push(ins.timings.forward.as_secs_f64() * 1e3);
+                    self.bar
+                        .set_message(format!("{} people", ins.people.len()));
+                    self.write(&ins).map(|files| (ins.people.len(), files))
+                });
+            match result {
+                Ok((people, files)) => {
+                    if self.single {
+                        tracing::info!("{}: {people} people", files.png.display());
+                    }
+                }
+                Err(e) => {
+                    let source_error = e.downcast_ref::<source::SourceError>();
+                    let fatal_source = source_error.is_some_and(|e| e.is_fatal());
+                    let fatal = e
+                        .downcast_ref::<ExportError>()
+                        .is_some_and(|e| !matches!(e, ExportError::Exists(_)));
+                    self.fail(&e);
+                    if fatal {
+                        return Flow::Stop;
+                    }
+                    if fatal_source {
+                        // The source yields nothing more; a folder of videos goes on
+                        // with the next.
+                        break;
+                    }
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Writes a frame's files and adds it to the run-wide formats. With --resume
+    /// everything the frame writes (its share of the run-wide files included) is written
+    /// together, replacing what an interrupted run left of it.
+    fn write(&mut self, ins: &Inspection) -> anyhow::Result<FrameFiles> {
+        let rec = FrameRecord::from_inspection(ins);
+        let Some(resume) = &self.resume else {
+            if let Some(w) = self.formats.as_mut() {
+                w.add(&rec)?;
+            }
+            return Ok(export::write_frame(ins, &self.args.out, &self.opts)?);
+        };
+        let files = FrameFiles::new(&self.args.out, &ins.frame.output_stem);
+        let mut all = export::encode_frame(ins, &files, &self.opts)?;
+        let parts = match &self.formats {
+            Some(w) => {
+                all.extend(w.openpose_file(&rec));
+                let parts = w.parts(&rec)?;
+                all.extend(resume.encode(&rec.stem, &parts));
+                Some(parts)
+            }
+            None => None,
+        };
+        let refs: Vec<(&Path, &[u8])> = all
+            .iter()
+            .map(|(p, b)| (p.as_path(), b.as_slice()))
+            .collect();
+        export::write_together(&refs, true)?;
+        if let (Some(w), Some(parts)) = (self.formats.as_mut(), parts) {
+            w.add_parts(&parts);
+        }
+        Ok(files)
+    }
+}
+
+/// `posescope merge-coco`.
+pub(super) fn merge_coco(args: &MergeCocoArgs) -> anyhow::Result<()> {
+    let mut inputs: Vec<&Path> = args.inputs.iter().map(PathBuf::as_path).collect();
+    inputs.sort_by(|a, b| source::natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+    let merged = coco::merge(&inputs).map_err(anyhow::Error::msg)?;
+    write_atomic(&args.out, &coco::to_bytes(&merged), args.overwrite)?;
+    tracing::info!(
+        "'{}' written: {} results from {} files",
+        args.out.display(),
+        merged.len(),
+        inputs.len()
+    );
     Ok(())
 }
 
@@ -249,7 +562,8 @@ fn format_writer(
         image_ids,
         openpose: args.write_openpose.clone(),
         csv: args.write_csv.clone(),
-        overwrite: args.overwrite,
+        // --resume rebuilds the run-wide files from every frame's share.
+        overwrite: args.overwrite || args.resume,
     };
     if !opts.any() {
         return Ok(None);
