@@ -85,18 +85,18 @@ fn plan(args: &InferArgs, live: bool, shard: Option<Shard>) -> anyhow::Result<Pl
             Err(e @ source::SourceError::EmptyFolder { .. }) => {
                 let videos = source::list_videos(&args.input)?;
                 if videos.is_empty() {
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "and no videos either (looked for {})",
+                    bail!(
+                        "{e}, nor videos (looked for {})",
                         source::VIDEO_EXTENSIONS.join(", ")
-                    )));
+                    );
                 }
                 let n = videos.len() as u64;
                 let part = shard.map_or(0..n, |s| s.range(n));
                 if let Some(s) = shard {
                     tracing::info!(
-                        "part {s}: videos {} to {} of the {n} in '{}'",
+                        "part {s}: videos {}..{} of the {n} in '{}' (counted from 0)",
                         part.start,
-                        part.end.saturating_sub(1),
+                        part.end,
                         args.input.display()
                     );
                 }
