@@ -23,9 +23,9 @@ pub mod pipeline;
 pub mod player;
 pub mod pose;
 pub mod preprocess;
-pub mod shard;
 #[cfg(feature = "gui")]
 pub mod render;
+pub mod shard;
 pub mod source;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -237,7 +237,9 @@ mod tests {
             "auto/8".parse::<ShardSpec>().unwrap(),
             ShardSpec::Auto { count: Some(8) }
         );
-        for bad in ["", "3", "1/", "/3", "a/3", "1/3/4", "-1/3", "auto/", "1.5/3"] {
+        for bad in [
+            "", "3", "1/", "/3", "a/3", "1/3/4", "-1/3", "auto/", "1.5/3",
+        ] {
             assert!(
                 matches!(bad.parse::<ShardSpec>(), Err(ShardError::Syntax(_))),
                 "{bad}"
@@ -344,19 +346,25 @@ mod tests {
             .resolve(env(&[]))
             .unwrap_err();
         let msg = e.to_string();
-        assert!(
-            msg.contains(SLURM_ID) && msg.contains(K8S_INDEX),
-            "{msg}"
-        );
+        assert!(msg.contains(SLURM_ID) && msg.contains(K8S_INDEX), "{msg}");
         // A fixed shard ignores the environment.
         let fixed = ShardSpec::Fixed(Shard { index: 0, count: 1 });
-        assert_eq!(fixed.resolve(env(&vars)).unwrap(), Shard { index: 0, count: 1 });
+        assert_eq!(
+            fixed.resolve(env(&vars)).unwrap(),
+            Shard { index: 0, count: 1 }
+        );
     }
 
     #[test]
     fn frame_spans() {
         let s: FrameSpan = "10..20".parse().unwrap();
-        assert_eq!(s, FrameSpan { start: 10, end: Some(20) });
+        assert_eq!(
+            s,
+            FrameSpan {
+                start: 10,
+                end: Some(20)
+            }
+        );
         assert_eq!(s.within(100), 10..20);
         assert_eq!(s.within(15), 10..15);
         assert_eq!(s.within(5), 5..5);

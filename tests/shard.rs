@@ -55,11 +55,18 @@ fn check(o: &Output, what: &str) -> String {
 /// named with `tag` in `dir` (`coco<tag>.json`, `keypoints<tag>.csv`), frames in `out`.
 fn infer(input: &Path, out: &Path, dir: &Path, tag: &str) -> Command {
     let mut c = posescope();
-    c.args(["infer", "--size", "256x224", "--no-maps", "--input", s(input)])
-        .args(["--out", s(out)])
-        .args(["--write-coco", s(&dir.join(format!("coco{tag}.json")))])
-        .args(["--write-csv", s(&dir.join(format!("keypoints{tag}.csv")))])
-        .args(["--write-openpose", s(&out.join("openpose"))]);
+    c.args([
+        "infer",
+        "--size",
+        "256x224",
+        "--no-maps",
+        "--input",
+        s(input),
+    ])
+    .args(["--out", s(out)])
+    .args(["--write-coco", s(&dir.join(format!("coco{tag}.json")))])
+    .args(["--write-csv", s(&dir.join(format!("keypoints{tag}.csv")))])
+    .args(["--write-openpose", s(&out.join("openpose"))]);
     c
 }
 
@@ -176,8 +183,16 @@ fn three_parts_as_separate_processes_merge_into_the_single_run() {
     );
     // The per-frame files are the single run's (one folder for all parts).
     assert_eq!(listing(&out), listing(&one.out));
-    for f in listing(&one.out).iter().filter(|f| f.starts_with("openpose")) {
-        assert_eq!(read(&out.join(f)), read(&one.out.join(f)), "{}", f.display());
+    for f in listing(&one.out)
+        .iter()
+        .filter(|f| f.starts_with("openpose"))
+    {
+        assert_eq!(
+            read(&out.join(f)),
+            read(&one.out.join(f)),
+            "{}",
+            f.display()
+        );
     }
     // The CSV parts, concatenated without their headers, are the single run's file.
     let mut csv = String::new();
@@ -234,11 +249,16 @@ fn a_part_killed_mid_way_and_resumed_completes_with_nothing_duplicated() {
     let jsons = |dir: &Path| {
         listing(dir)
             .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "json") && p.parent() == Some(Path::new("")))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json") && p.parent() == Some(Path::new(""))
+            })
             .count()
     };
     let before = jsons(&out);
-    assert!((1..6).contains(&before), "{before} frames written before the kill");
+    assert!(
+        (1..6).contains(&before),
+        "{before} frames written before the kill"
+    );
 
     let o = infer(&one.images, &out, tmp.path(), "")
         .arg("--resume")
@@ -254,7 +274,14 @@ fn a_part_killed_mid_way_and_resumed_completes_with_nothing_duplicated() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{err}"));
     assert!(skipped >= 1 && skipped as usize <= before, "{err}");
-    assert!(err.contains(&format!("{} of {} frames written", 6 - skipped, 6 - skipped)), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} of {} frames written",
+            6 - skipped,
+            6 - skipped
+        )),
+        "{err}"
+    );
     // Exactly the uninterrupted run's outputs, each frame once.
     for name in ["coco.json", "keypoints.csv"] {
         assert_eq!(
@@ -264,8 +291,16 @@ fn a_part_killed_mid_way_and_resumed_completes_with_nothing_duplicated() {
         );
     }
     assert_eq!(listing(&out), listing(&one.out));
-    for f in listing(&one.out).iter().filter(|f| f.starts_with("openpose")) {
-        assert_eq!(read(&out.join(f)), read(&one.out.join(f)), "{}", f.display());
+    for f in listing(&one.out)
+        .iter()
+        .filter(|f| f.starts_with("openpose"))
+    {
+        assert_eq!(
+            read(&out.join(f)),
+            read(&one.out.join(f)),
+            "{}",
+            f.display()
+        );
     }
     // A rerun of the finished part skips everything and writes the same files again.
     let o = infer(&one.images, &out, tmp.path(), "")
@@ -287,7 +322,7 @@ fn one_video_by_frame_range_and_a_folder_of_videos_by_video() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let video = shared.join("data/videos/mmpose_demo.mp4"); // 5 frames
-    // One run over frames 1..5, then the same range in two parts.
+                                                            // One run over frames 1..5, then the same range in two parts.
     let o = infer(&video, &tmp.path().join("one"), tmp.path(), "")
         .args(["--frames", "1..5"])
         .output()
@@ -302,10 +337,15 @@ fn one_video_by_frame_range_and_a_folder_of_videos_by_video() {
         .collect();
     assert_eq!(frames, want);
     for k in 0..2 {
-        let o = infer(&video, &tmp.path().join("parts"), tmp.path(), &format!("-{k}"))
-            .args(["--frames", "1..5", "--shard", &format!("{k}/2")])
-            .output()
-            .unwrap();
+        let o = infer(
+            &video,
+            &tmp.path().join("parts"),
+            tmp.path(),
+            &format!("-{k}"),
+        )
+        .args(["--frames", "1..5", "--shard", &format!("{k}/2")])
+        .output()
+        .unwrap();
         let err = check(&o, "a part of frames 1..5");
         let range = if k == 0 { "1..3" } else { "3..5" };
         assert!(err.contains(&format!("frames {range}")), "{err}");
@@ -356,8 +396,14 @@ fn bad_shard_values_and_missing_variables_are_named() {
     std::fs::write(&img, posescope::SAMPLE_IMAGE).unwrap();
     let run = |shard: &str, env: &[(&str, &str)]| {
         let mut c = posescope();
-        c.args(["infer", "--input", s(&img), "--out", s(&tmp.path().join("o"))])
-            .args(["--shard", shard]);
+        c.args([
+            "infer",
+            "--input",
+            s(&img),
+            "--out",
+            s(&tmp.path().join("o")),
+        ])
+        .args(["--shard", shard]);
         for (k, v) in env {
             c.env(k, v);
         }

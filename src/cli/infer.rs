@@ -100,10 +100,7 @@ fn plan(args: &InferArgs, live: bool, shard: Option<Shard>) -> anyhow::Result<Pl
                         args.input.display()
                     );
                 }
-                let (a, b) = (
-                    usize::try_from(part.start)?,
-                    usize::try_from(part.end)?,
-                );
+                let (a, b) = (usize::try_from(part.start)?, usize::try_from(part.end)?);
                 return Ok(Plan::Videos(videos.get(a..b).unwrap_or_default().to_vec()));
             }
             Err(e) => return Err(e.into()),
@@ -329,7 +326,7 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
             tracing::info!("'{}' written ({frames} frames)", path.display());
         }
     }
-    let ok = done as usize - failures.len();
+    let ok = (done as usize).saturating_sub(failures.len());
     forward_ms.sort_by(f64::total_cmp);
     let median = forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0);
     tracing::info!(
@@ -470,8 +467,7 @@ impl Run<'_> {
                 .and_then(|ins| {
                     self.forward_ms
                         .push(ins.timings.forward.as_secs_f64() * 1e3);
-                    self.bar
-                        .set_message(format!("{} people", ins.people.len()));
+                    self.bar.set_message(format!("{} people", ins.people.len()));
                     self.write(&ins).map(|files| (ins.people.len(), files))
                 });
             match result {

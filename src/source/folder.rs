@@ -213,7 +213,13 @@ mod tests {
     #[test]
     fn videos_of_a_folder() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["clip10.mp4", "clip2.MOV", "a.png", ".hidden.mp4", "notes.txt"] {
+        for name in [
+            "clip10.mp4",
+            "clip2.MOV",
+            "a.png",
+            ".hidden.mp4",
+            "notes.txt",
+        ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
         std::fs::create_dir(dir.path().join("sub.mp4")).unwrap();

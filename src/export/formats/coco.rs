@@ -110,7 +110,8 @@ pub fn lines_to_bytes(lines: &[String]) -> Vec<u8> {
 /// # Errors
 /// A message naming `path` when the file is not a COCO keypoint results list.
 pub fn read_results(path: &Path) -> Result<Vec<CocoResult>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
     serde_json::from_slice(&bytes).map_err(|e| {
         format!(
             "'{}' is not a COCO keypoint results list (as infer --write-coco writes): {e}",
