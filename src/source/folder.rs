@@ -31,39 +31,16 @@ impl FolderSource {
     /// [`SourceError::NotFound`] / [`SourceError::Io`] when the folder cannot be listed,
     /// [`SourceError::EmptyFolder`] when it holds no image files.
     pub fn open(dir: &Path) -> Result<FolderSource, SourceError> {
-        let io_err = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                SourceError::NotFound {
-                    path: dir.to_path_buf(),
-                }
-            } else {
-                SourceError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                }
-            }
-        };
-        let mut files: Vec<(String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io_err)? {
-            let path = entry.map_err(io_err)?.path();
-            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-                continue;
-            };
-            if name.starts_with('.') || !is_image_path(&path) || !path.is_file() {
-                continue;
-            }
-            files.push((name, path));
-        }
+        let files = list_files(dir, is_image_path)?;
         if files.is_empty() {
             return Err(SourceError::EmptyFolder {
                 path: dir.to_path_buf(),
             });
         }
-        files.sort_by(|(na, pa), (nb, pb)| natural_cmp(na, nb).then_with(|| pa.cmp(pb)));
         Ok(FolderSource {
             dir: dir.to_path_buf(),
             stem: folder_stem(dir),
-            files: files.into_iter().map(|(_, p)| p).collect(),
+            files,
             next: 0,
         })
     }
@@ -81,26 +58,35 @@ impl FolderSource {
 /// # Errors
 /// [`SourceError::NotFound`] / [`SourceError::Io`] when the folder cannot be listed.
 pub fn list_videos(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
-    let io_err = |source: std::io::Error| SourceError::Io {
-        path: dir.to_path_buf(),
-        source,
+    list_files(dir, |path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|k| e.eq_ignore_ascii_case(k)))
+    })
+}
+
+/// The files directly inside `dir` that `keep` accepts, hidden ones (names starting with
+/// `.`) skipped, in natural order of their names.
+fn list_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, SourceError> {
+    let io_err = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            SourceError::NotFound {
+                path: dir.to_path_buf(),
+            }
+        } else {
+            SourceError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
     };
-    if !dir.exists() {
-        return Err(SourceError::NotFound {
-            path: dir.to_path_buf(),
-        });
-    }
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let path = entry.map_err(io_err)?.path();
         let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             continue;
         };
-        let is_video = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|k| e.eq_ignore_ascii_case(k)));
-        if name.starts_with('.') || !is_video || !path.is_file() {
+        if name.starts_with('.') || !keep(&path) || !path.is_file() {
             continue;
         }
         files.push((name, path));
