@@ -25,6 +25,7 @@ pub mod pose;
 pub mod preprocess;
 #[cfg(feature = "gui")]
 pub mod render;
+pub mod shard;
 pub mod source;
 #[cfg(feature = "gui")]
 pub mod ui;

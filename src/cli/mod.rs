@@ -87,6 +87,8 @@ impl Cli {
     }
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the desktop app (the default when no command is given).
@@ -108,6 +110,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// List the cameras with their formats, sizes and frame rates.
     Cameras,
+    /// Merge the `--write-coco` files of the parts of a `infer --shard K/N` run into the
+    /// file one run over the whole input writes.
+    MergeCoco(MergeCocoArgs),
 }
 
 /// Model and device options shared by commands.
@@ -258,6 +263,39 @@ pub struct InferArgs {
     /// y, score), written when the run ends.
     #[arg(long, value_name = "FILE")]
     pub write_csv: Option<PathBuf>,
+    /// Run only part K of N of the input, K counted from 0 (`0/4` .. `3/4`): contiguous,
+    /// balanced parts; a folder of images is split by file, a folder of videos by video,
+    /// one video by frame range. `auto` reads the part from a Slurm job array
+    /// (SLURM_ARRAY_TASK_ID minus SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT); `auto/N`
+    /// also from a Kubernetes Indexed Job (JOB_COMPLETION_INDEX of N). Give each part its
+    /// own --write-coco / --write-csv file and join them with `posescope merge-coco`; see
+    /// docs/cluster.md.
+    #[arg(long, value_name = "K/N|auto|auto/N")]
+    pub shard: Option<crate::shard::ShardSpec>,
+    /// Only frames A to B-1 (counted from 0; `A..` to the end) of a video, or of each video
+    /// of a folder of videos, or images A to B-1 of a folder. With --shard, the part is
+    /// taken of this range.
+    #[arg(long, value_name = "A..B")]
+    pub frames: Option<crate::shard::FrameSpan>,
+    /// Skip the frames whose output files an earlier run of the same command wrote, and
+    /// write the rest: a killed or preempted run re-run with --resume completes the job,
+    /// nothing duplicated (the --write-coco / --write-csv files hold each frame once). Keeps
+    /// each frame's share of those files in OUT/.posescope-resume/.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeCocoArgs {
+    /// The merged results file.
+    pub out: PathBuf,
+    /// The shards' `--write-coco` files. They are taken in the natural order of their
+    /// paths (`coco-2.json` before `coco-10.json`), so name them by shard number.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -421,6 +459,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Cameras) => models::cameras(),
+        Some(Command::MergeCoco(a)) => infer::merge_coco(&a),
         Some(Command::Gui(a)) => gui(a),
         None => gui(GuiArgs {
             model: None,

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod formats;
 pub mod json;
 pub mod maps;
+pub mod resume;
 pub mod video;
 
 use std::io::Cursor;
@@ -139,7 +140,8 @@ impl FrameFiles {
         }
     }
 
-    fn selected(&self, maps: bool) -> Vec<&Path> {
+    /// The files written: PNG, JSON and, with `maps`, the maps file.
+    pub fn selected(&self, maps: bool) -> Vec<&Path> {
         let mut v = vec![self.png.as_path(), self.json.as_path()];
         if maps {
             v.push(&self.maps);
@@ -162,19 +164,33 @@ pub fn write_frame(
             return Err(ExportError::Exists(p.display().to_string()));
         }
     }
-    let png = png_bytes(&annotated_image(ins, &opts.png)?)?;
-    let json = json::to_bytes(ins);
-    let maps = if opts.maps {
-        Some(maps::to_bytes(ins)?)
-    } else {
-        None
-    };
-    let mut parts: Vec<(&Path, &[u8])> = vec![(&files.png, &png), (&files.json, &json)];
-    if let Some(maps) = &maps {
-        parts.push((&files.maps, maps));
-    }
+    let encoded = encode_frame(ins, &files, opts)?;
+    let parts: Vec<(&Path, &[u8])> = encoded
+        .iter()
+        .map(|(p, b)| (p.as_path(), b.as_slice()))
+        .collect();
     write_together(&parts, opts.overwrite)?;
     Ok(files)
+}
+
+/// The PNG, JSON and (optionally) maps of one frame, encoded, each with the file of `files`
+/// it goes to (nothing written).
+pub fn encode_frame(
+    ins: &Inspection,
+    files: &FrameFiles,
+    opts: &ExportOptions,
+) -> Result<Vec<(PathBuf, Vec<u8>)>, ExportError> {
+    let mut parts = vec![
+        (
+            files.png.clone(),
+            png_bytes(&annotated_image(ins, &opts.png)?)?,
+        ),
+        (files.json.clone(), json::to_bytes(ins)),
+    ];
+    if opts.maps {
+        parts.push((files.maps.clone(), maps::to_bytes(ins)?));
+    }
+    Ok(parts)
 }
 
 /// Writes a frame's files together or not at all: each atomically, and when one fails (a

@@ -7,7 +7,7 @@ use std::str::Chars;
 use std::time::Duration;
 
 use super::still::decode_rgb;
-use super::{is_image_path, Frame, FrameSource, SourceError};
+use super::{is_image_path, Frame, FrameSource, SourceError, VIDEO_EXTENSIONS};
 
 /// Every image file directly inside a folder (not recursive), in natural order
 /// (`img2.png` before `img10.png`), decoded one at a time as frames are requested.
@@ -31,39 +31,16 @@ impl FolderSource {
     /// [`SourceError::NotFound`] / [`SourceError::Io`] when the folder cannot be listed,
     /// [`SourceError::EmptyFolder`] when it holds no image files.
     pub fn open(dir: &Path) -> Result<FolderSource, SourceError> {
-        let io_err = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                SourceError::NotFound {
-                    path: dir.to_path_buf(),
-                }
-            } else {
-                SourceError::Io {
-                    path: dir.to_path_buf(),
-                    source,
-                }
-            }
-        };
-        let mut files: Vec<(String, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io_err)? {
-            let path = entry.map_err(io_err)?.path();
-            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-                continue;
-            };
-            if name.starts_with('.') || !is_image_path(&path) || !path.is_file() {
-                continue;
-            }
-            files.push((name, path));
-        }
+        let files = list_files(dir, is_image_path)?;
         if files.is_empty() {
             return Err(SourceError::EmptyFolder {
                 path: dir.to_path_buf(),
             });
         }
-        files.sort_by(|(na, pa), (nb, pb)| natural_cmp(na, nb).then_with(|| pa.cmp(pb)));
         Ok(FolderSource {
             dir: dir.to_path_buf(),
             stem: folder_stem(dir),
-            files: files.into_iter().map(|(_, p)| p).collect(),
+            files,
             next: 0,
         })
     }
@@ -72,6 +49,50 @@ impl FolderSource {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
+}
+
+/// The video files directly inside `dir` (by extension, [`VIDEO_EXTENSIONS`]; hidden files
+/// skipped; not recursive), in the natural order [`FolderSource`] lists images in. Empty
+/// when there are none.
+///
+/// # Errors
+/// [`SourceError::NotFound`] / [`SourceError::Io`] when the folder cannot be listed.
+pub fn list_videos(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    list_files(dir, |path| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|k| e.eq_ignore_ascii_case(k)))
+    })
+}
+
+/// The files directly inside `dir` that `keep` accepts, hidden ones (names starting with
+/// `.`) skipped, in natural order of their names.
+fn list_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>, SourceError> {
+    let io_err = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            SourceError::NotFound {
+                path: dir.to_path_buf(),
+            }
+        } else {
+            SourceError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
+    };
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let path = entry.map_err(io_err)?.path();
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if name.starts_with('.') || !keep(&path) || !path.is_file() {
+            continue;
+        }
+        files.push((name, path));
+    }
+    files.sort_by(|(na, pa), (nb, pb)| natural_cmp(na, nb).then_with(|| pa.cmp(pb)));
+    Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 
 /// The folder's own name, also for `.`, `..` or a trailing slash; `"frames"` as a last resort.
@@ -173,6 +194,31 @@ mod tests {
         let mut v: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         v.sort_by(|a, b| natural_cmp(a, b));
         v
+    }
+
+    #[test]
+    fn videos_of_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "clip10.mp4",
+            "clip2.MOV",
+            "a.png",
+            ".hidden.mp4",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.mp4")).unwrap();
+        let names: Vec<String> = list_videos(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["clip2.MOV", "clip10.mp4"]);
+        assert!(matches!(
+            list_videos(&dir.path().join("missing")),
+            Err(SourceError::NotFound { .. })
+        ));
     }
 
     #[test]

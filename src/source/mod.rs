@@ -31,7 +31,7 @@ mod still;
 mod video;
 
 pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
-pub use folder::{natural_cmp, FolderSource};
+pub use folder::{list_videos, natural_cmp, FolderSource};
 pub use paced::{Paced, Reopen};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
@@ -41,6 +41,13 @@ use std::path::Path;
 
 /// File extensions (lower case) that are decoded as still images.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"];
+
+/// File extensions (lower case) that a folder of videos is looked for by (`infer` on a
+/// folder without images; see [`list_videos`]). A single video file needs no known
+/// extension.
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg", "wmv", "flv", "ts", "mts",
+];
 
 /// Everything that can go wrong while opening or reading a frame source.
 ///

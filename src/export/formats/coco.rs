@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{r3, triples, FrameRecord};
 use crate::export::ExportError;
@@ -29,7 +29,7 @@ use crate::pose::skeleton::COCO17;
 use crate::pose::{JointSet, Person};
 
 /// One detection in COCO's keypoint results format.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CocoResult {
     pub image_id: u64,
     pub file_name: String,
@@ -85,15 +85,76 @@ pub fn frame_results(rec: &FrameRecord, image_id: u64, map: &JointMap) -> Vec<Co
 
 /// The results list, one detection per line.
 pub fn to_bytes(results: &[CocoResult]) -> Vec<u8> {
-    let lines: Vec<String> = results
+    lines_to_bytes(&to_lines(results))
+}
+
+/// Each result as one line of JSON (no newline): the lines [`lines_to_bytes`] joins.
+pub fn to_lines(results: &[CocoResult]) -> Vec<String> {
+    results
         .iter()
         // Serialising plain numbers and strings cannot fail.
         .filter_map(|r| serde_json::to_string(r).ok())
-        .collect();
+        .collect()
+}
+
+/// The results file of lines from [`to_lines`]: `[`, the lines joined by `,`, `]`.
+pub fn lines_to_bytes(lines: &[String]) -> Vec<u8> {
     if lines.is_empty() {
         return b"[]\n".to_vec();
     }
     format!("[\n{}\n]\n", lines.join(",\n")).into_bytes()
+}
+
+/// Reads a results file (any JSON layout) back.
+///
+/// # Errors
+/// A message naming `path` when the file is not a COCO keypoint results list.
+pub fn read_results(path: &Path) -> Result<Vec<CocoResult>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "'{}' is not a COCO keypoint results list (as infer --write-coco writes): {e}",
+            path.display()
+        )
+    })
+}
+
+/// Merges the results files of the shards of one run (`--shard K/N`) into the single run's
+/// list: the inputs are taken in the order given (shard 0 first) and their results
+/// concatenated, which is the single run's order because shards are contiguous parts of
+/// the input in its order. Reading and writing are exact (shortest round-trip floats), so
+/// the bytes equal the single run's file.
+///
+/// # Errors
+/// An unreadable input, or an image (same `image_id` and `file_name`) found in two
+/// inputs: shards that overlap, or a file given twice.
+pub fn merge(inputs: &[&Path]) -> Result<Vec<CocoResult>, String> {
+    let mut seen: BTreeMap<(u64, String), usize> = BTreeMap::new();
+    let mut all = Vec::new();
+    for (i, path) in inputs.iter().enumerate() {
+        let results = read_results(path)?;
+        for r in &results {
+            let key = (r.image_id, r.file_name.clone());
+            match seen.get(&key) {
+                Some(&j) if j != i => {
+                    return Err(format!(
+                        "image '{}' (image_id {}) is in both '{}' and '{}': the inputs overlap \
+                         (the same shard twice, or shards of different splits)",
+                        r.file_name,
+                        r.image_id,
+                        inputs[j].display(),
+                        path.display()
+                    ))
+                }
+                _ => {
+                    seen.insert(key, i);
+                }
+            }
+        }
+        all.extend(results);
+    }
+    Ok(all)
 }
 
 /// Where a frame's COCO `image_id` comes from.

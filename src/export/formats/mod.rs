@@ -92,9 +92,21 @@ impl FormatOptions {
 #[derive(Debug)]
 pub struct FormatWriter {
     opts: FormatOptions,
-    coco: Vec<coco::CocoResult>,
+    /// COCO results so far, one JSON object per line ([`coco::to_lines`]).
+    coco: Vec<String>,
     csv: String,
     frames: usize,
+}
+
+/// One frame's share of the run-wide files, as the text that goes into them: what
+/// `infer --resume` keeps per frame (see `export::resume`) to rebuild those files exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrameParts {
+    /// The frame's COCO results, one JSON object per line, each line ending in `\n`
+    /// (empty without --write-coco or without people).
+    pub coco: String,
+    /// The frame's CSV rows ([`csv::rows`]; empty without --write-csv or without people).
+    pub csv: String,
 }
 
 impl FormatWriter {
@@ -132,24 +144,63 @@ impl FormatWriter {
     /// (atomically) and its COCO results and CSV rows are kept for [`FormatWriter::finish`].
     /// A frame that fails adds nothing.
     pub fn add(&mut self, rec: &FrameRecord) -> Result<(), ExportError> {
+        let parts = self.parts(rec)?;
+        if let Some((path, bytes)) = self.openpose_file(rec) {
+            write_atomic(&path, &bytes, self.opts.overwrite)?;
+        }
+        self.add_parts(&parts);
+        Ok(())
+    }
+
+    /// The frame's share of the run-wide files (converted, nothing written or kept).
+    pub fn parts(&self, rec: &FrameRecord) -> Result<FrameParts, ExportError> {
         let coco = match &self.opts.coco {
             Some(_) => {
                 let map = coco::to_coco17(rec.joints)?;
                 let id = self.opts.image_ids.id(rec)?;
-                coco::frame_results(rec, id, &map)
+                coco::to_lines(&coco::frame_results(rec, id, &map))
+                    .into_iter()
+                    .map(|l| l + "\n")
+                    .collect()
             }
-            None => Vec::new(),
+            None => String::new(),
         };
-        if let Some(dir) = &self.opts.openpose {
-            let path = dir.join(openpose::file_name(&rec.stem));
-            write_atomic(&path, &openpose::to_bytes(&rec.people), self.opts.overwrite)?;
+        let csv = match &self.opts.csv {
+            Some(_) => csv::rows(rec),
+            None => String::new(),
+        };
+        Ok(FrameParts { coco, csv })
+    }
+
+    /// The frame's OpenPose file and its bytes (with --write-openpose), not written.
+    pub fn openpose_file(&self, rec: &FrameRecord) -> Option<(PathBuf, Vec<u8>)> {
+        let dir = self.opts.openpose.as_ref()?;
+        Some((
+            dir.join(openpose::file_name(&rec.stem)),
+            openpose::to_bytes(&rec.people),
+        ))
+    }
+
+    /// Where the frame of output stem `stem` has its OpenPose file (with --write-openpose).
+    pub fn openpose_path(&self, stem: &str) -> Option<PathBuf> {
+        Some(self.opts.openpose.as_ref()?.join(openpose::file_name(stem)))
+    }
+
+    /// Keeps one frame's share (from [`FormatWriter::parts`], now or in an earlier run) for
+    /// [`FormatWriter::finish`]; frames are kept in the order added.
+    pub fn add_parts(&mut self, parts: &FrameParts) {
+        if self.opts.coco.is_some() {
+            self.coco.extend(parts.coco.lines().map(str::to_string));
         }
         if self.opts.csv.is_some() {
-            self.csv.push_str(&csv::rows(rec));
+            self.csv.push_str(&parts.csv);
         }
-        self.coco.extend(coco);
         self.frames += 1;
-        Ok(())
+    }
+
+    /// What is asked for.
+    pub fn options(&self) -> &FormatOptions {
+        &self.opts
     }
 
     /// Frames added so far.
@@ -161,7 +212,7 @@ impl FormatWriter {
     pub fn finish(self) -> Result<Vec<PathBuf>, ExportError> {
         let mut written = Vec::new();
         if let Some(path) = &self.opts.coco {
-            write_atomic(path, &coco::to_bytes(&self.coco), self.opts.overwrite)?;
+            write_atomic(path, &coco::lines_to_bytes(&self.coco), self.opts.overwrite)?;
             written.push(path.clone());
         }
         if let Some(path) = &self.opts.csv {
