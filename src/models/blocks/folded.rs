@@ -240,7 +240,7 @@ impl Conv {
                 small: Some(small),
                 pad,
                 ..
-            } if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 => {
+            } if crate::kernels::custom_cpu(x) => {
                 small.forward(x, ((*pad, *pad), (*pad, *pad)))
             }
             ConvOp::Spatial {
