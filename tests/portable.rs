@@ -23,7 +23,10 @@ fn the_portable_path_runs_no_custom_kernel_and_gives_the_same_maps() {
     let before = custom_op_runs();
     let custom = model.forward(&image, &center).unwrap();
     let custom_runs = custom_op_runs() - before;
-    assert!(custom_runs > 20, "{custom_runs} custom kernels ran on the custom path");
+    assert!(
+        custom_runs > 20,
+        "{custom_runs} custom kernels ran on the custom path"
+    );
 
     force_portable(true);
     assert!(portable());

@@ -162,9 +162,7 @@ impl InplaceOp1 for InPlace<'_> {
 /// output that no other tensor shares): in place on the CPU for contiguous f32 tensors,
 /// tensor ops otherwise.
 pub fn bias_act(y: Tensor, bias: Option<&Bias>, act: Act) -> Result<Tensor> {
-    let fast = super::custom_cpu(&y)
-        && y.is_contiguous()
-        && y.rank() == 4;
+    let fast = super::custom_cpu(&y) && y.is_contiguous() && y.rank() == 4;
     if fast {
         y.inplace_op1(&InPlace {
             bias: bias.map(|b| b.values.as_slice()),

@@ -23,8 +23,8 @@ pub mod resample;
 pub mod resize;
 pub mod winograd;
 
-pub use portable::{custom_cpu, custom_cpu_for, custom_op_runs, force_portable, portable};
 pub(crate) use portable::enter;
+pub use portable::{custom_cpu, custom_cpu_for, custom_op_runs, force_portable, portable};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! `ResizeBilinear` and PyTorch's `align_corners=True` interpolation. One CPU pass per plane
 //! (a custom op); the tensor formulation on other devices.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 /// Source rows of TF's legacy bilinear resize along one axis (`align_corners=false`,
 /// `half_pixel_centers=false`): `src = dst · in / out`, `lo = floor(src)`,

@@ -160,11 +160,8 @@ pub fn conv2d_auto(
     act: Act,
 ) -> Result<Tensor> {
     let (o, c, kh, kw) = weight.dims4()?;
-    let fast = super::custom_cpu(x)
-        && stride == 1
-        && kh == kw
-        && x.dim(1)? == c
-        && worthwhile(kh, c, o);
+    let fast =
+        super::custom_cpu(x) && stride == 1 && kh == kw && x.dim(1)? == c && worthwhile(kh, c, o);
     if !fast {
         let y = crate::kernels::im2col::conv2d(x, weight, stride, pad)?;
         return bias_act(y, Some(bias), act);

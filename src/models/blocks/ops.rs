@@ -305,9 +305,7 @@ impl DepthwiseSame {
 impl Module for DepthwiseSame {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.cpu {
-            Some(op) if custom_cpu(x) => {
-                x.contiguous()?.apply_op1_no_bwd(op)?
-            }
+            Some(op) if custom_cpu(x) => x.contiguous()?.apply_op1_no_bwd(op)?,
             _ => crate::kernels::bias_act::bias_act(
                 self.forward_tensors(x)?,
                 self.bias.as_ref(),
@@ -324,9 +322,7 @@ impl DepthwiseSame {
     /// place on the CPU ([`crate::kernels::depthwise::DepthwiseOnConcat`], one to three
     /// sources), otherwise concatenated first.
     pub fn forward_cat(&self, sources: &[&Tensor]) -> Result<Tensor> {
-        let on_cpu = sources
-            .iter()
-            .all(|x| custom_cpu(x));
+        let on_cpu = sources.iter().all(|x| custom_cpu(x));
         if let (Some(cpu), true) = (&self.cpu, on_cpu) {
             let op = crate::kernels::depthwise::DepthwiseOnConcat(cpu);
             let x: Vec<Tensor> = sources
