@@ -196,3 +196,10 @@ fn mpii_runs_on_posegen_weights_with_the_prototxt_names() {
     let out = model.forward(&image, &center).unwrap();
     assert_eq!(out.stages[5].dims(), &[1, 15, 9, 9]);
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["lsp_", "mpii_"], 2);
+}

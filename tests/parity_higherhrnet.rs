@@ -205,3 +205,10 @@ fn write_w32_posegen_checkpoint_for_the_benchmark() {
     candle_core::safetensors::save(&tensors, &path).unwrap();
     println!("wrote {}", path.display());
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["w32_matches", "w8_matches"], 2);
+}

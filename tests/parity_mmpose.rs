@@ -182,3 +182,10 @@ fn real_mmpose_checkpoint_files_in_both_torch_formats_run_like_mmpose() {
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["mmpose_higherhrnet_w32", "mmpose_top_down"], 2);
+}

@@ -230,3 +230,10 @@ fn timing_mmpose_cpm_368() {
     });
     println!("MMPose CPM 368×368 forward (median of 3): {t:.2?}");
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_mmpose"], 2);
+}

@@ -226,3 +226,10 @@ fn timing_hourglass52_256() {
     });
     println!("MMPose Hourglass-52 256×256 forward (median of 5): {t:.2?}");
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_mmpose"], 1);
+}

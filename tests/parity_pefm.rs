@@ -239,3 +239,10 @@ fn a_tflite_missing_a_tensor_is_an_error_naming_it() {
         pefm_cpm::PefmCpm::load(&store, pefm_cpm::Config::released(), &Device::Cpu).unwrap_err();
     assert!(e.to_string().contains("MobilenetV2_part_0"), "{e}");
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_tflite"], 2);
+}

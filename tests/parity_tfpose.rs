@@ -84,3 +84,10 @@ fn the_embedded_weights_are_the_published_file() {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hex, info.sha256);
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_tensorflow"], 1);
+}

@@ -192,3 +192,10 @@ fn timing_hourglass8_256() {
     });
     println!("Stacked Hourglass 8×256 256×256 forward (median of 5): {t:.2?}");
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_the_official_code"], 3);
+}

@@ -236,3 +236,10 @@ fn timing_unipose_lstm_368() {
         println!("  {:>8}: {:.2?}", s.name, s.time);
     }
 }
+
+/// The parity tests above again in a child process on the portable path (candle's own ops,
+/// what CUDA and Metal run; every custom CPU kernel fails if entered), same tolerances.
+#[test]
+fn parity_holds_on_the_portable_path() {
+    common::rerun_portable(&["_matches_the_official_code"], 2);
+}

@@ -23,6 +23,9 @@ use crate::source::{self, FrameSource};
 pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline> {
     let spec: crate::device::DeviceSpec = args.device.parse()?;
     let device = spec.open()?;
+    if args.portable {
+        crate::kernels::force_portable(true);
+    }
     let model = match &args.weights {
         Some(weights) => crate::models::Model::load_with_weights(&args.model, weights, &device)
             .with_context(|| {

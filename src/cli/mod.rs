@@ -129,6 +129,11 @@ pub struct ModelArgs {
     /// Compute device: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Run candle's own ops on the CPU instead of the custom CPU kernels: the portable path
+    /// that CUDA and Metal get (slower; for checking that path). Same as
+    /// POSESCOPE_PORTABLE=1.
+    #[arg(long)]
+    pub portable: bool,
     /// Network input box WxH (default: the model's own, e.g. 432x368).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(u32, u32)>,

@@ -126,6 +126,7 @@ impl InplaceOp1 for InPlace<'_> {
     }
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        crate::kernels::enter("bias-act")?;
         let (n, c, h, w) = layout.shape().dims4()?;
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("bias-act: tensor must be contiguous");
@@ -161,10 +162,7 @@ impl InplaceOp1 for InPlace<'_> {
 /// output that no other tensor shares): in place on the CPU for contiguous f32 tensors,
 /// tensor ops otherwise.
 pub fn bias_act(y: Tensor, bias: Option<&Bias>, act: Act) -> Result<Tensor> {
-    let fast = y.device().is_cpu()
-        && y.dtype() == candle_core::DType::F32
-        && y.is_contiguous()
-        && y.rank() == 4;
+    let fast = super::custom_cpu(&y) && y.is_contiguous() && y.rank() == 4;
     if fast {
         y.inplace_op1(&InPlace {
             bias: bias.map(|b| b.values.as_slice()),
@@ -198,6 +196,7 @@ impl InplaceOp2 for AddInPlace {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
+        crate::kernels::enter("add-in-place")?;
         let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
         else {
             candle_core::bail!("add: tensors must be contiguous");
@@ -283,10 +282,8 @@ impl pulp::WithSimd for AddLoop<'_> {
 }
 
 fn in_place_ok(y: &Tensor, other: &Tensor) -> bool {
-    y.device().is_cpu()
-        && other.device().is_cpu()
-        && y.dtype() == candle_core::DType::F32
-        && other.dtype() == candle_core::DType::F32
+    super::custom_cpu(y)
+        && super::custom_cpu(other)
         && y.rank() == 4
         && other.rank() == 4
         && y.is_contiguous()
@@ -365,6 +362,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> Result<(CpuStorage, candle_core::Shape)> {
+        crate::kernels::enter("scale-shift-act")?;
         let (_, c, h, w) = layout.shape().dims4()?;
         let x = crate::kernels::cpu_util::f32_input(storage, layout, "scale-shift")?;
         if self.scale.len() != c || self.shift.len() != c {
@@ -392,7 +390,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
 /// `act(x · scale + shift)` with per-channel `scale` and `shift` (a `[N, C, H, W]` tensor
 /// `x`, kept unchanged): one pass into a new tensor on the CPU (f32), tensor ops otherwise.
 pub fn scale_shift_act(x: &Tensor, scale: &Bias, shift: &Bias, act: Act) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.rank() == 4 {
+    if super::custom_cpu(x) && x.rank() == 4 {
         return x.contiguous()?.apply_op1_no_bwd(&ScaleShift {
             scale: &scale.values,
             shift: &shift.values,

@@ -364,6 +364,7 @@ impl CustomOp1 for DepthwiseCpu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("depthwise-conv2d-same")?;
         // One input is the concatenation of one tensor.
         DepthwiseOnConcat(self).run(&[(storage, layout)])
     }
@@ -437,6 +438,7 @@ impl CustomOp1 for DepthwiseOnConcat<'_> {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("depthwise-on-concat")?;
         self.run(&[(s, l)])
     }
 }
@@ -453,6 +455,7 @@ impl CustomOp2 for DepthwiseOnConcat<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("depthwise-on-concat")?;
         self.run(&[(s1, l1), (s2, l2)])
     }
 }
@@ -471,6 +474,7 @@ impl CustomOp3 for DepthwiseOnConcat<'_> {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("depthwise-on-concat")?;
         self.run(&[(s1, l1), (s2, l2), (s3, l3)])
     }
 }

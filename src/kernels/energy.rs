@@ -11,7 +11,7 @@ pub fn energy(t: &Tensor) -> Result<Tensor> {
     if c == 0 {
         candle_core::bail!("feature energy: a tensor with no channels {:?}", t.dims());
     }
-    if t.device().is_cpu() && t.dtype() == candle_core::DType::F32 {
+    if super::custom_cpu(t) {
         return t.contiguous()?.apply_op1_no_bwd(&EnergyCpu);
     }
     t.to_dtype(candle_core::DType::F32)?
@@ -34,6 +34,7 @@ impl candle_core::CustomOp1 for EnergyCpu {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        crate::kernels::enter("feature-energy")?;
         let (n, c, h, w) = layout.shape().dims4()?;
         let x = super::cpu_util::f32_input(storage, layout, "feature energy")?;
         let plane = h * w;

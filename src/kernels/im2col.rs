@@ -54,6 +54,7 @@ impl CustomOp1 for Im2Col {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("im2col")?;
         let (n, c, h, w) = layout.shape().dims4()?;
         let x = crate::kernels::cpu_util::f32_input(storage, layout, "im2col")?;
         let (k, s, p) = (self.kernel, self.stride.max(1), self.pad);
@@ -175,8 +176,7 @@ impl SmallConv {
             || depth == 0
             || depth > SMALL_CONV_MAX_DEPTH
             || o == 0
-            || !weight.device().is_cpu()
-            || weight.dtype() != candle_core::DType::F32
+            || !super::custom_cpu(weight)
         {
             return Ok(None);
         }
@@ -221,6 +221,7 @@ impl CustomOp1 for SmallConvOp<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("small-conv")?;
         let cv = self.conv;
         let (n, c, h, w) = layout.shape().dims4()?;
         if c != cv.in_channels {
@@ -313,7 +314,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<
 }
 
 fn conv2d_uncounted(x: &Tensor, weight: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
+    if !super::custom_cpu(x) {
         return x.conv2d(weight, pad, stride, 1, 1);
     }
     let (o, c, kh, kw) = weight.dims4()?;
@@ -372,6 +373,7 @@ impl CustomOp1 for Col2Im {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("col2im")?;
         let (n, rows, cells) = layout.shape().dims3()?;
         let (o, k, s, p) = (self.out_channels, self.kernel, self.stride.max(1), self.pad);
         let ((h, w), (ho, wo)) = (self.input, self.output);
@@ -429,7 +431,7 @@ pub fn conv_transpose2d(
     let (n, xc, h, w) = x.dims4()?;
     // Every input cell meets every output channel's K×K taps.
     crate::kernels::flops::add_multiply_adds(n * xc * h * w * o * kh * kw);
-    if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 || kh != kw || i != xc {
+    if !super::custom_cpu(x) || kh != kw || i != xc {
         return x.conv_transpose2d(weight, pad, output_pad, stride, 1);
     }
     let size = |d: usize| ((d.max(1) - 1) * stride + kh + output_pad).checked_sub(2 * pad);

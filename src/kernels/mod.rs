@@ -4,7 +4,9 @@
 //!
 //! Nothing here knows a network: the blocks in [`crate::models::blocks`] pick a kernel per
 //! layer. Each op runs only on CPU f32 tensors; the callers keep candle's own ops for other
-//! devices (the portable path that CUDA and Metal get). The SIMD loops go through
+//! devices (the portable path that CUDA and Metal get), and [`custom_cpu`] is the one test
+//! every call site asks; [`force_portable`] (or `POSESCOPE_PORTABLE=1`) makes the CPU take
+//! the portable path too. The SIMD loops go through
 //! [`cpu_util::dispatch`], which picks AVX-512, AVX2 or scalar code at run time, or the
 //! level forced by [`cpu_util::force_level`] (tests run every level on any machine).
 
@@ -16,9 +18,13 @@ pub mod flops;
 pub mod im2col;
 pub mod padding;
 pub mod pointwise;
+mod portable;
 pub mod resample;
 pub mod resize;
 pub mod winograd;
+
+pub(crate) use portable::enter;
+pub use portable::{custom_cpu, custom_cpu_for, custom_op_runs, force_portable, portable};
 
 #[cfg(test)]
 mod tests;

@@ -339,6 +339,7 @@ impl CustomOp1 for PointwiseCpu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("conv1x1-bias-act")?;
         let (n, c, h, w) = layout.shape().dims4()?;
         if c != self.cin {
             candle_core::bail!("1x1 conv: input has {c} channels, weight {}", self.cin);
@@ -365,6 +366,7 @@ impl CustomOp2 for OnConcat<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("conv1x1-on-concat")?;
         let (n, c1, h, w) = l1.shape().dims4()?;
         let (n2, c2, h2, w2) = l2.shape().dims4()?;
         let op = self.0;
@@ -398,6 +400,7 @@ impl CustomOp2 for WithResidual<'_> {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("conv1x1-bias-act-add")?;
         let (n, c, h, w) = l1.shape().dims4()?;
         let op = self.0;
         if c != op.cin {

@@ -2,7 +2,7 @@
 //! `ResizeBilinear` and PyTorch's `align_corners=True` interpolation. One CPU pass per plane
 //! (a custom op); the tensor formulation on other devices.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 /// Source rows of TF's legacy bilinear resize along one axis (`align_corners=false`,
 /// `half_pixel_centers=false`): `src = dst · in / out`, `lo = floor(src)`,
@@ -168,6 +168,7 @@ impl candle_core::CustomOp1 for Resize {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        crate::kernels::enter("resize-bilinear")?;
         use rayon::prelude::*;
         let (n, c, h, w) = layout.shape().dims4()?;
         let x = crate::kernels::cpu_util::f32_input(storage, layout, "resize")?;
@@ -205,7 +206,7 @@ fn resize_cpu(
     taps: fn(usize, usize) -> Taps,
     (out_h, out_w): (usize, usize),
 ) -> Result<Option<Tensor>> {
-    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+    if !super::custom_cpu(x) {
         return Ok(None);
     }
     let (_, _, h, w) = x.dims4()?;

@@ -160,12 +160,8 @@ pub fn conv2d_auto(
     act: Act,
 ) -> Result<Tensor> {
     let (o, c, kh, kw) = weight.dims4()?;
-    let fast = x.device().is_cpu()
-        && x.dtype() == candle_core::DType::F32
-        && stride == 1
-        && kh == kw
-        && x.dim(1)? == c
-        && worthwhile(kh, c, o);
+    let fast =
+        super::custom_cpu(x) && stride == 1 && kh == kw && x.dim(1)? == c && worthwhile(kh, c, o);
     if !fast {
         let y = crate::kernels::im2col::conv2d(x, weight, stride, pad)?;
         return bias_act(y, Some(bias), act);
@@ -658,6 +654,7 @@ impl CustomOp1 for WinogradOp<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("winograd-conv")?;
         let kn = self.kernel;
         let (n, c, h, w) = layout.shape().dims4()?;
         let x = crate::kernels::cpu_util::f32_input(storage, layout, "winograd")?;

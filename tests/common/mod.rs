@@ -104,3 +104,45 @@ pub fn compare(got: &[f32], want: &[f32]) -> (f32, f32) {
     let rms = (sq / n).sqrt();
     (max_abs, (rms / var.sqrt().max(1e-12)) as f32)
 }
+
+/// Runs this test binary's tests matching `filters` again in a child process on the
+/// portable path (`POSESCOPE_PORTABLE=1`: candle's own ops, exactly what CUDA and Metal
+/// run, instead of the custom CPU kernels, each of which fails if entered), and checks that
+/// at least `min_passed` of them passed. Prints the child's output (the parity tables).
+/// Returns at once in the child itself.
+pub fn rerun_portable(filters: &[&str], min_passed: usize) {
+    if std::env::var_os("POSESCOPE_PORTABLE").is_some() {
+        return; // the child itself
+    }
+    if shared_dir().is_none() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args(filters)
+        .args(["--test-threads=1", "--nocapture"])
+        .env("POSESCOPE_PORTABLE", "1")
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the tests failed on the portable path:\n{stdout}\n{stderr}"
+    );
+    let passed: usize = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert!(
+        passed >= min_passed,
+        "only {passed} of {min_passed} tests ran on the portable path:\n{stdout}\n{stderr}"
+    );
+    println!(
+        "portable path: {passed} tests passed in {:.1?}",
+        started.elapsed()
+    );
+}

@@ -240,9 +240,7 @@ impl Conv {
                 small: Some(small),
                 pad,
                 ..
-            } if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 => {
-                small.forward(x, ((*pad, *pad), (*pad, *pad)))
-            }
+            } if crate::kernels::custom_cpu(x) => small.forward(x, ((*pad, *pad), (*pad, *pad))),
             ConvOp::Spatial {
                 weight,
                 bias,

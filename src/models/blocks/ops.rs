@@ -6,6 +6,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 
+use crate::kernels::custom_cpu;
 use crate::kernels::padding::same_padding;
 
 /// Checks that `x` is an image batch `[N, 3, H, W]` with `H` and `W` non-zero multiples of
@@ -98,7 +99,7 @@ impl Module for ConvSame {
         let ph = same_padding(h, kh, self.stride);
         let pw = same_padding(w, kw, self.stride);
         if let Some(small) = &self.small {
-            if x.device().is_cpu() && x.dtype() == DType::F32 {
+            if custom_cpu(x) {
                 return small.forward(x, (ph, pw));
             }
         }
@@ -157,7 +158,7 @@ impl Pointwise {
 
     /// The direct CPU kernel for f32 weights on the CPU.
     fn cpu_op(&self) -> Result<Option<std::sync::Arc<crate::kernels::pointwise::PointwiseCpu>>> {
-        if !self.weight.device().is_cpu() || self.weight.dtype() != DType::F32 {
+        if !custom_cpu(&self.weight) {
             return Ok(None);
         }
         let (o, i) = self.weight.dims2()?;
@@ -170,7 +171,7 @@ impl Pointwise {
     /// `self.forward(&Tensor::cat(&[a, b], 1)?)`, reading `a` and `b` in place on the CPU.
     pub fn forward_cat(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         match &self.cpu {
-            Some(op) if a.device().is_cpu() && a.dtype() == DType::F32 => {
+            Some(op) if custom_cpu(a) && custom_cpu(b) => {
                 let (_, c, _, _) = a.dims4()?;
                 let (_, c2, _, _) = b.dims4()?;
                 let y = a
@@ -186,7 +187,7 @@ impl Pointwise {
     /// `self.forward(x) + residual`, the sum fused into the CPU kernel.
     pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         match &self.cpu {
-            Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
+            Some(op) if custom_cpu(x) => {
                 let (_, c, _, _) = x.dims4()?;
                 let y = x.contiguous()?.apply_op2_no_bwd(
                     &residual.contiguous()?,
@@ -204,7 +205,7 @@ impl Module for Pointwise {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         if let Some(op) = &self.cpu {
-            if x.device().is_cpu() && x.dtype() == DType::F32 {
+            if custom_cpu(x) {
                 let y = x.contiguous()?.apply_op1_no_bwd(op.as_ref())?;
                 crate::kernels::flops::add_conv(y.elem_count(), c, 1, 1);
                 return Ok(y);
@@ -258,7 +259,8 @@ impl DepthwiseSame {
                 taps.push(tap.contiguous()?);
             }
         }
-        let cpu = if kh * kw > 1 {
+        // The direct kernel only where it can run (its weights are read to the host).
+        let cpu = if kh * kw > 1 && crate::kernels::custom_cpu_for(weight.device(), DType::F32) {
             let values: Vec<f32> = weight
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
@@ -303,9 +305,7 @@ impl DepthwiseSame {
 impl Module for DepthwiseSame {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.cpu {
-            Some(op) if x.device().is_cpu() && x.dtype() == DType::F32 => {
-                x.contiguous()?.apply_op1_no_bwd(op)?
-            }
+            Some(op) if custom_cpu(x) => x.contiguous()?.apply_op1_no_bwd(op)?,
             _ => crate::kernels::bias_act::bias_act(
                 self.forward_tensors(x)?,
                 self.bias.as_ref(),
@@ -322,9 +322,7 @@ impl DepthwiseSame {
     /// place on the CPU ([`crate::kernels::depthwise::DepthwiseOnConcat`], one to three
     /// sources), otherwise concatenated first.
     pub fn forward_cat(&self, sources: &[&Tensor]) -> Result<Tensor> {
-        let on_cpu = sources
-            .iter()
-            .all(|x| x.device().is_cpu() && x.dtype() == DType::F32);
+        let on_cpu = sources.iter().all(|x| custom_cpu(x));
         if let (Some(cpu), true) = (&self.cpu, on_cpu) {
             let op = crate::kernels::depthwise::DepthwiseOnConcat(cpu);
             let x: Vec<Tensor> = sources
