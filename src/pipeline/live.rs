@@ -30,14 +30,14 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::worker::{worker_pool, Pacer};
+use super::worker::{worker_pool, Pacer, Recent};
 use super::{LatestSlot, Pipeline, PipelineError, WholeInput};
 use crate::inspection::Inspection;
 use crate::source::{Frame, FrameSource, SourceError};
 
 mod stats;
+use stats::Samples;
 pub use stats::{LiveStats, StageMedian};
-use stats::{Recent, Samples};
 
 /// How a live run is organised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -221,6 +221,27 @@ pub(super) fn worker_pool(workers: usize) -> Option<rayon::ThreadPool> {
         .ok()
 }
 
+/// The last few durations of a stage, for scheduling.
+#[derive(Debug, Default)]
+pub(super) struct Recent(VecDeque<Duration>);
+
+impl Recent {
+    const LEN: usize = 9;
+
+    pub(super) fn push(&mut self, d: Duration) {
+        if self.0.len() == Self::LEN {
+            self.0.pop_front();
+        }
+        self.0.push_back(d);
+    }
+
+    pub(super) fn median(&self) -> Option<Duration> {
+        let mut v: Vec<Duration> = self.0.iter().copied().collect();
+        v.sort();
+        v.get(v.len() / 2).copied()
+    }
+}
+
 /// Spaces several workers' starts a 1/`workers` share of a frame's time apart, so their
 /// results come evenly rather than in bursts.
 #[derive(Debug, Default)]
@@ -229,23 +250,20 @@ pub(super) struct Pacer(Mutex<PacerState>);
 #[derive(Debug, Default)]
 struct PacerState {
     next_start: Option<Instant>,
-    recent: VecDeque<Duration>,
+    recent: Recent,
 }
 
 impl Pacer {
-    const RECENT: usize = 9;
-
     /// Waits for this worker's turn; at once while a frame's time is not known yet, or
     /// when `stop` is set.
     pub(super) fn wait_turn(&self, workers: usize, stop: &AtomicBool) {
         let now = Instant::now();
         let start = {
             let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            let mut v: Vec<Duration> = s.recent.iter().copied().collect();
-            v.sort();
-            let gap = v
-                .get(v.len() / 2)
-                .map_or(Duration::ZERO, |d| *d / workers.max(1) as u32);
+            let gap = s
+                .recent
+                .median()
+                .map_or(Duration::ZERO, |d| d / workers.max(1) as u32);
             let start = s.next_start.map_or(now, |t| t.max(now));
             s.next_start = Some(start + gap);
             start
@@ -258,10 +276,7 @@ impl Pacer {
     /// Records how long a frame took.
     pub(super) fn record(&self, d: Duration) {
         let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if s.recent.len() == Self::RECENT {
-            s.recent.pop_front();
-        }
-        s.recent.push_back(d);
+        s.recent.push(d);
     }
 }
 
@@ -304,6 +319,16 @@ impl Drop for Worker {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_keeps_the_last_few() {
+        let mut r = Recent::default();
+        assert_eq!(r.median(), None);
+        for ms in [100, 100, 100, 1, 1, 1, 1, 1, 1, 1, 1, 1] {
+            r.push(Duration::from_millis(ms));
+        }
+        assert_eq!(r.median(), Some(Duration::from_millis(1)));
+    }
 
     #[test]
     fn latest_slot_keeps_only_the_newest() {

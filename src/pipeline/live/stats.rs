@@ -1,6 +1,5 @@
 //! Statistics of a live run: counts, throughput, latency percentiles, per-stage medians.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::inspection::Timings;
@@ -120,27 +119,6 @@ fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
     sorted.get(rank - 1).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
-/// The last few durations of a stage, for scheduling.
-#[derive(Debug, Default)]
-pub(super) struct Recent(VecDeque<Duration>);
-
-impl Recent {
-    const LEN: usize = 9;
-
-    pub fn push(&mut self, d: Duration) {
-        if self.0.len() == Self::LEN {
-            self.0.pop_front();
-        }
-        self.0.push_back(d);
-    }
-
-    pub fn median(&self) -> Option<Duration> {
-        let mut v: Vec<Duration> = self.0.iter().copied().collect();
-        v.sort();
-        v.get(v.len() / 2).copied()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,15 +129,5 @@ mod tests {
         assert_eq!(percentile_ms(&v, 0.5), 5.0);
         assert_eq!(percentile_ms(&v, 0.9), 9.0);
         assert_eq!(percentile_ms(&[], 0.5), 0.0);
-    }
-
-    #[test]
-    fn recent_keeps_the_last_few() {
-        let mut r = Recent::default();
-        assert_eq!(r.median(), None);
-        for ms in [100, 100, 100, 1, 1, 1, 1, 1, 1, 1, 1, 1] {
-            r.push(Duration::from_millis(ms));
-        }
-        assert_eq!(r.median(), Some(Duration::from_millis(1)));
     }
 }
