@@ -460,25 +460,10 @@ fn infer(pipeline: &Pipeline, shared: &Shared, results: &Results, options: LiveO
         let out = pipeline.run_ahead(r.frame, r.input);
         let finished = Instant::now();
         shared.clock.record(Some(finished - started), None);
-        let sent = match out {
-            Ok(inspection) => {
-                let latency = finished.saturating_duration_since(r.captured_at);
-                let mut samples = shared.samples.lock().unwrap_or_else(|p| p.into_inner());
-                samples.push(latency, [r.waited, r.prepare, queued], &inspection.timings);
-                drop(samples);
-                results.send(Ok(LiveResult {
-                    inspection,
-                    captured_at: r.captured_at,
-                    latency,
-                }))
-            }
-            Err(e) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-                results.send(Err(e.into()))
-            }
-        };
+        let before = [r.waited, r.prepare, queued];
+        let sent = report(shared, results, out, r.captured_at, finished, before);
         done += 1;
-        if sent.is_err() || options.max_frames.is_some_and(|n| done >= n) {
+        if !sent || options.max_frames.is_some_and(|n| done >= n) {
             break;
         }
     }
@@ -532,27 +517,10 @@ fn infer_parallel(
             continue;
         }
         reported.newest = Some(c.at);
-        let sent = match out {
-            Ok(inspection) => {
-                let latency = finished.saturating_duration_since(c.at);
-                lock(&shared.samples).push(
-                    latency,
-                    [waited, prepare, Duration::ZERO],
-                    &inspection.timings,
-                );
-                results.send(Ok(LiveResult {
-                    inspection,
-                    captured_at: c.at,
-                    latency,
-                }))
-            }
-            Err(e) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-                results.send(Err(e.into()))
-            }
-        };
+        let before = [waited, prepare, Duration::ZERO];
+        let sent = report(shared, results, out, c.at, finished, before);
         reported.count += 1;
-        if sent.is_err() || max_frames.is_some_and(|n| reported.count >= n) {
+        if !sent || max_frames.is_some_and(|n| reported.count >= n) {
             end_run = true;
             break;
         }
@@ -566,6 +534,34 @@ fn infer_parallel(
         drop(finished);
         shared.stop();
     }
+}
+
+/// Sends one frame's result (its statistics recorded) or its error (counted). `before` =
+/// capture wait, prepare, ready wait. `false` when nobody takes the results any more.
+fn report(
+    shared: &Shared,
+    results: &Results,
+    out: Result<Inspection, PipelineError>,
+    captured_at: Instant,
+    finished: Instant,
+    before: [Duration; 3],
+) -> bool {
+    let sent = match out {
+        Ok(inspection) => {
+            let latency = finished.saturating_duration_since(captured_at);
+            lock(&shared.samples).push(latency, before, &inspection.timings);
+            results.send(Ok(LiveResult {
+                inspection,
+                captured_at,
+                latency,
+            }))
+        }
+        Err(e) => {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            results.send(Err(e.into()))
+        }
+    };
+    sent.is_ok()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
