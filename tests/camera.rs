@@ -368,6 +368,24 @@ mod fake_v4l2 {
         c
     }
 
+    /// Records `input` from the fake camera into `out` at 128x96 with `extra` arguments;
+    /// asserts success and that the log names the fake camera in `mode`.
+    fn record(so: &Path, devdir: &Path, out: &Path, extra: &[&str], input: &str, mode: &str) {
+        let o = with_fake(so, devdir)
+            .args(["infer", "--size", "128x96"])
+            .args(extra)
+            .args(["--input", input, "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("camera 0 'Fake Test Camera' {mode}")),
+            "{err}"
+        );
+    }
+
     #[test]
     fn lists_the_fake_camera_with_its_modes() {
         let dir = tempfile::tempdir().unwrap();
@@ -399,24 +417,13 @@ mod fake_v4l2 {
         let dir = tempfile::tempdir().unwrap();
         let (so, devdir) = shim(dir.path());
         let out = dir.path().join("rec");
-        let o = with_fake(&so, &devdir)
-            .args([
-                "infer",
-                "--size",
-                "128x96",
-                "--no-maps",
-                "--max-frames",
-                "2",
-            ])
-            .args(["--input", "camera:0@320x240@30", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{err}");
-        assert!(
-            err.contains("camera 0 'Fake Test Camera' (320x240 @ 30 fps (YUYV))"),
-            "{err}"
+        record(
+            &so,
+            &devdir,
+            &out,
+            &["--no-maps", "--max-frames", "2"],
+            "camera:0@320x240@30",
+            "(320x240 @ 30 fps (YUYV))",
         );
         let pngs = outputs(&out, ".png");
         assert_eq!(pngs.len(), 2, "{pngs:?}");
@@ -446,24 +453,13 @@ mod fake_v4l2 {
         let dir = tempfile::tempdir().unwrap();
         let (so, devdir) = shim(dir.path());
         let out = dir.path().join("rec");
-        let o = with_fake(&so, &devdir)
-            .args([
-                "infer",
-                "--size",
-                "128x96",
-                "--no-heatmap",
-                "--max-frames",
-                "5",
-            ])
-            .args(["--input", "camera:0", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "{err}");
-        assert!(
-            err.contains("camera 0 'Fake Test Camera' (640x480 @ 30 fps (YUYV))"),
-            "{err}"
+        record(
+            &so,
+            &devdir,
+            &out,
+            &["--no-heatmap", "--max-frames", "5"],
+            "camera:0",
+            "(640x480 @ 30 fps (YUYV))",
         );
         let pngs = outputs(&out, ".png");
         assert_eq!(pngs.len(), 5, "{pngs:?}");

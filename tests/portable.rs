@@ -40,26 +40,21 @@ fn the_portable_path_runs_no_custom_kernel_and_gives_the_same_maps() {
     force_portable(false);
 
     for (a, b) in custom.stages.iter().zip(&device_path.stages) {
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let scale = a
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs(&(a - b).unwrap());
+        let scale = max_abs(a);
         assert!(diff <= 1e-3 * scale.max(1e-6), "max-abs {diff} of {scale}");
     }
     println!("custom path: {custom_runs} custom kernel runs; portable path: none");
+}
+
+/// The largest absolute value of `t`.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
