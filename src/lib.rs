@@ -31,5 +31,5 @@ pub mod source;
 pub mod ui;
 pub mod weights;
 
-/// The bundled sample photo (NASA astronaut portrait, public domain, via scikit-image).
-pub static SAMPLE_IMAGE: &[u8] = include_bytes!("../assets/samples/astronaut.png");
+/// The bundled sample photo (two people, full body; see [`source::sample`]).
+pub use source::SAMPLE_IMAGE;

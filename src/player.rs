@@ -52,6 +52,8 @@ pub enum PlayerInput {
     Path(PathBuf),
     /// The bundled sample photo.
     Sample,
+    /// The bundled sample clip (what the app opens on first start).
+    SampleClip,
     /// A camera, in this mode (its default mode when `None`).
     Camera {
         id: crate::source::CameraId,
@@ -143,7 +145,19 @@ impl PlayerThread {
     fn open(&mut self) -> Result<(), SourceError> {
         let src: Box<dyn FrameSource> = match &self.input {
             PlayerInput::Path(p) => source::open(p)?,
-            PlayerInput::Sample => Box::new(SampleSource::new()?),
+            PlayerInput::Sample => Box::new(source::SampleImageSource::new()?),
+            PlayerInput::SampleClip => {
+                match source::sample_clip_path().and_then(|p| source::open(&p)) {
+                    Ok(clip) => clip,
+                    Err(e) => {
+                        // Without ffmpeg (or a writable cache) the photo still shows a result.
+                        self.emit(PlayerEvent::Error(format!(
+                            "cannot play the sample clip ({e}); showing the sample photo"
+                        )));
+                        Box::new(source::SampleImageSource::new()?)
+                    }
+                }
+            }
             PlayerInput::Camera { id, mode } => {
                 Box::new(source::CameraSource::open(id, mode.as_ref())?)
             }
@@ -318,42 +332,5 @@ impl PlayerThread {
                 }
             }
         }
-    }
-}
-
-/// The bundled sample photo as a one-frame source.
-struct SampleSource {
-    frame: Option<crate::source::Frame>,
-}
-
-impl SampleSource {
-    fn new() -> Result<Self, SourceError> {
-        let image = image::load_from_memory(crate::SAMPLE_IMAGE)
-            .map_err(|error| SourceError::Decode {
-                path: PathBuf::from("astronaut.png (bundled)"),
-                error,
-            })?
-            .to_rgb8();
-        Ok(Self {
-            frame: Some(crate::source::Frame {
-                index: 0,
-                timestamp: Duration::ZERO,
-                image,
-                path: None,
-                output_stem: "astronaut".into(),
-            }),
-        })
-    }
-}
-
-impl FrameSource for SampleSource {
-    fn next_frame(&mut self) -> Option<Result<crate::source::Frame, SourceError>> {
-        self.frame.take().map(Ok)
-    }
-    fn len_hint(&self) -> Option<u64> {
-        Some(1)
-    }
-    fn describe(&self) -> String {
-        "sample photo (astronaut, public domain)".into()
     }
 }

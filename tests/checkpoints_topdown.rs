@@ -198,7 +198,7 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
     // timed as its own step, and its maps averaged into the last stage.
     let photo = image::open(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/assets/samples/astronaut.png"
+        "/assets/samples/two_people.jpg"
     ))
     .unwrap()
     .to_rgb8();
@@ -207,7 +207,7 @@ fn top_down_hrnet_checkpoint_is_detected_and_loads() {
         timestamp: std::time::Duration::ZERO,
         image: photo,
         path: None,
-        output_stem: "astronaut".into(),
+        output_stem: "two_people".into(),
     };
     let mut td = PipelineConfig::for_model(&model);
     td.person = PersonMode::TopDown;

@@ -439,7 +439,7 @@ fn single_person_centre_is_reported_and_bad_points_are_rejected() {
 fn infer_box_runs_a_single_person_model_on_the_box_and_refuses_bad_boxes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/astronaut.png");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples/two_people.jpg");
     // Malformed values: clap's error names the expected form; nothing is written.
     for bad in ["1,2,3", "a,b,c,d", "50,10,20,40"] {
         let o = run_infer(&sample, &out, &["--box", bad]);

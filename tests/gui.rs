@@ -144,6 +144,29 @@ fn save_frame_writes_the_view_json_and_maps_without_overwriting() {
     assert_eq!(m.width(), 160 * 6);
 }
 
+/// First start (no input given): the bundled clip of two people, paused on its first frame
+/// with a result, and Space plays it.
+#[test]
+fn first_start_shows_the_bundled_clip_and_space_plays_it() {
+    let mut h = harness(None);
+    let src = h.state().source.as_ref().expect("a source is open");
+    println!("first-start source: {} ({:?} frames)", src.description, src.frames);
+    assert!(src.description.contains("two_people"), "{}", src.description);
+    assert_eq!(src.frames, Some(126));
+    assert!(!src.playing);
+    let people = h.state().inspection.as_ref().unwrap().people.len();
+    println!("people found on the first frame: {people}");
+    assert_eq!(people, 2, "the clip shows two people");
+    h.key_press(egui::Key::Space);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while h.state().inspection.as_ref().unwrap().frame.index < 3 {
+        assert!(Instant::now() < deadline, "the clip did not play");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.state().source.as_ref().unwrap().playing);
+}
+
 #[test]
 fn snapshot_of_the_main_window() {
     let mut h = harness(None);

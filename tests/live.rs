@@ -182,7 +182,7 @@ fn preparing_ahead_changes_no_result() {
             .unwrap()
             .to_rgb8(),
         path: None,
-        output_stem: "astronaut".into(),
+        output_stem: "two_people".into(),
     };
     assert!(p.runs_whole_frame());
     let ahead = p.prepare_whole(&frame).unwrap();

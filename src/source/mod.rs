@@ -26,6 +26,7 @@ pub mod camera;
 mod complete;
 mod folder;
 mod paced;
+pub mod sample;
 // A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
 mod video;
@@ -33,6 +34,7 @@ mod video;
 pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 pub use folder::{list_videos, natural_cmp, FolderSource};
 pub use paced::{Paced, Reopen};
+pub use sample::{sample_clip_path, SampleImageSource, SAMPLE_CLIP, SAMPLE_IMAGE};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
 

@@ -152,7 +152,7 @@ impl PosescopeApp {
                 Some(id) => PlayerInput::Camera { id, mode: None },
                 None => PlayerInput::Path(p),
             },
-            None => PlayerInput::Sample,
+            None => PlayerInput::SampleClip,
         };
         let mut app = Self {
             settings,

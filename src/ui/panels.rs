@@ -53,13 +53,24 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     app.open_input(PlayerInput::Path(p));
                 }
             }
-            if ui
-                .button("Sample")
-                .on_hover_text("The bundled sample photo")
-                .clicked()
-            {
-                app.open_input(PlayerInput::Sample);
-            }
+            ui.menu_button("Sample", |ui| {
+                if ui
+                    .button("Sample clip")
+                    .on_hover_text("The bundled clip: two people, 4 s (press Play)")
+                    .clicked()
+                {
+                    app.open_input(PlayerInput::SampleClip);
+                    ui.close();
+                }
+                if ui
+                    .button("Sample photo")
+                    .on_hover_text("The bundled photo: two people, full body")
+                    .clicked()
+                {
+                    app.open_input(PlayerInput::Sample);
+                    ui.close();
+                }
+            });
             camera_menu(app, ui);
             ui.separator();
             player_controls(app, ui);
