@@ -147,8 +147,8 @@ impl PlayerThread {
             PlayerInput::Path(p) => source::open(p)?,
             PlayerInput::Sample => Box::new(source::SampleImageSource::new()?),
             PlayerInput::SampleClip => {
-                match source::sample_clip_path().and_then(|p| source::open(&p)) {
-                    Ok(clip) => clip,
+                match source::SampleClipSource::open() {
+                    Ok(clip) => Box::new(clip),
                     Err(e) => {
                         // Without ffmpeg (or a writable cache) the photo still shows a result.
                         self.emit(PlayerEvent::Error(format!(

@@ -148,10 +148,11 @@ fn save_frame_writes_the_view_json_and_maps_without_overwriting() {
 /// with a result, and Space plays it.
 #[test]
 fn first_start_shows_the_bundled_clip_and_space_plays_it() {
-    let mut h = harness(None);
+    // The model's own input size: the people in the 640×360 clip are small.
+    let mut h = harness_with("openpose-mobilenet-thin", (432, 368), None);
     let src = h.state().source.as_ref().expect("a source is open");
     println!("first-start source: {} ({:?} frames)", src.description, src.frames);
-    assert!(src.description.contains("two_people"), "{}", src.description);
+    assert!(src.description.starts_with("sample clip"), "{}", src.description);
     assert_eq!(src.frames, Some(126));
     assert!(!src.playing);
     let people = h.state().inspection.as_ref().unwrap().people.len();
@@ -164,12 +165,15 @@ fn first_start_shows_the_bundled_clip_and_space_plays_it() {
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(h.state().source.as_ref().unwrap().playing);
+    let src = h.state().source.as_ref().unwrap();
+    println!("after Space: frame {} of {:?}, playing {}", src.position, src.frames, src.playing);
+    // The player runs at the clip's rate (it may have reached the end by now).
+    assert!(src.position >= 3, "{}", src.position);
 }
 
 #[test]
 fn snapshot_of_the_main_window() {
-    let mut h = harness(None);
+    let mut h = harness_with("openpose-mobilenet-thin", (432, 368), None);
     h.state_mut().stage = 5;
     // Timings and frame rates change from run to run.
     h.state_mut().settings.show_hud = false;
@@ -500,6 +504,80 @@ fn docs_screenshots() {
     h.state_mut().settings.show_heatmap = false;
     h.state_mut().settings.show_pafs = true;
     shot(&mut h, "stage6_pafs.png");
+}
+
+/// The README tour's pictures, on the bundled sample photo with the default model at its own
+/// input size (`cargo test --test gui tour_screenshots -- --ignored`; writes `docs/tour_*.png`).
+#[test]
+#[ignore = "writes the README tour's screenshots into docs/"]
+fn tour_screenshots() {
+    use posescope::ui::settings::Compare;
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let mut h = harness_with("openpose-mobilenet-thin", (432, 368), None);
+    h.state_mut()
+        .open_input(posescope::player::PlayerInput::Sample);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !h
+        .state()
+        .source
+        .as_ref()
+        .is_some_and(|s| s.description.starts_with("sample photo"))
+        || h.state().inspection.as_ref().is_none_or(|i| i.people.len() != 2)
+    {
+        assert!(Instant::now() < deadline, "no result on the sample photo");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
+    h.state_mut().settings.show_hud = false;
+    let shot = |h: &mut Harness<'static, PosescopeApp>, name: &str| {
+        h.run_steps(3);
+        h.render().unwrap().save(docs.join(name)).unwrap();
+    };
+    // Stages: stage 1 next to stage 6.
+    h.state_mut().stage = 5;
+    h.state_mut().settings.compare = Compare::SideBySide;
+    h.state_mut().settings.compare_stage = 0;
+    shot(&mut h, "tour_stages.png");
+    h.state_mut().settings.compare = Compare::Off;
+    // Part-affinity fields as glyphs.
+    h.state_mut().settings.show_heatmap = false;
+    h.state_mut().settings.show_pafs = true;
+    shot(&mut h, "tour_pafs.png");
+    h.state_mut().settings.show_pafs = false;
+    h.state_mut().settings.show_heatmap = true;
+    // The receptive field of the cell under the pointer (the walking person's hip) and each
+    // joint's peak across the stages.
+    h.state_mut().settings.show_receptive_field = true;
+    h.state_mut().settings.show_trajectory = true;
+    h.state_mut().stage = 2;
+    h.run_steps(2);
+    let rect = h.state().image_screen_rect().expect("the frame is drawn");
+    h.hover_at(rect.min + egui::vec2(850.0 / 1280.0, 460.0 / 720.0) * rect.size());
+    shot(&mut h, "tour_receptive_field.png");
+    h.state_mut().settings.show_receptive_field = false;
+    h.state_mut().settings.show_trajectory = false;
+    // Evaluation: the default model on the first 40 images of the LSP development split.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    let data = shared.join("data/lspet_dev");
+    h.state_mut().eval.annotations = Some(data.join("annotations.json"));
+    h.state_mut().eval.images = Some(data.join("images"));
+    h.state_mut().eval.limit = 40;
+    h.run_steps(2);
+    {
+        use egui_kittest::kittest::Queryable;
+        h.get_by_label("Run evaluation").click();
+    }
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while h.state().eval.report.is_none() {
+        assert!(h.state().eval.error.is_none(), "{:?}", h.state().eval.error);
+        assert!(Instant::now() < deadline, "no report");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shot(&mut h, "tour_evaluation.png");
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
 /// Input boxes for live use (the app's camera view, `posescope bench --input`) where they
 /// differ from the model's own [`ModelInfo::input_size`], which every other use keeps
 /// (infer, eval). The default model's full 432×368 box runs below 15 frames per second on
-/// a 2-vCPU machine; the accuracy this costs is measured in the README ("Live speed").
+/// a 2-vCPU machine; the accuracy this costs is measured in docs/performance.md ("Live speed").
 pub static LIVE_INPUT_SIZES: &[(&str, (u32, u32))] = &[(DEFAULT_MODEL, (320, 240))];
 
 /// The input box for live use: [`LIVE_INPUT_SIZES`], else the model's own size.

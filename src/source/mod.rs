@@ -34,7 +34,9 @@ mod video;
 pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 pub use folder::{list_videos, natural_cmp, FolderSource};
 pub use paced::{Paced, Reopen};
-pub use sample::{sample_clip_path, SampleImageSource, SAMPLE_CLIP, SAMPLE_IMAGE};
+pub use sample::{
+    sample_clip_path, SampleClipSource, SampleImageSource, SAMPLE_CLIP, SAMPLE_IMAGE,
+};
 pub use still::ImageSource;
 pub use video::{VideoInfo, VideoSource};
 

@@ -60,6 +60,45 @@ fn materialize(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, SourceEr
     Ok(path)
 }
 
+/// The bundled sample clip, played by ffmpeg from its file in [`sample_dir`]; it describes
+/// itself as the sample rather than by its path in the cache.
+pub struct SampleClipSource {
+    video: super::VideoSource,
+}
+
+impl SampleClipSource {
+    pub fn open() -> Result<Self, SourceError> {
+        Ok(Self {
+            video: super::VideoSource::open(&sample_clip_path()?)?,
+        })
+    }
+}
+
+impl FrameSource for SampleClipSource {
+    fn next_frame(&mut self) -> Option<Result<Frame, SourceError>> {
+        // Outputs are named after the sample, not after its file in the cache.
+        self.video.next_frame().map(|r| {
+            r.map(|mut frame| {
+                frame.output_stem = format!("two_people_{:06}", frame.index);
+                frame
+            })
+        })
+    }
+    fn len_hint(&self) -> Option<u64> {
+        self.video.len_hint()
+    }
+    fn describe(&self) -> String {
+        let len = self
+            .len_hint()
+            .map(|n| format!(", {n} frames"))
+            .unwrap_or_default();
+        format!("sample clip (two people, Sports2D demo, BSD-3-Clause{len})")
+    }
+    fn seek(&mut self, index: u64) -> bool {
+        self.video.seek(index)
+    }
+}
+
 /// The bundled sample photo as a one-frame source.
 pub struct SampleImageSource {
     frame: Option<Frame>,

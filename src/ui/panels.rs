@@ -352,7 +352,7 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     format!("cameras at the live size {lw}×{lh}"),
                 )
                 .on_hover_text(
-                    "Faster, so the live view keeps up; it costs accuracy (README: Live speed). \
+                    "Faster, so the live view keeps up; it costs accuracy (docs/performance.md: Live speed). \
                      Files always run at the input size above.",
                 )
                 .changed();

@@ -65,8 +65,8 @@ pub struct Settings {
     pub model: String,
     pub device: String,
     pub input_size: (u32, u32),
-    /// Cameras run at the model's live input size (faster, less accurate; README "Live
-    /// speed"); off: cameras use `input_size` as files do.
+    /// Cameras run at the model's live input size (faster, less accurate; "Live speed" in
+    /// docs/performance.md); off: cameras use `input_size` as files do.
     pub live_size: bool,
     pub resize: ResizeMode,
     pub show_heatmap: bool,
