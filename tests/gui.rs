@@ -151,8 +151,15 @@ fn first_start_shows_the_bundled_clip_and_space_plays_it() {
     // The model's own input size: the people in the 640×360 clip are small.
     let mut h = harness_with("openpose-mobilenet-thin", (432, 368), None);
     let src = h.state().source.as_ref().expect("a source is open");
-    println!("first-start source: {} ({:?} frames)", src.description, src.frames);
-    assert!(src.description.starts_with("sample clip"), "{}", src.description);
+    println!(
+        "first-start source: {} ({:?} frames)",
+        src.description, src.frames
+    );
+    assert!(
+        src.description.starts_with("sample clip"),
+        "{}",
+        src.description
+    );
     assert_eq!(src.frames, Some(126));
     assert!(!src.playing);
     let people = h.state().inspection.as_ref().unwrap().people.len();
@@ -166,7 +173,10 @@ fn first_start_shows_the_bundled_clip_and_space_plays_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let src = h.state().source.as_ref().unwrap();
-    println!("after Space: frame {} of {:?}, playing {}", src.position, src.frames, src.playing);
+    println!(
+        "after Space: frame {} of {:?}, playing {}",
+        src.position, src.frames, src.playing
+    );
     // The player runs at the clip's rate (it may have reached the end by now).
     assert!(src.position >= 3, "{}", src.position);
 }
@@ -350,6 +360,59 @@ fn save_frame_exports_what_the_view_shows() {
     assert_eq!(image::open(&files[0]).unwrap().to_rgba8(), grid);
 }
 
+/// Save frame with "view": a zoomed and panned view writes only the part of the frame it
+/// shows, at the frame's resolution, and that part looks like the view on screen; "whole
+/// frame" (the default) ignores the zoom.
+#[test]
+fn save_frame_of_a_zoomed_view_writes_the_part_the_view_shows() {
+    use posescope::ui::settings::SaveExtent;
+    let mut h = harness(None);
+    h.state_mut().settings.show_hud = false;
+    h.state_mut().stage = 5;
+    h.run_steps(2);
+    let whole = posescope::ui::render_view(h.state_mut()).unwrap();
+    let (w, ht) = whole.dimensions();
+    h.state_mut().view.zoom = 3.0;
+    h.state_mut().view.pan = egui::vec2(60.0, -20.0);
+    h.run_steps(2);
+    assert_eq!(posescope::ui::render_view(h.state_mut()).unwrap(), whole);
+    h.state_mut().settings.save_extent = SaveExtent::View;
+    let part = posescope::ui::render_view(h.state_mut()).unwrap();
+    let view_rect = h.state().view_rects()[0];
+    let size = egui::vec2(w as f32, ht as f32);
+    let [x0, y0, x1, y1] =
+        posescope::ui::viewport::visible_region(view_rect, size, &h.state().view).unwrap();
+    println!("frame {w}x{ht}; the zoomed view shows x {x0}..{x1}, y {y0}..{y1}");
+    assert!(
+        x1 - x0 < w / 2 && y1 - y0 < ht / 2,
+        "not a part of the frame"
+    );
+    assert_eq!(
+        part,
+        image::imageops::crop_imm(&whole, x0, y0, x1 - x0, y1 - y0).to_image()
+    );
+    // Like the screen: the view on screen against the export scaled to it, and against the
+    // whole frame scaled to it.
+    let shot = h.render().unwrap();
+    let ppp = shot.width() as f32 / 1100.0;
+    let screen = crop(&shot, view_rect, ppp);
+    let fit = |img: &image::RgbaImage| {
+        image::imageops::resize(
+            img,
+            screen.width(),
+            screen.height(),
+            image::imageops::FilterType::Triangle,
+        )
+    };
+    let (d_part, d_whole) = (diff(&screen, &fit(&part)), diff(&screen, &fit(&whole)));
+    println!("screen vs exported view: {d_part:.2}; vs the whole frame: {d_whole:.2}");
+    assert!(d_part * 3.0 < d_whole, "the export is not the view");
+    // Save frame writes that part.
+    let dir = tempfile::tempdir().unwrap();
+    let files = posescope::ui::save_frame_to(h.state_mut(), dir.path()).unwrap();
+    assert_eq!(image::open(&files[0]).unwrap().to_rgba8(), part);
+}
+
 /// The part of a screenshot under `rect` (screen points at `ppp` pixels per point).
 fn crop(img: &image::RgbaImage, rect: egui::Rect, ppp: f32) -> image::RgbaImage {
     let x = (rect.min.x * ppp).round() as u32;
@@ -524,7 +587,10 @@ fn tour_screenshots() {
         .source
         .as_ref()
         .is_some_and(|s| s.description.starts_with("sample photo"))
-        || h.state().inspection.as_ref().is_none_or(|i| i.people.len() != 2)
+        || h.state()
+            .inspection
+            .as_ref()
+            .is_none_or(|i| i.people.len() != 2)
     {
         assert!(Instant::now() < deadline, "no result on the sample photo");
         h.step();

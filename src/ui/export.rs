@@ -8,8 +8,9 @@ use image::RgbaImage;
 
 use super::app::PosescopeApp;
 use super::overlay;
-use super::settings::{Compare, JointView};
+use super::settings::{Compare, JointView, SaveExtent};
 use crate::export::{atomic, json, maps};
+use eframe::egui;
 
 /// A stem whose files (for every suffix) do not exist yet in `dir`.
 pub fn free_stem(dir: &Path, stem: &str, suffixes: &[&str]) -> String {
@@ -65,7 +66,8 @@ fn render_stage(
 /// What the central panel shows, at the frame's resolution: the joint grid (every joint's
 /// view at the selected stage, laid out as on screen, the whole grid the frame's size), the
 /// selected stage and the compared one side by side (left, right), or one view (also in
-/// flicker mode: the selected stage).
+/// flicker mode: the selected stage). With [`SaveExtent::View`] each view is cut to the part
+/// of the frame a zoomed or panned view shows (the grid is never zoomed).
 pub fn render_view(app: &mut PosescopeApp) -> Result<RgbaImage, String> {
     let ins = app.inspection.clone().ok_or("nothing to export yet")?;
     if app.settings.joint_view == JointView::Grid {
@@ -85,7 +87,22 @@ pub fn render_view(app: &mut PosescopeApp) -> Result<RgbaImage, String> {
         return Ok(grid);
     }
     let joint = overlay::selected_joint(app.settings.joint_view);
-    let first = render(app, joint, true)?;
+    // "view": only the part of the frame the (first) view shows; every view of a comparison
+    // has the same size, zoom and pan, so the same part.
+    let region = match app.settings.save_extent {
+        SaveExtent::WholeFrame => None,
+        SaveExtent::View => app.view_rects().first().and_then(|r| {
+            let size = egui::vec2(ins.frame.width as f32, ins.frame.height as f32);
+            super::viewport::visible_region(*r, size, &app.view)
+        }),
+    };
+    let cut = |img: RgbaImage| match region {
+        Some([x0, y0, x1, y1]) => {
+            image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image()
+        }
+        None => img,
+    };
+    let first = cut(render(app, joint, true)?);
     if app.settings.compare != Compare::SideBySide {
         return Ok(first);
     }
@@ -93,7 +110,7 @@ pub fn render_view(app: &mut PosescopeApp) -> Result<RgbaImage, String> {
         .settings
         .compare_stage
         .min(app.stage_count().saturating_sub(1));
-    let second = render_stage(app, other, joint, true)?;
+    let second = cut(render_stage(app, other, joint, true)?);
     let mut both = RgbaImage::from_pixel(
         first.width() + second.width(),
         first.height().max(second.height()),

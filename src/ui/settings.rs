@@ -46,6 +46,17 @@ pub enum MapKind {
     Features,
 }
 
+/// What "Save frame" writes of a zoomed or panned view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaveExtent {
+    /// The whole frame at its native resolution, whatever the zoom.
+    #[default]
+    WholeFrame,
+    /// Only the part of the frame the view shows (the zoomed-in region, still at the
+    /// frame's native resolution).
+    View,
+}
+
 /// Comparing two stages (e.g. HigherHRNet's 1/4 and 1/2 resolution heatmaps).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Compare {
@@ -113,6 +124,8 @@ pub struct Settings {
     pub compare_stage: usize,
     /// Flicker period (each view is shown this long), milliseconds.
     pub flicker_ms: u64,
+    /// Save frame: the whole frame or only what the zoomed view shows.
+    pub save_extent: SaveExtent,
     /// Associative-embedding models (HigherHRNet): flip test, scales, grouping thresholds.
     pub ae: crate::pipeline::AeConfig,
     /// Temporal models (UniPose-LSTM): run every frame as a first frame, to compare with
@@ -154,6 +167,7 @@ impl Default for Settings {
             compare: Compare::Off,
             compare_stage: 0,
             flicker_ms: 500,
+            save_extent: SaveExtent::WholeFrame,
             ae: crate::pipeline::AeConfig::default(),
             without_memory: false,
         }

@@ -63,6 +63,44 @@ pub fn image_rect(panel: egui::Rect, size: egui::Vec2, view: &ViewState) -> egui
     }
 }
 
+/// The part of an image of `size` pixels that `view_rect` shows for this view state, as
+/// whole-pixel bounds `[x0, y0, x1, y1]` (the end exclusive; partly shown pixels included),
+/// in the image's own (unmirrored) coordinates; `None` when none of it is on screen.
+pub fn visible_region(
+    view_rect: egui::Rect,
+    size: egui::Vec2,
+    view: &ViewState,
+) -> Option<[u32; 4]> {
+    let rect = image_rect(view_rect, size, view);
+    let shown = egui::Rect::from_two_pos(rect.min, rect.max).intersect(view_rect);
+    if !shown.is_positive() {
+        return None;
+    }
+    // Edges in image units (0 = the image's left/top edge), whichever way it is mirrored.
+    // Float error is snapped away so an exact pixel edge stays exact.
+    let snap = |v: f32| {
+        if (v - v.round()).abs() < 1e-3 {
+            v.round()
+        } else {
+            v
+        }
+    };
+    let edge = |p: egui::Pos2| {
+        let e = (p - rect.min) / rect.size() * size;
+        egui::vec2(snap(e.x), snap(e.y))
+    };
+    let (a, b) = (edge(shown.min), edge(shown.max));
+    let lo = |u: f32, v: f32, n: f32| u.min(v).clamp(0.0, n).floor() as u32;
+    let hi = |u: f32, v: f32, n: f32| u.max(v).clamp(0.0, n).ceil() as u32;
+    let r = [
+        lo(a.x, b.x, size.x),
+        lo(a.y, b.y, size.y),
+        hi(a.x, b.x, size.x),
+        hi(a.y, b.y, size.y),
+    ];
+    (r[2] > r[0] && r[3] > r[1]).then_some(r)
+}
+
 fn key_of(parts: impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
     parts.hash(&mut h);
@@ -573,4 +611,47 @@ fn grid(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         );
     }
     ui.allocate_rect(panel, egui::Sense::hover());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_visible_region_follows_zoom_pan_and_mirror() {
+        // A 640×360 image in a 640×360 panel: fitted exactly, scale 1.
+        let panel = egui::Rect::from_min_size(egui::pos2(100.0, 50.0), egui::vec2(640.0, 360.0));
+        let size = egui::vec2(640.0, 360.0);
+        let mut view = ViewState::default();
+        assert_eq!(visible_region(panel, size, &view), Some([0, 0, 640, 360]));
+        // Zoomed 2× about the centre: the middle half.
+        view.zoom = 2.0;
+        assert_eq!(
+            visible_region(panel, size, &view),
+            Some([160, 90, 480, 270])
+        );
+        // Panned right by 100 screen px = 50 image px: the view shows 50 px further left.
+        view.pan = egui::vec2(100.0, 0.0);
+        assert_eq!(
+            visible_region(panel, size, &view),
+            Some([110, 90, 430, 270])
+        );
+        // Mirrored: the same image pixels seen from the other side.
+        view.mirror = true;
+        assert_eq!(
+            visible_region(panel, size, &view),
+            Some([210, 90, 530, 270])
+        );
+        // Zoomed out: the whole image. Panned away: nothing.
+        let out = ViewState {
+            zoom: 0.5,
+            ..ViewState::default()
+        };
+        assert_eq!(visible_region(panel, size, &out), Some([0, 0, 640, 360]));
+        let away = ViewState {
+            pan: egui::vec2(2000.0, 0.0),
+            ..ViewState::default()
+        };
+        assert_eq!(visible_region(panel, size, &away), None);
+    }
 }
