@@ -484,11 +484,14 @@ mod fake_v4l2 {
         // The PNG's rendering may offset the grey level; the steps between frames are the
         // camera's: luma 16 + 7k through BT.601 limited range.
         let rgb = |k: u64| (((7 * k % 200) as i32 * 298 + 128) >> 8).min(255);
+        // The first frame recorded is the stream's first unless the machine was so busy that
+        // the camera filled every buffer before the first read (the newest frame is taken
+        // then, as from a real camera); the steps from it are the camera's either way.
         let (k0, g0) = grey[0];
-        assert_eq!(k0, 0, "the first frame is the stream's first");
+        assert!(k0 < 8, "the recording starts late in the stream: {grey:?}");
         for &(k, g) in &grey {
             assert!(
-                (g - g0 - rgb(k)).abs() <= 2,
+                (g - g0 - (rgb(k) - rgb(k0))).abs() <= 2,
                 "frame {k}: grey {g}, {grey:?}"
             );
         }

