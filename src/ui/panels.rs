@@ -31,8 +31,10 @@ fn pick_file(app: &PosescopeApp) -> Option<std::path::PathBuf> {
 }
 
 pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    // Two rows: the input and its player (the description takes what is left, truncated),
+    // then what to do with the result. Fixed rows keep every button whole at any width.
     egui::Panel::top("toolbar").show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
             if ui
                 .button("Open…")
                 .on_hover_text("Open an image or a video (O)")
@@ -74,7 +76,8 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             camera_menu(app, ui);
             ui.separator();
             player_controls(app, ui);
-            ui.separator();
+        });
+        ui.horizontal(|ui| {
             if ui
                 .button("Save frame")
                 .on_hover_text("Save what the view shows, plus JSON and maps (Ctrl+S)")
@@ -203,7 +206,8 @@ fn player_controls(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             }
         }
     });
-    ui.label(&src.description).on_hover_text(&src.description);
+    ui.add(egui::Label::new(&src.description).truncate())
+        .on_hover_text(&src.description);
 }
 
 pub fn side_panel(app: &mut PosescopeApp, ui: &mut egui::Ui) {
