@@ -32,7 +32,11 @@ fn shared() -> Option<PathBuf> {
 }
 
 fn frame(path: &Path) -> Frame {
-    ImageSource::open(path).unwrap().next_frame().unwrap().unwrap()
+    ImageSource::open(path)
+        .unwrap()
+        .next_frame()
+        .unwrap()
+        .unwrap()
 }
 
 fn pipeline(id: &str) -> Pipeline {
@@ -71,8 +75,15 @@ fn check_resume(id: &str, image: &Path, joint: usize, expect_drop: bool) {
         let maps = session.original.stages[t].heatmaps.clone();
         let again = session.resume(t, maps, None).unwrap();
         let diff = intervene::max_abs_difference(&session.original, &again, t + 1);
-        println!("{id}: resume from stage {} on its own maps: max-abs {diff:.3e}", t + 1);
-        assert!(diff <= REPRODUCE_TOL, "{id} stage {}: max-abs {diff:.3e}", t + 1);
+        println!(
+            "{id}: resume from stage {} on its own maps: max-abs {diff:.3e}",
+            t + 1
+        );
+        assert!(
+            diff <= REPRODUCE_TOL,
+            "{id} stage {}: max-abs {diff:.3e}",
+            t + 1
+        );
         assert_eq!(again.people.len(), session.original.people.len());
     }
     let edited = session
@@ -87,12 +98,18 @@ fn check_resume(id: &str, image: &Path, joint: usize, expect_drop: bool) {
     let m0 = &session.original.stages[1].heatmaps;
     let m1 = &edited.stages[1].heatmaps;
     let (px, py) = posescope::pose::edit::argmax(m0, joint).unwrap();
-    let (before, after) = (m0.get(joint, py, px).unwrap(), m1.get(joint, py, px).unwrap());
+    let (before, after) = (
+        m0.get(joint, py, px).unwrap(),
+        m1.get(joint, py, px).unwrap(),
+    );
     println!(
         "{id}: erasing joint {joint} at stage 1 changes stages 2..{stages} by up to {change:.4}; \
          its stage-2 peak {before:.4} -> {after:.4}"
     );
-    assert!(change > 0.01, "{id}: erasing changed the later stages by {change}");
+    assert!(
+        change > 0.01,
+        "{id}: erasing changed the later stages by {change}"
+    );
     if expect_drop {
         assert!(after < before, "{id}: {before} -> {after}");
     }
@@ -181,7 +198,10 @@ fn paper_cpm_resumes_exactly_and_moving_the_centre_changes_later_stages() {
             .zip(&run.stages[t + 1..])
             .map(|(a, b)| common::compare(a.heatmaps.as_slice(), b.heatmaps.as_slice()).0)
             .fold(0.0f32, f32::max);
-        println!("cpm-lsp (posegen): resume from stage {} on its own maps: max-abs {diff:.3e}", t + 1);
+        println!(
+            "cpm-lsp (posegen): resume from stage {} on its own maps: max-abs {diff:.3e}",
+            t + 1
+        );
         assert!(diff <= REPRODUCE_TOL, "stage {}: {diff:.3e}", t + 1);
     }
     // Moving the centre map for stages 2..6 changes them.
@@ -191,8 +211,14 @@ fn paper_cpm_resumes_exactly_and_moving_the_centre_changes_later_stages() {
         center: Some((60.0, 300.0)),
     };
     let moved = net.resume_from(&context, &edit).unwrap();
-    let change = common::compare(moved[4].heatmaps.as_slice(), run.stages[5].heatmaps.as_slice()).0;
-    println!("cpm-lsp (posegen): centre moved (200,170) -> (60,300): stage 6 changes by {change:.3e}");
+    let change = common::compare(
+        moved[4].heatmaps.as_slice(),
+        run.stages[5].heatmaps.as_slice(),
+    )
+    .0;
+    println!(
+        "cpm-lsp (posegen): centre moved (200,170) -> (60,300): stage 6 changes by {change:.3e}"
+    );
     assert!(change > 1e-4, "{change}");
     // A wrong-sized edit is an error, not a crash.
     let small = Maps::zeros(15, 4, 4);
@@ -231,7 +257,10 @@ fn occluding_the_joint_drops_it_more_than_occluding_far_away() {
     assert_eq!(result.grid, (12, 12));
     assert_eq!(calls, 6);
     assert_eq!(result.drops.len(), 6);
-    println!("occlusion 12x12 on pefm-cpm (debug build): {:.2?}", result.elapsed);
+    println!(
+        "occlusion 12x12 on pefm-cpm (debug build): {:.2?}",
+        result.elapsed
+    );
     let inv = result.cell_to_image.inverse().unwrap();
     let (cx, cy) = inv.apply(head[0], head[1]);
     let (cx, cy) = (cx.round() as usize, cy.round() as usize);
@@ -243,8 +272,15 @@ fn occluding_the_joint_drops_it_more_than_occluding_far_away() {
             .filter(|&(x, y)| (x as f64 - cx as f64).hypot(y as f64 - cy as f64) >= 5.0)
             .map(|(x, y)| d.get(0, y, x).unwrap())
             .fold(f32::MIN, f32::max);
-        println!("stage {}: drop over the head {over:.4}, largest drop far away {far:.4}", t + 1);
-        assert!(over > 0.1 && over > far + 0.05, "stage {}: {over} vs {far}", t + 1);
+        println!(
+            "stage {}: drop over the head {over:.4}, largest drop far away {far:.4}",
+            t + 1
+        );
+        assert!(
+            over > 0.1 && over > far + 0.05,
+            "stage {}: {over} vs {far}",
+            t + 1
+        );
     }
     // Cancelling stops after the first batch.
     let cancelled = occlusion::run(&p, &f, &params, &mut |_, _| ControlFlow::Break(())).unwrap();
@@ -282,7 +318,8 @@ fn cli_intervene_writes_both_runs_and_refuses_models_that_cannot_resume() {
         dir.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
-    let maps = candle_core::safetensors::load(dir.join("intervene.safetensors"), &Device::Cpu).unwrap();
+    let maps =
+        candle_core::safetensors::load(dir.join("intervene.safetensors"), &Device::Cpu).unwrap();
     for t in 1..=6 {
         for run in ["original", "edited"] {
             let k = format!("{run}.stage{t}.heatmaps");
@@ -292,11 +329,23 @@ fn cli_intervene_writes_both_runs_and_refuses_models_that_cannot_resume() {
     let diff = |t: usize| {
         let a = &maps[&format!("original.stage{t}.heatmaps")];
         let b = &maps[&format!("edited.stage{t}.heatmaps")];
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     };
     assert_eq!(diff(1), 0.0, "stage 1 is before the edit");
     assert!(diff(2) > 0.1 && diff(6) > 0.0, "{} {}", diff(2), diff(6));
-    for f in ["original.json", "edited.json", "intervention.json", "intervene.png"] {
+    for f in [
+        "original.json",
+        "edited.json",
+        "intervention.json",
+        "intervene.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f}");
     }
     let summary: serde_json::Value =
@@ -322,16 +371,32 @@ fn cli_intervene_writes_both_runs_and_refuses_models_that_cannot_resume() {
     ]);
     assert!(!o.status.success());
     let err = common::stderr(&o);
-    assert!(err.contains("cannot re-run its stages") && err.contains("weights"), "{err}");
+    assert!(
+        err.contains("cannot re-run its stages") && err.contains("weights"),
+        "{err}"
+    );
     assert!(!refused.exists());
 
     // An unknown joint names the joints.
     let o = posescope(&[
-        "intervene", "--model", "pefm-cpm", "--input", image.to_str().unwrap(), "--stage", "1",
-        "--erase-joint", "tail", "--out", refused.to_str().unwrap(),
+        "intervene",
+        "--model",
+        "pefm-cpm",
+        "--input",
+        image.to_str().unwrap(),
+        "--stage",
+        "1",
+        "--erase-joint",
+        "tail",
+        "--out",
+        refused.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(common::stderr(&o).contains("head_top"), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("head_top"),
+        "{}",
+        common::stderr(&o)
+    );
 }
 
 #[test]
@@ -340,17 +405,51 @@ fn cli_occlusion_writes_a_drop_map_per_stage_and_a_png() {
     let (image, _) = lsp_image(&shared);
     let out = tempfile::tempdir().unwrap();
     let o = posescope(&[
-        "occlusion", "--model", "pefm-cpm", "--input", image.to_str().unwrap(), "--joint",
-        "head_top", "--patch", "48", "--stride", "48", "--out", out.path().to_str().unwrap(),
+        "occlusion",
+        "--model",
+        "pefm-cpm",
+        "--input",
+        image.to_str().unwrap(),
+        "--joint",
+        "head_top",
+        "--patch",
+        "48",
+        "--stride",
+        "48",
+        "--out",
+        out.path().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     println!("{}", String::from_utf8_lossy(&o.stdout));
     let maps =
-        candle_core::safetensors::load(out.path().join("occlusion.safetensors"), &Device::Cpu).unwrap();
+        candle_core::safetensors::load(out.path().join("occlusion.safetensors"), &Device::Cpu)
+            .unwrap();
     assert_eq!(maps.len(), 6);
     for t in 1..=6 {
         let m: &Tensor = &maps[&format!("stage{t}")];
         assert_eq!(m.dims(), &[1, 4, 4]);
     }
     assert!(image::open(out.path().join("occlusion.png")).is_ok());
+}
+
+#[test]
+fn jitter_per_stage_over_consecutive_video_frames() {
+    use posescope::experiments::stability::stage_positions;
+    use posescope::pose::jitter::JitterMeter;
+    let Some(_) = shared() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = common::street_clip(tmp.path()).unwrap();
+    let mut src = posescope::source::open(&clip).unwrap();
+    let p = pipeline("openpose-mobilenet-thin");
+    let mut meter = JitterMeter::new();
+    for _ in 0..8 {
+        let f = src.next_frame().unwrap().unwrap();
+        let ins = p.run(f).unwrap();
+        meter.push(ins.frame.index, stage_positions(&ins));
+    }
+    let per_stage = meter.per_stage();
+    println!("MobileNet-thin on 8 street frames: jitter per stage (px) {per_stage:?}");
+    assert_eq!(meter.triples(), 6);
+    assert_eq!(per_stage.len(), 6);
+    assert!(per_stage.iter().all(|j| j.is_some_and(f64::is_finite)));
 }

@@ -81,18 +81,30 @@ fn intervene_erase_and_brush_rerun_the_later_stages() {
         let e = &h.state().experiments;
         (e.session.clone().unwrap(), e.edited.clone().unwrap())
     };
-    assert!(edited.stages[1].heatmaps.channel(0).unwrap().iter().all(|&v| v == 0.0));
+    assert!(edited.stages[1]
+        .heatmaps
+        .channel(0)
+        .unwrap()
+        .iter()
+        .all(|&v| v == 0.0));
     let change = intervene::max_abs_difference(&session.original, &edited, 2);
     println!("GUI erase head_top at stage 2: stages 3..6 change by up to {change:.4}");
     assert!(change > 0.01, "{change}");
     // Stage 1 comes before the edit: unchanged.
-    assert_eq!(edited.stages[0].heatmaps, session.original.stages[0].heatmaps);
+    assert_eq!(
+        edited.stages[0].heatmaps,
+        session.original.stages[0].heatmaps
+    );
 
     // Brush a head-top peak into the lower left of the edit panel: the edited stage-2 map
     // peaks there, and the later stages are re-run on it.
     h.state_mut().experiments.tool = Tool::Paint;
     h.run_steps(2);
-    let rect = h.state().experiments.edit_rect.expect("the edit panel is drawn");
+    let rect = h
+        .state()
+        .experiments
+        .edit_rect
+        .expect("the edit panel is drawn");
     let at = rect.min + egui::vec2(0.2, 0.8) * rect.size();
     h.hover_at(at);
     h.drag_at(at);
@@ -110,12 +122,21 @@ fn intervene_erase_and_brush_rerun_the_later_stages() {
     let m = &painted.stages[1].heatmaps;
     let (px, py) = posescope::pose::edit::argmax(m, 0).unwrap();
     let (ix, iy) = painted.stage_to_image(1).apply(px as f64, py as f64);
-    let (w, hgt) = (f64::from(painted.frame.width), f64::from(painted.frame.height));
+    let (w, hgt) = (
+        f64::from(painted.frame.width),
+        f64::from(painted.frame.height),
+    );
     println!("brushed peak at image ({ix:.0}, {iy:.0}) of {w}x{hgt}");
-    assert!((ix / w - 0.2).abs() < 0.08 && (iy / hgt - 0.8).abs() < 0.08, "({ix}, {iy})");
+    assert!(
+        (ix / w - 0.2).abs() < 0.08 && (iy / hgt - 0.8).abs() < 0.08,
+        "({ix}, {iy})"
+    );
     assert!(intervene::max_abs_difference(&edited, &painted, 2) > 0.0);
     h.run_steps(3);
-    h.render().unwrap().save(docs().join("experiments_intervene.png")).unwrap();
+    h.render()
+        .unwrap()
+        .save(docs().join("experiments_intervene.png"))
+        .unwrap();
 
     // Reset: the edited run is the original again.
     h.get_by_label("Reset").click();
@@ -140,21 +161,44 @@ fn occlusion_runs_in_the_background_and_shows_the_drop_per_stage() {
     h.run_steps(2);
     h.get_by_label("Run occlusion").click();
     h.run_steps(1);
-    assert!(h.state().experiments.occlusion_job.is_some(), "runs in the background");
+    assert!(
+        h.state().experiments.occlusion_job.is_some(),
+        "runs in the background"
+    );
     // The UI keeps running frames while the sweep works.
     let t0 = Instant::now();
     h.run_steps(3);
-    assert!(t0.elapsed() < Duration::from_secs(5), "the UI waited on the sweep");
-    wait(&mut h, "occlusion result", |a| a.experiments.occlusion.is_some());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the UI waited on the sweep"
+    );
+    wait(&mut h, "occlusion result", |a| {
+        a.experiments.occlusion.is_some()
+    });
     let r = h.state().experiments.occlusion.clone().unwrap();
     assert_eq!(r.grid, (12, 12));
     assert_eq!(r.drops.len(), 6);
     // The head top's belief drops most when the head is covered (upper middle of the image).
-    let (x, y) = (r.drops[5].as_slice().iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })).0.div_rem();
+    let (x, y) = (r.drops[5]
+        .as_slice()
+        .iter()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }))
+    .0
+    .div_rem();
     let (ix, iy) = r.cell_to_image.apply(x as f64, y as f64);
-    println!("stage 6: largest drop at image ({ix:.0}, {iy:.0}); run {:.2?}", r.elapsed);
-    assert!(iy < 0.4 * f64::from(h.state().inspection.as_ref().unwrap().frame.height), "{iy}");
-    h.render().unwrap().save(docs().join("experiments_occlusion.png")).unwrap();
+    println!(
+        "stage 6: largest drop at image ({ix:.0}, {iy:.0}); run {:.2?}",
+        r.elapsed
+    );
+    assert!(
+        iy < 0.4 * f64::from(h.state().inspection.as_ref().unwrap().frame.height),
+        "{iy}"
+    );
+    h.render()
+        .unwrap()
+        .save(docs().join("experiments_occlusion.png"))
+        .unwrap();
 }
 
 trait DivRem {

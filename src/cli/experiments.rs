@@ -54,7 +54,9 @@ pub(super) fn intervene(args: &InterveneArgs) -> anyhow::Result<()> {
         .into());
     }
     if args.erase_joint.is_none() && args.paint_joint.is_none() && args.move_center.is_none() {
-        anyhow::bail!("nothing to edit: give --erase-joint, --paint-joint with --at, or --move-center");
+        anyhow::bail!(
+            "nothing to edit: give --erase-joint, --paint-joint with --at, or --move-center"
+        );
     }
     if args.move_center.is_some() && !pipeline.model().moves_center() {
         anyhow::bail!(
@@ -104,7 +106,13 @@ pub(super) fn intervene(args: &InterveneArgs) -> anyhow::Result<()> {
     for m in moved.iter().filter(|m| m.distance() >= 0.5) {
         println!(
             "  {:<14} moved {:6.1} px  ({:.0},{:.0}) -> ({:.0},{:.0}), peak {:.3} -> {:.3}",
-            session.original.joints.joints.get(m.joint).copied().unwrap_or(""),
+            session
+                .original
+                .joints
+                .joints
+                .get(m.joint)
+                .copied()
+                .unwrap_or(""),
             m.distance(),
             m.from.0,
             m.from.1,
@@ -157,7 +165,10 @@ pub(super) fn occlusion(args: &OcclusionArgs) -> anyhow::Result<()> {
     );
     for (t, (d, (_, v))) in result.drops.iter().zip(&result.peaks).enumerate() {
         let max = d.as_slice().iter().copied().fold(f32::MIN, f32::max);
-        println!("  stage {}: peak value {v:.3}, largest drop {max:.3}", t + 1);
+        println!(
+            "  stage {}: peak value {v:.3}, largest drop {max:.3}",
+            t + 1
+        );
     }
     println!("wrote {}", args.out.display());
     Ok(())

@@ -10,6 +10,7 @@
 
 pub mod intervene;
 pub mod occlusion;
+pub mod stability;
 
 use crate::models::ModelError;
 use crate::pipeline::{Pipeline, PipelineError};

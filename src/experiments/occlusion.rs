@@ -150,8 +150,12 @@ pub fn run(
         for cell in done..done + n {
             let start = data.len();
             data.extend_from_slice(&p.data);
-            let (x0, x1, y0, y1) =
-                patch_rect((cell % cols, cell / cols), (w, h), params.patch, params.stride);
+            let (x0, x1, y0, y1) = patch_rect(
+                (cell % cols, cell / cols),
+                (w, h),
+                params.patch,
+                params.stride,
+            );
             for (c, g) in grey.iter().enumerate() {
                 for y in y0..y1 {
                     let row = start + c * plane + y * w as usize;
@@ -258,7 +262,9 @@ fn joint_values(
     }
     per_stage
         .into_iter()
-        .map(|(v, mh, mw)| Maps::new(v, n, mh, mw).map_err(|e| ExperimentError::Invalid(e.to_string())))
+        .map(|(v, mh, mw)| {
+            Maps::new(v, n, mh, mw).map_err(|e| ExperimentError::Invalid(e.to_string()))
+        })
         .collect()
 }
 
@@ -276,7 +282,10 @@ mod tests {
         // Cell 10: centre 83.5 -> [76, 92).
         assert_eq!(patch_rect((10, 3), (192, 192), 16, 8), (76, 92, 20, 36));
         // The last cell is clipped at the border.
-        assert_eq!(patch_rect((23, 23), (192, 192), 16, 8), (180, 192, 180, 192));
+        assert_eq!(
+            patch_rect((23, 23), (192, 192), 16, 8),
+            (180, 192, 180, 192)
+        );
         // An odd patch is centred on the cell: centre 83.5, 5 px -> [81, 86).
         assert_eq!(patch_rect((10, 10), (192, 192), 5, 8).0, 81);
     }

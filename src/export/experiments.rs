@@ -56,7 +56,10 @@ pub fn intervention_files(
         ("edited.json", json::to_bytes(edited)),
         ("intervene.safetensors", maps::named_to_bytes(&named, md)?),
         ("intervention.json", summary),
-        ("intervene.png", png_bytes(&side_by_side(original, edited, &moves)?)?),
+        (
+            "intervene.png",
+            png_bytes(&side_by_side(original, edited, &moves)?)?,
+        ),
     ])
 }
 
@@ -99,7 +102,8 @@ pub fn side_by_side(
 
 fn hstack(panels: &[RgbImage]) -> RgbImage {
     let gap = 4;
-    let w = panels.iter().map(RgbImage::width).sum::<u32>() + gap * panels.len().saturating_sub(1) as u32;
+    let w = panels.iter().map(RgbImage::width).sum::<u32>()
+        + gap * panels.len().saturating_sub(1) as u32;
     let h = panels.iter().map(RgbImage::height).max().unwrap_or(0);
     let mut out = RgbImage::from_pixel(w, h, image::Rgb([0, 0, 0]));
     let mut x = 0;
@@ -127,12 +131,20 @@ pub fn occlusion_files(
     md.insert("model".into(), ins.model_id.clone());
     md.insert(
         "joint".into(),
-        ins.joints.joints.get(p.joint).copied().unwrap_or("background").to_string(),
+        ins.joints
+            .joints
+            .get(p.joint)
+            .copied()
+            .unwrap_or("background")
+            .to_string(),
     );
     md.insert("channel".into(), p.joint.to_string());
     md.insert("patch".into(), p.patch.to_string());
     md.insert("stride".into(), p.stride.to_string());
-    md.insert("grid".into(), format!("{}x{}", result.grid.0, result.grid.1));
+    md.insert(
+        "grid".into(),
+        format!("{}x{}", result.grid.0, result.grid.1),
+    );
     md.insert(
         "cell_to_image".into(),
         serde_json::Value::from(result.cell_to_image.m.to_vec()).to_string(),
@@ -162,13 +174,19 @@ pub fn occlusion_files(
     );
     Ok(vec![
         ("occlusion.safetensors", maps::named_to_bytes(&named, md)?),
-        ("occlusion.png", png_bytes(&occlusion_panels(&ins.image, result)?)?),
+        (
+            "occlusion.png",
+            png_bytes(&occlusion_panels(&ins.image, result)?)?,
+        ),
     ])
 }
 
 /// One panel per stage: the drop over the image (shared range 0 … largest drop), the
 /// unoccluded peak marked.
-pub fn occlusion_panels(image: &RgbImage, result: &OcclusionResult) -> Result<RgbImage, ExportError> {
+pub fn occlusion_panels(
+    image: &RgbImage,
+    result: &OcclusionResult,
+) -> Result<RgbImage, ExportError> {
     let panels = (0..result.drops.len())
         .map(|t| occlusion_panel(image, result, t))
         .collect::<Result<Vec<_>, _>>()?;
@@ -206,7 +224,9 @@ pub fn occlusion_panel(
         )
         .map_err(|e| ExportError::Draw(e.to_string()))?;
     }
-    if let (Some(((x, y), _)), Some(to)) = (result.peaks.get(stage), result.stage_to_image.get(stage)) {
+    if let (Some(((x, y), _)), Some(to)) =
+        (result.peaks.get(stage), result.stage_to_image.get(stage))
+    {
         let r = f64::from(img.width().max(img.height())) / 80.0 + 2.0;
         annotate::draw_marker(&mut img, to.apply(*x as f64, *y as f64), r, [0, 255, 128]);
     }

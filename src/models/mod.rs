@@ -248,10 +248,12 @@ impl Model {
     }
 
     fn resumable(&self) -> Result<&dyn Resumable, ModelError> {
-        self.net.resumable().ok_or_else(|| ModelError::NotResumable {
-            id: self.id.clone(),
-            name: self.info.architecture.name.to_string(),
-        })
+        self.net
+            .resumable()
+            .ok_or_else(|| ModelError::NotResumable {
+                id: self.id.clone(),
+                name: self.info.architecture.name.to_string(),
+            })
     }
 
     /// [`Model::run`], also keeping what the later stages read, for [`Model::resume_from`].
@@ -262,8 +264,8 @@ impl Model {
         options: &RunOptions,
     ) -> Result<(RunOutput, StageContext), ModelError> {
         let net = self.resumable()?;
-        let (mut out, context) = rayon::scope(|_| net.run_keeping_context(input, options))
-            .map_err(self.run_error())?;
+        let (mut out, context) =
+            rayon::scope(|_| net.run_keeping_context(input, options)).map_err(self.run_error())?;
         if self.info.background == Background::First {
             for stage in &mut out.stages {
                 let maps = std::mem::replace(&mut stage.heatmaps, Maps::zeros(0, 0, 0));
@@ -320,8 +322,8 @@ impl Model {
         input: &Tensor,
         options: &RunOptions,
     ) -> Result<Option<Vec<Tensor>>, ModelError> {
-        let out = rayon::scope(|_| self.net.heatmaps_batch(input, options))
-            .map_err(self.run_error())?;
+        let out =
+            rayon::scope(|_| self.net.heatmaps_batch(input, options)).map_err(self.run_error())?;
         let Some(stages) = out else { return Ok(None) };
         if self.info.background != Background::First {
             return Ok(Some(stages));

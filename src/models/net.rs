@@ -339,3 +339,69 @@ pub fn per_axis_fields(
         })
         .collect()
 }
+
+/// Checks shared by the networks' own tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod resume_checks {
+    use super::*;
+
+    /// Resuming `net` from every stage on that stage's own maps reproduces the later stages
+    /// exactly, and erasing channel 0 of stage 1 changes them. Returns the largest
+    /// reproduction error (printed).
+    pub fn reproduces_and_reacts(net: &dyn PoseNet, input: &Tensor) -> f32 {
+        let r = net.resumable().expect("the network can resume");
+        let (run, context) = r
+            .run_keeping_context(input, &RunOptions::default())
+            .unwrap();
+        let n = run.stages.len();
+        let mut worst = 0.0f32;
+        for t in 0..n {
+            let edit = StageEdit {
+                stage: t,
+                heatmaps: &run.stages[t].heatmaps,
+                center: None,
+            };
+            let later = r.resume_from(&context, &edit).unwrap();
+            assert_eq!(later.len(), n - t - 1);
+            for (a, b) in later.iter().zip(&run.stages[t + 1..]) {
+                assert_eq!(a.key, b.key);
+                for (x, y) in a.heatmaps.as_slice().iter().zip(b.heatmaps.as_slice()) {
+                    worst = worst.max((x - y).abs());
+                }
+            }
+        }
+        println!("resume on unedited maps: max-abs {worst:.3e}");
+        assert!(worst <= 1e-6, "{worst}");
+        let mut erased = run.stages[0].heatmaps.clone();
+        crate::pose::edit::erase(&mut erased, 0).unwrap();
+        let edit = StageEdit {
+            stage: 0,
+            heatmaps: &erased,
+            center: None,
+        };
+        let later = r.resume_from(&context, &edit).unwrap();
+        let changed = later
+            .iter()
+            .zip(&run.stages[1..])
+            .flat_map(|(a, b)| {
+                a.heatmaps
+                    .as_slice()
+                    .iter()
+                    .zip(b.heatmaps.as_slice())
+                    .map(|(x, y)| (x - y).abs())
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0f32, f32::max);
+        println!("erasing channel 0 of stage 1 changes the later stages by {changed:.3e}");
+        assert!(changed > 0.0);
+        // A stage that does not exist is an error, not a panic.
+        let edit = StageEdit {
+            stage: n,
+            heatmaps: &erased,
+            center: None,
+        };
+        assert!(r.resume_from(&context, &edit).is_err());
+        worst
+    }
+}

@@ -10,7 +10,9 @@ use super::{Affine2, JointSet, Maps};
 /// Why an edit or a joint name cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EditError {
-    #[error("unknown joint '{given}': give a joint name ({names}) or a channel index 0..{channels}")]
+    #[error(
+        "unknown joint '{given}': give a joint name ({names}) or a channel index 0..{channels}"
+    )]
     UnknownJoint {
         given: String,
         names: String,
@@ -70,7 +72,12 @@ pub fn erase(maps: &mut Maps, k: usize) -> Result<(), EditError> {
 
 /// Zeroes channel `k` inside the disc of `radius` cells around `(x, y)` (map cells): an erasing
 /// brush stroke.
-pub fn erase_disc(maps: &mut Maps, k: usize, (x, y): (f64, f64), radius: f64) -> Result<(), EditError> {
+pub fn erase_disc(
+    maps: &mut Maps,
+    k: usize,
+    (x, y): (f64, f64),
+    radius: f64,
+) -> Result<(), EditError> {
     let w = maps.width();
     let c = channel_mut(maps, k)?;
     for (i, v) in c.iter_mut().enumerate() {

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod associative;
 pub mod decode;
 pub mod edit;
+pub mod jitter;
 pub mod joint_map;
 pub mod maps;
 pub mod metrics;

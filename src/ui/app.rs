@@ -713,7 +713,10 @@ impl PosescopeApp {
             path: ins.frame.path.clone(),
             output_stem: ins.frame.output_stem.clone(),
         };
-        Some((Pipeline::new(model.clone(), self.pipeline_config(model)), frame))
+        Some((
+            Pipeline::new(model.clone(), self.pipeline_config(model)),
+            frame,
+        ))
     }
 
     /// The frame as RGBA for the GPU, converted once per inspection.

@@ -124,7 +124,13 @@ impl ExperimentsState {
         self.starting.is_some() || self.resuming.is_some() || self.occlusion_job.is_some()
     }
 
-    fn start_session(&mut self, pipeline: Pipeline, frame: Frame, serial: u64, ctx: &egui::Context) {
+    fn start_session(
+        &mut self,
+        pipeline: Pipeline,
+        frame: Frame,
+        serial: u64,
+        ctx: &egui::Context,
+    ) {
         let (tx, rx) = mpsc::channel();
         let ctx = ctx.clone();
         std::thread::spawn(move || {
@@ -168,7 +174,9 @@ impl ExperimentsState {
 
     /// Applies the tool at image point `at`.
     pub fn stroke(&mut self, at: (f64, f64)) {
-        let Some(session) = self.session.clone() else { return };
+        let Some(session) = self.session.clone() else {
+            return;
+        };
         if self.tool == Tool::Center {
             if session.pipeline().model().moves_center() {
                 self.center = Some(at);
@@ -184,13 +192,22 @@ impl ExperimentsState {
             .and_then(|s| edit::channel_max(&s.heatmaps, joint))
             .unwrap_or(1.0)
             .max(1.0);
-        let result = edit::image_to_map(&session.original.stage_to_image(stage), at).and_then(|cell| {
-            let Some(m) = self.maps_mut() else { return Ok(()) };
-            match tool {
-                Tool::Erase => edit::erase_disc(m, joint, cell, brush),
-                _ => edit::paint_peak(m, joint, cell, crate::experiments::intervene::PAINT_SIGMA, peak),
-            }
-        });
+        let result =
+            edit::image_to_map(&session.original.stage_to_image(stage), at).and_then(|cell| {
+                let Some(m) = self.maps_mut() else {
+                    return Ok(());
+                };
+                match tool {
+                    Tool::Erase => edit::erase_disc(m, joint, cell, brush),
+                    _ => edit::paint_peak(
+                        m,
+                        joint,
+                        cell,
+                        crate::experiments::intervene::PAINT_SIGMA,
+                        peak,
+                    ),
+                }
+            });
         match result {
             Ok(()) => self.dirty = true,
             Err(e) => self.error = Some(e.to_string()),
@@ -231,13 +248,25 @@ impl ExperimentsState {
             }
         }
         if self.dirty && self.resuming.is_none() {
-            if let (Some(session), Some(maps)) = (self.session.clone(), self.edited_maps.clone().or_else(|| {
-                self.session.as_ref()?.original.stages.get(self.stage).map(|s| s.heatmaps.clone())
-            })) {
+            if let (Some(session), Some(maps)) = (
+                self.session.clone(),
+                self.edited_maps.clone().or_else(|| {
+                    self.session
+                        .as_ref()?
+                        .original
+                        .stages
+                        .get(self.stage)
+                        .map(|s| s.heatmaps.clone())
+                }),
+            ) {
                 let (stage, center, ctx) = (self.stage, self.center, ctx.clone());
                 let (tx, rx) = mpsc::channel();
                 std::thread::spawn(move || {
-                    let _ = tx.send(session.resume(stage, maps, center).map_err(|e| e.to_string()));
+                    let _ = tx.send(
+                        session
+                            .resume(stage, maps, center)
+                            .map_err(|e| e.to_string()),
+                    );
                     ctx.request_repaint();
                 });
                 self.resuming = Some(rx);
@@ -264,7 +293,9 @@ impl ExperimentsState {
 
     /// Starts the occlusion run on the session's frame in the background.
     pub fn start_occlusion(&mut self, ctx: &egui::Context) {
-        let Some(session) = self.session.clone() else { return };
+        let Some(session) = self.session.clone() else {
+            return;
+        };
         let params = OcclusionParams {
             joint: self.joint,
             patch: self.patch.max(1),
@@ -342,7 +373,11 @@ fn contents(ui: &mut egui::Ui, st: &mut ExperimentsState) {
         ui.colored_label(egui::Color32::LIGHT_RED, e);
     }
     let Some(session) = st.session.clone() else {
-        ui.label(if st.starting.is_some() { "running the network…" } else { "no frame yet" });
+        ui.label(if st.starting.is_some() {
+            "running the network…"
+        } else {
+            "no frame yet"
+        });
         return;
     };
     let ins = &session.original;
@@ -359,7 +394,11 @@ fn contents(ui: &mut egui::Ui, st: &mut ExperimentsState) {
             });
         if st.mode == Mode::Intervene {
             let before = st.stage;
-            ui.add(egui::Slider::new(&mut st.stage, 0..=stages.saturating_sub(1)).custom_formatter(|v, _| format!("{}", v + 1.0)).text("edit at stage"));
+            ui.add(
+                egui::Slider::new(&mut st.stage, 0..=stages.saturating_sub(1))
+                    .custom_formatter(|v, _| format!("{}", v + 1.0))
+                    .text("edit at stage"),
+            );
             if st.stage != before {
                 st.reset_edit();
             }
@@ -374,7 +413,8 @@ fn contents(ui: &mut egui::Ui, st: &mut ExperimentsState) {
 fn texture(ui: &egui::Ui, name: &str, img: &image::RgbImage) -> egui::TextureHandle {
     let size = [img.width() as usize, img.height() as usize];
     let color = egui::ColorImage::from_rgb(size, img.as_raw());
-    ui.ctx().load_texture(name, color, egui::TextureOptions::LINEAR)
+    ui.ctx()
+        .load_texture(name, color, egui::TextureOptions::LINEAR)
 }
 
 /// The panels' textures for the current serial, drawn by `draw` when it changed.
@@ -399,7 +439,10 @@ fn textures(
 }
 
 fn panel_size(img: &image::RgbImage, width: f32) -> egui::Vec2 {
-    egui::vec2(width, width * img.height() as f32 / img.width().max(1) as f32)
+    egui::vec2(
+        width,
+        width * img.height() as f32 / img.width().max(1) as f32,
+    )
 }
 
 fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session) {
@@ -423,7 +466,11 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
         }
     });
     let mut shown = view;
-    ui.add(egui::Slider::new(&mut shown, 0..=last).custom_formatter(|v, _| format!("{}", v + 1.0)).text("compare at stage"));
+    ui.add(
+        egui::Slider::new(&mut shown, 0..=last)
+            .custom_formatter(|v, _| format!("{}", v + 1.0))
+            .text("compare at stage"),
+    );
     if shown != view {
         st.view_stage = shown;
         st.serial += 1;
@@ -437,7 +484,10 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
         s.heatmaps = m.clone();
     }
     let moves = movements(ins, after, shown);
-    let key = st.serial.wrapping_mul(131).wrapping_add((joint * 7 + stage) as u64);
+    let key = st
+        .serial
+        .wrapping_mul(131)
+        .wrapping_add((joint * 7 + stage) as u64);
     let pics = textures(ui, st, key, || {
         [
             pictures::joint_view(&editing, stage, joint),
@@ -449,7 +499,10 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
         .collect()
     });
     let (w, h) = (ins.image.width(), ins.image.height());
-    let size = panel_size(&ins.image, (ui.available_width() / 3.0 - 8.0).clamp(120.0, 420.0));
+    let size = panel_size(
+        &ins.image,
+        (ui.available_width() / 3.0 - 8.0).clamp(120.0, 420.0),
+    );
     ui.horizontal(|ui| {
         let titles = [
             format!("stage {} edited (brush here)", stage + 1),
@@ -459,7 +512,11 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
         for (i, (tex, title)) in pics.iter().zip(titles).enumerate() {
             ui.vertical(|ui| {
                 ui.label(title);
-                let sense = if i == 0 { egui::Sense::click_and_drag() } else { egui::Sense::hover() };
+                let sense = if i == 0 {
+                    egui::Sense::click_and_drag()
+                } else {
+                    egui::Sense::hover()
+                };
                 let r = ui.add(egui::Image::new(tex).fit_to_exact_size(size).sense(sense));
                 let to_screen = |p: (f64, f64)| {
                     r.rect.min
@@ -470,12 +527,22 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
                 };
                 if i == 0 {
                     st.edit_rect = Some(r.rect);
-                    if let Some(pos) = r.interact_pointer_pos().filter(|_| r.clicked() || r.dragged()) {
+                    if let Some(pos) = r
+                        .interact_pointer_pos()
+                        .filter(|_| r.clicked() || r.dragged())
+                    {
                         let v = (pos - r.rect.min) / r.rect.size();
-                        st.stroke((f64::from(v.x) * f64::from(w) - 0.5, f64::from(v.y) * f64::from(h) - 0.5));
+                        st.stroke((
+                            f64::from(v.x) * f64::from(w) - 0.5,
+                            f64::from(v.y) * f64::from(h) - 0.5,
+                        ));
                     }
                     if let Some(c) = st.center.or(ins.center) {
-                        ui.painter().circle_stroke(to_screen(c), 5.0, egui::Stroke::new(2.0, egui::Color32::WHITE));
+                        ui.painter().circle_stroke(
+                            to_screen(c),
+                            5.0,
+                            egui::Stroke::new(2.0, egui::Color32::WHITE),
+                        );
                     }
                 }
                 if i == 2 {
@@ -491,7 +558,13 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
     let moved: Vec<String> = moves
         .iter()
         .filter(|m| m.distance() >= 1.0)
-        .map(|m| format!("{} {:.0} px", ins.joints.joints.get(m.joint).copied().unwrap_or(""), m.distance()))
+        .map(|m| {
+            format!(
+                "{} {:.0} px",
+                ins.joints.joints.get(m.joint).copied().unwrap_or(""),
+                m.distance()
+            )
+        })
         .collect();
     ui.label(if st.resuming.is_some() {
         "re-running the later stages…".to_string()
@@ -505,12 +578,27 @@ fn intervene_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
 fn occlusion_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session) {
     let ins = &session.original;
     ui.horizontal(|ui| {
-        ui.add(egui::DragValue::new(&mut st.patch).range(1..=512).prefix("patch "));
-        ui.add(egui::DragValue::new(&mut st.stride).range(1..=512).prefix("stride "));
+        ui.add(
+            egui::DragValue::new(&mut st.patch)
+                .range(1..=512)
+                .prefix("patch "),
+        );
+        ui.add(
+            egui::DragValue::new(&mut st.stride)
+                .range(1..=512)
+                .prefix("stride "),
+        );
         ui.label("(network-input pixels)");
         if let Some(job) = &st.occlusion_job {
-            let (d, t) = (job.done.load(Ordering::Relaxed), job.total.load(Ordering::Relaxed).max(1));
-            ui.add(egui::ProgressBar::new(d as f32 / t as f32).text(format!("{d}/{t} positions")).desired_width(200.0));
+            let (d, t) = (
+                job.done.load(Ordering::Relaxed),
+                job.total.load(Ordering::Relaxed).max(1),
+            );
+            ui.add(
+                egui::ProgressBar::new(d as f32 / t as f32)
+                    .text(format!("{d}/{t} positions"))
+                    .desired_width(200.0),
+            );
             if ui.button("Cancel").clicked() {
                 job.cancel.store(true, Ordering::Relaxed);
             }
@@ -519,26 +607,39 @@ fn occlusion_ui(ui: &mut egui::Ui, st: &mut ExperimentsState, session: &Session)
         }
     });
     let Some(result) = st.occlusion.clone() else {
-        ui.label("the drop of the joint's belief at its unoccluded peak, per patch position and stage");
+        ui.label(
+            "the drop of the joint's belief at its unoccluded peak, per patch position and stage",
+        );
         return;
     };
     let last = result.drops.len().saturating_sub(1);
     let mut shown = st.view_stage.min(last);
-    ui.add(egui::Slider::new(&mut shown, 0..=last).custom_formatter(|v, _| format!("{}", v + 1.0)).text("stage"));
+    ui.add(
+        egui::Slider::new(&mut shown, 0..=last)
+            .custom_formatter(|v, _| format!("{}", v + 1.0))
+            .text("stage"),
+    );
     if shown != st.view_stage.min(last) {
         st.view_stage = shown;
         st.serial += 1;
     }
-    let key = st.serial.wrapping_mul(131).wrapping_add(1_000_000 + shown as u64);
+    let key = st
+        .serial
+        .wrapping_mul(131)
+        .wrapping_add(1_000_000 + shown as u64);
     let pics = textures(ui, st, key, || {
-        pictures::occlusion_panel(&ins.image, &result, shown).into_iter().collect()
+        pictures::occlusion_panel(&ins.image, &result, shown)
+            .into_iter()
+            .collect()
     });
     let size = panel_size(&ins.image, ui.available_width().clamp(120.0, 520.0));
     for tex in &pics {
         ui.add(egui::Image::new(tex).fit_to_exact_size(size));
     }
     let (cols, rows) = result.grid;
-    let drop = result.drops.get(shown).map_or(0.0, |d| d.as_slice().iter().copied().fold(f32::MIN, f32::max));
+    let drop = result.drops.get(shown).map_or(0.0, |d| {
+        d.as_slice().iter().copied().fold(f32::MIN, f32::max)
+    });
     ui.label(format!(
         "{cols}×{rows} positions in {:.2} s; stage {}: peak {:.3}, largest drop {drop:.3}",
         result.elapsed.as_secs_f64(),

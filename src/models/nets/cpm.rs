@@ -856,7 +856,14 @@ impl Cpm {
 
     /// The centre map for `options` on an input of `(h, w)`, `n` copies.
     fn center_for(&self, (h, w): (usize, usize), n: usize, center: (f64, f64)) -> CResult<Tensor> {
-        let map = center_map_tensor(w, h, center.0, center.1, self.config.center_sigma, &self.device)?;
+        let map = center_map_tensor(
+            w,
+            h,
+            center.0,
+            center.1,
+            self.config.center_sigma,
+            &self.device,
+        )?;
         if n == 1 {
             Ok(map)
         } else {
@@ -888,13 +895,14 @@ impl Resumable for Cpm {
         Ok((run, context))
     }
 
-    fn resume_from(&self, context: &StageContext, edit: &StageEdit<'_>) -> CResult<Vec<StageOutput>> {
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
         let features = context.feature(0)?;
         let pool_center = match edit.center {
-            Some(c) => pool(
-                &self.center_for(context.input_hw, 1, c)?,
-                self.center_pool,
-            )?,
+            Some(c) => pool(&self.center_for(context.input_hw, 1, c)?, self.center_pool)?,
             None => context.feature(1)?.clone(),
         };
         let mut prev = edited_input(context, edit, features.device())?;

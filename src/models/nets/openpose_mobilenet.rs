@@ -413,7 +413,11 @@ impl Resumable for OpenPoseMobileNet {
         Ok((RunOutput::stages(stages, times), context))
     }
 
-    fn resume_from(&self, context: &StageContext, edit: &StageEdit<'_>) -> CResult<Vec<StageOutput>> {
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
         let features = context.feature(0)?;
         let heatmaps = edited_input(context, edit, features.device())?;
         let pafs = context
@@ -469,7 +473,11 @@ impl PoseNet for OpenPoseMobileNet {
         Some(self)
     }
 
-    fn heatmaps_batch(&self, input: &Tensor, _options: &RunOptions) -> CResult<Option<Vec<Tensor>>> {
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
         Ok(Some(
             self.forward(input)?
                 .stages

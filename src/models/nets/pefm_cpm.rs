@@ -35,8 +35,8 @@ use crate::models::blocks::mobile::{
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, stage_label, to_maps, PoseNet, Resumable, RunOptions,
-    RunOutput, StageContext, StageEdit, StageOutput,
+    edited_input, numbered_stages, stage_label, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -441,7 +441,11 @@ impl PoseNet for PefmCpm {
         Some(self)
     }
 
-    fn heatmaps_batch(&self, input: &Tensor, _options: &RunOptions) -> CResult<Option<Vec<Tensor>>> {
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
         Ok(Some(self.forward(input)?.stages))
     }
 }
@@ -464,7 +468,11 @@ impl Resumable for PefmCpm {
         Ok((run, context))
     }
 
-    fn resume_from(&self, context: &StageContext, edit: &StageEdit<'_>) -> CResult<Vec<StageOutput>> {
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
         let backbone = context.feature(0)?;
         let mut prev = edited_input(context, edit, backbone.device())?;
         let mut out = Vec::new();

@@ -363,7 +363,11 @@ impl PoseNet for PefmHourglass {
         Some(self)
     }
 
-    fn heatmaps_batch(&self, input: &Tensor, _options: &RunOptions) -> CResult<Option<Vec<Tensor>>> {
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
         Ok(Some(self.forward(input)?.outputs))
     }
 
@@ -388,13 +392,16 @@ impl Resumable for PefmHourglass {
     ) -> CResult<(RunOutput, StageContext)> {
         let mut times = Vec::with_capacity(self.levels.len() + 2);
         let (out, skips) = self.forward_keeping_skips(input, Some(&mut times))?;
-        let context =
-            StageContext::new(skips, &out.outputs, crate::models::net::input_hw(input)?);
+        let context = StageContext::new(skips, &out.outputs, crate::models::net::input_hw(input)?);
         let run = RunOutput::stages(numbered_stages(&out.outputs, output_label)?, times);
         Ok((run, context))
     }
 
-    fn resume_from(&self, context: &StageContext, edit: &StageEdit<'_>) -> CResult<Vec<StageOutput>> {
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
         let skips = &context.features;
         let mut prev = edited_input(context, edit, context.feature(0)?.device())?;
         let mut out = Vec::new();
