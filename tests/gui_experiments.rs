@@ -116,7 +116,7 @@ fn intervene_erase_and_brush_rerun_the_later_stages() {
             .edited
             .as_ref()
             .is_some_and(|e| !std::sync::Arc::ptr_eq(e, &before))
-            && a.experiments.busy().then_some(()).is_none()
+            && !a.experiments.busy()
     });
     let painted = h.state().experiments.edited.clone().unwrap();
     let m = &painted.stages[1].heatmaps;
@@ -179,13 +179,13 @@ fn occlusion_runs_in_the_background_and_shows_the_drop_per_stage() {
     assert_eq!(r.grid, (12, 12));
     assert_eq!(r.drops.len(), 6);
     // The head top's belief drops most when the head is covered (upper middle of the image).
-    let (x, y) = (r.drops[5]
+    let best = r.drops[5]
         .as_slice()
         .iter()
         .enumerate()
-        .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }))
-    .0
-    .div_rem();
+        .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+        .0;
+    let (x, y) = (best % 12, best / 12);
     let (ix, iy) = r.cell_to_image.apply(x as f64, y as f64);
     println!(
         "stage 6: largest drop at image ({ix:.0}, {iy:.0}); run {:.2?}",
@@ -199,15 +199,4 @@ fn occlusion_runs_in_the_background_and_shows_the_drop_per_stage() {
         .unwrap()
         .save(docs().join("experiments_occlusion.png"))
         .unwrap();
-}
-
-trait DivRem {
-    fn div_rem(self) -> (usize, usize);
-}
-
-impl DivRem for usize {
-    /// Grid cell `(x, y)` of a 12-column index.
-    fn div_rem(self) -> (usize, usize) {
-        (self % 12, self / 12)
-    }
 }
