@@ -13,6 +13,7 @@ pub mod cli;
 pub mod colormap;
 pub mod device;
 pub mod eval;
+pub mod experiments;
 pub mod export;
 #[cfg(feature = "fetch")]
 pub mod fetch;

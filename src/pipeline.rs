@@ -241,6 +241,11 @@ impl WholeInput {
     pub fn prepared(&self) -> &Prepared {
         &self.prepared
     }
+
+    /// Single-person models with a centre map: the person's centre in input pixels.
+    pub fn center_input(&self) -> Option<(f64, f64)> {
+        self.center_input
+    }
 }
 
 /// One run of the network on one prepared input.

@@ -54,9 +54,16 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     let mut run = LiveRun::start(pipeline, Box::new(source), options)?;
     let mut input_size = None;
     let mut first_error = None;
+    let mut jitter = crate::pose::jitter::JitterMeter::new();
     for result in run.by_ref() {
         match result {
-            Ok(r) => input_size = Some(r.inspection.input_size),
+            Ok(r) => {
+                input_size = Some(r.inspection.input_size);
+                jitter.push(
+                    r.inspection.frame.index,
+                    crate::experiments::stability::stage_positions(&r.inspection),
+                );
+            }
             Err(e) => {
                 tracing::warn!("{e}");
                 first_error.get_or_insert(e);
@@ -86,6 +93,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         workers,
         cpu_ms_per_frame,
         stats: &stats,
+        jitter: &jitter,
     };
     if args.json {
         println!("{}", report.json());
@@ -138,6 +146,8 @@ struct Report<'a> {
     workers: usize,
     cpu_ms_per_frame: Option<f64>,
     stats: &'a LiveStats,
+    /// Per-stage jitter of the joints' peaks over the processed frames.
+    jitter: &'a crate::pose::jitter::JitterMeter,
 }
 
 impl Report<'_> {
@@ -163,6 +173,8 @@ impl Report<'_> {
             "wall_s": s.wall_s,
             "cpu_ms_per_frame": self.cpu_ms_per_frame,
             "stages": s.stages,
+            "jitter_px_per_stage": self.jitter.per_stage(),
+            "jitter_triples": self.jitter.triples(),
         })
     }
 
@@ -198,6 +210,21 @@ impl Report<'_> {
         for stage in &s.stages {
             println!("  {:<12} median {:.1} ms", stage.name, stage.median_ms);
         }
+        let jitter: Vec<String> = self
+            .jitter
+            .per_stage()
+            .iter()
+            .enumerate()
+            .map(|(t, j)| match j {
+                Some(v) => format!("stage {} {v:.2}", t + 1),
+                None => format!("stage {} -", t + 1),
+            })
+            .collect();
+        println!(
+            "jitter (px, each joint's peak vs the line through its neighbours, {} frame triples): {}",
+            self.jitter.triples(),
+            jitter.join(", ")
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_live;
 mod eval;
+mod experiments;
 mod fetch;
 mod infer;
 mod models;
@@ -108,6 +109,12 @@ pub enum Command {
     /// Measure a model's accuracy on an annotated dataset (PCK, PCKh or COCO OKS AP, per
     /// stage) and write a JSON report and a PNG chart.
     Eval(EvalArgs),
+    /// Edit a stage's belief maps (erase a joint, paint a peak, move CPM's centre) and re-run
+    /// the later stages on the edit; writes both runs (JSON, one maps file) and a picture.
+    Intervene(InterveneArgs),
+    /// Slide a grey patch over the image and record, per stage, how much a joint's belief at
+    /// its peak drops; writes the drop maps (safetensors) and a picture.
+    Occlusion(OcclusionArgs),
     /// List the cameras with their formats, sizes and frame rates.
     Cameras,
     /// Merge the `--write-coco` files of the parts of a `infer --shard K/N` run into the
@@ -438,6 +445,58 @@ pub struct BenchArgs {
     pub workers: Option<u16>,
 }
 
+#[derive(Debug, Args)]
+pub struct InterveneArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An image file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The edited stage, 1-based (stages after it are re-run on the edit).
+    #[arg(long)]
+    pub stage: usize,
+    /// Erase this joint's map at the stage: a joint name or its 0-based channel index.
+    #[arg(long, value_name = "J")]
+    pub erase_joint: Option<String>,
+    /// Paint a peak into this joint's map (name or channel index) at `--at`.
+    #[arg(long, value_name = "J", requires = "at")]
+    pub paint_joint: Option<String>,
+    /// Where to paint, `X,Y` in image pixels.
+    #[arg(long, value_parser = parse_point, requires = "paint_joint")]
+    pub at: Option<(f64, f64)>,
+    /// CPM: move the centre map to `X,Y` (image pixels) for the later stages.
+    #[arg(long, value_parser = parse_point, value_name = "X,Y")]
+    pub move_center: Option<(f64, f64)>,
+    /// Output folder (created; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct OcclusionArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An image file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The joint: a name or its 0-based channel index.
+    #[arg(long, value_name = "J")]
+    pub joint: String,
+    /// Side of the grey patch, network-input pixels.
+    #[arg(long, default_value_t = 16)]
+    pub patch: u32,
+    /// Distance between patch centres, network-input pixels (the grid is
+    /// ceil(W/S) x ceil(H/S)).
+    #[arg(long, default_value_t = 8)]
+    pub stride: u32,
+    /// Occluded images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Output folder (created; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// Parses `WxH`.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
@@ -463,6 +522,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Fetch(a)) => fetch::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Intervene(a)) => experiments::intervene(&a),
+        Some(Command::Occlusion(a)) => experiments::occlusion(&a),
         Some(Command::Cameras) => models::cameras(),
         Some(Command::MergeCoco(a)) => infer::merge_coco(&a),
         Some(Command::Gui(a)) => gui(a),

@@ -453,6 +453,34 @@ fn solve(k: f64, c: f64, lo: f64, hi: f64) -> Option<(f64, f64)> {
     Some((u0.min(u1), u0.max(u1)))
 }
 
+/// Draws an arrow from `a` to `b` (image pixels) of `width` pixels in `color`, with a dot at
+/// its start: a joint's movement between two runs.
+pub fn draw_arrow(img: &mut RgbImage, a: (f64, f64), b: (f64, f64), width: f64, color: [u8; 3]) {
+    let mut canvas = Canvas::new(img);
+    let half = (width / 2.0).max(0.5);
+    canvas.joint(a, half * 1.8, color);
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len = dx.hypot(dy);
+    if !len.is_finite() || len < 0.5 {
+        return;
+    }
+    canvas.capsule(a, b, half, color, 1.0);
+    let head = (width * 3.0).min(len * 0.6);
+    let (ux, uy) = (dx / len, dy / len);
+    for side in [-1.0, 1.0] {
+        let c = (
+            b.0 - head * (ux * 0.87 - side * uy * 0.5),
+            b.1 - head * (uy * 0.87 + side * ux * 0.5),
+        );
+        canvas.capsule(b, c, half, color, 1.0);
+    }
+}
+
+/// Draws a marker disc of `radius` pixels in `color` at `c` (image pixels).
+pub fn draw_marker(img: &mut RgbImage, c: (f64, f64), radius: f64, color: [u8; 3]) {
+    Canvas::new(img).joint(c, radius, color);
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -70,38 +70,46 @@ pub fn metadata(ins: &Inspection) -> HashMap<String, String> {
     md
 }
 
-/// Serialises every stage's maps to safetensors bytes.
-pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
-    let mut named: Vec<(String, &Maps, Vec<u8>)> = Vec::new();
+/// Every stage's maps (and features) of `ins` under their maps-file names, each prefixed by
+/// `prefix` (empty for the per-frame file; `original.` / `edited.` for an intervention).
+pub fn named_maps<'a>(ins: &'a Inspection, prefix: &str) -> Vec<(String, &'a Maps)> {
+    let mut named: Vec<(String, &Maps)> = Vec::new();
     for s in &ins.stages {
         let key = &s.key;
-        named.push((
-            format!("{key}.heatmaps"),
-            &s.heatmaps,
-            le_bytes(&s.heatmaps),
-        ));
+        named.push((format!("{prefix}{key}.heatmaps"), &s.heatmaps));
         if let Some(p) = &s.pafs {
-            named.push((format!("{key}.pafs"), p, le_bytes(p)));
+            named.push((format!("{prefix}{key}.pafs"), p));
         }
         if let Some(t) = &s.tags {
-            named.push((format!("{key}.tags"), t, le_bytes(t)));
+            named.push((format!("{prefix}{key}.tags"), t));
         }
     }
     for f in &ins.features {
-        named.push((
-            format!("features.{}", f.key),
-            &f.energy,
-            le_bytes(&f.energy),
-        ));
+        named.push((format!("{prefix}features.{}", f.key), &f.energy));
     }
+    named
+}
+
+/// Serialises every stage's maps to safetensors bytes.
+pub fn to_bytes(ins: &Inspection) -> Result<Vec<u8>, ExportError> {
+    named_to_bytes(&named_maps(ins, ""), metadata(ins))
+}
+
+/// Serialises named `[K, H, W]` maps (float32) with `metadata` to safetensors bytes.
+pub fn named_to_bytes(
+    named: &[(String, &Maps)],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, ExportError> {
+    let bytes: Vec<Vec<u8>> = named.iter().map(|(_, m)| le_bytes(m)).collect();
     let views = named
         .iter()
-        .map(|(name, m, bytes)| {
+        .zip(&bytes)
+        .map(|((name, m), bytes)| {
             TensorView::new(Dtype::F32, m.shape().to_vec(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| ExportError::Encode(format!("maps tensor '{name}': {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::tensor::serialize(views, Some(metadata(ins)))
+    safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| ExportError::Encode(format!("maps file: {e}")))
 }

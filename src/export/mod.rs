@@ -5,6 +5,7 @@ pub mod annotate;
 pub mod atomic;
 #[cfg(feature = "gui")]
 pub mod batch;
+pub mod experiments;
 pub mod formats;
 pub mod json;
 pub mod maps;

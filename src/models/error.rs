@@ -35,6 +35,12 @@ pub enum ModelError {
     },
     #[error(transparent)]
     Weights(#[from] Box<WeightsError>),
+    #[error(
+        "model '{id}' ({name}) cannot re-run its stages from edited maps: its stages do not \
+         read the previous stage's maps, or the network does not describe how (intervention \
+         works on CPM, the mobile CPM and hourglass, OpenPose MobileNet-thin)"
+    )]
+    NotResumable { id: String, name: String },
     #[error("running model '{id}': {source}")]
     Run {
         id: String,

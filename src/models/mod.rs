@@ -31,7 +31,10 @@ pub use info::{
     Architecture, Background, Decoding, Loaded, Loader, ModelInfo, WeightsLocation,
     TOPDOWN_BOX_PADDING,
 };
-pub use net::{to_maps, Memory, PoseNet, RunOptions, RunOutput, StageOutput};
+pub use net::{
+    to_maps, Memory, PoseNet, Resumable, RunOptions, RunOutput, StageContext, StageEdit,
+    StageOutput,
+};
 pub use nets::{
     cpm, higher_hrnet, hrnet, mmpose_cpm, mmpose_hourglass, openpose_mobilenet, pefm_cpm,
     pefm_hourglass, simple_baseline, stacked_hourglass, unipose, unipose_lstm,
@@ -226,6 +229,119 @@ impl Model {
         Ok(out)
     }
 
+    fn run_error(&self) -> impl Fn(candle_core::Error) -> ModelError + '_ {
+        |source| ModelError::Run {
+            id: self.id.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Whether the network can re-run its later stages on edited maps (see
+    /// [`Model::resume_from`]).
+    pub fn can_resume(&self) -> bool {
+        self.net.resumable().is_some()
+    }
+
+    /// Whether an intervention may move the network's centre map (CPM).
+    pub fn moves_center(&self) -> bool {
+        self.net.resumable().is_some_and(|r| r.moves_center())
+    }
+
+    fn resumable(&self) -> Result<&dyn Resumable, ModelError> {
+        self.net
+            .resumable()
+            .ok_or_else(|| ModelError::NotResumable {
+                id: self.id.clone(),
+                name: self.info.architecture.name.to_string(),
+            })
+    }
+
+    /// [`Model::run`], also keeping what the later stages read, for [`Model::resume_from`].
+    /// An error naming the model for networks that cannot resume.
+    pub fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        options: &RunOptions,
+    ) -> Result<(RunOutput, StageContext), ModelError> {
+        let net = self.resumable()?;
+        let (mut out, context) =
+            rayon::scope(|_| net.run_keeping_context(input, options)).map_err(self.run_error())?;
+        if self.info.background == Background::First {
+            for stage in &mut out.stages {
+                let maps = std::mem::replace(&mut stage.heatmaps, Maps::zeros(0, 0, 0));
+                stage.heatmaps = background_last(maps).map_err(self.run_error())?;
+            }
+        }
+        Ok((out, context))
+    }
+
+    /// Re-runs the stages after `stage` (0-based) on `heatmaps`, that stage's maps after an
+    /// edit (joints first, then any background channel, as [`Model::run`] returns them),
+    /// with the centre moved to `center` (network-input pixels; networks with a centre map
+    /// only). Returns stages `stage + 1 …` as [`Model::run`] does.
+    pub fn resume_from(
+        &self,
+        context: &StageContext,
+        stage: usize,
+        heatmaps: &Maps,
+        center: Option<(f64, f64)>,
+    ) -> Result<Vec<StageOutput>, ModelError> {
+        let net = self.resumable()?;
+        if center.is_some() && !net.moves_center() {
+            return Err(self.run_error()(candle_core::Error::Msg(
+                "the network has no centre map to move".into(),
+            )));
+        }
+        let first = self.info.background == Background::First;
+        let own = if first {
+            background_first(heatmaps.clone()).map_err(self.run_error())?
+        } else {
+            heatmaps.clone()
+        };
+        let edit = StageEdit {
+            stage,
+            heatmaps: &own,
+            center,
+        };
+        let mut out =
+            rayon::scope(|_| net.resume_from(context, &edit)).map_err(self.run_error())?;
+        if first {
+            for s in &mut out {
+                let maps = std::mem::replace(&mut s.heatmaps, Maps::zeros(0, 0, 0));
+                s.heatmaps = background_last(maps).map_err(self.run_error())?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stage's heatmaps for a batch of inputs `[N, 3, H, W]`, `[N, K, h, w]` each on the
+    /// device, joints first (as [`Model::run`] orders them); `Ok(None)` for networks that run
+    /// one image at a time.
+    pub fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        options: &RunOptions,
+    ) -> Result<Option<Vec<Tensor>>, ModelError> {
+        let out =
+            rayon::scope(|_| self.net.heatmaps_batch(input, options)).map_err(self.run_error())?;
+        let Some(stages) = out else { return Ok(None) };
+        if self.info.background != Background::First {
+            return Ok(Some(stages));
+        }
+        stages
+            .into_iter()
+            .map(|t| {
+                let k = t.dim(1)?;
+                if k < 2 {
+                    return Ok(t);
+                }
+                Tensor::cat(&[t.narrow(1, 1, k - 1)?, t.narrow(1, 0, 1)?], 1)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map(Some)
+            .map_err(self.run_error())
+    }
+
     /// Whether the network takes a person-centre map (CPM, UniPose-LSTM).
     pub fn takes_center(&self) -> bool {
         self.net.takes_center()
@@ -296,6 +412,17 @@ fn checkpoint_store(bytes: &[u8], label: &str, device: &Device) -> Result<Tensor
         }
         None => store,
     })
+}
+
+/// Moves a trailing background channel to the front (the inverse of [`background_last`]).
+fn background_first(maps: Maps) -> candle_core::Result<Maps> {
+    if maps.channels() < 2 {
+        return Ok(maps);
+    }
+    let (k, h, w) = (maps.channels(), maps.height(), maps.width());
+    let mut data = maps.into_vec();
+    data.rotate_right(h * w);
+    Maps::new(data, k, h, w).map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
 /// Moves a leading background channel to the end (joints first, as [`StageOutput`] says).

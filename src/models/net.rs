@@ -131,6 +131,137 @@ pub trait PoseNet: std::fmt::Debug + Send + Sync {
     /// A copy (for a second pipeline on the same weights); a temporal network's copy
     /// continues from the same state and evolves independently afterwards.
     fn clone_box(&self) -> Box<dyn PoseNet>;
+
+    /// The network's stages can be re-run from an edited stage (see [`Resumable`]): `None`
+    /// for networks whose stages do not read the previous stage's maps.
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        None
+    }
+
+    /// Every stage's heatmaps for a batch `[N, 3, H, W]` (all items with the same
+    /// `options`), `[N, K, h, w]` each on the device in the network's own channel order;
+    /// `Ok(None)` where the network runs one image at a time only.
+    fn heatmaps_batch(
+        &self,
+        _input: &Tensor,
+        _options: &RunOptions,
+    ) -> candle_core::Result<Option<Vec<Tensor>>> {
+        Ok(None)
+    }
+}
+
+/// What a multi-stage network's later stages read besides the previous stage's maps, kept
+/// from one run ([`Resumable::run_keeping_context`]) so that they can be re-run on edited maps.
+#[derive(Clone, Debug)]
+pub struct StageContext {
+    /// The shared inputs of the later stages on the device, in an order the network defines
+    /// (the backbone features, an hourglass's skip features, CPM's features and pooled
+    /// centre map).
+    pub features: Vec<Tensor>,
+    /// Per stage, what the next stage reads from it besides its heatmaps (OpenPose: the
+    /// PAFs, `[1, 2L, h, w]`); empty for heatmap-only networks.
+    pub companions: Vec<Tensor>,
+    /// Networks with a centre map: the centre of the run, network-input pixels.
+    pub center: Option<(f64, f64)>,
+    /// The network input `(height, width)`.
+    pub input_hw: (usize, usize),
+    /// Each stage's heatmap tensor shape `[1, K, h, w]` (network channel order).
+    pub shapes: Vec<Vec<usize>>,
+}
+
+impl StageContext {
+    /// A context of `features` with each stage's heatmap shape taken from `stages`.
+    pub fn new(features: Vec<Tensor>, stages: &[Tensor], input_hw: (usize, usize)) -> Self {
+        Self {
+            features,
+            companions: Vec::new(),
+            center: None,
+            input_hw,
+            shapes: stages.iter().map(|t| t.dims().to_vec()).collect(),
+        }
+    }
+
+    /// Shared feature `i`, or an error naming what is missing.
+    pub fn feature(&self, i: usize) -> candle_core::Result<&Tensor> {
+        self.features
+            .get(i)
+            .ok_or_else(|| candle_core::Error::Msg(format!("stage context has no feature {i}")))
+    }
+}
+
+/// An edit of one stage's maps to re-run the later stages on.
+#[derive(Clone, Copy, Debug)]
+pub struct StageEdit<'a> {
+    /// The edited stage, 0-based.
+    pub stage: usize,
+    /// Its heatmaps after the edit, in the network's own channel order (what the next stage
+    /// reads), the stage's own grid.
+    pub heatmaps: &'a Maps,
+    /// Networks with a centre map (CPM): the centre moved to these network-input pixels for
+    /// the later stages; `None` keeps the run's centre.
+    pub center: Option<(f64, f64)>,
+}
+
+/// A multi-stage network whose stages read the previous stage's maps: it can run keeping what
+/// the later stages read, and re-run stages `t + 1 … T` on edited stage-`t` maps (CPM's claim
+/// that later stages use the earlier beliefs as spatial context, made testable).
+/// Re-running on the unedited maps reproduces the run's later stages.
+pub trait Resumable: Send + Sync {
+    /// [`PoseNet::run`], also keeping the later stages' inputs.
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        options: &RunOptions,
+    ) -> candle_core::Result<(RunOutput, StageContext)>;
+
+    /// Stages `edit.stage + 1 …` re-run on the edit, as [`PoseNet::run`] labels and keys them
+    /// (empty when the edited stage is the last).
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> candle_core::Result<Vec<StageOutput>>;
+
+    /// Whether an edit may move the centre map (CPM).
+    fn moves_center(&self) -> bool {
+        false
+    }
+}
+
+/// CPU maps `[K, H, W]` as a `[1, K, H, W]` tensor on `device`.
+pub fn from_maps(maps: &Maps, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+    Tensor::from_slice(
+        maps.as_slice(),
+        (1, maps.channels(), maps.height(), maps.width()),
+        device,
+    )
+}
+
+/// The edited stage's maps as the next stage's input on `device`: the stage must exist and
+/// the maps must have the shape the run gave that stage, so a wrong-sized edit is an error,
+/// not a crash.
+pub fn edited_input(
+    context: &StageContext,
+    edit: &StageEdit<'_>,
+    device: &candle_core::Device,
+) -> candle_core::Result<Tensor> {
+    let Some(shape) = context.shapes.get(edit.stage) else {
+        candle_core::bail!(
+            "stage {} does not exist: the network has {}",
+            edit.stage + 1,
+            context.shapes.len()
+        );
+    };
+    let t = from_maps(edit.heatmaps, device)?;
+    if t.dims() != shape.as_slice() {
+        candle_core::bail!(
+            "the edited stage {} maps are {:?}, the stage gives {:?}",
+            edit.stage + 1,
+            t.dims(),
+            shape
+        );
+    }
+    Ok(t)
 }
 
 impl Clone for Box<dyn PoseNet> {
@@ -207,4 +338,70 @@ pub fn per_axis_fields(
             )
         })
         .collect()
+}
+
+/// Checks shared by the networks' own tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod resume_checks {
+    use super::*;
+
+    /// Resuming `net` from every stage on that stage's own maps reproduces the later stages
+    /// exactly, and erasing channel 0 of stage 1 changes them. Returns the largest
+    /// reproduction error (printed).
+    pub fn reproduces_and_reacts(net: &dyn PoseNet, input: &Tensor) -> f32 {
+        let r = net.resumable().expect("the network can resume");
+        let (run, context) = r
+            .run_keeping_context(input, &RunOptions::default())
+            .unwrap();
+        let n = run.stages.len();
+        let mut worst = 0.0f32;
+        for t in 0..n {
+            let edit = StageEdit {
+                stage: t,
+                heatmaps: &run.stages[t].heatmaps,
+                center: None,
+            };
+            let later = r.resume_from(&context, &edit).unwrap();
+            assert_eq!(later.len(), n - t - 1);
+            for (a, b) in later.iter().zip(&run.stages[t + 1..]) {
+                assert_eq!(a.key, b.key);
+                for (x, y) in a.heatmaps.as_slice().iter().zip(b.heatmaps.as_slice()) {
+                    worst = worst.max((x - y).abs());
+                }
+            }
+        }
+        println!("resume on unedited maps: max-abs {worst:.3e}");
+        assert!(worst <= 1e-6, "{worst}");
+        let mut erased = run.stages[0].heatmaps.clone();
+        crate::pose::edit::erase(&mut erased, 0).unwrap();
+        let edit = StageEdit {
+            stage: 0,
+            heatmaps: &erased,
+            center: None,
+        };
+        let later = r.resume_from(&context, &edit).unwrap();
+        let changed = later
+            .iter()
+            .zip(&run.stages[1..])
+            .flat_map(|(a, b)| {
+                a.heatmaps
+                    .as_slice()
+                    .iter()
+                    .zip(b.heatmaps.as_slice())
+                    .map(|(x, y)| (x - y).abs())
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0f32, f32::max);
+        println!("erasing channel 0 of stage 1 changes the later stages by {changed:.3e}");
+        assert!(changed > 0.0);
+        // A stage that does not exist is an error, not a panic.
+        let edit = StageEdit {
+            stage: n,
+            heatmaps: &erased,
+            center: None,
+        };
+        assert!(r.resume_from(&context, &edit).is_err());
+        worst
+    }
 }

@@ -5,6 +5,8 @@ pub mod affine;
 pub mod aggregate;
 pub mod associative;
 pub mod decode;
+pub mod edit;
+pub mod jitter;
 pub mod joint_map;
 pub mod maps;
 pub mod metrics;

@@ -119,6 +119,8 @@ pub struct PosescopeApp {
     adopt_model_defaults: bool,
     /// The Evaluation window and its background job.
     pub eval: super::eval_panel::EvalState,
+    /// The Experiments window (intervention, occlusion) and its background runs.
+    pub experiments: super::experiments_panel::ExperimentsState,
     /// The weights download offered for a model whose weights are absent.
     pub download: super::download::DownloadState,
     /// The Camera menu's device list.
@@ -180,6 +182,7 @@ impl PosescopeApp {
             input_path: None,
             adopt_model_defaults,
             eval: Default::default(),
+            experiments: Default::default(),
             download: Default::default(),
             camera_menu: Default::default(),
             live: false,
@@ -699,6 +702,23 @@ impl PosescopeApp {
         self.image_screen_rect
     }
 
+    /// The shown frame and a pipeline with the current settings, for the Experiments window.
+    fn experiment_input(&self) -> Option<(Pipeline, crate::source::Frame)> {
+        let model = self.model()?;
+        let ins = self.inspection.as_ref()?;
+        let frame = crate::source::Frame {
+            index: ins.frame.index,
+            timestamp: ins.frame.timestamp,
+            image: (*ins.image).clone(),
+            path: ins.frame.path.clone(),
+            output_stem: ins.frame.output_stem.clone(),
+        };
+        Some((
+            Pipeline::new(model.clone(), self.pipeline_config(model)),
+            frame,
+        ))
+    }
+
     /// The frame as RGBA for the GPU, converted once per inspection.
     pub(super) fn frame_rgba(&mut self) -> Option<(u64, Arc<image::RgbaImage>)> {
         let ins = self.inspection.as_ref()?;
@@ -730,6 +750,17 @@ impl eframe::App for PosescopeApp {
             &mut self.eval,
             &self.settings.model,
             &self.settings.device,
+        );
+        let input = if self.experiments.needs_input(self.inspection_serial) {
+            self.experiment_input()
+        } else {
+            None
+        };
+        super::experiments_panel::window(
+            ui.ctx(),
+            &mut self.experiments,
+            self.inspection_serial,
+            input,
         );
         super::panels::dropped_files(self, ui.ctx());
         if self.busy() {

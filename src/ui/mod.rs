@@ -7,6 +7,7 @@ pub mod batch;
 pub mod camera;
 pub mod download;
 pub mod eval_panel;
+pub mod experiments_panel;
 mod export;
 mod help;
 mod keys;

@@ -104,6 +104,16 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             {
                 app.eval.open = !app.eval.open;
             }
+            if ui
+                .button("Experiments…")
+                .on_hover_text(
+                    "Edit a stage's belief maps and re-run the later stages; occlusion \
+                     sensitivity per stage",
+                )
+                .clicked()
+            {
+                app.experiments.open = !app.experiments.open;
+            }
             ui.separator();
             if ui.button("Help").on_hover_text("Shortcuts (F1)").clicked() {
                 app.settings.show_help = !app.settings.show_help;

@@ -44,7 +44,8 @@ use crate::kernels::winograd::{self, WinogradCache};
 use crate::models::blocks::ops::pad_hw;
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
-    input_hw, numbered_stages, square_fields, stage_label, PoseNet, RunOptions, RunOutput,
+    edited_input, input_hw, numbered_stages, square_fields, stage_label, to_maps, PoseNet,
+    Resumable, RunOptions, RunOutput, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::{ReceptiveField, RfLayer};
 use crate::models::{Background, ModelInfo, StepClock, StepTime};
@@ -808,23 +809,12 @@ impl Cpm {
 
         let mut stages = Vec::with_capacity(self.stages.len() + 1);
         stages.push(stage1);
-        for (i, st) in self.stages.iter().enumerate() {
-            let (x, _) = st.pre.forward(&features, None)?;
+        for i in 0..self.stages.len() {
             let prev = match stages.last() {
                 Some(p) => p.clone(),
                 None => candle_core::bail!("CPM: no previous stage"),
             };
-            let parts: Vec<&Tensor> = st
-                .concat
-                .iter()
-                .map(|p| match p {
-                    Part::Features => &x,
-                    Part::Beliefs => &prev,
-                    Part::Center => &pool_center,
-                })
-                .collect();
-            let cat = Tensor::cat(&parts, 1)?;
-            let (y, _) = st.head.forward(&cat, None)?;
+            let y = self.later_stage(i, &features, &prev, &pool_center)?;
             stages.push(y);
             clock.lap(format!("stage{}", i + 2))?;
         }
@@ -834,6 +824,103 @@ impl Cpm {
             pool3_stage1,
             pool3_stage2: features,
         })
+    }
+}
+
+impl Cpm {
+    /// Stage `i + 2` on the image `features`, the previous stage's beliefs `prev` and the
+    /// pooled centre map.
+    fn later_stage(
+        &self,
+        i: usize,
+        features: &Tensor,
+        prev: &Tensor,
+        pool_center: &Tensor,
+    ) -> CResult<Tensor> {
+        let Some(st) = self.stages.get(i) else {
+            candle_core::bail!("CPM: no stage {}", i + 2)
+        };
+        let (x, _) = st.pre.forward(features, None)?;
+        let parts: Vec<&Tensor> = st
+            .concat
+            .iter()
+            .map(|p| match p {
+                Part::Features => &x,
+                Part::Beliefs => prev,
+                Part::Center => pool_center,
+            })
+            .collect();
+        let cat = Tensor::cat(&parts, 1)?;
+        Ok(st.head.forward(&cat, None)?.0)
+    }
+
+    /// The centre map for `options` on an input of `(h, w)`, `n` copies.
+    fn center_for(&self, (h, w): (usize, usize), n: usize, center: (f64, f64)) -> CResult<Tensor> {
+        let map = center_map_tensor(
+            w,
+            h,
+            center.0,
+            center.1,
+            self.config.center_sigma,
+            &self.device,
+        )?;
+        if n == 1 {
+            Ok(map)
+        } else {
+            map.repeat((n, 1, 1, 1))
+        }
+    }
+}
+
+/// Every stage ≥ 2 reads the image features, the previous stage's beliefs and the pooled
+/// centre map: the context is the features (`features[0]`), the pooled centre map
+/// (`features[1]`) and the centre; an edit may move the centre for the later stages.
+impl Resumable for Cpm {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let (h, w) = input_hw(input)?;
+        let c = options.center_or_middle((w, h));
+        let center = self.center_for((h, w), 1, c)?;
+        let (out, times) = self.forward_profiled(input, &center)?;
+        let mut context = StageContext::new(
+            vec![out.pool3_stage2.clone(), out.pool_center.clone()],
+            &out.stages,
+            (h, w),
+        );
+        context.center = Some(c);
+        let run = RunOutput::stages(numbered_stages(&out.stages, stage_label)?, times);
+        Ok((run, context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let features = context.feature(0)?;
+        let pool_center = match edit.center {
+            Some(c) => pool(&self.center_for(context.input_hw, 1, c)?, self.center_pool)?,
+            None => context.feature(1)?.clone(),
+        };
+        let mut prev = edited_input(context, edit, features.device())?;
+        let mut out = Vec::new();
+        // Stage t (0-based) is stage 1 or `self.stages[t - 1]`.
+        for t in edit.stage + 1..=self.stages.len() {
+            prev = self.later_stage(t - 1, features, &prev, &pool_center)?;
+            out.push(StageOutput::heatmaps(
+                stage_label(t),
+                format!("stage{}", t + 1),
+                to_maps(&prev)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn moves_center(&self) -> bool {
+        true
     }
 }
 
@@ -908,6 +995,16 @@ impl PoseNet for Cpm {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(&self, input: &Tensor, options: &RunOptions) -> CResult<Option<Vec<Tensor>>> {
+        let (n, _, h, w) = input.dims4()?;
+        let center = self.center_for((h, w), n, options.center_or_middle((w, h)))?;
+        Ok(Some(self.forward(input, &center)?.stages))
     }
 }
 

@@ -35,7 +35,8 @@ use crate::models::checkpoint_shapes;
 use crate::models::features::{self, CellField, FeatureMap};
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
-    input_hw, numbered_stages, square_fields, stage_label, PoseNet, RunOptions, RunOutput,
+    edited_input, input_hw, numbered_stages, square_fields, stage_label, to_maps, PoseNet,
+    Resumable, RunOptions, RunOutput, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::{ReceptiveField, RfLayer};
 use crate::models::{ModelInfo, StepClock, StepTime};
@@ -364,14 +365,8 @@ impl MmposeCpm {
         let mut middle_conv = Vec::with_capacity(n);
         let mut cpm_stages = Vec::with_capacity(n);
         let mut prev = stage1;
-        for (i, st) in self.later.iter().enumerate() {
-            let mc = st.middle_conv.forward(&middle)?;
-            // MMPose: `cat([out_feats[-1], middle_conv(middle_map)], 1)`, heatmaps first.
-            let mut h = Tensor::cat(&[&prev, &mc], 1)?;
-            for conv in &st.blocks {
-                h = conv.forward(&h)?;
-            }
-            let heatmaps = st.out1.forward(&st.out0.forward(&h)?)?;
+        for i in 0..self.later.len() {
+            let (heatmaps, mc, h) = self.later_stage(i, &prev, &middle)?;
             stages.push(std::mem::replace(&mut prev, heatmaps));
             middle_conv.push(mc);
             cpm_stages.push(h);
@@ -385,6 +380,63 @@ impl MmposeCpm {
             middle_conv,
             cpm_stages,
         })
+    }
+}
+
+impl MmposeCpm {
+    /// Stage `i + 2` on the previous heatmaps and the shared `middle` features: its
+    /// heatmaps, its `middle_conv` output and its last block's features.
+    fn later_stage(
+        &self,
+        i: usize,
+        prev: &Tensor,
+        middle: &Tensor,
+    ) -> CResult<(Tensor, Tensor, Tensor)> {
+        let Some(st) = self.later.get(i) else {
+            candle_core::bail!("MMPose CPM: no stage {}", i + 2)
+        };
+        let mc = st.middle_conv.forward(middle)?;
+        // MMPose: `cat([out_feats[-1], middle_conv(middle_map)], 1)`, heatmaps first.
+        let mut h = Tensor::cat(&[prev, &mc], 1)?;
+        for conv in &st.blocks {
+            h = conv.forward(&h)?;
+        }
+        let heatmaps = st.out1.forward(&st.out0.forward(&h)?)?;
+        Ok((heatmaps, mc, h))
+    }
+}
+
+/// Every stage ≥ 2 reads the previous heatmaps and the shared `middle` features: the context
+/// is `middle` (`features[0]`).
+impl Resumable for MmposeCpm {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let (out, steps) = self.forward_profiled(input)?;
+        let context = StageContext::new(vec![out.middle.clone()], &out.stages, input_hw(input)?);
+        Ok((self.run_output(input, out, steps)?, context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let middle = context.feature(0)?;
+        let mut prev = edited_input(context, edit, middle.device())?;
+        let mut out = Vec::new();
+        // Stage t (0-based) is stage 1 or `self.later[t - 1]`.
+        for t in edit.stage + 1..=self.later.len() {
+            prev = self.later_stage(t - 1, &prev, middle)?.0;
+            out.push(StageOutput::heatmaps(
+                stage_label(t),
+                format!("stage{}", t + 1),
+                to_maps(&prev)?,
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -441,8 +493,41 @@ impl PoseNet for MmposeCpm {
     /// Every stage's heatmaps (`stage1` … `stage6`; the last is the prediction) and the
     /// shared `middle` features.
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
-        let size = input_hw(input)?;
         let (out, steps) = self.forward_profiled(input)?;
+        self.run_output(input, out, steps)
+    }
+
+    fn receptive_fields(&self, _input: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
+        square_fields(self.config.stages, |t| self.receptive_chain(t + 1))
+    }
+
+    fn clone_box(&self) -> Box<dyn PoseNet> {
+        Box::new(self.clone())
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
+        Ok(Some(self.forward(input)?.stages))
+    }
+}
+
+impl MmposeCpm {
+    /// Every stage's heatmaps (`stage1` … `stage6`) and the shared `middle` features of a
+    /// forward pass on `input`.
+    fn run_output(
+        &self,
+        input: &Tensor,
+        out: MmposeCpmOutputs,
+        steps: Vec<StepTime>,
+    ) -> CResult<RunOutput> {
+        let size = input_hw(input)?;
         let rf = ReceptiveField::of_chain(&self.config.middle_chain());
         let middle = FeatureMap::from_tensor(
             "middle",
@@ -455,14 +540,6 @@ impl PoseNet for MmposeCpm {
             features: vec![middle],
             steps,
         })
-    }
-
-    fn receptive_fields(&self, _input: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
-        square_fields(self.config.stages, |t| self.receptive_chain(t + 1))
-    }
-
-    fn clone_box(&self) -> Box<dyn PoseNet> {
-        Box::new(self.clone())
     }
 }
 
@@ -559,5 +636,15 @@ mod tests {
         assert_eq!(run.features.len(), 1);
         assert_eq!(run.features[0].key, "middle");
         assert_eq!(net.receptive_fields((22, 30)).len(), 3);
+        // Re-running the later stages from an edited stage.
+        let ramp = Tensor::arange(0f32, (3 * 30 * 22) as f32, &dev)
+            .unwrap()
+            .affine(1.0 / 200.0, -0.5)
+            .unwrap()
+            .sin()
+            .unwrap()
+            .reshape((1, 3, 30, 22))
+            .unwrap();
+        crate::models::net::resume_checks::reproduces_and_reacts(&net, &ramp);
     }
 }

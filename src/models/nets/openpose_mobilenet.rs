@@ -25,7 +25,8 @@ use crate::kernels::padding::same_padding;
 use crate::models::blocks::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    per_axis_fields, stage_label, to_maps, PoseNet, RunOptions, RunOutput, StageOutput,
+    edited_input, input_hw, per_axis_fields, stage_label, to_maps, PoseNet, Resumable, RunOptions,
+    RunOutput, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -97,10 +98,12 @@ pub struct StageMaps {
     pub pafs: Tensor,
 }
 
-/// Every stage's maps, stage 1 first.
+/// Every stage's maps, stage 1 first, and the trunk features every stage reads.
 #[derive(Clone, Debug)]
 pub struct Output {
     pub stages: Vec<StageMaps>,
+    /// The concatenated trunk taps, `[N, C, H/8, W/8]`.
+    pub features: Tensor,
 }
 
 /// A depthwise + pointwise pair with an optional ReLU.
@@ -348,23 +351,87 @@ impl OpenPoseMobileNet {
         clock.lap("backbone")?;
 
         let mut stages: Vec<StageMaps> = Vec::with_capacity(self.stages.len());
-        for (t, (l1, l2)) in self.stages.iter().enumerate() {
-            // The stage input, concat(previous L1, previous L2, features), is read in place
-            // by each branch's first (depthwise) convolution, never concatenated.
-            let input = match stages.last() {
-                None => vec![&features],
-                Some(prev) => vec![&prev.pafs, &prev.heatmaps, &features],
-            };
-            let branch = |b: &Branch| match b.first_depthwise() {
-                Some(d) => b.forward_after_depthwise(&d.forward_cat(&input)?),
-                None => b.forward(&Tensor::cat(&input, 1)?),
-            };
-            let pafs = branch(l1)?;
-            let heatmaps = branch(l2)?;
-            stages.push(StageMaps { heatmaps, pafs });
+        for t in 0..self.stages.len() {
+            let maps = self.stage(t, &features, stages.last())?;
+            stages.push(maps);
             clock.lap(format!("stage{}", t + 1))?;
         }
-        Ok(Output { stages })
+        Ok(Output { stages, features })
+    }
+
+    /// Stage `t` on the trunk `features` and the previous stage's maps (none for stage 1).
+    fn stage(&self, t: usize, features: &Tensor, prev: Option<&StageMaps>) -> CResult<StageMaps> {
+        let (l1, l2) = self
+            .stages
+            .get(t)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no stage {}", t + 1)))?;
+        // The stage input, concat(previous L1, previous L2, features), is read in place
+        // by each branch's first (depthwise) convolution, never concatenated.
+        let input = match prev {
+            None => vec![features],
+            Some(prev) => vec![&prev.pafs, &prev.heatmaps, features],
+        };
+        let branch = |b: &Branch| match b.first_depthwise() {
+            Some(d) => b.forward_after_depthwise(&d.forward_cat(&input)?),
+            None => b.forward(&Tensor::cat(&input, 1)?),
+        };
+        let pafs = branch(l1)?;
+        let heatmaps = branch(l2)?;
+        Ok(StageMaps { heatmaps, pafs })
+    }
+}
+
+fn stage_output(t: usize, s: &StageMaps) -> CResult<StageOutput> {
+    Ok(StageOutput {
+        label: stage_label(t),
+        key: format!("stage{}", t + 1),
+        heatmaps: to_maps(&s.heatmaps)?,
+        pafs: Some(to_maps(&s.pafs)?),
+        tags: None,
+    })
+}
+
+/// Every stage after the first reads the previous stage's PAFs and heatmaps and the trunk
+/// features: the context is the features (`features[0]`) and each stage's PAFs
+/// (`companions`); an edit changes the heatmaps only, the edited stage's PAFs are kept.
+impl Resumable for OpenPoseMobileNet {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let (out, times) = self.forward_profiled(input)?;
+        let heat: Vec<Tensor> = out.stages.iter().map(|s| s.heatmaps.clone()).collect();
+        let mut context = StageContext::new(vec![out.features.clone()], &heat, input_hw(input)?);
+        context.companions = out.stages.iter().map(|s| s.pafs.clone()).collect();
+        let stages = out
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(t, s)| stage_output(t, s))
+            .collect::<CResult<Vec<_>>>()?;
+        Ok((RunOutput::stages(stages, times), context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let features = context.feature(0)?;
+        let heatmaps = edited_input(context, edit, features.device())?;
+        let pafs = context
+            .companions
+            .get(edit.stage)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no PAFs of stage {}", edit.stage + 1)))?
+            .clone();
+        let mut prev = StageMaps { heatmaps, pafs };
+        let mut out = Vec::new();
+        for t in edit.stage + 1..self.stages.len() {
+            prev = self.stage(t, features, Some(&prev))?;
+            out.push(stage_output(t, &prev)?);
+        }
+        Ok(out)
     }
 }
 
@@ -397,17 +464,27 @@ impl PoseNet for OpenPoseMobileNet {
             .stages
             .iter()
             .enumerate()
-            .map(|(t, s)| {
-                Ok(StageOutput {
-                    label: stage_label(t),
-                    key: format!("stage{}", t + 1),
-                    heatmaps: to_maps(&s.heatmaps)?,
-                    pafs: Some(to_maps(&s.pafs)?),
-                    tags: None,
-                })
-            })
+            .map(|(t, s)| stage_output(t, s))
             .collect::<CResult<Vec<_>>>()?;
         Ok(RunOutput::stages(stages, times))
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
+        Ok(Some(
+            self.forward(input)?
+                .stages
+                .into_iter()
+                .map(|s| s.heatmaps)
+                .collect(),
+        ))
     }
 
     fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {

@@ -34,7 +34,10 @@ use crate::models::blocks::mobile::{
 };
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
-use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{
+    edited_input, numbered_stages, stage_label, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    StageContext, StageEdit, StageOutput,
+};
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
@@ -432,6 +435,56 @@ impl PoseNet for PefmCpm {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
+        Ok(Some(self.forward(input)?.stages))
+    }
+}
+
+/// Every stage reads the backbone concat and the previous stage's maps: the context is the
+/// backbone (`features[0]`).
+impl Resumable for PefmCpm {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let (out, times) = self.forward_profiled(input)?;
+        let context = StageContext::new(
+            vec![out.backbone.clone()],
+            &out.stages,
+            crate::models::net::input_hw(input)?,
+        );
+        let run = RunOutput::stages(numbered_stages(&out.stages, stage_label)?, times);
+        Ok((run, context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let backbone = context.feature(0)?;
+        let mut prev = edited_input(context, edit, backbone.device())?;
+        let mut out = Vec::new();
+        for (k, stage) in self.stages.iter().enumerate().skip(edit.stage + 1) {
+            prev = stage.forward_on(backbone, Some(&prev))?;
+            out.push(StageOutput::heatmaps(
+                stage_label(k),
+                format!("stage{}", k + 1),
+                to_maps(&prev)?,
+            ));
+        }
+        Ok(out)
     }
 }
 

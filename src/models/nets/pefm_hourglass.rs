@@ -33,7 +33,10 @@ use crate::models::blocks::mobile::{
 };
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
-use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{
+    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    StageContext, StageEdit, StageOutput,
+};
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
@@ -210,6 +213,16 @@ impl PefmHourglass {
     }
 
     fn forward_steps(&self, x: &Tensor, times: Option<&mut Vec<StepTime>>) -> CResult<Output> {
+        Ok(self.forward_keeping_skips(x, times)?.0)
+    }
+
+    /// The outputs and the skip features (finest first: `Conv2d_2`, `front_4`, …) the back
+    /// path adds to.
+    fn forward_keeping_skips(
+        &self,
+        x: &Tensor,
+        times: Option<&mut Vec<StepTime>>,
+    ) -> CResult<(Output, Vec<Tensor>)> {
         let mut clock = StepClock::new(&self.device, times);
 
         let h = self.stem.forward(x)?;
@@ -226,20 +239,29 @@ impl PefmHourglass {
         clock.lap("front")?;
 
         let mut outputs = Vec::with_capacity(self.levels.len());
-        for (k, level) in self.levels.iter().enumerate() {
-            let skip = skips
-                .len()
-                .checked_sub(k + 1)
-                .and_then(|i| skips.get(i))
-                .ok_or_else(|| candle_core::Error::Msg(format!("no skip feature for level {k}")))?;
-            let (_, _, sh, sw) = skip.dims4()?;
-            let up = resize_bilinear_legacy(&level.back.forward(&prev)?, sh, sw)?;
-            let out = (up + level.jump.forward(skip)?)?;
+        for k in 0..self.levels.len() {
+            let out = self.level(k, &prev, &skips)?;
             outputs.push(out.clone());
             prev = out;
             clock.lap(format!("level_{k}"))?;
         }
-        Ok(Output { outputs })
+        Ok((Output { outputs }, skips))
+    }
+
+    /// Back-path level `k` on the previous output `prev`: `hourglass_out_k`.
+    fn level(&self, k: usize, prev: &Tensor, skips: &[Tensor]) -> CResult<Tensor> {
+        let level = self
+            .levels
+            .get(k)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no level {k}")))?;
+        let skip = skips
+            .len()
+            .checked_sub(k + 1)
+            .and_then(|i| skips.get(i))
+            .ok_or_else(|| candle_core::Error::Msg(format!("no skip feature for level {k}")))?;
+        let (_, _, sh, sw) = skip.dims4()?;
+        let up = resize_bilinear_legacy(&level.back.forward(prev)?, sh, sw)?;
+        up + level.jump.forward(skip)?
     }
 
     /// The longest chain of spatial layers (convs, depthwise convs, pools, resizes) from the
@@ -324,13 +346,29 @@ fn load_tflite(
     Ok(Box::new(net))
 }
 
+fn output_label(t: usize) -> String {
+    format!("hourglass_out_{t}")
+}
+
 impl PoseNet for PefmHourglass {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
         Ok(RunOutput::stages(
-            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}"))?,
+            numbered_stages(&out.outputs, output_label)?,
             times,
         ))
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
+        Ok(Some(self.forward(input)?.outputs))
     }
 
     fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
@@ -341,6 +379,41 @@ impl PoseNet for PefmHourglass {
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+}
+
+/// Each back-path level reads the previous level's output (its maps) and the skip feature of
+/// its scale: the context is the skip features, finest first.
+impl Resumable for PefmHourglass {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let mut times = Vec::with_capacity(self.levels.len() + 2);
+        let (out, skips) = self.forward_keeping_skips(input, Some(&mut times))?;
+        let context = StageContext::new(skips, &out.outputs, crate::models::net::input_hw(input)?);
+        let run = RunOutput::stages(numbered_stages(&out.outputs, output_label)?, times);
+        Ok((run, context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let skips = &context.features;
+        let mut prev = edited_input(context, edit, context.feature(0)?.device())?;
+        let mut out = Vec::new();
+        for k in edit.stage + 1..self.levels.len() {
+            prev = self.level(k, &prev, skips)?;
+            out.push(StageOutput::heatmaps(
+                output_label(k),
+                format!("stage{}", k + 1),
+                to_maps(&prev)?,
+            ));
+        }
+        Ok(out)
     }
 }
 

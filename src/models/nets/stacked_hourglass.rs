@@ -34,7 +34,10 @@ use candle_nn::VarBuilder;
 
 use crate::models::blocks::folded::{Affine, Conv};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{
+    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    StageContext, StageEdit, StageOutput,
+};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
 
@@ -239,6 +242,10 @@ pub struct StackedHourglassOutputs {
     pub stacks: Vec<Tensor>,
     /// The stem output (`inp_dim` ch at `H/4`), the input of `hgs.0`.
     pub pre: Tensor,
+    /// Each stack's input (the first is `pre`).
+    pub inputs: Vec<Tensor>,
+    /// Each stack's features (`features.i`), merged into the next stack's input.
+    pub features: Vec<Tensor>,
 }
 
 impl StackedHourglassOutputs {
@@ -352,17 +359,95 @@ impl StackedHourglass {
         clock.lap("pre")?;
         let mut x = pre.clone();
         let mut stacks = Vec::with_capacity(self.stacks.len());
+        let mut inputs = Vec::with_capacity(self.stacks.len());
+        let mut features = Vec::with_capacity(self.stacks.len());
         for (i, s) in self.stacks.iter().enumerate() {
             let hg = s.hourglass.forward(&x)?;
             let feature = s.feature.forward(&s.residual.forward(&hg)?)?;
             let preds = s.out.forward(&feature)?;
-            if let Some((merge_preds, merge_features)) = &s.merge {
-                x = ((x + merge_preds.forward(&preds)?)? + merge_features.forward(&feature)?)?;
-            }
+            inputs.push(x.clone());
+            x = self.merge(i, &x, &preds, &feature)?;
+            features.push(feature);
             stacks.push(preds);
             clock.lap(format!("stack{i}"))?;
         }
-        Ok(StackedHourglassOutputs { stacks, pre })
+        Ok(StackedHourglassOutputs {
+            stacks,
+            pre,
+            inputs,
+            features,
+        })
+    }
+
+    /// The input of stack `i + 1`: stack `i`'s input plus its merged predictions and
+    /// features (`x` unchanged after the last stack).
+    fn merge(&self, i: usize, x: &Tensor, preds: &Tensor, feature: &Tensor) -> CResult<Tensor> {
+        match self.stacks.get(i).and_then(|s| s.merge.as_ref()) {
+            Some((merge_preds, merge_features)) => {
+                (x + merge_preds.forward(preds)?)? + merge_features.forward(feature)?
+            }
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// Stack `i`'s predictions and features on its input `x`.
+    fn stack(&self, i: usize, x: &Tensor) -> CResult<(Tensor, Tensor)> {
+        let Some(s) = self.stacks.get(i) else {
+            candle_core::bail!("Stacked Hourglass: no stack {}", i + 1)
+        };
+        let hg = s.hourglass.forward(x)?;
+        let feature = s.feature.forward(&s.residual.forward(&hg)?)?;
+        Ok((s.out.forward(&feature)?, feature))
+    }
+}
+
+fn stack_label(t: usize) -> String {
+    format!("stack {}", t + 1)
+}
+
+/// Stack `t + 1` reads stack `t`'s input, its features and its predictions (merged by 1×1
+/// convolutions): the context is each stack's input (`features`) and features
+/// (`companions`); an edit replaces the predictions that are merged.
+impl Resumable for StackedHourglass {
+    fn run_keeping_context(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<(RunOutput, StageContext)> {
+        let (out, times) = self.forward_profiled(input)?;
+        let mut context = StageContext::new(
+            out.inputs,
+            &out.stacks,
+            crate::models::net::input_hw(input)?,
+        );
+        context.companions = out.features;
+        let run = RunOutput::stages(numbered_stages(&out.stacks, stack_label)?, times);
+        Ok((run, context))
+    }
+
+    fn resume_from(
+        &self,
+        context: &StageContext,
+        edit: &StageEdit<'_>,
+    ) -> CResult<Vec<StageOutput>> {
+        let t = edit.stage;
+        let x = context.feature(t)?;
+        let preds = edited_input(context, edit, x.device())?;
+        let Some(feature) = context.companions.get(t) else {
+            candle_core::bail!("Stacked Hourglass: no features of stack {}", t + 1)
+        };
+        let mut x = self.merge(t, x, &preds, feature)?;
+        let mut out = Vec::new();
+        for i in t + 1..self.stacks.len() {
+            let (preds, feature) = self.stack(i, &x)?;
+            x = self.merge(i, &x, &preds, &feature)?;
+            out.push(StageOutput::heatmaps(
+                stack_label(i),
+                format!("stage{}", i + 1),
+                to_maps(&preds)?,
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -402,13 +487,25 @@ impl PoseNet for StackedHourglass {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
         Ok(RunOutput::stages(
-            numbered_stages(&out.stacks, |t| format!("stack {}", t + 1))?,
+            numbered_stages(&out.stacks, stack_label)?,
             times,
         ))
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
         Box::new(self.clone())
+    }
+
+    fn resumable(&self) -> Option<&dyn Resumable> {
+        Some(self)
+    }
+
+    fn heatmaps_batch(
+        &self,
+        input: &Tensor,
+        _options: &RunOptions,
+    ) -> CResult<Option<Vec<Tensor>>> {
+        Ok(Some(self.forward(input)?.stacks))
     }
 }
 
@@ -453,5 +550,15 @@ mod tests {
         let bad = Tensor::zeros((1, 3, 32, 40), candle_core::DType::F32, &dev).unwrap();
         assert!(net.forward(&bad).is_err());
         assert_eq!(Config::mpii_8stack().input_multiple(), 64);
+        // Re-running the later stacks from an edited stack's predictions.
+        let ramp = Tensor::arange(0f32, (3 * 32 * 48) as f32, &dev)
+            .unwrap()
+            .affine(1.0 / 4608.0, -0.5)
+            .unwrap()
+            .sin()
+            .unwrap()
+            .reshape((1, 3, 32, 48))
+            .unwrap();
+        crate::models::net::resume_checks::reproduces_and_reacts(&net, &ramp);
     }
 }
