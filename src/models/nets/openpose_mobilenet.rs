@@ -25,7 +25,7 @@ use crate::kernels::padding::same_padding;
 use crate::models::blocks::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    per_axis_fields, stage_label, to_maps, PoseNet, RunOptions, RunOutput, StageOutput,
+    per_axis_fields, stage_label, PoseNet, RunOptions, RunOutput, RunTensors, StageTensors,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -398,16 +398,16 @@ impl PoseNet for OpenPoseMobileNet {
             .iter()
             .enumerate()
             .map(|(t, s)| {
-                Ok(StageOutput {
+                Ok(StageTensors {
                     label: stage_label(t),
                     key: format!("stage{}", t + 1),
-                    heatmaps: to_maps(&s.heatmaps)?,
-                    pafs: Some(to_maps(&s.pafs)?),
+                    heatmaps: s.heatmaps.clone(),
+                    pafs: Some(s.pafs.clone()),
                     tags: None,
                 })
             })
             .collect::<CResult<Vec<_>>>()?;
-        Ok(RunOutput::stages(stages, times))
+        RunTensors::stages(stages, times).fetch()
     }
 
     fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {

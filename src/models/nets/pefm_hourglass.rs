@@ -33,7 +33,7 @@ use crate::models::blocks::mobile::{
 };
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
-use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput, RunTensors};
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::{TensorStore, WeightsError};
@@ -327,10 +327,11 @@ fn load_tflite(
 impl PoseNet for PefmHourglass {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}"))?,
+        RunTensors::stages(
+            numbered_stages(&out.outputs, |t| format!("hourglass_out_{t}")),
             times,
-        ))
+        )
+        .fetch()
     }
 
     fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {

@@ -34,7 +34,7 @@ use candle_nn::VarBuilder;
 
 use crate::models::blocks::folded::{Affine, Conv};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{numbered_stages, PoseNet, RunOptions, RunOutput, RunTensors};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
 
@@ -401,10 +401,11 @@ impl PoseNet for StackedHourglass {
     /// them; the last is the prediction.
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stacks, |t| format!("stack {}", t + 1))?,
+        RunTensors::stages(
+            numbered_stages(&out.stacks, |t| format!("stack {}", t + 1)),
             times,
-        ))
+        )
+        .fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {
