@@ -35,6 +35,9 @@ cd "$repo"
 venv="${POSESCOPE_CUDA_VENV:-$repo/.cuda-venv}"
 profile="${POSESCOPE_CUDA_PROFILE:-release}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+# candle-kernels' build (cudaforge) compiles its .cu files on half the CPUs by default (one
+# on a 2-CPU machine); all of them halve its time.
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 python="${PYTHON:-python3}"
 
@@ -102,7 +105,7 @@ else
     gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stub" "$cuda_home/lib/stubs/libcuda_stub.c"
   fi
   nvcc_path="$cuda_home/bin/nvcc"
-  rpath="$cuda_home/lib"
+  rpath="$cu13/lib"  # the versioned libraries (libcublas.so.13 …) the binary asks for
 fi
 
 # 3. The build. cudarc reads the CUDA version from `nvcc --version` (PATH) and adds

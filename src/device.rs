@@ -195,6 +195,37 @@ mod tests {
     }
 
     #[test]
+    fn no_device_is_one_plain_line() {
+        let driver = |text: &str| DeviceError::NoDevice {
+            spec: DeviceSpec::Cuda(0),
+            source: candle_core::Error::Msg(format!("{text}\nstack backtrace: …")),
+        };
+        let e =
+            driver(r#"DriverError(CUDA_ERROR_NO_DEVICE, "no CUDA-capable device is detected")"#)
+                .to_string();
+        assert_eq!(
+            e,
+            r#"no usable cuda:0 device: no CUDA-capable GPU is present (DriverError(CUDA_ERROR_NO_DEVICE, "no CUDA-capable device is detected"))"#
+        );
+        let e = driver(
+            "DriverError(CUDA_ERROR_STUB_LIBRARY, \"<Failure when calling cuGetErrorString()>\")",
+        )
+        .to_string();
+        assert!(e.contains("is a stub (no NVIDIA driver installed)"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn copies_count_uploads() {
+        let before = Copies::now();
+        let t = upload(vec![0f32; 6], (2, 3), &Device::Cpu).unwrap();
+        assert_eq!(t.dims(), [2, 3]);
+        let d = Copies::now().since(before);
+        // Other tests may copy at the same time: at least this one.
+        assert!(d.uploads >= 1 && d.bytes >= 24, "{d:?}");
+    }
+
+    #[test]
     fn missing_backend_is_a_clear_error() {
         if !cfg!(feature = "cuda") {
             let e = DeviceSpec::Cuda(0).open().unwrap_err().to_string();
