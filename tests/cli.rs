@@ -323,7 +323,9 @@ fn missing_device_backend_is_a_clear_error() {
     let img = dir.path().join("a.png");
     image::RgbImage::new(32, 32).save(&img).unwrap();
     let infer = run_infer(&img, &dir.path().join("o"), &["--device", "cuda"]);
-    let bench = posescope(&["bench", "--device", "cuda", "--size", "64x64", "--runs", "1"]);
+    let bench = posescope(&[
+        "bench", "--device", "cuda", "--size", "64x64", "--runs", "1",
+    ]);
     for o in [infer, bench] {
         let e = stderr(&o);
         assert!(!o.status.success(), "{e}");
