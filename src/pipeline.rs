@@ -5,8 +5,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use candle_core::Tensor;
-
 use crate::inspection::{FrameInfo, Inspection, PersonCrop, Timings};
 use crate::models::{
     Decoding, Memory, Model, ModelError, RunOptions, DEFAULT_MODEL, TOPDOWN_BOX_PADDING,
@@ -291,7 +289,7 @@ impl Pipeline {
         memory: Memory,
         name: &str,
     ) -> Result<Run, PipelineError> {
-        let input = Tensor::from_vec(
+        let input = crate::device::upload(
             prepared.data.clone(),
             (1, 3, prepared.height as usize, prepared.width as usize),
             self.model.device(),

@@ -310,15 +310,31 @@ fn existing_outputs_are_not_overwritten_without_the_flag() {
 
 #[test]
 fn missing_device_backend_is_a_clear_error() {
-    if cfg!(feature = "cuda") {
-        return;
-    }
+    // A CUDA build without a usable GPU says so; a build without CUDA says how to rebuild.
+    let want = if cfg!(feature = "cuda") {
+        if posescope::device::DeviceSpec::Cuda(0).open().is_ok() {
+            return; // a GPU is here: nothing to refuse
+        }
+        "no usable cuda:0 device"
+    } else {
+        "--features cuda"
+    };
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("a.png");
     image::RgbImage::new(32, 32).save(&img).unwrap();
-    let o = run_infer(&img, &dir.path().join("o"), &["--device", "cuda"]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("--features cuda"), "{}", stderr(&o));
+    let infer = run_infer(&img, &dir.path().join("o"), &["--device", "cuda"]);
+    let bench = posescope(&[
+        "bench", "--device", "cuda", "--size", "64x64", "--runs", "1",
+    ]);
+    for o in [infer, bench] {
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{e}");
+        assert!(e.contains(want), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+        let errors: Vec<&str> = e.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{e}");
+        assert!(errors[0].contains(want), "{e}");
+    }
 }
 
 #[test]

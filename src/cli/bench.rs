@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use candle_core::Tensor;
 
 use super::BenchArgs;
 use crate::preprocess;
@@ -29,7 +28,7 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let prepared = preprocess::prepare(&img, &cfg)?;
     let (w, h) = (prepared.width as usize, prepared.height as usize);
     let model = pipeline.model();
-    let input = Tensor::from_vec(prepared.data, (1, 3, h, w), model.device())?;
+    let input = crate::device::upload(prepared.data.clone(), (1, 3, h, w), model.device())?;
     // Warm-up; the first run also counts the network's FLOPs.
     let (first, flop) =
         crate::kernels::flops::count(|| model.run(&input, &crate::models::RunOptions::default()));
@@ -39,7 +38,11 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut cpu_times = Vec::with_capacity(args.runs);
     let mut steps: Vec<Vec<f64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let copies0 = crate::device::Copies::now();
     for _ in 0..args.runs.max(1) {
+        // Each run is a frame: its input is uploaded (outside the timing, as the pipeline
+        // prepares and uploads while the previous frame runs) and its maps read back.
+        let input = crate::device::upload(prepared.data.clone(), (1, 3, h, w), model.device())?;
         let (t0, c0) = (Instant::now(), super::bench_live::process_cpu_ms());
         let st = model
             .run(&input, &crate::models::RunOptions::default())?
@@ -56,6 +59,10 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             acc.push(s.time.as_secs_f64() * 1e3);
         }
     }
+    let copies = super::bench_live::CopiesPerFrame::of(
+        crate::device::Copies::now().since(copies0),
+        args.runs.max(1) as u64,
+    );
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -91,6 +98,7 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
             "max_ms": max,
             "gflop": gflop,
             "gflops_per_s": gflops_per_s,
+            "copies_per_frame": copies,
             "steps": step_medians
                 .iter()
                 .map(|(name, ms)| serde_json::json!({"name": name, "median_ms": ms}))
@@ -111,6 +119,10 @@ pub(super) fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     println!(
         "work: {gflop:.2} GFLOP (convolutions and matrix products) = {gflops_per_s:.1} GFLOP/s at the median"
+    );
+    println!(
+        "host<->device copies per frame: {:.2} uploads, {:.2} downloads, {:.0} bytes",
+        copies.uploads, copies.downloads, copies.bytes
     );
     for (name, ms) in &step_medians {
         println!("  {name:<10} median {ms:.1} ms");

@@ -51,6 +51,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
     let box_size = pipeline.config().preprocess.size;
     let model_id = pipeline.model().id().to_string();
     let cpu0 = process_cpu_ms();
+    let copies0 = crate::device::Copies::now();
     let mut run = LiveRun::start(pipeline, Box::new(source), options)?;
     let mut input_size = None;
     let mut first_error = None;
@@ -71,6 +72,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         }
     }
     let stats = run.finish();
+    let copies = crate::device::Copies::now().since(copies0);
     // This process only (not ffmpeg): less disturbed than wall time on a shared machine.
     let cpu_ms_per_frame = match (cpu0, process_cpu_ms()) {
         (Some(a), Some(b)) if stats.processed > 0 => Some((b - a) / stats.processed as f64),
@@ -92,6 +94,7 @@ pub(super) fn run(args: &BenchArgs, input: &Path) -> anyhow::Result<()> {
         overlap: options.overlap && workers == 1,
         workers,
         cpu_ms_per_frame,
+        copies_per_frame: CopiesPerFrame::of(copies, stats.processed as u64),
         stats: &stats,
         jitter: &jitter,
     };
@@ -145,9 +148,30 @@ struct Report<'a> {
     overlap: bool,
     workers: usize,
     cpu_ms_per_frame: Option<f64>,
+    copies_per_frame: CopiesPerFrame,
     stats: &'a LiveStats,
     /// Per-stage jitter of the joints' peaks over the processed frames.
     jitter: &'a crate::pose::jitter::JitterMeter,
+}
+
+/// Host↔device copies per processed frame (see [`crate::device::Copies`]): what a frame
+/// moves between the host and the device on a GPU (on the CPU, the same copies in memory).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub(super) struct CopiesPerFrame {
+    pub uploads: f64,
+    pub downloads: f64,
+    pub bytes: f64,
+}
+
+impl CopiesPerFrame {
+    pub(super) fn of(c: crate::device::Copies, frames: u64) -> Self {
+        let n = frames.max(1) as f64;
+        Self {
+            uploads: c.uploads as f64 / n,
+            downloads: c.downloads as f64 / n,
+            bytes: c.bytes as f64 / n,
+        }
+    }
 }
 
 impl Report<'_> {
@@ -172,6 +196,7 @@ impl Report<'_> {
             "errors": s.errors,
             "wall_s": s.wall_s,
             "cpu_ms_per_frame": self.cpu_ms_per_frame,
+            "copies_per_frame": self.copies_per_frame,
             "stages": s.stages,
             "jitter_px_per_stage": self.jitter.per_stage(),
             "jitter_triples": self.jitter.triples(),
@@ -207,6 +232,11 @@ impl Report<'_> {
         if let Some(cpu) = self.cpu_ms_per_frame {
             println!("process CPU time: {cpu:.1} ms per processed frame (ffmpeg not included)");
         }
+        let c = self.copies_per_frame;
+        println!(
+            "host<->device copies per frame: {:.2} uploads, {:.2} downloads, {:.0} bytes",
+            c.uploads, c.downloads, c.bytes
+        );
         for stage in &s.stages {
             println!("  {:<12} median {:.1} ms", stage.name, stage.median_ms);
         }

@@ -40,9 +40,20 @@ pub struct FeatureMap {
     pub field: CellField,
 }
 
-impl FeatureMap {
-    /// Reduces `t` (`[N, C, h, w]`; the first item is kept) to its energy map on the CPU.
-    pub fn from_tensor(
+/// One intermediate activation's energy map still on the network's device, `[1, 1, h, w]`;
+/// `RunTensors::fetch` reads it into a [`FeatureMap`] with the run's other maps.
+#[derive(Clone, Debug)]
+pub struct FeatureTensor {
+    pub key: String,
+    pub label: String,
+    pub energy: Tensor,
+    pub channels: usize,
+    pub field: CellField,
+}
+
+impl FeatureTensor {
+    /// Reduces `t` (`[N, C, h, w]`; the first item is kept) to its energy map, on its device.
+    pub fn new(
         key: impl Into<String>,
         label: impl Into<String>,
         t: &Tensor,
@@ -52,12 +63,14 @@ impl FeatureMap {
         Ok(Self {
             key: key.into(),
             label: label.into(),
-            energy: super::to_maps(&energy(t)?)?,
+            energy: energy(&t.narrow(0, 0, 1)?)?,
             channels: c,
             field,
         })
     }
+}
 
+impl FeatureMap {
     /// `(height, width)` of the grid.
     pub fn size(&self) -> (usize, usize) {
         (self.energy.height(), self.energy.width())
@@ -89,13 +102,13 @@ pub fn numbered(
     name: &str,
     input: (usize, usize),
     tensors: &[Tensor],
-) -> CResult<Vec<FeatureMap>> {
+) -> CResult<Vec<FeatureTensor>> {
     tensors
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let label = with_stride(&format!("{name} {}", i + 1), input, t)?;
-            FeatureMap::from_tensor(format!("{prefix}{}", i + 1), label, t, CellField::Unknown)
+            FeatureTensor::new(format!("{prefix}{}", i + 1), label, t, CellField::Unknown)
         })
         .collect()
 }
@@ -126,7 +139,15 @@ mod tests {
     fn energy_is_the_rms_over_channels() {
         // Two channels of a 1×2 grid: (3, 4) → 5/√2 ; (0, 0) → 0.
         let t = Tensor::from_vec(vec![3f32, 0.0, 4.0, 0.0], (1, 2, 1, 2), &Device::Cpu).unwrap();
-        let f = FeatureMap::from_tensor("k", "l", &t, CellField::Unknown).unwrap();
+        let f = FeatureTensor::new("k", "l", &t, CellField::Unknown).unwrap();
+        let f = crate::models::net::RunTensors {
+            features: vec![f],
+            ..Default::default()
+        }
+        .fetch()
+        .unwrap()
+        .features
+        .remove(0);
         assert_eq!(f.energy.shape(), [1, 1, 2]);
         assert_eq!(f.channels, 2);
         let e = f.energy.as_slice();

@@ -26,14 +26,14 @@ use candle_core::{Device, Tensor};
 
 pub use catalog::{CATALOG, DEFAULT_MODEL};
 pub use error::ModelError;
-pub use features::{CellField, FeatureMap};
+pub use features::{CellField, FeatureMap, FeatureTensor};
 pub use info::{
     Architecture, Background, Decoding, Loaded, Loader, ModelInfo, WeightsLocation,
     TOPDOWN_BOX_PADDING,
 };
 pub use net::{
-    to_maps, Memory, PoseNet, Resumable, RunOptions, RunOutput, StageContext, StageEdit,
-    StageOutput,
+    fetch_maps, to_maps, Memory, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
+    StageContext, StageEdit, StageOutput, StageTensors,
 };
 pub use nets::{
     cpm, higher_hrnet, hrnet, mmpose_cpm, mmpose_hourglass, openpose_mobilenet, pefm_cpm,

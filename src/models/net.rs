@@ -8,7 +8,7 @@
 
 use candle_core::Tensor;
 
-use super::features::FeatureMap;
+use super::features::{FeatureMap, FeatureTensor};
 use super::receptive::ReceptiveField;
 use super::timing::StepTime;
 use crate::pose::Maps;
@@ -64,6 +64,95 @@ impl RunOutput {
             features: Vec::new(),
             steps,
         }
+    }
+}
+
+/// One stage's maps still on the network's device, `[N, K, H, W]` (the first item is
+/// kept); [`RunTensors::fetch`] reads them into a [`StageOutput`].
+#[derive(Clone, Debug)]
+pub struct StageTensors {
+    pub label: String,
+    pub key: String,
+    pub heatmaps: Tensor,
+    pub pafs: Option<Tensor>,
+    pub tags: Option<Tensor>,
+}
+
+impl StageTensors {
+    /// A heatmaps-only stage.
+    pub fn heatmaps(label: impl Into<String>, key: impl Into<String>, heatmaps: &Tensor) -> Self {
+        Self {
+            label: label.into(),
+            key: key.into(),
+            heatmaps: heatmaps.clone(),
+            pafs: None,
+            tags: None,
+        }
+    }
+}
+
+/// A run's outputs still on the network's device. [`RunTensors::fetch`] reads every map
+/// (stages, PAFs, tags, feature energies) to the host in ONE device→host copy: on a GPU
+/// each copy waits for the device, so a frame pays that once, however many stages it has.
+#[derive(Clone, Debug, Default)]
+pub struct RunTensors {
+    pub stages: Vec<StageTensors>,
+    pub features: Vec<FeatureTensor>,
+    pub steps: Vec<StepTime>,
+}
+
+impl RunTensors {
+    /// Stages without features.
+    pub fn stages(stages: Vec<StageTensors>, steps: Vec<StepTime>) -> Self {
+        Self {
+            stages,
+            features: Vec::new(),
+            steps,
+        }
+    }
+
+    /// Every map on the host, in one copy (see [`fetch_maps`]).
+    pub fn fetch(self) -> candle_core::Result<RunOutput> {
+        let mut all: Vec<&Tensor> = Vec::new();
+        for s in &self.stages {
+            all.push(&s.heatmaps);
+            all.extend(s.pafs.as_ref());
+            all.extend(s.tags.as_ref());
+        }
+        all.extend(self.features.iter().map(|f| &f.energy));
+        let mut maps = fetch_maps(&all)?.into_iter();
+        let mut next = || {
+            maps.next()
+                .ok_or_else(|| candle_core::Error::Msg("fetch_maps returned too few maps".into()))
+        };
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for s in self.stages {
+            let heatmaps = next()?;
+            let pafs = s.pafs.map(|_| next()).transpose()?;
+            let tags = s.tags.map(|_| next()).transpose()?;
+            stages.push(StageOutput {
+                label: s.label,
+                key: s.key,
+                heatmaps,
+                pafs,
+                tags,
+            });
+        }
+        let mut features = Vec::with_capacity(self.features.len());
+        for f in self.features {
+            features.push(FeatureMap {
+                key: f.key,
+                label: f.label,
+                energy: next()?,
+                channels: f.channels,
+                field: f.field,
+            });
+        }
+        Ok(RunOutput {
+            stages,
+            features,
+            steps: self.steps,
+        })
     }
 }
 
@@ -270,31 +359,65 @@ impl Clone for Box<dyn PoseNet> {
     }
 }
 
-/// Copies the first item of an `[N, K, H, W]` tensor to CPU maps.
+/// Copies the first item of an `[N, K, H, W]` tensor to CPU maps (one counted copy).
 pub fn to_maps(t: &Tensor) -> candle_core::Result<Maps> {
-    let (_, k, h, w) = t.dims4()?;
-    let data: Vec<f32> = t
-        .get(0)?
-        .to_dtype(candle_core::DType::F32)?
-        .flatten_all()?
-        .to_vec1()?;
-    Maps::new(data, k, h, w).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    let mut maps = fetch_maps(&[t])?;
+    maps.pop()
+        .ok_or_else(|| candle_core::Error::Msg("fetch_maps returned no map".into()))
 }
 
-/// Heatmap-only stages `stage1`, `stage2`, … copied to the CPU, labelled by `label(t)`.
-pub fn numbered_stages(
-    maps: &[Tensor],
-    label: impl Fn(usize) -> String,
-) -> candle_core::Result<Vec<StageOutput>> {
+/// The first item of each `[N, K, H, W]` tensor (any float type, all on one device) as f32
+/// maps on the host, read in one device→host copy: on a device the items are flattened and
+/// concatenated there and read at once, then split. On the CPU's own kernel path each map is
+/// read where it lies (the concatenation would only add a copy), and it counts as the one
+/// copy a device makes; the portable path (`POSESCOPE_PORTABLE`) takes the device's way.
+pub fn fetch_maps(tensors: &[&Tensor]) -> candle_core::Result<Vec<Maps>> {
+    let Some(first) = tensors.first() else {
+        return Ok(Vec::new());
+    };
+    let mut shapes = Vec::with_capacity(tensors.len());
+    let mut items = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let (_, k, h, w) = t.dims4()?;
+        shapes.push((k, h, w));
+        items.push(t.get(0)?.to_dtype(candle_core::DType::F32)?.flatten_all()?);
+    }
+    let total: usize = shapes.iter().map(|&(k, h, w)| k * h * w).sum();
+    let to_maps = |data: Vec<f32>, (k, h, w): (usize, usize, usize)| {
+        Maps::new(data, k, h, w).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    };
+    let maps = if crate::kernels::custom_cpu_for(first.device(), candle_core::DType::F32) {
+        items
+            .iter()
+            .zip(&shapes)
+            .map(|(t, &s)| to_maps(t.to_vec1()?, s))
+            .collect::<candle_core::Result<Vec<_>>>()?
+    } else {
+        let all = if items.len() == 1 {
+            items.swap_remove(0)
+        } else {
+            Tensor::cat(&items, 0)?
+        };
+        let mut data: Vec<f32> = all.to_vec1()?;
+        let mut maps = Vec::with_capacity(shapes.len());
+        // Split from the back: each map takes its tail of the one buffer.
+        for &s in shapes.iter().rev() {
+            let rest = data.len() - s.0 * s.1 * s.2;
+            let tail = data.split_off(rest);
+            maps.push(to_maps(tail, s)?);
+        }
+        maps.reverse();
+        maps
+    };
+    crate::device::note_download((total * std::mem::size_of::<f32>()) as u64);
+    Ok(maps)
+}
+
+/// Heatmap-only stages `stage1`, `stage2`, … (still on the device), labelled by `label(t)`.
+pub fn numbered_stages(maps: &[Tensor], label: impl Fn(usize) -> String) -> Vec<StageTensors> {
     maps.iter()
         .enumerate()
-        .map(|(t, m)| {
-            Ok(StageOutput::heatmaps(
-                label(t),
-                format!("stage{}", t + 1),
-                to_maps(m)?,
-            ))
-        })
+        .map(|(t, m)| StageTensors::heatmaps(label(t), format!("stage{}", t + 1), m))
         .collect()
 }
 

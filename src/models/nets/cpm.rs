@@ -45,7 +45,7 @@ use crate::models::blocks::ops::pad_hw;
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
     edited_input, input_hw, numbered_stages, square_fields, stage_label, to_maps, PoseNet,
-    Resumable, RunOptions, RunOutput, StageContext, StageEdit, StageOutput,
+    Resumable, RunOptions, RunOutput, RunTensors, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::{ReceptiveField, RfLayer};
 use crate::models::{Background, ModelInfo, StepClock, StepTime};
@@ -449,11 +449,49 @@ pub fn center_map_tensor(
     sigma: f64,
     device: &Device,
 ) -> CResult<Tensor> {
-    Tensor::from_vec(
+    crate::device::upload(
         center_map(width, height, cx, cy, sigma),
         (1, 1, height, width),
         device,
     )
+}
+
+/// The last centre map a network uploaded, reused while the input size, the centre and σ
+/// stay the same: a video or a camera with the default centre uploads it once, not once per
+/// frame. A clone starts empty.
+#[derive(Debug, Default)]
+pub struct CenterCache(std::sync::Mutex<Option<(CenterKey, Tensor)>>);
+
+type CenterKey = (usize, usize, u64, u64, u64);
+
+impl Clone for CenterCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl CenterCache {
+    /// [`center_map_tensor`], uploaded only when it differs from the last one.
+    pub fn get(
+        &self,
+        width: usize,
+        height: usize,
+        (cx, cy): (f64, f64),
+        sigma: f64,
+        device: &Device,
+    ) -> CResult<Tensor> {
+        let key = (width, height, cx.to_bits(), cy.to_bits(), sigma.to_bits());
+        // A panic while holding the lock leaves at worst no or an old, whole entry.
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, t)) = last.as_ref() {
+            if *k == key && t.device().same_device(device) {
+                return Ok(t.clone());
+            }
+        }
+        let t = center_map_tensor(width, height, cx, cy, sigma, device)?;
+        *last = Some((key, t.clone()));
+        Ok(t)
+    }
 }
 
 /// Every stage's beliefs and the intermediates the fixtures check.
@@ -658,6 +696,7 @@ pub struct Cpm {
     features: Features,
     stages: Vec<Stage>,
     device: Device,
+    center: CenterCache,
 }
 
 impl Cpm {
@@ -718,6 +757,7 @@ impl Cpm {
             stages,
             device: vb.device().clone(),
             config,
+            center: CenterCache::default(),
         })
     }
 
@@ -891,7 +931,7 @@ impl Resumable for Cpm {
             (h, w),
         );
         context.center = Some(c);
-        let run = RunOutput::stages(numbered_stages(&out.stages, stage_label)?, times);
+        let run = RunTensors::stages(numbered_stages(&out.stages, stage_label), times).fetch()?;
         Ok((run, context))
     }
 
@@ -977,12 +1017,11 @@ impl PoseNet for Cpm {
     fn run(&self, input: &Tensor, options: &RunOptions) -> CResult<RunOutput> {
         let (h, w) = input_hw(input)?;
         let (cx, cy) = options.center_or_middle((w, h));
-        let center = center_map_tensor(w, h, cx, cy, self.config.center_sigma, input.device())?;
+        let center = self
+            .center
+            .get(w, h, (cx, cy), self.config.center_sigma, input.device())?;
         let (out, times) = self.forward_profiled(input, &center)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stages, stage_label)?,
-            times,
-        ))
+        RunTensors::stages(numbered_stages(&out.stages, stage_label), times).fetch()
     }
 
     fn receptive_fields(&self, _size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {

@@ -42,9 +42,9 @@ pub use crate::models::blocks::hrnet_backbone::{
     StageConfig, INPUT_MULTIPLE, LAYER1_PLANES, STEM_CHANNELS,
 };
 use crate::models::checkpoint_shapes;
-use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::features::{self, CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::net::{input_hw, PoseNet, RunOptions, RunOutput, RunTensors, StageTensors};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::{mmpose, TensorStore};
 
@@ -497,28 +497,29 @@ impl PoseNet for HigherHrnet {
         let (out, times) = self.forward_profiled(input)?;
         let (heat0, tags0) = split_output0(&out.output_0, self.config.joints)?;
         let stages = vec![
-            StageOutput {
+            StageTensors {
                 label: "1/4 resolution (output_0)".into(),
                 key: "res0".into(),
-                heatmaps: to_maps(&heat0)?,
+                heatmaps: heat0,
                 pafs: None,
-                tags: tags0.as_ref().map(to_maps).transpose()?,
+                tags: tags0,
             },
-            StageOutput::heatmaps("1/2 resolution (output_1)", "res1", to_maps(&out.output_1)?),
+            StageTensors::heatmaps("1/2 resolution (output_1)", "res1", &out.output_1),
         ];
         let mut features =
             features::numbered("stage4.branch", "branch", size, &out.stage4_branches)?;
-        features.push(FeatureMap::from_tensor(
+        features.push(FeatureTensor::new(
             "deconv",
             features::with_stride("deconv", size, &out.deconv)?,
             &out.deconv,
             CellField::Unknown,
         )?);
-        Ok(RunOutput {
+        RunTensors {
             stages,
             features,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {

@@ -32,7 +32,7 @@ use crate::models::blocks::hrnet_backbone::{Backbone, StageConfig, INPUT_MULTIPL
 use crate::models::checkpoint_shapes;
 use crate::models::features;
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::net::{input_hw, PoseNet, RunOptions, RunOutput, RunTensors, StageTensors};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
 
@@ -293,14 +293,15 @@ impl PoseNet for Hrnet {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let size = input_hw(input)?;
         let (out, times) = self.forward_profiled(input)?;
-        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
+        let stage = StageTensors::heatmaps("heatmaps", "heatmaps", &out.heatmaps);
         // The last stage-4 module's branches, each at its own resolution.
         let features = features::numbered("stage4.branch", "branch", size, &out.stage4_branches)?;
-        Ok(RunOutput {
+        RunTensors {
             stages: vec![stage],
             features,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {

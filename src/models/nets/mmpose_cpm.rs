@@ -32,11 +32,11 @@ use candle_nn::VarBuilder;
 
 use crate::models::blocks::folded::Conv;
 use crate::models::checkpoint_shapes;
-use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::features::{self, CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
     edited_input, input_hw, numbered_stages, square_fields, stage_label, to_maps, PoseNet,
-    Resumable, RunOptions, RunOutput, StageContext, StageEdit, StageOutput,
+    Resumable, RunOptions, RunOutput, RunTensors, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::{ReceptiveField, RfLayer};
 use crate::models::{ModelInfo, StepClock, StepTime};
@@ -529,17 +529,18 @@ impl MmposeCpm {
     ) -> CResult<RunOutput> {
         let size = input_hw(input)?;
         let rf = ReceptiveField::of_chain(&self.config.middle_chain());
-        let middle = FeatureMap::from_tensor(
+        let middle = FeatureTensor::new(
             "middle",
             features::with_stride("middle (shared image features)", size, &out.middle)?,
             &out.middle,
             CellField::Local(rf, rf),
         )?;
-        Ok(RunOutput {
-            stages: numbered_stages(&out.stages, stage_label)?,
+        RunTensors {
+            stages: numbered_stages(&out.stages, stage_label),
             features: vec![middle],
             steps,
-        })
+        }
+        .fetch()
     }
 }
 

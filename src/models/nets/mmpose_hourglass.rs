@@ -49,9 +49,9 @@ use candle_nn::VarBuilder;
 use crate::kernels::bias_act;
 use crate::models::blocks::folded::Conv;
 use crate::models::checkpoint_shapes::{conv4, count_present};
-use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::features::{self, CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{input_hw, numbered_stages, PoseNet, RunOptions, RunOutput};
+use crate::models::net::{input_hw, numbered_stages, PoseNet, RunOptions, RunOutput, RunTensors};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
 
@@ -535,9 +535,9 @@ impl PoseNet for MmposeHourglass {
         let (out, times) = self.forward_profiled(input)?;
         let stages = numbered_stages(std::slice::from_ref(&out.heatmaps), |t| {
             format!("stack {}", t + 1)
-        })?;
+        });
         let single = |key: &str, name: &str, t: &Tensor| {
-            FeatureMap::from_tensor(
+            FeatureTensor::new(
                 key,
                 features::with_stride(name, size, t)?,
                 t,
@@ -548,11 +548,12 @@ impl PoseNet for MmposeHourglass {
         maps.extend(features::numbered("low1.", "low1 level", size, &out.low1)?);
         maps.push(single("hourglass", "hourglass output", &out.hourglass)?);
         maps.push(single("out_conv", "head input", &out.features)?);
-        Ok(RunOutput {
+        RunTensors {
             stages,
             features: maps,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {

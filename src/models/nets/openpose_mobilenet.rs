@@ -25,8 +25,8 @@ use crate::kernels::padding::same_padding;
 use crate::models::blocks::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    edited_input, input_hw, per_axis_fields, stage_label, to_maps, PoseNet, Resumable, RunOptions,
-    RunOutput, StageContext, StageEdit, StageOutput,
+    edited_input, input_hw, per_axis_fields, stage_label, PoseNet, Resumable, RunOptions,
+    RunOutput, RunTensors, StageContext, StageEdit, StageOutput, StageTensors,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -381,14 +381,15 @@ impl OpenPoseMobileNet {
     }
 }
 
-fn stage_output(t: usize, s: &StageMaps) -> CResult<StageOutput> {
-    Ok(StageOutput {
+/// Stage `t` (0-based) as the run reports it, still on the device.
+fn stage_tensors(t: usize, s: &StageMaps) -> StageTensors {
+    StageTensors {
         label: stage_label(t),
         key: format!("stage{}", t + 1),
-        heatmaps: to_maps(&s.heatmaps)?,
-        pafs: Some(to_maps(&s.pafs)?),
+        heatmaps: s.heatmaps.clone(),
+        pafs: Some(s.pafs.clone()),
         tags: None,
-    })
+    }
 }
 
 /// Every stage after the first reads the previous stage's PAFs and heatmaps and the trunk
@@ -408,9 +409,9 @@ impl Resumable for OpenPoseMobileNet {
             .stages
             .iter()
             .enumerate()
-            .map(|(t, s)| stage_output(t, s))
-            .collect::<CResult<Vec<_>>>()?;
-        Ok((RunOutput::stages(stages, times), context))
+            .map(|(t, s)| stage_tensors(t, s))
+            .collect();
+        Ok((RunTensors::stages(stages, times).fetch()?, context))
     }
 
     fn resume_from(
@@ -429,9 +430,9 @@ impl Resumable for OpenPoseMobileNet {
         let mut out = Vec::new();
         for t in edit.stage + 1..self.stages.len() {
             prev = self.stage(t, features, Some(&prev))?;
-            out.push(stage_output(t, &prev)?);
+            out.push(stage_tensors(t, &prev));
         }
-        Ok(out)
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 }
 
@@ -464,9 +465,9 @@ impl PoseNet for OpenPoseMobileNet {
             .stages
             .iter()
             .enumerate()
-            .map(|(t, s)| stage_output(t, s))
-            .collect::<CResult<Vec<_>>>()?;
-        Ok(RunOutput::stages(stages, times))
+            .map(|(t, s)| stage_tensors(t, s))
+            .collect();
+        RunTensors::stages(stages, times).fetch()
     }
 
     fn resumable(&self) -> Option<&dyn Resumable> {

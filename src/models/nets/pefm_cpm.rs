@@ -36,7 +36,7 @@ use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
     edited_input, numbered_stages, stage_label, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
-    StageContext, StageEdit, StageOutput,
+    RunTensors, StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -421,10 +421,11 @@ fn load_tflite(
 impl PoseNet for PefmCpm {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stages, crate::models::net::stage_label)?,
+        RunTensors::stages(
+            numbered_stages(&out.stages, crate::models::net::stage_label),
             times,
-        ))
+        )
+        .fetch()
     }
 
     fn receptive_fields(&self, size: (usize, usize)) -> Vec<(ReceptiveField, ReceptiveField)> {
@@ -464,7 +465,7 @@ impl Resumable for PefmCpm {
             &out.stages,
             crate::models::net::input_hw(input)?,
         );
-        let run = RunOutput::stages(numbered_stages(&out.stages, stage_label)?, times);
+        let run = RunTensors::stages(numbered_stages(&out.stages, stage_label), times).fetch()?;
         Ok((run, context))
     }
 

@@ -34,7 +34,7 @@ use crate::models::blocks::mobile::{
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
     StageContext, StageEdit, StageOutput,
 };
 use crate::models::receptive::RfLayer;
@@ -353,10 +353,7 @@ fn output_label(t: usize) -> String {
 impl PoseNet for PefmHourglass {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.outputs, output_label)?,
-            times,
-        ))
+        RunTensors::stages(numbered_stages(&out.outputs, output_label), times).fetch()
     }
 
     fn resumable(&self) -> Option<&dyn Resumable> {
@@ -393,7 +390,7 @@ impl Resumable for PefmHourglass {
         let mut times = Vec::with_capacity(self.levels.len() + 2);
         let (out, skips) = self.forward_keeping_skips(input, Some(&mut times))?;
         let context = StageContext::new(skips, &out.outputs, crate::models::net::input_hw(input)?);
-        let run = RunOutput::stages(numbered_stages(&out.outputs, output_label)?, times);
+        let run = RunTensors::stages(numbered_stages(&out.outputs, output_label), times).fetch()?;
         Ok((run, context))
     }
 

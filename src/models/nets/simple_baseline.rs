@@ -25,9 +25,9 @@ use candle_nn::VarBuilder;
 
 use crate::models::blocks::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
 use crate::models::checkpoint_shapes;
-use crate::models::features::{self, CellField, FeatureMap};
+use crate::models::features::{self, CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{input_hw, to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::net::{input_hw, PoseNet, RunOptions, RunOutput, RunTensors, StageTensors};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
 
@@ -353,21 +353,22 @@ impl PoseNet for SimpleBaseline {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let size = input_hw(input)?;
         let (out, times) = self.forward_profiled(input)?;
-        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
+        let stage = StageTensors::heatmaps("heatmaps", "heatmaps", &out.heatmaps);
         // The backbone's output, then each deconvolution's.
         let [_, _, _, layer4] = &out.layers;
-        let mut features = vec![FeatureMap::from_tensor(
+        let mut features = vec![FeatureTensor::new(
             "layer4",
             features::with_stride("backbone layer4", size, layer4)?,
             layer4,
             CellField::Unknown,
         )?];
         features.extend(features::numbered("deconv", "deconv", size, &out.deconv)?);
-        Ok(RunOutput {
+        RunTensors {
             stages: vec![stage],
             features,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {

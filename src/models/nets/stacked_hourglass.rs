@@ -35,7 +35,7 @@ use candle_nn::VarBuilder;
 use crate::models::blocks::folded::{Affine, Conv};
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
+    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
     StageContext, StageEdit, StageOutput,
 };
 use crate::models::{ModelInfo, StepClock, StepTime};
@@ -421,7 +421,7 @@ impl Resumable for StackedHourglass {
             crate::models::net::input_hw(input)?,
         );
         context.companions = out.features;
-        let run = RunOutput::stages(numbered_stages(&out.stacks, stack_label)?, times);
+        let run = RunTensors::stages(numbered_stages(&out.stacks, stack_label), times).fetch()?;
         Ok((run, context))
     }
 
@@ -486,10 +486,7 @@ impl PoseNet for StackedHourglass {
     /// them; the last is the prediction.
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        Ok(RunOutput::stages(
-            numbered_stages(&out.stacks, stack_label)?,
-            times,
-        ))
+        RunTensors::stages(numbered_stages(&out.stacks, stack_label), times).fetch()
     }
 
     fn clone_box(&self) -> Box<dyn PoseNet> {

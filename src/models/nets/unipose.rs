@@ -32,9 +32,9 @@ use candle_nn::VarBuilder;
 
 use crate::kernels::resize::resize_bilinear_align_corners;
 use crate::models::blocks::folded::{Bottleneck, Conv, BOTTLENECK_EXPANSION};
-use crate::models::features::{CellField, FeatureMap};
+use crate::models::features::{CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{to_maps, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::net::{PoseNet, RunOptions, RunOutput, RunTensors, StageTensors};
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelInfo, ReceptiveField, StepClock, StepTime};
 use crate::weights::TensorStore;
@@ -470,7 +470,7 @@ pub fn config_of_checkpoint(store: &TensorStore, info: &ModelInfo) -> CResult<Co
 
 /// UniPose's features: the four WASP branches (with their receptive fields), the image
 /// pooling branch, the WASP output and the decoder's features before the classifier.
-pub(crate) fn features(config: &Config, out: &UniposeOutputs) -> CResult<Vec<FeatureMap>> {
+pub(crate) fn features(config: &Config, out: &UniposeOutputs) -> CResult<Vec<FeatureTensor>> {
     let dilations = config.wasp_dilations()?;
     let mut features = Vec::with_capacity(7);
     for (i, (t, d)) in out.aspp.iter().zip(dilations).enumerate() {
@@ -480,27 +480,27 @@ pub(crate) fn features(config: &Config, out: &UniposeOutputs) -> CResult<Vec<Fea
         } else {
             format!("dilation {d}")
         };
-        features.push(FeatureMap::from_tensor(
+        features.push(FeatureTensor::new(
             format!("wasp.aspp{}", i + 1),
             format!("WASP branch {} ({what})", i + 1),
             t,
             CellField::Local(rf, rf),
         )?);
     }
-    features.push(FeatureMap::from_tensor(
+    features.push(FeatureTensor::new(
         "wasp.global_avg_pool",
         "WASP global branch (image pooling)",
         &out.global_pool,
         CellField::WholeInput,
     )?);
     // After the fusion every cell has seen the image-pooling branch: the whole input.
-    features.push(FeatureMap::from_tensor(
+    features.push(FeatureTensor::new(
         "wasp",
         "WASP output (fused)",
         &out.wasp,
         CellField::WholeInput,
     )?);
-    features.push(FeatureMap::from_tensor(
+    features.push(FeatureTensor::new(
         "decoder",
         "decoder output (before the classifier)",
         &out.decoder,
@@ -512,12 +512,13 @@ pub(crate) fn features(config: &Config, out: &UniposeOutputs) -> CResult<Vec<Fea
 impl PoseNet for Unipose {
     fn run(&self, input: &Tensor, _options: &RunOptions) -> CResult<RunOutput> {
         let (out, times) = self.forward_profiled(input)?;
-        let stage = StageOutput::heatmaps("heatmaps", "heatmaps", to_maps(&out.heatmaps)?);
-        Ok(RunOutput {
+        let stage = StageTensors::heatmaps("heatmaps", "heatmaps", &out.heatmaps);
+        RunTensors {
             stages: vec![stage],
             features: features(&self.config, &out)?,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     // UniPose's heatmaps depend on the whole input (WASP's image pooling): no receptive

@@ -28,9 +28,11 @@ use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::models::blocks::folded::Conv;
-use crate::models::features::{CellField, FeatureMap};
+use crate::models::features::{CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
-use crate::models::net::{input_hw, to_maps, Memory, PoseNet, RunOptions, RunOutput, StageOutput};
+use crate::models::net::{
+    input_hw, Memory, PoseNet, RunOptions, RunOutput, RunTensors, StageTensors,
+};
 use crate::models::nets::unipose::{self, Unipose, UniposeOutputs};
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
@@ -328,12 +330,14 @@ fn load_checkpoint(
 #[derive(Debug)]
 struct Recurrent {
     net: std::sync::Mutex<UniposeLstm>,
+    center: crate::models::nets::cpm::CenterCache,
 }
 
 impl Recurrent {
     fn new(net: UniposeLstm) -> Self {
         Self {
             net: std::sync::Mutex::new(net),
+            center: Default::default(),
         }
     }
 
@@ -348,14 +352,9 @@ impl PoseNet for Recurrent {
     fn run(&self, input: &Tensor, options: &RunOptions) -> CResult<RunOutput> {
         let (h, w) = input_hw(input)?;
         let (cx, cy) = options.center_or_middle((w, h));
-        let center = crate::models::nets::cpm::center_map_tensor(
-            w,
-            h,
-            cx,
-            cy,
-            CENTER_SIGMA,
-            input.device(),
-        )?;
+        let center = self
+            .center
+            .get(w, h, (cx, cy), CENTER_SIGMA, input.device())?;
         let mut net = self.lock();
         if options.memory == Memory::Reset {
             net.reset();
@@ -368,12 +367,13 @@ impl PoseNet for Recurrent {
         } else {
             "heatmaps (with memory)"
         };
-        let stage = StageOutput::heatmaps(label, "heatmaps", to_maps(&out.heatmaps)?);
-        Ok(RunOutput {
+        let stage = StageTensors::heatmaps(label, "heatmaps", &out.heatmaps);
+        RunTensors {
             stages: vec![stage],
             features: features(&body, &out)?,
             steps: times,
-        })
+        }
+        .fetch()
     }
 
     fn takes_center(&self) -> bool {
@@ -392,15 +392,15 @@ impl PoseNet for Recurrent {
 /// UniPose-LSTM's features: the LSTM's cell and hidden maps after this frame (what it
 /// carries to the next), the pooled centre map, then the per-frame body's (see
 /// [`unipose::features`]). Every LSTM cell sees the whole input (WASP's image pooling).
-fn features(body: &unipose::Config, out: &UniposeLstmOutputs) -> CResult<Vec<FeatureMap>> {
+fn features(body: &unipose::Config, out: &UniposeLstmOutputs) -> CResult<Vec<FeatureTensor>> {
     let mut features = vec![
-        FeatureMap::from_tensor(
+        FeatureTensor::new(
             "lstm.cell",
             "LSTM cell state (carried to the next frame)",
             &out.cell,
             CellField::WholeInput,
         )?,
-        FeatureMap::from_tensor(
+        FeatureTensor::new(
             "lstm.hidden",
             "LSTM hidden state (fed to the head)",
             &out.hide,
