@@ -16,6 +16,8 @@ pub mod eval;
 pub mod export;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspection;
 pub mod kernels;
 pub mod models;
