@@ -17,6 +17,8 @@ pub mod experiments;
 pub mod export;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspection;
 pub mod kernels;
 pub mod models;

@@ -185,12 +185,20 @@ impl Dataset {
 /// "score"}, ...]` (as written for pycocotools' `loadRes`); every keypoint counts as
 /// present, and the area is the keypoints' box, as `loadRes` computes it.
 pub fn read_coco_results(path: &Path) -> Result<Vec<(u64, Detection)>, DatasetError> {
-    let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
-        path: name.clone(),
+        path: path.display().to_string(),
         source,
     })?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|source| DatasetError::Json {
+    coco_results_from_bytes(&bytes, path)
+}
+
+/// [`read_coco_results`] on the file's bytes, already read; `path` names it in errors.
+pub fn coco_results_from_bytes(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Vec<(u64, Detection)>, DatasetError> {
+    let name = path.display().to_string();
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| DatasetError::Json {
         path: name.clone(),
         source,
     })?;
@@ -216,12 +224,18 @@ pub fn read_coco_results(path: &Path) -> Result<Vec<(u64, Detection)>, DatasetEr
 
 /// Reads an annotation file, telling its format from its structure.
 pub fn read(path: &Path) -> Result<Dataset, DatasetError> {
-    let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
-        path: name.clone(),
+        path: path.display().to_string(),
         source,
     })?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|source| DatasetError::Json {
+    from_bytes(&bytes, path)
+}
+
+/// [`read`] on the file's bytes, already read; `path` names it in errors and in the
+/// [`Dataset`].
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Dataset, DatasetError> {
+    let name = path.display().to_string();
+    let value: Value = serde_json::from_slice(bytes).map_err(|source| DatasetError::Json {
         path: name.clone(),
         source,
     })?;

@@ -29,7 +29,8 @@ mod paced;
 pub mod sample;
 // A single still image (not named `image`, which would shadow the `image` crate).
 mod still;
-mod video;
+// `pub(crate)` for the ffprobe and showinfo fuzz entries (`crate::fuzzing`).
+pub(crate) mod video;
 
 pub use camera::{list_cameras, CameraId, CameraInfo, CameraMode, CameraSource, SimCamera};
 pub use folder::{list_videos, natural_cmp, FolderSource};

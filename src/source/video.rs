@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -56,7 +56,7 @@ pub struct VideoInfo {
 
 /// One frame's entry from ffmpeg's `showinfo` log.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct FrameMeta {
+pub(crate) struct FrameMeta {
     n: u64,
     pts_time: Option<f64>,
     size: Option<(u32, u32)>,
@@ -130,7 +130,7 @@ fn probe(path: &Path) -> Result<VideoInfo, SourceError> {
 }
 
 /// Parses ffprobe's JSON (see [`probe`]); the error is a message for [`SourceError::Probe`].
-fn parse_probe(json: &str) -> Result<VideoInfo, String> {
+pub(crate) fn parse_probe(json: &str) -> Result<VideoInfo, String> {
     let root: Value =
         serde_json::from_str(json).map_err(|e| format!("unreadable ffprobe output: {e}"))?;
     let stream = root
@@ -239,7 +239,7 @@ fn strip_address(line: &str) -> String {
 
 /// What the stderr thread saw besides the showinfo lines.
 #[derive(Debug, Default)]
-struct StderrSummary {
+pub(crate) struct StderrSummary {
     /// The last warning/error lines.
     lines: Vec<String>,
     /// How many error (or worse) lines ffmpeg printed.
@@ -247,7 +247,7 @@ struct StderrSummary {
 }
 
 /// Body of the stderr thread: forwards showinfo entries, returns the last problem lines.
-fn read_stderr(stderr: ChildStderr, tx: Sender<FrameMeta>) -> StderrSummary {
+pub(crate) fn read_stderr(stderr: impl Read, tx: Sender<FrameMeta>) -> StderrSummary {
     let mut reader = BufReader::new(stderr);
     let mut kept: VecDeque<String> = VecDeque::new();
     let mut errors = 0;

@@ -26,6 +26,11 @@ use super::protobuf::{Field, Fields, ProtobufError};
 /// How deeply `func` attrs (which contain attrs) may nest before parsing gives up.
 const MAX_ATTR_DEPTH: usize = 32;
 
+/// Most elements a "splat" (one stored value filling a larger shape) may expand to: 16 M,
+/// far above any splat a frozen graph holds, and it stops a 60-byte file from asking for
+/// gigabytes.
+const MAX_SPLAT_ELEMENTS: usize = 1 << 24;
+
 /// What can go wrong while reading a frozen graph.
 #[derive(Debug, Error)]
 pub enum GraphDefError {
@@ -65,6 +70,17 @@ pub enum GraphDefError {
         expected: usize,
         found: usize,
         source_field: &'static str,
+    },
+    /// One stored value would fill more than [`MAX_SPLAT_ELEMENTS`] elements.
+    #[error(
+        "tensor '{tensor}' has shape {shape:?} ({elements} elements) filled from one stored \
+         value; refusing to expand more than {limit} elements"
+    )]
+    SplatTooLarge {
+        tensor: String,
+        shape: Vec<usize>,
+        elements: usize,
+        limit: usize,
     },
     /// `tensor_content` is not a whole number of elements.
     #[error(
@@ -587,6 +603,12 @@ impl<'a> ConstTensor<'a> {
                 .collect());
         }
         match repeated {
+            [_] if n > MAX_SPLAT_ELEMENTS => Err(GraphDefError::SplatTooLarge {
+                tensor: self.name.clone(),
+                shape: self.shape.clone(),
+                elements: n,
+                limit: MAX_SPLAT_ELEMENTS,
+            }),
             [single] if n > 1 => Ok(vec![from_repeated(*single); n]),
             values if values.len() == n => Ok(values.iter().map(|&v| from_repeated(v)).collect()),
             values => Err(self.mismatch(n, values.len(), field)),

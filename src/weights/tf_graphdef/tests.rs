@@ -98,6 +98,38 @@ fn const_with_packed_and_splat_float_val() {
     assert_eq!(c.to_f32().unwrap(), [1e-3]);
 }
 
+/// Found by the `tf_graphdef` fuzz target (fuzz/regressions/tf_graphdef/): a 62-byte graph
+/// whose one `float_val` splats over a [65536, 65536] shape made the loader allocate 16 GiB.
+#[test]
+fn a_splat_is_bounded_but_fills_up_to_the_limit() {
+    let at_limit = MAX_SPLAT_ELEMENTS as i64;
+    let g = single_const(
+        "ok",
+        DT_FLOAT,
+        tensor(DT_FLOAT, &[at_limit]).packed_f32(5, &[0.25]),
+    );
+    let values = g.constant("ok").unwrap().to_f32().unwrap();
+    assert_eq!(values.len(), MAX_SPLAT_ELEMENTS);
+    assert!(values.iter().all(|&v| v == 0.25));
+
+    let g = single_const(
+        "big",
+        DT_FLOAT,
+        tensor(DT_FLOAT, &[65536, 65536]).packed_f32(5, &[1.0]),
+    );
+    let err = g.constant("big").unwrap().to_f32().unwrap_err();
+    assert!(matches!(err, GraphDefError::SplatTooLarge { elements, .. } if elements == 1 << 32));
+    assert!(err.to_string().contains("'big'"), "{err}");
+    // The same for the integer path (`Reshape` shapes and other int constants).
+    let g = single_const(
+        "ints",
+        DT_INT32,
+        tensor(DT_INT32, &[at_limit + 1]).packed_varint(7, &[3]),
+    );
+    let err = g.constant("ints").unwrap().to_i64().unwrap_err();
+    assert!(matches!(err, GraphDefError::SplatTooLarge { .. }), "{err}");
+}
+
 #[test]
 fn const_with_half_val() {
     // 1.0, -2.0, 0.5, 65504 (max), smallest subnormal, -0.0, +inf
