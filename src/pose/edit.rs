@@ -20,7 +20,7 @@ pub enum EditError {
     },
     #[error("channel {channel} is out of range: the maps have {channels} channels")]
     Channel { channel: usize, channels: usize },
-    #[error("the map → image transform {0:?} cannot be inverted")]
+    #[error("the map-to-image transform {0:?} cannot be inverted")]
     Singular(Affine2),
 }
 
