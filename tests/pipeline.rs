@@ -11,13 +11,16 @@ use posescope::models::Model;
 use posescope::pipeline::{PersonMode, Pipeline, PipelineConfig, PipelineError, Worker};
 use posescope::source::Frame;
 
+/// A 512×512 square from the middle of the bundled photo (the numbers below assume it).
 fn frame(index: u64) -> Frame {
+    let photo = image::load_from_memory(posescope::SAMPLE_IMAGE)
+        .unwrap()
+        .to_rgb8();
+    let square = image::imageops::crop_imm(&photo, 280, 0, 720, 720).to_image();
     Frame {
         index,
         timestamp: Duration::from_millis(index * 40),
-        image: image::load_from_memory(posescope::SAMPLE_IMAGE)
-            .unwrap()
-            .to_rgb8(),
+        image: image::imageops::resize(&square, 512, 512, image::imageops::FilterType::Triangle),
         path: None,
         output_stem: format!("test_{index:06}"),
     }
