@@ -212,6 +212,27 @@ fn pick_dir(app: &PosescopeApp) -> Option<PathBuf> {
     d.pick_folder()
 }
 
+/// Whether Save frame writes the whole frame or only the zoomed view's part of it.
+pub(super) fn save_extent_picker(app: &mut PosescopeApp, ui: &mut egui::Ui) {
+    let text = |e: SaveExtent| match e {
+        SaveExtent::WholeFrame => "whole frame",
+        SaveExtent::View => "view",
+    };
+    egui::ComboBox::from_id_salt("save_extent")
+        .width(90.0)
+        .selected_text(text(app.settings.save_extent))
+        .show_ui(ui, |ui| {
+            for e in [SaveExtent::WholeFrame, SaveExtent::View] {
+                ui.selectable_value(&mut app.settings.save_extent, e, text(e));
+            }
+        })
+        .response
+        .on_hover_text(
+            "What Save frame writes when the view is zoomed or panned: the whole frame, \
+             or only the part the view shows (both at the frame's own resolution)",
+        );
+}
+
 pub fn save_frame_dialog(app: &mut PosescopeApp) {
     let Some(dir) = pick_dir(app) else { return };
     app.export_dir = Some(dir.clone());

@@ -85,7 +85,7 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             {
                 super::export::save_frame_dialog(app);
             }
-            save_extent_picker(app, ui);
+            super::export::save_extent_picker(app, ui);
             if ui
                 .button("Export stages")
                 .on_hover_text("A montage PNG: stages × joints")
@@ -495,28 +495,6 @@ fn stage_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
 }
 
 /// Side-by-side / flicker comparison of the selected stage with another one.
-/// Whether Save frame writes the whole frame or only the zoomed view's part of it.
-fn save_extent_picker(app: &mut PosescopeApp, ui: &mut egui::Ui) {
-    use super::settings::SaveExtent;
-    let text = |e: SaveExtent| match e {
-        SaveExtent::WholeFrame => "whole frame",
-        SaveExtent::View => "view",
-    };
-    egui::ComboBox::from_id_salt("save_extent")
-        .width(90.0)
-        .selected_text(text(app.settings.save_extent))
-        .show_ui(ui, |ui| {
-            for e in [SaveExtent::WholeFrame, SaveExtent::View] {
-                ui.selectable_value(&mut app.settings.save_extent, e, text(e));
-            }
-        })
-        .response
-        .on_hover_text(
-            "What Save frame writes when the view is zoomed or panned: the whole frame, \
-             or only the part the view shows (both at the frame's own resolution)",
-        );
-}
-
 fn compare_controls(app: &mut PosescopeApp, ui: &mut egui::Ui, n: usize) {
     use super::settings::Compare;
     ui.horizontal(|ui| {
