@@ -35,8 +35,8 @@ use crate::models::checkpoint_shapes;
 use crate::models::features::{self, CellField, FeatureTensor};
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
-    edited_input, input_hw, numbered_stages, square_fields, stage_label, to_maps, PoseNet,
-    Resumable, RunOptions, RunOutput, RunTensors, StageContext, StageEdit, StageOutput,
+    edited_input, input_hw, numbered_stages, square_fields, stage_label, PoseNet, Resumable,
+    RunOptions, RunOutput, RunTensors, StageContext, StageEdit, StageOutput, StageTensors,
 };
 use crate::models::receptive::{ReceptiveField, RfLayer};
 use crate::models::{ModelInfo, StepClock, StepTime};
@@ -430,13 +430,14 @@ impl Resumable for MmposeCpm {
         // Stage t (0-based) is stage 1 or `self.later[t - 1]`.
         for t in edit.stage + 1..=self.later.len() {
             prev = self.later_stage(t - 1, &prev, middle)?.0;
-            out.push(StageOutput::heatmaps(
+            out.push(StageTensors::heatmaps(
                 stage_label(t),
                 format!("stage{}", t + 1),
-                to_maps(&prev)?,
+                &prev,
             ));
         }
-        Ok(out)
+        // Every re-run stage in one device→host copy.
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 }
 

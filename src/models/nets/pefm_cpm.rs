@@ -35,8 +35,8 @@ use crate::models::blocks::mobile::{
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, stage_label, to_maps, PoseNet, Resumable, RunOptions, RunOutput,
-    RunTensors, StageContext, StageEdit, StageOutput,
+    edited_input, numbered_stages, stage_label, PoseNet, Resumable, RunOptions, RunOutput,
+    RunTensors, StageContext, StageEdit, StageOutput, StageTensors,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -479,13 +479,14 @@ impl Resumable for PefmCpm {
         let mut out = Vec::new();
         for (k, stage) in self.stages.iter().enumerate().skip(edit.stage + 1) {
             prev = stage.forward_on(backbone, Some(&prev))?;
-            out.push(StageOutput::heatmaps(
+            out.push(StageTensors::heatmaps(
                 stage_label(k),
                 format!("stage{}", k + 1),
-                to_maps(&prev)?,
+                &prev,
             ));
         }
-        Ok(out)
+        // Every re-run stage in one device→host copy.
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 }
 

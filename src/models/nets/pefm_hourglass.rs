@@ -34,8 +34,8 @@ use crate::models::blocks::mobile::{
 use crate::models::blocks::ops::{max_pool_same, ConvSame};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
-    StageContext, StageEdit, StageOutput,
+    edited_input, numbered_stages, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
+    StageContext, StageEdit, StageOutput, StageTensors,
 };
 use crate::models::receptive::RfLayer;
 use crate::models::{ModelError, ModelInfo, ReceptiveField, StepClock, StepTime};
@@ -404,13 +404,14 @@ impl Resumable for PefmHourglass {
         let mut out = Vec::new();
         for k in edit.stage + 1..self.levels.len() {
             prev = self.level(k, &prev, skips)?;
-            out.push(StageOutput::heatmaps(
+            out.push(StageTensors::heatmaps(
                 output_label(k),
                 format!("stage{}", k + 1),
-                to_maps(&prev)?,
+                &prev,
             ));
         }
-        Ok(out)
+        // Every re-run stage in one device→host copy.
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 }
 

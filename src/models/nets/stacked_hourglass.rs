@@ -35,8 +35,8 @@ use candle_nn::VarBuilder;
 use crate::models::blocks::folded::{Affine, Conv};
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
-    edited_input, numbered_stages, to_maps, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
-    StageContext, StageEdit, StageOutput,
+    edited_input, numbered_stages, PoseNet, Resumable, RunOptions, RunOutput, RunTensors,
+    StageContext, StageEdit, StageOutput, StageTensors,
 };
 use crate::models::{ModelInfo, StepClock, StepTime};
 use crate::weights::TensorStore;
@@ -441,13 +441,14 @@ impl Resumable for StackedHourglass {
         for i in t + 1..self.stacks.len() {
             let (preds, feature) = self.stack(i, &x)?;
             x = self.merge(i, &x, &preds, &feature)?;
-            out.push(StageOutput::heatmaps(
+            out.push(StageTensors::heatmaps(
                 stack_label(i),
                 format!("stage{}", i + 1),
-                to_maps(&preds)?,
+                &preds,
             ));
         }
-        Ok(out)
+        // Every re-run stage in one device→host copy.
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 }
 

@@ -4,8 +4,8 @@ use candle_core::{Result as CResult, Tensor};
 
 use super::{pool, Cpm};
 use crate::models::net::{
-    edited_input, input_hw, numbered_stages, stage_label, to_maps, Resumable, RunOptions,
-    RunOutput, RunTensors, StageContext, StageEdit, StageOutput,
+    edited_input, input_hw, numbered_stages, stage_label, Resumable, RunOptions, RunOutput,
+    RunTensors, StageContext, StageEdit, StageOutput, StageTensors,
 };
 
 /// Every stage ≥ 2 reads the image features, the previous stage's beliefs and the pooled
@@ -46,13 +46,14 @@ impl Resumable for Cpm {
         // Stage t (0-based) is stage 1 or `self.stages[t - 1]`.
         for t in edit.stage + 1..=self.stages.len() {
             prev = self.later_stage(t - 1, features, &prev, &pool_center)?;
-            out.push(StageOutput::heatmaps(
+            out.push(StageTensors::heatmaps(
                 stage_label(t),
                 format!("stage{}", t + 1),
-                to_maps(&prev)?,
+                &prev,
             ));
         }
-        Ok(out)
+        // Every re-run stage in one device→host copy.
+        Ok(RunTensors::stages(out, Vec::new()).fetch()?.stages)
     }
 
     fn moves_center(&self) -> bool {
