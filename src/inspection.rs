@@ -8,7 +8,7 @@ use image::RgbImage;
 
 use crate::models::{CellField, FeatureMap, ReceptiveField, StageOutput, StepTime};
 use crate::pose::associative::{AeParams, Grouping, TopK};
-use crate::pose::{Affine2, Decoding, JointSet, Person};
+use crate::pose::{Affine2, Decoding, GridAlign, JointSet, Person};
 
 /// Where a frame came from.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +134,8 @@ pub struct Inspection {
     /// Network input `(width, height)`.
     pub input_size: (u32, u32),
     pub map_to_image: Affine2,
+    /// Where map cells sit on the input ([`GridAlign`]): every grid's transform uses it.
+    pub grid: GridAlign,
     /// Network-input pixel → image pixel.
     pub image_from_input: Affine2,
     /// Every stage's maps, stage 1 first.
@@ -187,7 +189,10 @@ impl Inspection {
         }
         let fx = f64::from(self.input_size.0) / width as f64;
         let fy = f64::from(self.input_size.1) / height as f64;
-        Some(self.image_from_input.after(&Affine2::resample(fx, fy)))
+        Some(
+            self.image_from_input
+                .after(&self.grid.grid_to_input(fx, fy)),
+        )
     }
 
     /// What feature `feature`'s cell under image pixel `image_xy` sees: the cell `(x, y)` in
@@ -296,6 +301,7 @@ mod tests {
             image: Arc::new(RgbImage::new(736, 736)),
             input_size: (368, 368),
             map_to_image: Affine2::IDENTITY,
+            grid: GridAlign::Centre,
             // The image is the input at twice the size.
             image_from_input: Affine2::resample(2.0, 2.0),
             stages: Vec::new(),

@@ -7,7 +7,7 @@ fn main() -> std::process::ExitCode {
     match posescope::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", posescope::cli::error_text(&e));
             std::process::ExitCode::from(posescope::cli::exit_code(&e))
         }
     }

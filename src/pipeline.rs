@@ -11,7 +11,7 @@ use crate::models::{
 };
 use crate::pose::decode::{self, DecodeParams};
 use crate::pose::paf::PafParams;
-use crate::pose::{single, Affine2};
+use crate::pose::{single, Affine2, GridAlign};
 use crate::preprocess::{self, Prepared, PreprocessConfig, PreprocessError};
 use crate::source::Frame;
 
@@ -164,6 +164,9 @@ pub struct PipelineConfig {
     /// [`KEYPOINT_BOX_PADDING`] (1.4) for the other single-person models (CPM), whose crops
     /// keep the earlier, looser box.
     pub crop_padding: f64,
+    /// Where the output maps' cells sit on the input: the network's own convention
+    /// ([`crate::models::Architecture::grid`]) unless overridden (`--grid`).
+    pub grid: GridAlign,
 }
 
 impl PipelineConfig {
@@ -191,6 +194,7 @@ impl PipelineConfig {
             } else {
                 KEYPOINT_BOX_PADDING
             },
+            grid: info.architecture.grid,
         }
     }
 }
@@ -554,7 +558,7 @@ impl Pipeline {
             let Some(last) = run.stages.last() else {
                 continue;
             };
-            let to_image = stage_to_image(&run.prepared, last);
+            let to_image = stage_to_image(&run.prepared, last, self.config.grid);
             // Bottom-up AE models are grouped by `run_associative` (aggregated resolutions).
             let decoding = self.model.info().decoding;
             let found = if decoding == Decoding::AssociativeEmbedding {
@@ -589,7 +593,7 @@ impl Pipeline {
             });
         };
         let map_to_image = match run.stages.last() {
-            Some(last) => stage_to_image(&run.prepared, last),
+            Some(last) => stage_to_image(&run.prepared, last, self.config.grid),
             None => run.prepared.image_from_input,
         };
         let input_size = (run.prepared.width, run.prepared.height);
@@ -622,6 +626,7 @@ impl Pipeline {
             image: Arc::new(frame.image),
             input_size,
             map_to_image,
+            grid: self.config.grid,
             image_from_input: run.prepared.image_from_input,
             receptive_fields: self.model.receptive_fields(input_size),
             stages: run.stages,
@@ -732,7 +737,7 @@ impl Pipeline {
             .sum();
         let input_size = (run.prepared.width, run.prepared.height);
         let map_to_image = match run.stages.last() {
-            Some(last) => stage_to_image(&run.prepared, last),
+            Some(last) => stage_to_image(&run.prepared, last, self.config.grid),
             None => run.prepared.image_from_input,
         };
         let (width, height) = frame.image.dimensions();
@@ -751,6 +756,7 @@ impl Pipeline {
             image: Arc::new(frame.image),
             input_size,
             map_to_image,
+            grid: self.config.grid,
             image_from_input: run.prepared.image_from_input,
             receptive_fields: self.model.receptive_fields(input_size),
             stages: run.stages,
@@ -788,10 +794,14 @@ fn mirrored(p: &Prepared) -> Prepared {
 }
 
 /// Map pixel → image pixel for one stage's grid, which spans the whole network input.
-fn stage_to_image(prepared: &Prepared, stage: &crate::models::StageOutput) -> Affine2 {
+fn stage_to_image(
+    prepared: &Prepared,
+    stage: &crate::models::StageOutput,
+    grid: GridAlign,
+) -> Affine2 {
     let fx = f64::from(prepared.width) / stage.heatmaps.width().max(1) as f64;
     let fy = f64::from(prepared.height) / stage.heatmaps.height().max(1) as f64;
-    prepared.image_from_input.after(&Affine2::resample(fx, fy))
+    prepared.image_from_input.after(&grid.grid_to_input(fx, fy))
 }
 
 /// A box around `points` with the model's aspect ratio (`width / height`), enlarged by

@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Accuracy of the real mobile CPM (`pefm-cpm`) on real annotated data, through the
-//! evaluation library: PCK@0.2 per stage on all 500 LSP-extended development images
+//! Accuracy of the real mobile CPM and hourglass (`pefm-cpm`, `pefm-hourglass`) on real
+//! annotated data against the original program's, through the evaluation library: PCK@0.2
+//! per stage on all 500 LSP-extended development images
 //! (whole image, squashed to 192×192 as the original benchmark does; no crop), PEFM joints
 //! mapped to LSP by name, torso = right shoulder to left hip with both ends annotated,
 //! annotated joints only (MMPose's `keypoint_pck_accuracy`: distance / torso < 0.2, mean
-//! over joints).
+//! over joints), and on the annotated COCO images (each annotated person's box).
 
 mod common;
 
@@ -12,21 +13,34 @@ use std::ops::ControlFlow;
 
 use posescope::eval::{self, EvalConfig, Metric, PersonInput};
 
-#[test]
-fn pefm_cpm_pck_per_stage_on_lspet_dev() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
-    std::env::set_var("POSESCOPE_MODELS", shared.join("models"));
-    let data = shared.join("data/lspet_dev");
-    let mut config = EvalConfig::new(
-        "pefm-cpm",
-        &data.join("annotations.json"),
-        &data.join("images"),
-    );
+/// PCK@0.2 of the original program's predictions, committed in
+/// `tests/data/original_pipelines/` (written by `scripts/original_pipelines/pefm_tflite.py`
+/// from the released `.tflite` with the TFLite interpreter), scored by `eval --score`.
+fn original(file: &str, annotations: &std::path::Path, images: &std::path::Path) -> f64 {
+    let results = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/original_pipelines")
+        .join(file);
+    let config = EvalConfig::new("-", annotations, images);
+    let report = eval::external::score_file(&results, &config).unwrap();
+    report.overall.unwrap()
+}
+
+/// posescope's own evaluation (PCK@0.2, every stage) with a model's defaults.
+fn posescope(
+    model: &str,
+    annotations: &std::path::Path,
+    images: &std::path::Path,
+    person: PersonInput,
+) -> eval::Report {
+    let mut config = EvalConfig::new(model, annotations, images);
     config.metric = Metric::Pck;
-    config.person = PersonInput::Whole;
-    let report = eval::run(&config, &mut |_| ControlFlow::Continue(())).unwrap();
+    config.person = person;
+    eval::run(&config, &mut |_| ControlFlow::Continue(())).unwrap()
+}
+
+/// The mobile CPM's stages on lspet_dev: every stage printed, the last one not worse than
+/// the first.
+fn check_stages(report: &eval::Report) {
     println!(
         "pefm-cpm on lspet_dev: {} images, {} people ({} without an annotated torso skipped), {} joints",
         report.counts.images, report.counts.people, report.counts.people_skipped, report.counts.joints
@@ -49,12 +63,100 @@ fn pefm_cpm_pck_per_stage_on_lspet_dev() {
     assert_eq!(report.counts.images, 500);
     assert_eq!(stages.len(), 6);
     let (first, last) = (stages[0], stages[5]);
-    // Measured 0.280 at stage 6 (0.261 at stage 1): LSPET is parkour and gymnastics, often
+    // Measured 0.335 at stage 6 (0.310 at stage 1): LSPET is parkour and gymnastics, often
     // upside down, and this tiny model was trained on upright AI Challenger people. A wrong
-    // joint order or coordinate mapping drops it to a few percent.
-    assert!(last > 0.25, "final-stage PCK@0.2 {last:.3}");
+    // joint order or coordinate mapping drops it to a few percent (half a map cell off, the
+    // pixel-centre convention instead of the model's own, gave 0.280).
+    assert!(last > 0.33, "final-stage PCK@0.2 {last:.3}");
     assert!(
         last >= first - 0.02,
         "stage 6 {last:.3} vs stage 1 {first:.3}"
     );
+}
+
+/// Issue 20: with its default settings posescope is at least as accurate as the original
+/// PoseEstimationForMobile pipeline (cv2 INTER_LINEAR squash to 192², argmax of the last
+/// upsampled map, `x = ix·W/96`) for both released models, on lspet_dev (whole image, 500
+/// images) and on the annotated COCO images (each annotated person's box).
+#[test]
+fn pefm_models_match_or_beat_the_original_pipeline() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    std::env::set_var("POSESCOPE_MODELS", shared.join("models"));
+    let lsp = shared.join("data/lspet_dev");
+    let coco = shared.join("data/mmpose_testdata/coco");
+    let sets = [
+        (
+            lsp.join("annotations.json"),
+            lsp.join("images"),
+            "lspet_dev",
+            PersonInput::Whole,
+        ),
+        (
+            coco.join("test_coco.json"),
+            coco.clone(),
+            "coco_box",
+            PersonInput::Box,
+        ),
+    ];
+    for model in ["pefm-cpm", "pefm-hourglass"] {
+        for (ann, images, set, person) in &sets {
+            let file = format!("{}_{set}.json", model.replace('-', "_"));
+            let orig = original(&file, ann, images);
+            let report = posescope(model, ann, images, *person);
+            if model == "pefm-cpm" && *set == "lspet_dev" {
+                check_stages(&report);
+            }
+            let ours = report.overall.unwrap();
+            println!(
+                "{model} on {set}: original {:.1}, posescope {:.1}",
+                100.0 * orig,
+                100.0 * ours
+            );
+            // The original's predictions are real (a broken file or scorer gives ~0).
+            assert!(orig > 0.2, "{model} {set}: original {orig:.3}");
+            assert!(
+                ours >= orig - 1e-9,
+                "{model} on {set}: posescope {ours:.4} below the original program's {orig:.4}"
+            );
+        }
+    }
+}
+
+/// `eval --score` on posescope's own predictions file gives the run's own number: the
+/// external path scores exactly as the model path does.
+#[test]
+fn scoring_the_predictions_file_gives_the_runs_own_pck() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    std::env::set_var("POSESCOPE_MODELS", shared.join("models"));
+    let data = shared.join("data/lspet_dev");
+    let mut config = EvalConfig::new(
+        "pefm-cpm",
+        &data.join("annotations.json"),
+        &data.join("images"),
+    );
+    config.limit = Some(60);
+    let report = eval::run(&config, &mut |_| ControlFlow::Continue(())).unwrap();
+    let results = report.coco_results();
+    let scored = eval::external::score_results(
+        &eval::datasets::read(&config.annotations).unwrap(),
+        std::path::Path::new("own.json"),
+        &results,
+        &config,
+    )
+    .unwrap();
+    println!(
+        "run {:.4} (pooled {:.4}), scored file {:.4} (pooled {:.4})",
+        report.overall.unwrap(),
+        report.stages.last().unwrap().pooled.unwrap(),
+        scored.overall.unwrap(),
+        scored.stages[0].pooled.unwrap()
+    );
+    assert_eq!(scored.counts.people, report.counts.people);
+    assert_eq!(scored.counts.joints, report.counts.joints);
+    assert!((scored.overall.unwrap() - report.overall.unwrap()).abs() < 1e-12);
+    assert_eq!(scored.stages.len(), 1);
 }

@@ -32,6 +32,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         person: args.person,
         limit: args.limit,
         input_size: args.model.size,
+        grid: args.model.grid,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -40,6 +41,10 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    if let Some(results) = &args.score {
+        let report = eval::external::score_file(results, &config)?;
+        return write_report(&report, args);
+    }
     let report = eval::run(&config, &mut |p| {
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);
@@ -48,20 +53,24 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let report = report?;
+    write_report(&report, args)
+}
 
-    let json = serde_json::to_vec_pretty(&report).context("serialising the report")?;
+/// Writes the report, the chart and the predictions and prints the summary.
+fn write_report(report: &Report, args: &EvalArgs) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(report).context("serialising the report")?;
     match &args.out {
         Some(out) => write_atomic(out, &json, true)?,
         None => println!("{}", String::from_utf8_lossy(&json)),
     }
     if let Some(chart) = chart_path(args) {
-        eval::chart::write_png(&report, &chart)?;
+        eval::chart::write_png(report, &chart)?;
     }
     if let Some(path) = &args.predictions {
         let json = crate::export::formats::coco::to_bytes(&report.coco_results());
         write_atomic(path, &json, true)?;
     }
-    print_summary(&report, args);
+    print_summary(report, args);
     Ok(())
 }
 

@@ -195,6 +195,9 @@ pub(super) fn run(args: &InferArgs) -> anyhow::Result<()> {
         config.without_memory = args.without_memory;
         config.ae.flip = !args.no_flip;
         config.dark = args.dark;
+        if let Some(grid) = args.grid {
+            config.grid = grid;
+        }
         if let Some(scales) = &args.scales {
             if scales.is_empty() || scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                 bail!("--scales: expected positive numbers such as 2,1,0.5, got {scales:?}");

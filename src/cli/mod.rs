@@ -40,6 +40,21 @@ pub struct FramesFailed {
     pub first: String,
 }
 
+/// The one-line text of an error returned by [`run`]: the error and its causes joined by
+/// `: ` (as `{:#}` does), leaving out a cause whose text the line already holds (most error
+/// types in this crate name their source in their own message as well).
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
 /// The process exit status for an error returned by [`run`]: [`EXIT_FRAMES_FAILED`] when
 /// some frames failed and the others were written, 1 otherwise.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
@@ -238,6 +253,10 @@ pub struct InferArgs {
     /// Taylor offset at the maximum) instead of the quarter-cell rule.
     #[arg(long)]
     pub dark: bool,
+    /// Where map cells sit on the network input: centre ((i + 0.5)·stride − 0.5) or corner
+    /// (i·stride). Default: the network's own convention (`posescope models` lists it).
+    #[arg(long)]
+    pub grid: Option<crate::pose::GridAlign>,
     /// Temporal models (UniPose-LSTM): run every video frame as the first frame of a clip,
     /// carrying no state, to compare with single-frame UniPose on the same frames.
     #[arg(long)]
@@ -352,6 +371,12 @@ pub struct EvalArgs {
     /// joint order; joints not predicted are 0, 0, 0).
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// Score this COCO keypoint results file instead of running a model: keypoints in the
+    /// annotations' joint order, image pixels, `0, 0, 0` for joints not predicted; image_id
+    /// = COCO's id, else the image's 0-based position in the annotation file (e.g. a
+    /// reference program's output, see scripts/original_pipelines/).
+    #[arg(long, value_name = "RESULTS")]
+    pub score: Option<PathBuf>,
 }
 
 /// Model options of `eval` (the person mode has its own meaning there).
@@ -366,6 +391,10 @@ pub struct EvalModelArgs {
     /// Network input box WxH (default: the model's own).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
+    /// Where map cells sit on the network input: centre or corner (default: the network's
+    /// own convention).
+    #[arg(long)]
+    pub grid: Option<crate::pose::GridAlign>,
 }
 
 #[derive(Debug, Args)]
@@ -560,6 +589,23 @@ fn gui(_args: GuiArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_text_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading 'a.json': {source}")]
+        struct Outer {
+            #[source]
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        // A source the message already holds is not repeated…
+        let e = anyhow::Error::new(Outer { source: io() });
+        assert_eq!(error_text(&e), "reading 'a.json': no such file");
+        // …a context's cause is still appended.
+        let e = anyhow::Error::new(io()).context("opening the cache");
+        assert_eq!(error_text(&e), "opening the cache: no such file");
+    }
 
     #[test]
     fn points_and_person_modes() {

@@ -4,6 +4,7 @@
 //! [`run`] reads the annotations ([`datasets`]), loads the model, runs it on every image
 //! and scores the predictions ([`metrics`], [`coco`]); [`run_with`] does the same with an
 //! already built [`Pipeline`]. A progress callback sees every image and may cancel.
+//! [`external::score_file`] scores a results file made by another program the same way.
 //!
 //! How predictions are made:
 //! - **Single-person models** ([`Decoding::SinglePerson`]) run on the whole image
@@ -29,6 +30,7 @@
 pub mod chart;
 pub mod coco;
 pub mod datasets;
+pub mod external;
 pub mod metrics;
 
 use std::ops::ControlFlow;
@@ -159,6 +161,8 @@ pub struct EvalConfig {
     pub limit: Option<usize>,
     /// Network input `(width, height)`; `None` = the model's own.
     pub input_size: Option<(u32, u32)>,
+    /// Where map cells sit on the input; `None` = the network's own convention.
+    pub grid: Option<crate::pose::GridAlign>,
 }
 
 impl EvalConfig {
@@ -175,6 +179,7 @@ impl EvalConfig {
             person: PersonInput::Whole,
             limit: None,
             input_size: None,
+            grid: None,
         }
     }
 }
@@ -241,6 +246,8 @@ pub struct Settings {
     pub input_size: [u32; 2],
     /// The model's resize mode for whole images.
     pub resize: String,
+    /// Where map cells sit on the input (`centre`, `corner`).
+    pub grid: String,
     pub annotations: String,
     pub images: String,
     pub format: Format,
@@ -370,6 +377,9 @@ pub fn run(
     if let Some(size) = config.input_size {
         pc.preprocess.size = size;
     }
+    if let Some(grid) = config.grid {
+        pc.grid = grid;
+    }
     let pipeline = Pipeline::new(model, pc);
     run_with(&pipeline, &dataset, config, progress)
 }
@@ -407,51 +417,8 @@ pub fn run_with(
             model.id()
         )));
     }
-    if config.metric == Metric::OksAp && dataset.joints.id != skeleton::COCO17.id {
-        return Err(EvalError::Config(format!(
-            "oks-ap needs COCO-17 annotations (OKS sigmas are defined for COCO's keypoints); \
-             '{}' has {} joints",
-            dataset.path.display(),
-            dataset.joints.id
-        )));
-    }
-    let alpha = match config.metric {
-        Metric::OksAp => None,
-        m => {
-            let a = config.alpha.or(m.default_alpha()).unwrap_or(0.2);
-            if !(a.is_finite() && a > 0.0) {
-                return Err(EvalError::Config(format!(
-                    "alpha must be a positive number, not {a}"
-                )));
-            }
-            Some(a)
-        }
-    };
-    let comparison = match config.metric {
-        Metric::Pck => Some(Comparison::Strict),
-        Metric::Pckh => Some(Comparison::Inclusive),
-        Metric::OksAp => None,
-    };
-    let images: Vec<&datasets::ImageAnn> = dataset
-        .images
-        .iter()
-        .take(config.limit.unwrap_or(usize::MAX))
-        .collect();
-    if images.is_empty() {
-        return Err(EvalError::NoImages(dataset.path.display().to_string()));
-    }
-    if config.metric == Metric::OksAp {
-        let incomplete = images
-            .iter()
-            .find(|i| i.people.iter().any(|p| p.to_coco().is_none()));
-        if let Some(img) = incomplete {
-            return Err(EvalError::Config(format!(
-                "'{}', image '{}': oks-ap needs 'bbox' and 'area' on every annotation",
-                dataset.path.display(),
-                img.file_name
-            )));
-        }
-    }
+    let images = checked_images(dataset, config)?;
+    let (alpha, comparison) = threshold(config)?;
     let map = JointMap::new(model.joints(), dataset.joints);
     let counted: Vec<bool> = (0..dataset.joints.len())
         .map(|j| map.is_present(j))
@@ -464,7 +431,6 @@ pub fn run_with(
     let mut counts = Counts::default();
     let mut forward_ms = Vec::with_capacity(images.len());
     let mut predictions = Vec::with_capacity(images.len());
-    let sigmas = coco::coco_sigmas();
 
     for (done, img) in images.iter().enumerate() {
         let path = config.images.join(&img.file_name);
@@ -545,15 +511,133 @@ pub fn run_with(
         }
     }
 
-    // Score every stage once the number of stages is known (an image may have had no
-    // prediction at all, e.g. box mode without a usable person).
+    let stages = score_stages(
+        dataset,
+        config,
+        (alpha, comparison),
+        &counted,
+        &evaluated,
+        &stage_labels,
+        &mut counts,
+    )?;
+    let final_stage = stages.last();
+    forward_ms.sort_by(f64::total_cmp);
+    let settings = Settings {
+        model: config.model.clone(),
+        model_id: model.id().to_string(),
+        model_joints: model.joints().id.to_string(),
+        decoding: info.decoding.name().into(),
+        device: config.device.clone(),
+        metric: config.metric,
+        alpha,
+        norm: (config.metric == Metric::Pck).then_some(config.norm),
+        comparison,
+        person: config.person,
+        box_padding: (config.person == PersonInput::Box).then_some(BOX_PADDING),
+        input_size: [w, h],
+        resize: format!("{:?}", pipeline.config().preprocess.mode).to_ascii_lowercase(),
+        grid: pipeline.config().grid.name().into(),
+        annotations: config.annotations.display().to_string(),
+        images: config.images.display().to_string(),
+        format: dataset.format,
+        dataset_joints: dataset.joints.id.to_string(),
+        limit: config.limit,
+        joint_mapping: map.describe(),
+    };
+    Ok(Report {
+        posescope_version: env!("CARGO_PKG_VERSION").to_string(),
+        settings,
+        counts,
+        definition: definition(config.metric, alpha, config.norm),
+        overall: final_stage.and_then(|s| s.value),
+        per_joint: final_stage.map(|s| s.per_joint.clone()).unwrap_or_default(),
+        coco: final_stage.and_then(|s| s.coco),
+        stages,
+        elapsed_s: start.elapsed().as_secs_f64(),
+        image_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
+        predictions,
+    })
+}
+
+/// The images to evaluate (the first `limit`), after checking that the dataset suits the
+/// metric.
+fn checked_images<'a>(
+    dataset: &'a Dataset,
+    config: &EvalConfig,
+) -> Result<Vec<&'a datasets::ImageAnn>, EvalError> {
+    if config.metric == Metric::OksAp && dataset.joints.id != skeleton::COCO17.id {
+        return Err(EvalError::Config(format!(
+            "oks-ap needs COCO-17 annotations (OKS sigmas are defined for COCO's keypoints); \
+             '{}' has {} joints",
+            dataset.path.display(),
+            dataset.joints.id
+        )));
+    }
+    let images: Vec<&datasets::ImageAnn> = dataset
+        .images
+        .iter()
+        .take(config.limit.unwrap_or(usize::MAX))
+        .collect();
+    if images.is_empty() {
+        return Err(EvalError::NoImages(dataset.path.display().to_string()));
+    }
+    if config.metric == Metric::OksAp {
+        let incomplete = images
+            .iter()
+            .find(|i| i.people.iter().any(|p| p.to_coco().is_none()));
+        if let Some(img) = incomplete {
+            return Err(EvalError::Config(format!(
+                "'{}', image '{}': oks-ap needs 'bbox' and 'area' on every annotation",
+                dataset.path.display(),
+                img.file_name
+            )));
+        }
+    }
+    Ok(images)
+}
+
+/// The metric's threshold (`None` for OKS AP) and how distances meet it.
+fn threshold(config: &EvalConfig) -> Result<(Option<f64>, Option<Comparison>), EvalError> {
+    let alpha = match config.metric {
+        Metric::OksAp => None,
+        m => {
+            let a = config.alpha.or(m.default_alpha()).unwrap_or(0.2);
+            if !(a.is_finite() && a > 0.0) {
+                return Err(EvalError::Config(format!(
+                    "alpha must be a positive number, not {a}"
+                )));
+            }
+            Some(a)
+        }
+    };
+    let comparison = match config.metric {
+        Metric::Pck => Some(Comparison::Strict),
+        Metric::Pckh => Some(Comparison::Inclusive),
+        Metric::OksAp => None,
+    };
+    Ok((alpha, comparison))
+}
+
+/// Scores every stage of the predictions once the number of stages is known (an image may
+/// have had no prediction at all, e.g. box mode without a usable person); fills `counts`
+/// (people, skipped, joints).
+fn score_stages(
+    dataset: &Dataset,
+    config: &EvalConfig,
+    (alpha, comparison): (Option<f64>, Option<Comparison>),
+    counted: &[bool],
+    evaluated: &[(&datasets::ImageAnn, Predictions)],
+    stage_labels: &[String],
+    counts: &mut Counts,
+) -> Result<Vec<StageScore>, EvalError> {
+    let sigmas = coco::coco_sigmas();
     let n_stages = stage_labels.len();
     let last = n_stages.saturating_sub(1);
     let scores = match config.metric {
         _ if n_stages == 0 => None,
         Metric::OksAp => {
             let mut per_stage = vec![Vec::with_capacity(evaluated.len()); n_stages];
-            for (img, preds) in &evaluated {
+            for (img, preds) in evaluated {
                 for (t, imgs) in per_stage.iter_mut().enumerate() {
                     imgs.push(coco_image(img, preds, t)?);
                 }
@@ -569,14 +653,14 @@ pub fn run_with(
                 );
                 n_stages
             ];
-            for (img, preds) in &evaluated {
+            for (img, preds) in evaluated {
                 let refs: Vec<Option<f64>> = img
                     .people
                     .iter()
                     .map(|p| reference(p, dataset.joints, config.metric, config.norm))
                     .collect();
                 for (t, acc) in accs.iter_mut().enumerate() {
-                    let c = score_pck(acc, img, &refs, &counted, preds, t);
+                    let c = score_pck(acc, img, &refs, counted, preds, t);
                     if t == last {
                         counts.people += c.0;
                         counts.people_skipped += c.1;
@@ -611,7 +695,7 @@ pub fn run_with(
             .enumerate()
             .map(|(t, acc)| {
                 pck_stage(
-                    label(&stage_labels, t),
+                    label(stage_labels, t),
                     acc,
                     joint_names,
                     config.metric,
@@ -625,7 +709,7 @@ pub fn run_with(
             .map(|(t, imgs)| {
                 let stats = coco::evaluate(imgs, &sigmas);
                 StageScore {
-                    stage: label(&stage_labels, t),
+                    stage: label(stage_labels, t),
                     value: (stats.ap >= 0.0).then_some(stats.ap),
                     pooled: None,
                     per_joint: Vec::new(),
@@ -635,42 +719,7 @@ pub fn run_with(
             .collect(),
         None => Vec::new(),
     };
-    let final_stage = stages.last();
-    forward_ms.sort_by(f64::total_cmp);
-    let settings = Settings {
-        model: config.model.clone(),
-        model_id: model.id().to_string(),
-        model_joints: model.joints().id.to_string(),
-        decoding: info.decoding.name().into(),
-        device: config.device.clone(),
-        metric: config.metric,
-        alpha,
-        norm: (config.metric == Metric::Pck).then_some(config.norm),
-        comparison,
-        person: config.person,
-        box_padding: (config.person == PersonInput::Box).then_some(BOX_PADDING),
-        input_size: [w, h],
-        resize: format!("{:?}", pipeline.config().preprocess.mode).to_ascii_lowercase(),
-        annotations: config.annotations.display().to_string(),
-        images: config.images.display().to_string(),
-        format: dataset.format,
-        dataset_joints: dataset.joints.id.to_string(),
-        limit: config.limit,
-        joint_mapping: map.describe(),
-    };
-    Ok(Report {
-        posescope_version: env!("CARGO_PKG_VERSION").to_string(),
-        settings,
-        counts,
-        definition: definition(config.metric, alpha, config.norm),
-        overall: final_stage.and_then(|s| s.value),
-        per_joint: final_stage.map(|s| s.per_joint.clone()).unwrap_or_default(),
-        coco: final_stage.and_then(|s| s.coco),
-        stages,
-        elapsed_s: start.elapsed().as_secs_f64(),
-        image_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
-        predictions,
-    })
+    Ok(stages)
 }
 
 fn label(labels: &[String], t: usize) -> String {

@@ -10,6 +10,7 @@ use super::net::PoseNet;
 use super::ModelError;
 pub use crate::pose::decode::Decoding;
 use crate::pose::skeleton::JointSet;
+use crate::pose::GridAlign;
 use crate::preprocess::{InputNorm, ResizeMode};
 use crate::weights::TensorStore;
 
@@ -55,6 +56,8 @@ pub struct Architecture {
     /// (`TEST.SHIFT_HEATMAP: true` in the deep-high-resolution-net.pytorch yamls for HRNet
     /// and SimpleBaseline; the Stacked Hourglass `test.py` does not shift).
     pub flip_shifts_heatmap: bool,
+    /// Where the output maps' cells sit on the input (see [`GridAlign`]).
+    pub grid: GridAlign,
     pub loader: Loader,
 }
 

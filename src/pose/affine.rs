@@ -5,6 +5,52 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Where a network's output-map cells sit on its input, as its training targets put them
+/// (a property of the original training code, not of the layers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GridAlign {
+    /// Cell `i` is the centre of the input pixels it covers: input `(i + 0.5)·s − 0.5` for
+    /// a grid `s` times coarser ([`Affine2::resample`]).
+    #[default]
+    Centre,
+    /// Cell `i` is input pixel `i·s`: targets drawn at `keypoint / s`, and TF's legacy
+    /// resize (`align_corners=False`, no half-pixel centres), which samples output pixel `u`
+    /// at input `u / s`, keeps it. The PoseEstimationForMobile models are decoded this way
+    /// by their own code (`x = ix·W/96` on the ×4-upsampled map).
+    Corner,
+}
+
+impl GridAlign {
+    /// Grid cell → input pixel for a grid `fx`, `fy` times coarser than the input.
+    pub fn grid_to_input(self, fx: f64, fy: f64) -> Affine2 {
+        match self {
+            GridAlign::Centre => Affine2::resample(fx, fy),
+            GridAlign::Corner => Affine2::scale_translate(fx, fy, 0.0, 0.0),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GridAlign::Centre => "centre",
+            GridAlign::Corner => "corner",
+        }
+    }
+}
+
+impl std::str::FromStr for GridAlign {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "centre" | "center" => Ok(GridAlign::Centre),
+            "corner" => Ok(GridAlign::Corner),
+            _ => Err(format!(
+                "unknown grid alignment '{s}': use centre or corner"
+            )),
+        }
+    }
+}
+
 /// A 2×3 affine transform `[[a, b, tx], [c, d, ty]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Affine2 {

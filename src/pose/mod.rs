@@ -17,7 +17,7 @@ pub mod person;
 pub mod single;
 pub mod skeleton;
 
-pub use affine::Affine2;
+pub use affine::{Affine2, GridAlign};
 pub use decode::Decoding;
 pub use maps::Maps;
 pub use person::{Keypoint, Person};

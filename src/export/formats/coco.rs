@@ -32,6 +32,8 @@ use crate::pose::{JointSet, Person};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CocoResult {
     pub image_id: u64,
+    /// Extra (pycocotools ignores it); may be absent in files written elsewhere.
+    #[serde(default)]
     pub file_name: String,
     pub category_id: u64,
     /// `[x, y, score]` per joint of the target set; joints not predicted are `0, 0, 0`.

@@ -919,6 +919,7 @@ pub static ARCHITECTURE_LSP: Architecture = Architecture {
     name: "Convolutional Pose Machine (LSP network), 6 stages",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_lsp),
 };
 
@@ -928,6 +929,7 @@ pub static ARCHITECTURE_MPII: Architecture = Architecture {
     name: "Convolutional Pose Machine (VGG trunk, MPII), 6 stages",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_mpii),
 };
 

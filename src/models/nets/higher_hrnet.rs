@@ -457,6 +457,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "HigherHRNet (HRNet backbone, 1/4 and 1/2 resolution heatmaps, AE tags)",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

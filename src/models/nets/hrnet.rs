@@ -268,6 +268,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "HRNet (top-down, heatmaps at 1/4 of the crop)",
     top_down: true,
     flip_shifts_heatmap: true,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

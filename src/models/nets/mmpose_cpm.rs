@@ -448,6 +448,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     top_down: true,
     // MMPose's test config: `flip_test=True`, `shift_heatmap=True`.
     flip_shifts_heatmap: true,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

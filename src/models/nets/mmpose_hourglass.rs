@@ -504,6 +504,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     top_down: true,
     // The configs' `test_cfg`: `flip_test=True`, `shift_heatmap=True`.
     flip_shifts_heatmap: true,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

@@ -443,6 +443,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "OpenPose (PAF) on MobileNet-v1 0.75, 6 stages",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Bytes(load_graph),
 };
 

@@ -328,6 +328,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "SimpleBaseline (ResNet + 3 deconvolutions, top-down, heatmaps at 1/4)",
     top_down: true,
     flip_shifts_heatmap: true,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

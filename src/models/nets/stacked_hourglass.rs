@@ -459,6 +459,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "Stacked Hourglass (top-down, one heatmap set per stack at 1/4)",
     top_down: true,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

@@ -418,6 +418,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "UniPose (ResNet-101 + waterfall atrous spatial pooling + decoder, heatmaps at 1/8)",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 

@@ -303,6 +303,7 @@ pub static ARCHITECTURE: Architecture = Architecture {
     name: "UniPose-LSTM (UniPose per frame + convolutional LSTM over the video, heatmaps at 1/8)",
     top_down: false,
     flip_shifts_heatmap: false,
+    grid: crate::pose::GridAlign::Centre,
     loader: Loader::Checkpoint(load_checkpoint),
 };
 
