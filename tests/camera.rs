@@ -499,15 +499,17 @@ mod fake_v4l2 {
         // The PNG's rendering may offset the grey level; the steps between frames are the
         // camera's: luma 16 + 7k through BT.601 limited range.
         let rgb = |k: u64| (((7 * k % 200) as i32 * 298 + 128) >> 8).min(255);
-        // Each picture is the camera's grey of frame k + d for one fixed d. d is usually 1
-        // or 2, up to 3 under load: a picture is newer than the sequence number it is filed
-        // under. Open question (README of this test's issue note): the fake camera refilling
-        // a buffer the reader still holds, or the reader giving it back early. The first frame
-        // recorded is within the first 8 (the fake camera's buffers).
+        // Each picture is the camera's grey of frame k + d for one fixed d: the file index
+        // counts from the first frame the reader took (sequence − first sequence), the grey
+        // encodes the sensor's absolute frame number, and d is that first sequence number.
+        // The reader's first take drains the buffers the sensor filled before it and keeps
+        // the newest (newest-frame-wins), so d < the buffers it queued (4): seen 1–3, more
+        // under load. One d for every picture means no picture is torn or newer than its
+        // sequence number. The first frame recorded is within the first 8.
         let (k0, _) = grey[0];
         assert!(k0 < 8, "the recording starts late in the stream: {grey:?}");
         let d = (0..4u64).find(|&d| grey.iter().all(|&(k, g)| (g - rgb(k + d)).abs() <= 2));
-        println!("pictures ahead of their sequence numbers by {d:?} frames");
+        println!("first sequence number taken (the greys' offset): {d:?}");
         assert!(
             d.is_some(),
             "the greys are not the camera's frames in order: {grey:?}"

@@ -16,6 +16,7 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
                     "joint_set": m.joints.id,
                     "joints": m.joints.joints,
                     "input_size": [m.input_size.0, m.input_size.1],
+                    "map_grid": m.architecture.grid.name(),
                     "weights_file": m.file_name,
                     "source": m.source,
                     "licence": m.licence,
@@ -41,6 +42,10 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
             m.joints.len()
         );
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
+        println!(
+            "  map grid      {} (where map cells sit on the input; --grid)",
+            m.architecture.grid.name()
+        );
         println!("  weights       {} ({})", m.file_name, m.source);
         println!("  licence       {}", m.licence);
         if !m.published_accuracy.is_empty() {
