@@ -177,13 +177,16 @@ pub(super) fn occlusion(args: &OcclusionArgs) -> anyhow::Result<()> {
 
 pub(super) fn versus(args: &VersusArgs) -> anyhow::Result<()> {
     let a = super::infer::build_pipeline(&args.model)?;
-    let device = args.model.device.parse::<crate::device::DeviceSpec>()?.open()?;
+    let device = args
+        .model
+        .device
+        .parse::<crate::device::DeviceSpec>()?
+        .open()?;
     let model_b = crate::models::Model::load(&args.model_b, &device)
         .with_context(|| format!("loading model B '{}'", args.model_b))?;
-    let b = Pipeline::new(
-        model_b.clone(),
-        crate::pipeline::PipelineConfig::for_model(&model_b),
-    );
+    let mut config = crate::pipeline::PipelineConfig::for_model(&model_b);
+    config.person = args.person_b;
+    let b = Pipeline::new(model_b, config);
     let frame = read_frame(&args.input)?;
     let ins = std::sync::Arc::new(a.run(frame)?);
     let cmp = crate::experiments::versus::run_against(ins, &b, args.min_score)?;

@@ -509,6 +509,11 @@ pub struct VersusArgs {
     /// on the same device.
     #[arg(long, value_name = "MODEL")]
     pub model_b: String,
+    /// Model B, if single-person: `top-down` runs it on a crop around each person the
+    /// default bottom-up model finds (comparable with a multi-person A), `centre` on the
+    /// whole frame.
+    #[arg(long, default_value = "top-down", value_parser = parse_person_mode)]
+    pub person_b: crate::pipeline::PersonMode,
     /// An image file.
     #[arg(long)]
     pub input: PathBuf,

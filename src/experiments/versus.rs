@@ -96,11 +96,9 @@ fn placed<'a>(
     who: &str,
     joint: &str,
 ) -> Result<PlacedMap<'a>, ExperimentError> {
-    let last = ins
-        .stages
-        .len()
-        .checked_sub(1)
-        .ok_or_else(|| ExperimentError::Invalid(format!("model '{}' gave no stage", ins.model_id)))?;
+    let last = ins.stages.len().checked_sub(1).ok_or_else(|| {
+        ExperimentError::Invalid(format!("model '{}' gave no stage", ins.model_id))
+    })?;
     let m = &ins.stages[last].heatmaps;
     let values = m.channel(k).ok_or_else(|| {
         ExperimentError::Invalid(format!(

@@ -47,8 +47,7 @@ pub fn difference_panel(
     let top = diff.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
     let mut img = RgbImage::from_fn(cmp.a.image.width(), cmp.a.image.height(), |x, y| {
         let p = cmp.a.image.get_pixel(x, y).0;
-        let g = (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-            * 0.6;
+        let g = (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) * 0.6;
         image::Rgb([g as u8; 3])
     });
     let style = OverlayStyle {
@@ -67,10 +66,7 @@ pub fn difference_panel(
     )
     .map_err(|e| ExportError::Draw(e.to_string()))?;
     let r = f64::from(img.width().max(img.height())) / 120.0 + 2.0;
-    for (ins, k, color) in [
-        (&cmp.a, channel.a, A_COLOR),
-        (&cmp.b, channel.b, B_COLOR),
-    ] {
+    for (ins, k, color) in [(&cmp.a, channel.a, A_COLOR), (&cmp.b, channel.b, B_COLOR)] {
         for p in &ins.people {
             if let Some(kp) = p.keypoints.get(k).copied().flatten() {
                 if kp.score >= cmp.min_score {

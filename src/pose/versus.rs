@@ -80,10 +80,7 @@ impl ImageGrid {
         let f = (f64::from(long) / f64::from(max_side.max(1))).max(1.0);
         let gw = ((f64::from(width) / f).round() as usize).max(1);
         let gh = ((f64::from(height) / f).round() as usize).max(1);
-        let (fx, fy) = (
-            f64::from(width) / gw as f64,
-            f64::from(height) / gh as f64,
-        );
+        let (fx, fy) = (f64::from(width) / gw as f64, f64::from(height) / gh as f64);
         ImageGrid {
             width: gw,
             height: gh,
@@ -334,7 +331,10 @@ mod tests {
         let mut map = vec![0.0f32; 8 * 6];
         map[2 * 8 + 3] = 1.0;
         let grid = ImageGrid::fit(64, 48, 64);
-        assert_eq!(grid.to_image, Affine2::IDENTITY.after(&Affine2::resample(1.0, 1.0)));
+        assert_eq!(
+            grid.to_image,
+            Affine2::IDENTITY.after(&Affine2::resample(1.0, 1.0))
+        );
         let t = Affine2::resample(8.0, 8.0);
         let r = resample_to_image("m", &map, 8, 6, &t, &grid).unwrap();
         let argmax = |r: &[f32]| {
@@ -345,7 +345,10 @@ mod tests {
         let (i, v) = argmax(&r);
         // Image pixels 27 and 28 straddle the centre 27.5: both get 15/16 of the peak.
         assert_eq!((i % 64, i / 64), (27, 19));
-        assert!((v - (1.0 - 0.5 / 8.0) * (1.0 - 0.5 / 8.0)).abs() < 1e-6, "{v}");
+        assert!(
+            (v - (1.0 - 0.5 / 8.0) * (1.0 - 0.5 / 8.0)).abs() < 1e-6,
+            "{v}"
+        );
         // The same map placed 16 pixels further right (a known affine shift) peaks 16
         // pixels further right; A − B is +peak at A's peak and −peak at B's.
         let shifted = Affine2::scale_translate(1.0, 1.0, 16.0, 0.0).after(&t);
@@ -388,9 +391,15 @@ mod tests {
                 Some((x0 + i, 10.0 * i))
             }
         };
-        let a = vec![person(&OPENPOSE_COCO18, pos(0.0)), person(&OPENPOSE_COCO18, pos(500.0))];
+        let a = vec![
+            person(&OPENPOSE_COCO18, pos(0.0)),
+            person(&OPENPOSE_COCO18, pos(500.0)),
+        ];
         let moved = |n: &str| pos(500.0)(n).map(|(x, y)| (x + 3.0, y + 4.0));
-        let b = vec![person(&HEAD_NECK_14, moved), person(&HEAD_NECK_14, pos(0.0))];
+        let b = vec![
+            person(&HEAD_NECK_14, moved),
+            person(&HEAD_NECK_14, pos(0.0)),
+        ];
         let t = keypoint_distances(&OPENPOSE_COCO18, &a, &HEAD_NECK_14, &b, 0.1).unwrap();
         assert_eq!(t.joints.len(), 13);
         assert!(!t.joints.contains(&"nose") && !t.joints.contains(&"head_top"));
