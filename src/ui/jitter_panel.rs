@@ -207,7 +207,7 @@ fn contents(ui: &mut egui::Ui, st: &mut JitterState) {
             ui.monospace(format!(
                 "{}: {}",
                 t + 1,
-                v.map_or_else(|| "–".into(), |v| format!("{v:.2}"))
+                v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
             ));
         }
     });
@@ -398,13 +398,13 @@ fn plot(ui: &mut egui::Ui, r: &VideoJitter, joints: bool) -> egui::Rect {
                     .get(j)
                     .copied()
                     .flatten()
-                    .map_or_else(|| "–".into(), |v| format!("{v:.1}"))
+                    .map_or_else(|| "-".into(), |v| format!("{v:.1}"))
             })
             .collect();
         response.on_hover_text(format!(
             "{}: {}",
             r.joints.joints.get(j).copied().unwrap_or("?"),
-            vals.join(" → ")
+            vals.join(", ")
         ));
     }
     rect

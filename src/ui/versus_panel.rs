@@ -1,5 +1,5 @@
 //! The Model-vs-model window: a second model (B) runs in the background on the frame the main
-//! model (A) showed last; both side by side with their skeletons, or A − B of a shared joint's
+//! model (A) showed last; both side by side with their skeletons, or A - B of a shared joint's
 //! final map in image space (coolwarm), and the keypoint-distance table.
 //!
 //! B is loaded and run on background threads ([`crate::experiments::versus`]); the window
@@ -25,7 +25,8 @@ pub enum View {
 /// The window's state (not persisted).
 pub struct VersusState {
     pub open: bool,
-    /// Model B as typed or picked: a catalogue id or a weights file.
+    /// Model B as typed or picked: a catalogue id or a weights file (empty: at the first
+    /// opening, the first catalogue model with weights here other than A).
     pub model_b: String,
     /// How a single-person B runs (top-down crops by default, to be comparable with a
     /// multi-person A).
@@ -42,7 +43,7 @@ pub struct VersusState {
     /// The inspection serial last sent to B.
     compared_serial: Option<u64>,
     pub comparison: Option<Arc<Comparison>>,
-    /// The largest |A − B| of the shown difference.
+    /// The largest |A - B| of the shown difference.
     pub difference_max: Option<f32>,
     pub error: Option<String>,
     /// Where the pictures were drawn (screen points), for tests.
@@ -55,7 +56,7 @@ impl Default for VersusState {
     fn default() -> Self {
         Self {
             open: false,
-            model_b: "pefm-cpm".into(),
+            model_b: String::new(),
             person_b: PersonMode::TopDown,
             view: View::SideBySide,
             joint: 0,
@@ -192,7 +193,18 @@ pub fn window(
     device: &str,
 ) {
     if state.open && state.model.is_none() && state.loading.is_none() && state.error.is_none() {
-        state.load(device, ctx);
+        if state.model_b.trim().is_empty() {
+            let a_id = a.map(|a| a.model_id.as_str()).unwrap_or("");
+            let ids = available_models();
+            state.model_b = ids
+                .iter()
+                .find(|id| **id != a_id)
+                .or(ids.first())
+                .map_or_else(String::new, |id| (*id).to_string());
+        }
+        if !state.model_b.is_empty() {
+            state.load(device, ctx);
+        }
     }
     state.poll(ctx, serial, a);
     if !state.open {
@@ -253,7 +265,7 @@ fn contents(ui: &mut egui::Ui, st: &mut VersusState, device: &str) {
     });
     ui.horizontal(|ui| {
         ui.selectable_value(&mut st.view, View::SideBySide, "Side by side");
-        ui.selectable_value(&mut st.view, View::Difference, "Difference A − B");
+        ui.selectable_value(&mut st.view, View::Difference, "Difference A - B");
         let mut s = st.min_score;
         ui.add(egui::Slider::new(&mut s, 0.0..=1.0).text("min score"));
         if s != st.min_score {
@@ -287,8 +299,8 @@ fn contents(ui: &mut egui::Ui, st: &mut VersusState, device: &str) {
             if st.joint != before {
                 st.serial += 1;
             }
-            ui.colored_label(color(pictures::A_COLOR), "● A's keypoint, red: A higher");
-            ui.colored_label(color(pictures::B_COLOR), "● B's keypoint, blue: B higher");
+            ui.colored_label(color(pictures::A_COLOR), "A's keypoints (red: A higher)");
+            ui.colored_label(color(pictures::B_COLOR), "B's keypoints (blue: B higher)");
         });
     }
     pictures_ui(ui, st, &cmp);
@@ -358,7 +370,7 @@ fn pictures_ui(ui: &mut egui::Ui, st: &mut VersusState, cmp: &Comparison) {
             ],
             View::Difference => vec![match &channel {
                 Some(c) => format!(
-                    "{} − {}, {}: final-stage maps in image space, ±{:.3}",
+                    "{} - {}, {}: final-stage maps in image space, ±{:.3}",
                     cmp.a.model_id,
                     cmp.b.model_id,
                     c.joint,
@@ -386,9 +398,9 @@ fn table_ui(ui: &mut egui::Ui, cmp: &Comparison) {
         t.joints.len(),
         t.unmatched_a,
         t.unmatched_b,
-        t.mean.map_or_else(|| "–".into(), |m| format!("{m:.1} px")),
+        t.mean.map_or_else(|| "-".into(), |m| format!("{m:.1} px")),
     ));
-    let cell = |d: Option<f64>| d.map_or_else(|| "–".to_string(), |d| format!("{d:.1}"));
+    let cell = |d: Option<f64>| d.map_or_else(|| "-".to_string(), |d| format!("{d:.1}"));
     egui::ScrollArea::vertical()
         .max_height(ui.available_height().max(120.0))
         .show(ui, |ui| {
@@ -398,7 +410,7 @@ fn table_ui(ui: &mut egui::Ui, cmp: &Comparison) {
                 .show(ui, |ui| {
                     ui.strong("joint");
                     for p in &t.pairs {
-                        ui.strong(format!("A{} ↔ B{}", p.a + 1, p.b + 1));
+                        ui.strong(format!("A{} & B{}", p.a + 1, p.b + 1));
                     }
                     ui.strong("mean");
                     ui.end_row();
