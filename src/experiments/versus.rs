@@ -73,17 +73,20 @@ impl Comparison {
     }
 
     /// A − B of the final stage's maps of `channel` on a grid over the image with at most
-    /// `max_side` cells along its longer side.
+    /// `max_side` cells along its longer side; with `normalize`, each map scaled to its own
+    /// peak first ([`versus::map_difference`]).
     pub fn difference(
         &self,
         channel: &SharedChannel,
         max_side: u32,
+        normalize: bool,
     ) -> Result<(ImageGrid, Vec<f32>), ExperimentError> {
         let grid = ImageGrid::fit(self.a.frame.width, self.a.frame.height, max_side);
         let d = versus::map_difference(
             placed(&self.a, channel.a, "A", channel.joint)?,
             placed(&self.b, channel.b, "B", channel.joint)?,
             &grid,
+            normalize,
         )?;
         Ok((grid, d))
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::experiments::hstack;
 use super::{annotate, annotated_image, png_bytes, ExportError, PngOptions};
-use crate::colormap::{Colormap, OverlayStyle};
+use crate::colormap::Colormap;
 use crate::experiments::versus::Comparison;
 use crate::pose::versus::SharedChannel;
 
@@ -32,45 +32,44 @@ pub fn panels(cmp: &Comparison) -> Result<[RgbImage; 2], ExportError> {
     ])
 }
 
-/// A − B of `channel`'s final maps in image space over a dimmed grey frame (coolwarm,
-/// symmetric range ±the largest magnitude: red where A believes more, blue where B does),
-/// with A's keypoints of that joint marked in [`A_COLOR`] and B's in [`B_COLOR`]. Also
-/// returns the largest magnitude.
+/// A − B of `channel`'s final maps in image space ([`Comparison::difference`], at most
+/// `max_side` pixels along the longer side, the picture's size) over the frame in dimmed
+/// grey: coolwarm, symmetric range ±the largest magnitude, red where A believes more, blue
+/// where B does, more opaque the larger the difference; A's keypoints of that joint marked in
+/// [`A_COLOR`], B's in [`B_COLOR`]. Also returns the largest magnitude.
 pub fn difference_panel(
     cmp: &Comparison,
     channel: &SharedChannel,
     max_side: u32,
+    normalize: bool,
 ) -> Result<(RgbImage, f32), ExportError> {
     let (grid, diff) = cmp
-        .difference(channel, max_side)
+        .difference(channel, max_side, normalize)
         .map_err(|e| ExportError::Draw(e.to_string()))?;
     let top = diff.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-    let mut img = RgbImage::from_fn(cmp.a.image.width(), cmp.a.image.height(), |x, y| {
-        let p = cmp.a.image.get_pixel(x, y).0;
-        let g = (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) * 0.6;
-        image::Rgb([g as u8; 3])
+    let (w, h) = (grid.width as u32, grid.height as u32);
+    let small = image::imageops::resize(&*cmp.a.image, w, h, image::imageops::FilterType::Triangle);
+    let mut img = RgbImage::from_fn(w, h, |x, y| {
+        let p = small.get_pixel(x, y).0;
+        let g =
+            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) * 0.55;
+        let d = diff[(y * w + x) as usize];
+        let t = if top > 0.0 { d / top } else { 0.0 };
+        let c = Colormap::Coolwarm.rgb_unit(0.5 + 0.5 * t);
+        let a = t.abs().sqrt().min(1.0) * 0.9;
+        image::Rgb(c.map(|c| (g * (1.0 - a) + c * 255.0 * a).round().clamp(0.0, 255.0) as u8))
     });
-    let style = OverlayStyle {
-        colormap: Colormap::Coolwarm,
-        opacity: 0.8,
-        range: (-top.max(1e-6), top.max(1e-6)),
-        gamma: 1.0,
-    };
-    annotate::blend_heatmap(
-        &mut img,
-        &diff,
-        grid.width,
-        grid.height,
-        &grid.to_image,
-        &style,
-    )
-    .map_err(|e| ExportError::Draw(e.to_string()))?;
-    let r = f64::from(img.width().max(img.height())) / 120.0 + 2.0;
+    let to_panel = grid
+        .to_image
+        .inverse()
+        .ok_or_else(|| ExportError::Draw("the difference grid cannot be inverted".into()))?;
+    let r = f64::from(w.max(h)) / 110.0 + 2.0;
     for (ins, k, color) in [(&cmp.a, channel.a, A_COLOR), (&cmp.b, channel.b, B_COLOR)] {
         for p in &ins.people {
             if let Some(kp) = p.keypoints.get(k).copied().flatten() {
                 if kp.score >= cmp.min_score {
-                    annotate::draw_marker(&mut img, (f64::from(kp.x), f64::from(kp.y)), r, color);
+                    let at = to_panel.apply(f64::from(kp.x), f64::from(kp.y));
+                    annotate::draw_marker(&mut img, at, r, color);
                 }
             }
         }

@@ -150,14 +150,38 @@ pub struct PlacedMap<'a> {
     pub to_image: Affine2,
 }
 
-/// A − B on `grid`, both resampled into image space ([`resample_to_image`]).
+/// A − B on `grid`, both resampled into image space ([`resample_to_image`]). With
+/// `normalize`, each resampled map is first divided by its own maximum (when positive), so
+/// that models whose maps peak at different heights compare by shape and place.
 pub fn map_difference(
     a: PlacedMap<'_>,
     b: PlacedMap<'_>,
     grid: &ImageGrid,
+    normalize: bool,
 ) -> Result<Vec<f32>, VersusError> {
-    let ra = resample_to_image("A", a.values, a.width, a.height, &a.to_image, grid)?;
-    let rb = resample_to_image("B", b.values, b.width, b.height, &b.to_image, grid)?;
+    let scaled = |mut v: Vec<f32>| {
+        let top = v.iter().copied().fold(0.0f32, f32::max);
+        if normalize && top > 0.0 {
+            v.iter_mut().for_each(|x| *x /= top);
+        }
+        v
+    };
+    let ra = scaled(resample_to_image(
+        "A",
+        a.values,
+        a.width,
+        a.height,
+        &a.to_image,
+        grid,
+    )?);
+    let rb = scaled(resample_to_image(
+        "B",
+        b.values,
+        b.width,
+        b.height,
+        &b.to_image,
+        grid,
+    )?);
     Ok(ra.iter().zip(&rb).map(|(x, y)| x - y).collect())
 }
 
@@ -321,8 +345,17 @@ mod tests {
         };
         let grid = ImageGrid::fit(192, 192, 96);
         assert_eq!((grid.width, grid.height), (96, 96));
-        let d = map_difference(p, p, &grid).unwrap();
-        assert!(d.iter().all(|&v| v == 0.0));
+        for normalize in [false, true] {
+            let d = map_difference(p, p, &grid, normalize).unwrap();
+            assert!(d.iter().all(|&v| v == 0.0));
+        }
+        // Normalised: the same map at half the height differs by nothing.
+        let half: Vec<f32> = map.iter().map(|v| v / 2.0).collect();
+        let q = PlacedMap { values: &half, ..p };
+        let d = map_difference(p, q, &grid, true).unwrap();
+        assert!(d.iter().all(|v| v.abs() < 1e-6));
+        let d = map_difference(p, q, &grid, false).unwrap();
+        assert!(d.iter().any(|v| v.abs() > 0.1));
     }
 
     #[test]
@@ -360,7 +393,7 @@ mod tests {
             height: 6,
             to_image,
         };
-        let d = map_difference(placed(t), placed(shifted), &grid).unwrap();
+        let d = map_difference(placed(t), placed(shifted), &grid, false).unwrap();
         assert!((d[i] - v).abs() < 1e-6 && (d[i + 16] + v).abs() < 1e-6);
         // Outside the map's extent (x beyond 8 cells * 8 px): zero, not the clamped border.
         let mut ones = vec![1.0f32; 8 * 6];

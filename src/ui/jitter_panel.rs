@@ -246,7 +246,7 @@ fn plot(ui: &mut egui::Ui, r: &VideoJitter, joints: bool) -> egui::Rect {
         .fold(0.0f64, f64::max);
     let top = nice_ceiling(top.max(1e-3));
     let plot = egui::Rect::from_min_max(
-        rect.min + egui::vec2(52.0, 14.0),
+        rect.min + egui::vec2(52.0, 26.0),
         rect.max - egui::vec2(120.0, 34.0),
     );
     let x_of = |t: usize| {
@@ -346,15 +346,16 @@ fn plot(ui: &mut egui::Ui, r: &VideoJitter, joints: bool) -> egui::Rect {
         &mut r.per_stage.iter().copied().enumerate(),
         egui::Stroke::new(3.0, mean),
     );
+    // The mean's values on a dark backing, kept inside the plot.
     for (t, v) in r.per_stage.iter().enumerate() {
         if let Some(v) = shown(v) {
-            p.text(
-                egui::pos2(x_of(t), y_of(v) - 6.0),
-                egui::Align2::CENTER_BOTTOM,
-                format!("{v:.2}"),
-                font.clone(),
-                mean,
-            );
+            let galley = p.layout_no_wrap(format!("{v:.2}"), font.clone(), mean);
+            let size = galley.size();
+            let x = (x_of(t) - size.x / 2.0).clamp(plot.left() + 3.0, plot.right() - size.x - 3.0);
+            let at = egui::pos2(x, y_of(v) - size.y - 7.0);
+            let backing = egui::Rect::from_min_size(at, size).expand(2.0);
+            p.rect_filled(backing, 3.0, visuals.extreme_bg_color.gamma_multiply(0.85));
+            p.galley(at, galley, mean);
         }
     }
     // Legend, right of the plot.
@@ -410,10 +411,11 @@ fn plot(ui: &mut egui::Ui, r: &VideoJitter, joints: bool) -> egui::Rect {
     rect
 }
 
-/// The smallest 1, 2 or 5 times a power of ten at least `v`.
+/// The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at
+/// least `v`.
 fn nice_ceiling(v: f64) -> f64 {
     let e = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|m| m * e)
         .find(|c| *c >= v)

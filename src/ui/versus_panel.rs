@@ -36,6 +36,8 @@ pub struct VersusState {
     pub joint: usize,
     /// Keypoints below this score are left out of the table.
     pub min_score: f32,
+    /// Scale each model's map to its own peak before subtracting.
+    pub normalize: bool,
     loading: Option<(String, mpsc::Receiver<Result<Model, String>>)>,
     /// The loaded model B.
     pub model: Option<Model>,
@@ -61,6 +63,7 @@ impl Default for VersusState {
             view: View::SideBySide,
             joint: 0,
             min_score: 0.1,
+            normalize: true,
             loading: None,
             model: None,
             running: None,
@@ -296,7 +299,12 @@ fn contents(ui: &mut egui::Ui, st: &mut VersusState, device: &str) {
                         ui.selectable_value(&mut st.joint, i, c.joint);
                     }
                 });
-            if st.joint != before {
+            if ui
+                .checkbox(&mut st.normalize, "each map to its peak")
+                .on_hover_text("divide each model's map by its own maximum before subtracting")
+                .changed()
+                || st.joint != before
+            {
                 st.serial += 1;
             }
             ui.colored_label(color(pictures::A_COLOR), "A's keypoints (red: A higher)");
@@ -304,6 +312,16 @@ fn contents(ui: &mut egui::Ui, st: &mut VersusState, device: &str) {
         });
     }
     pictures_ui(ui, st, &cmp);
+    if st.view == View::Difference {
+        for (who, ins) in [("A", &cmp.a), ("B", &cmp.b)] {
+            if ins.crops.len() > 1 {
+                ui.label(format!(
+                    "{who} ran on {} person crops: its maps are the focused crop's only",
+                    ins.crops.len()
+                ));
+            }
+        }
+    }
     table_ui(ui, &cmp);
 }
 
@@ -324,7 +342,7 @@ fn pictures_ui(ui: &mut egui::Ui, st: &mut VersusState, cmp: &Comparison) {
             (View::SideBySide, _) => pictures::panels(cmp)
                 .map(Vec::from)
                 .map_err(|e| e.to_string()),
-            (View::Difference, Some(c)) => pictures::difference_panel(cmp, c, 320)
+            (View::Difference, Some(c)) => pictures::difference_panel(cmp, c, 640, st.normalize)
                 .map(|(img, top)| {
                     st.difference_max = Some(top);
                     vec![img]
@@ -370,10 +388,15 @@ fn pictures_ui(ui: &mut egui::Ui, st: &mut VersusState, cmp: &Comparison) {
             ],
             View::Difference => vec![match &channel {
                 Some(c) => format!(
-                    "{} - {}, {}: final-stage maps in image space, ±{:.3}",
+                    "{} - {}, {}: final-stage maps in image space{}, ±{:.3}",
                     cmp.a.model_id,
                     cmp.b.model_id,
                     c.joint,
+                    if st.normalize {
+                        " (each to its peak)"
+                    } else {
+                        ""
+                    },
                     st.difference_max.unwrap_or(0.0)
                 ),
                 None => "the two models share no joint map".into(),
@@ -401,33 +424,29 @@ fn table_ui(ui: &mut egui::Ui, cmp: &Comparison) {
         t.mean.map_or_else(|| "-".into(), |m| format!("{m:.1} px")),
     ));
     let cell = |d: Option<f64>| d.map_or_else(|| "-".to_string(), |d| format!("{d:.1}"));
-    egui::ScrollArea::vertical()
-        .max_height(ui.available_height().max(120.0))
+    egui::Grid::new("versus_table")
+        .striped(true)
+        .spacing([16.0, 2.0])
         .show(ui, |ui| {
-            egui::Grid::new("versus_table")
-                .striped(true)
-                .spacing([16.0, 2.0])
-                .show(ui, |ui| {
-                    ui.strong("joint");
-                    for p in &t.pairs {
-                        ui.strong(format!("A{} & B{}", p.a + 1, p.b + 1));
-                    }
-                    ui.strong("mean");
-                    ui.end_row();
-                    for (k, j) in t.joints.iter().enumerate() {
-                        ui.label(*j);
-                        for p in &t.pairs {
-                            ui.label(cell(p.distances.get(k).copied().flatten()));
-                        }
-                        ui.strong(cell(t.per_joint.get(k).copied().flatten()));
-                        ui.end_row();
-                    }
-                    ui.strong("all joints");
-                    for p in &t.pairs {
-                        ui.strong(format!("{:.1}", p.mean));
-                    }
-                    ui.strong(cell(t.mean));
-                    ui.end_row();
-                });
+            ui.strong("joint");
+            for p in &t.pairs {
+                ui.strong(format!("A{} & B{}", p.a + 1, p.b + 1));
+            }
+            ui.strong("mean");
+            ui.end_row();
+            for (k, j) in t.joints.iter().enumerate() {
+                ui.label(*j);
+                for p in &t.pairs {
+                    ui.label(cell(p.distances.get(k).copied().flatten()));
+                }
+                ui.strong(cell(t.per_joint.get(k).copied().flatten()));
+                ui.end_row();
+            }
+            ui.strong("all joints");
+            for p in &t.pairs {
+                ui.strong(format!("{:.1}", p.mean));
+            }
+            ui.strong(cell(t.mean));
+            ui.end_row();
         });
 }
