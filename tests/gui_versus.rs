@@ -113,6 +113,8 @@ fn mobilenet_thin_against_mobile_cpm_and_against_itself() {
     for p in &t.pairs {
         assert!(p.mean < 60.0, "{p:?}");
     }
+    // The pointer off the window for the picture.
+    h.hover_at(egui::pos2(1270.0, 600.0));
     h.run_steps(3);
     h.render().unwrap().save(dir.join("versus.png")).unwrap();
 
@@ -221,5 +223,7 @@ fn jitter_window_measures_the_sample_clip() {
     }
     let rect = h.state().jitter.plot_rect.expect("the plot is drawn");
     assert!(rect.width() > 300.0 && rect.height() > 200.0);
+    h.hover_at(egui::pos2(1270.0, 600.0));
+    h.run_steps(3);
     h.render().unwrap().save(dir.join("jitter.png")).unwrap();
 }

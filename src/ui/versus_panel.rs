@@ -377,7 +377,12 @@ fn pictures_ui(ui: &mut egui::Ui, st: &mut VersusState, cmp: &Comparison) {
         cmp.a.image.height().max(1) as f32,
     );
     let n = textures.len().max(1) as f32;
-    let width = ((ui.available_width() - 8.0 * (n - 1.0)) / n).clamp(120.0, 720.0);
+    let widest = if view == View::Difference {
+        600.0
+    } else {
+        720.0
+    };
+    let width = ((ui.available_width() - 8.0 * (n - 1.0)) / n).clamp(120.0, widest);
     let size = egui::vec2(width, width * h / w.max(1.0));
     st.picture_rects.clear();
     ui.horizontal(|ui| {
