@@ -1,12 +1,13 @@
-//! `posescope intervene` and `posescope occlusion`: the experiments of
-//! [`crate::experiments`] on one image, written by [`crate::export::experiments`].
+//! `posescope intervene`, `posescope occlusion` and `posescope versus`: the experiments of
+//! [`crate::experiments`] on one image, written by [`crate::export::experiments`] and
+//! [`crate::export::versus`].
 
 use std::ops::ControlFlow;
 use std::path::Path;
 
 use anyhow::Context;
 
-use super::{InterveneArgs, OcclusionArgs};
+use super::{InterveneArgs, OcclusionArgs, VersusArgs};
 use crate::experiments::intervene::{self, Intervention, Session};
 use crate::experiments::occlusion::{self, OcclusionParams};
 use crate::export::{self, experiments as files};
@@ -172,4 +173,42 @@ pub(super) fn occlusion(args: &OcclusionArgs) -> anyhow::Result<()> {
     }
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+pub(super) fn versus(args: &VersusArgs) -> anyhow::Result<()> {
+    let a = super::infer::build_pipeline(&args.model)?;
+    let device = args
+        .model
+        .device
+        .parse::<crate::device::DeviceSpec>()?
+        .open()?;
+    let model_b = crate::models::Model::load(&args.model_b, &device)
+        .with_context(|| format!("loading model B '{}'", args.model_b))?;
+    let mut config = crate::pipeline::PipelineConfig::for_model(&model_b);
+    config.person = args.person_b;
+    let b = Pipeline::new(model_b, config);
+    let frame = read_frame(&args.input)?;
+    let ins = std::sync::Arc::new(a.run(frame)?);
+    let cmp = crate::experiments::versus::run_against(ins, &b, args.min_score)?;
+    write_all(&args.out, &files_versus(&cmp)?)?;
+    let t = &cmp.table;
+    println!(
+        "{} vs {}: {} matched people, {} joints compared, mean keypoint distance {} \
+         (people unmatched: {} of A, {} of B)",
+        cmp.a.model_id,
+        cmp.b.model_id,
+        t.pairs.len(),
+        t.joints.len(),
+        t.mean.map_or_else(|| "-".into(), |m| format!("{m:.1} px")),
+        t.unmatched_a,
+        t.unmatched_b,
+    );
+    println!("wrote versus.json and versus.png to {}", args.out.display());
+    Ok(())
+}
+
+fn files_versus(
+    cmp: &crate::experiments::versus::Comparison,
+) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(export::versus::files(cmp)?)
 }

@@ -130,6 +130,9 @@ pub enum Command {
     /// Slide a grey patch over the image and record, per stage, how much a joint's belief at
     /// its peak drops; writes the drop maps (safetensors) and a picture.
     Occlusion(OcclusionArgs),
+    /// Run two models on the same image: the distance between their keypoints per joint
+    /// (joints matched by name, people one to one) as JSON, and both side by side as PNG.
+    Versus(VersusArgs),
     /// List the cameras with their formats, sizes and frame rates.
     Cameras,
     /// Merge the `--write-coco` files of the parts of a `infer --shard K/N` run into the
@@ -526,6 +529,31 @@ pub struct OcclusionArgs {
     pub out: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct VersusArgs {
+    /// Model A, with its options (`--model`, `--device`, `--size`, ...).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Model B: catalogue id or weights file, run with its own input size and resize mode
+    /// on the same device.
+    #[arg(long, value_name = "MODEL")]
+    pub model_b: String,
+    /// Model B, if single-person: `top-down` runs it on a crop around each person the
+    /// default bottom-up model finds (comparable with a multi-person A), `centre` on the
+    /// whole frame.
+    #[arg(long, default_value = "top-down", value_parser = parse_person_mode)]
+    pub person_b: crate::pipeline::PersonMode,
+    /// An image file.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Keypoints scoring below this are left out of the distance table.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_score: f32,
+    /// Output folder (created): versus.json and versus.png.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// Parses `WxH`.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
@@ -553,6 +581,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Intervene(a)) => experiments::intervene(&a),
         Some(Command::Occlusion(a)) => experiments::occlusion(&a),
+        Some(Command::Versus(a)) => experiments::versus(&a),
         Some(Command::Cameras) => models::cameras(),
         Some(Command::MergeCoco(a)) => infer::merge_coco(&a),
         Some(Command::Gui(a)) => gui(a),

@@ -3,7 +3,10 @@
 //! - [`intervene`]: edit a stage's belief maps (erase a joint, paint a peak, move CPM's
 //!   centre) and re-run the later stages on the edit, with the original run beside it;
 //! - [`occlusion`]: slide a grey patch over the network input and record, per stage, how much
-//!   a joint's belief drops (the empirical counterpart of the theoretical receptive field).
+//!   a joint's belief drops (the empirical counterpart of the theoretical receptive field);
+//! - [`versus`]: two models on the same frame (their keypoints' distances, the difference of
+//!   their maps in image space);
+//! - [`stability`]: each joint's jitter per stage over a video.
 //!
 //! Both run on the whole frame, as the pipeline prepares it (single-person models in centre
 //! mode; top-down crops and associative-embedding models are refused with a clear error).
@@ -11,6 +14,7 @@
 pub mod intervene;
 pub mod occlusion;
 pub mod stability;
+pub mod versus;
 
 use crate::models::ModelError;
 use crate::pipeline::{Pipeline, PipelineError};
@@ -24,6 +28,8 @@ pub enum ExperimentError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Edit(#[from] crate::pose::edit::EditError),
+    #[error(transparent)]
+    Versus(#[from] crate::pose::versus::VersusError),
     #[error(
         "model '{0}' is not run on the whole frame here (top-down crops, a person box or \
          several scales): experiments need the whole frame (person mode `centre`)"

@@ -100,7 +100,7 @@ pub fn side_by_side(
     Ok(hstack(&[left, right]))
 }
 
-fn hstack(panels: &[RgbImage]) -> RgbImage {
+pub(crate) fn hstack(panels: &[RgbImage]) -> RgbImage {
     let gap = 4;
     let w = panels.iter().map(RgbImage::width).sum::<u32>()
         + gap * panels.len().saturating_sub(1) as u32;

@@ -10,6 +10,7 @@ pub mod formats;
 pub mod json;
 pub mod maps;
 pub mod resume;
+pub mod versus;
 pub mod video;
 
 use std::io::Cursor;

@@ -16,6 +16,7 @@ pub mod peaks;
 pub mod person;
 pub mod single;
 pub mod skeleton;
+pub mod versus;
 
 pub use affine::{Affine2, GridAlign};
 pub use decode::Decoding;

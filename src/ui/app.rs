@@ -121,6 +121,10 @@ pub struct PosescopeApp {
     pub eval: super::eval_panel::EvalState,
     /// The Experiments window (intervention, occlusion) and its background runs.
     pub experiments: super::experiments_panel::ExperimentsState,
+    /// The Model-vs-model window: a second model on the same frame.
+    pub versus: super::versus_panel::VersusState,
+    /// The Stability window: per-stage jitter over the open video.
+    pub jitter: super::jitter_panel::JitterState,
     /// The weights download offered for a model whose weights are absent.
     pub download: super::download::DownloadState,
     /// The Camera menu's device list.
@@ -183,6 +187,8 @@ impl PosescopeApp {
             adopt_model_defaults,
             eval: Default::default(),
             experiments: Default::default(),
+            versus: Default::default(),
+            jitter: Default::default(),
             download: Default::default(),
             camera_menu: Default::default(),
             live: false,
@@ -719,6 +725,19 @@ impl PosescopeApp {
         ))
     }
 
+    /// The main model's pipeline and the open input's path, for the Stability window.
+    fn jitter_input(&self) -> Result<(Pipeline, PathBuf), String> {
+        let model = self.model().ok_or("no model is loaded")?;
+        let path = self
+            .input_path
+            .clone()
+            .ok_or("open a video first (File or drop one on the window)")?;
+        Ok((
+            Pipeline::new(model.clone(), self.pipeline_config(model)),
+            path,
+        ))
+    }
+
     /// The frame as RGBA for the GPU, converted once per inspection.
     pub(super) fn frame_rgba(&mut self) -> Option<(u64, Arc<image::RgbaImage>)> {
         let ins = self.inspection.as_ref()?;
@@ -762,6 +781,15 @@ impl eframe::App for PosescopeApp {
             self.inspection_serial,
             input,
         );
+        super::versus_panel::window(
+            ui.ctx(),
+            &mut self.versus,
+            self.inspection_serial,
+            self.inspection.as_ref(),
+            &self.settings.device,
+        );
+        let input = self.jitter.wants_input().then(|| self.jitter_input());
+        super::jitter_panel::window(ui.ctx(), &mut self.jitter, input);
         super::panels::dropped_files(self, ui.ctx());
         if self.busy() {
             ui.ctx().request_repaint_after(Duration::from_millis(30));

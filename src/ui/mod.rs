@@ -10,11 +10,13 @@ pub mod eval_panel;
 pub mod experiments_panel;
 mod export;
 mod help;
+pub mod jitter_panel;
 mod keys;
 pub mod overlay;
 mod panels;
 pub mod settings;
 mod shortcuts;
+pub mod versus_panel;
 pub mod viewport;
 
 pub use app::{PosescopeApp, StartOptions};

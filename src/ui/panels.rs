@@ -114,6 +114,12 @@ pub fn top_bar(app: &mut PosescopeApp, ui: &mut egui::Ui) {
             {
                 app.experiments.open = !app.experiments.open;
             }
+            if ui.button("Versus…").on_hover_text("A second model on the same frame: side by side, difference of maps, keypoint distances").clicked() {
+                app.versus.open = !app.versus.open;
+            }
+            if ui.button("Jitter…").on_hover_text("Per-stage jitter of each joint over the open video").clicked() {
+                app.jitter.open = !app.jitter.open;
+            }
             ui.separator();
             if ui.button("Help").on_hover_text("Shortcuts (F1)").clicked() {
                 app.settings.show_help = !app.settings.show_help;
