@@ -8,6 +8,7 @@ pub mod camera;
 pub mod download;
 pub mod eval_panel;
 pub mod experiments_panel;
+pub mod failures;
 mod export;
 mod help;
 mod keys;
