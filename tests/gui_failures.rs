@@ -42,11 +42,7 @@ fn harness(model: PathBuf, input: PathBuf) -> Harness<'static, PosescopeApp> {
 fn wait(h: &mut Harness<'static, PosescopeApp>, what: &str, done: impl Fn(&PosescopeApp) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(180);
     while !done(h.state()) {
-        assert!(
-            h.state().eval.error.is_none(),
-            "{:?}",
-            h.state().eval.error
-        );
+        assert!(h.state().eval.error.is_none(), "{:?}", h.state().eval.error);
         assert!(Instant::now() < deadline, "no {what}");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
@@ -156,7 +152,10 @@ fn failure_browser_lists_worst_first_and_opens_the_image_with_its_ground_truth()
                 .y
         })
         .collect();
-    assert!(ys.windows(2).all(|w| w[0] < w[1]), "rows out of order: {ys:?}");
+    assert!(
+        ys.windows(2).all(|w| w[0] < w[1]),
+        "rows out of order: {ys:?}"
+    );
     let worst = order[0];
     let worst_img = &report.per_image[worst];
     for &i in &order {
@@ -183,7 +182,8 @@ fn failure_browser_lists_worst_first_and_opens_the_image_with_its_ground_truth()
     );
 
     // Clicking it opens the image at that stage with its worst joint's map.
-    h.get_by_label_contains(&row(0, &worst_img.file_name)).click();
+    h.get_by_label_contains(&row(0, &worst_img.file_name))
+        .click();
     let path = data.join("images").join(&worst_img.file_name);
     let expected = path.clone();
     wait(&mut h, "the worst image in the viewer", move |a| {
@@ -194,7 +194,10 @@ fn failure_browser_lists_worst_first_and_opens_the_image_with_its_ground_truth()
     h.run_steps(3);
     assert_eq!(h.state().stage, last);
     let f = &h.state().eval.failures;
-    assert_eq!(f.shown.as_ref().map(|s| (s.image, s.stage)), Some((worst, last)));
+    assert_eq!(
+        f.shown.as_ref().map(|s| (s.image, s.stage)),
+        Some((worst, last))
+    );
     let chosen = f.joint.unwrap();
     assert_eq!(Some(chosen), s.worst.map(|w| w.1));
     let channel = report.model_channels[chosen].unwrap();
@@ -236,7 +239,10 @@ fn failure_browser_lists_worst_first_and_opens_the_image_with_its_ground_truth()
     h.state_mut().eval.failures.show_gt = false;
     h.run_steps(2);
     let (off, _, _) = rings(&mut h);
-    assert!(off * 10 <= of * 2, "rings without the overlay: {off} of {of}");
+    assert!(
+        off * 10 <= of * 2,
+        "rings without the overlay: {off} of {of}"
+    );
     h.state_mut().eval.failures.show_gt = true;
     h.run_steps(2);
 
@@ -297,7 +303,10 @@ fn failure_browser_lists_worst_first_and_opens_the_image_with_its_ground_truth()
     // The image corner farthest from both annotations (and from the legend, top left).
     let corners = [
         (0.0f64, f64::from(ins.frame.height) - 1.0),
-        (f64::from(ins.frame.width) - 1.0, f64::from(ins.frame.height) - 1.0),
+        (
+            f64::from(ins.frame.width) - 1.0,
+            f64::from(ins.frame.height) - 1.0,
+        ),
         (f64::from(ins.frame.width) - 1.0, 0.0),
     ];
     let corner = corners

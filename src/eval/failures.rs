@@ -209,13 +209,7 @@ mod tests {
                 people: Vec::new(),
             },
             // e: all right at every stage, farther than c at stage 2.
-            image(
-                "e",
-                vec![
-                    vec![je(0, Some(0.19))],
-                    vec![je(0, Some(0.19))],
-                ],
-            ),
+            image("e", vec![vec![je(0, Some(0.19))], vec![je(0, Some(0.19))]]),
         ];
         // Stage 1: b (2/3 missed), then c and a (1/3 missed; c's mean 0.733 > a's 0.233),
         // then e, and d last.

@@ -29,14 +29,18 @@ impl TargetSpec {
     pub fn sigma_cells(&self, input_width: u32, map_width: usize) -> f64 {
         match self.unit {
             SigmaUnit::MapCells => self.sigma,
-            SigmaUnit::InputPixels => {
-                self.sigma * map_width as f64 / f64::from(input_width.max(1))
-            }
+            SigmaUnit::InputPixels => self.sigma * map_width as f64 / f64::from(input_width.max(1)),
         }
     }
 
     /// The target map `[height, width]` (row-major) for a joint at `(x, y)` map cells.
-    pub fn render(&self, width: usize, height: usize, at: (f64, f64), sigma_cells: f64) -> Vec<f32> {
+    pub fn render(
+        &self,
+        width: usize,
+        height: usize,
+        at: (f64, f64),
+        sigma_cells: f64,
+    ) -> Vec<f32> {
         gaussian(width, height, at, sigma_cells, self.cutoff)
     }
 }
@@ -84,7 +88,9 @@ mod tests {
         assert!(c[2 * 5 + 3] > 0.0);
         assert_eq!(c[3 * 5 + 2], 0.0);
         assert!(g[3 * 5 + 2] > 0.0);
-        assert!(gaussian(3, 3, (1.0, 1.0), 0.0, None).iter().all(|&v| v == 0.0));
+        assert!(gaussian(3, 3, (1.0, 1.0), 0.0, None)
+            .iter()
+            .all(|&v| v == 0.0));
         let spec = TargetSpec {
             sigma: 6.0,
             unit: SigmaUnit::InputPixels,

@@ -703,12 +703,16 @@ impl PosescopeApp {
     }
 
     /// Opens an image of the failure browser in the viewer at its stage, with the chosen
-    /// joint's map (the browser draws the ground truth over it).
+    /// joint's map and without the skeleton (the browser draws the ground truth and the
+    /// evaluated predictions over it).
     pub fn open_failure(&mut self, shown: super::failures::Shown) {
         self.stage = shown.stage;
         self.stage_play = None;
         self.settings.joint_view = failure_joint_view(&self.eval.failures, &shown);
         self.settings.show_heatmap = true;
+        // The browser draws the evaluated predictions; the viewer's own skeleton would
+        // cover them (K brings it back).
+        self.settings.show_skeleton = false;
         self.open_input(PlayerInput::Path(shown.path.clone()));
         self.eval.failures.shown = Some(shown);
     }

@@ -135,7 +135,6 @@ pub fn window(ctx: &egui::Context, state: &mut EvalState, model: &str, device: &
     egui::Window::new("Evaluation")
         .open(&mut open)
         .default_width(460.0)
-        .vscroll(true)
         .show(ctx, |ui| {
             let st = &mut *state;
             ui.label(format!("model: {model}"));

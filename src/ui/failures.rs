@@ -165,7 +165,7 @@ pub fn browser(ui: &mut egui::Ui, report: &Arc<Report>, st: &mut FailureBrowser)
     let mut clicked = None;
     egui::ScrollArea::vertical()
         .id_salt("failure_list")
-        .max_height(230.0)
+        .max_height(200.0)
         .show(ui, |ui| {
             for (rank, &i) in st.order.iter().take(MAX_ROWS).enumerate() {
                 let Some(img) = report.per_image.get(i) else {
@@ -228,7 +228,7 @@ fn joint_table(
     ));
     egui::ScrollArea::vertical()
         .id_salt("failure_joints")
-        .max_height(300.0)
+        .max_height(260.0)
         .show(ui, |ui| {
             egui::Grid::new("failure_joint_grid")
                 .striped(true)
@@ -274,7 +274,10 @@ fn joint_table(
                                     None => ("—".into(), egui::Color32::GRAY),
                                 };
                                 ui.label(
-                                    egui::RichText::new(text).monospace().size(10.5).color(color),
+                                    egui::RichText::new(text)
+                                        .monospace()
+                                        .size(10.5)
+                                        .color(color),
                                 );
                             }
                             ui.end_row();
