@@ -1,6 +1,7 @@
 //! The Experiments window (issue 23), driven headless with egui_kittest on the real mobile
 //! CPM: erase a joint and brush a peak at stage 2, see the later stages re-run; run the
-//! occlusion sweep in the background with progress. Writes the docs screenshots.
+//! occlusion sweep in the background with progress. Writes the docs screenshots under
+//! `POSESCOPE_WRITE_DOCS=1` (elsewhere: a temporary directory).
 
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -49,12 +50,6 @@ fn wait(h: &mut Harness<'static, PosescopeApp>, what: &str, done: impl Fn(&Poses
         std::thread::sleep(Duration::from_millis(20));
     }
     h.run_steps(3);
-}
-
-fn docs() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs");
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
@@ -135,7 +130,7 @@ fn intervene_erase_and_brush_rerun_the_later_stages() {
     h.run_steps(3);
     h.render()
         .unwrap()
-        .save(docs().join("experiments_intervene.png"))
+        .save(common::screenshot_path("experiments_intervene.png"))
         .unwrap();
 
     // Reset: the edited run is the original again.
@@ -197,6 +192,6 @@ fn occlusion_runs_in_the_background_and_shows_the_drop_per_stage() {
     );
     h.render()
         .unwrap()
-        .save(docs().join("experiments_occlusion.png"))
+        .save(common::screenshot_path("experiments_occlusion.png"))
         .unwrap();
 }

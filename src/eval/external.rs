@@ -128,7 +128,7 @@ pub fn score_results(
         .map(|(img, p)| (*img, Predictions::Free(vec![p])))
         .collect();
     let labels = [LABEL.to_string()];
-    let stages = score_stages(
+    let (stages, per_image) = score_stages(
         dataset,
         config,
         (alpha, comparison),
@@ -175,5 +175,8 @@ pub fn score_results(
         elapsed_s: start.elapsed().as_secs_f64(),
         image_ms_median: 0.0,
         predictions,
+        per_image,
+        // No model: no heatmap channel behind any joint.
+        model_channels: vec![None; joints],
     })
 }

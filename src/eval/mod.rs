@@ -31,6 +31,7 @@ pub mod chart;
 pub mod coco;
 pub mod datasets;
 pub mod external;
+pub mod failures;
 pub mod metrics;
 
 use std::ops::ControlFlow;
@@ -42,7 +43,7 @@ use serde::Serialize;
 use crate::models::{Decoding, Model};
 use crate::pipeline::{person_box, Pipeline, PipelineConfig};
 use crate::pose::decode::{self, DecodeParams};
-use crate::pose::joint_map::{JointMap, JointMapEntry};
+use crate::pose::joint_map::{JointMap, JointMapEntry, JointSource};
 use crate::pose::skeleton::{self, JointSet};
 use crate::pose::Person;
 use crate::source::{FrameSource, ImageSource};
@@ -324,6 +325,13 @@ pub struct Report {
     /// image pixels (not part of the JSON report; see [`Report::coco_results`]).
     #[serde(skip)]
     pub predictions: Vec<ImagePredictions>,
+    /// PCK/PCKh: every image's errors per stage, person and scored joint (the failure
+    /// browser; empty for OKS AP). See [`failures`].
+    pub per_image: Vec<failures::ImageErrors>,
+    /// The model's heatmap channel of each dataset joint (`None` where the joint is derived
+    /// or absent), to show a joint's maps.
+    #[serde(skip)]
+    pub model_channels: Vec<Option<usize>>,
 }
 
 /// One image's predicted people.
@@ -511,7 +519,7 @@ pub fn run_with(
         }
     }
 
-    let stages = score_stages(
+    let (stages, per_image) = score_stages(
         dataset,
         config,
         (alpha, comparison),
@@ -556,6 +564,15 @@ pub fn run_with(
         elapsed_s: start.elapsed().as_secs_f64(),
         image_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),
         predictions,
+        per_image,
+        model_channels: map
+            .sources
+            .iter()
+            .map(|s| match s {
+                JointSource::Same(i) | JointSource::StandIn(i) => Some(*i),
+                JointSource::Midpoint(..) | JointSource::Absent => None,
+            })
+            .collect(),
     })
 }
 
@@ -620,7 +637,7 @@ fn threshold(config: &EvalConfig) -> Result<(Option<f64>, Option<Comparison>), E
 
 /// Scores every stage of the predictions once the number of stages is known (an image may
 /// have had no prediction at all, e.g. box mode without a usable person); fills `counts`
-/// (people, skipped, joints).
+/// (people, skipped, joints). Also returns each image's per-joint errors (PCK/PCKh).
 fn score_stages(
     dataset: &Dataset,
     config: &EvalConfig,
@@ -629,10 +646,11 @@ fn score_stages(
     evaluated: &[(&datasets::ImageAnn, Predictions)],
     stage_labels: &[String],
     counts: &mut Counts,
-) -> Result<Vec<StageScore>, EvalError> {
+) -> Result<(Vec<StageScore>, Vec<failures::ImageErrors>), EvalError> {
     let sigmas = coco::coco_sigmas();
     let n_stages = stage_labels.len();
     let last = n_stages.saturating_sub(1);
+    let mut per_image = Vec::new();
     let scores = match config.metric {
         _ if n_stages == 0 => None,
         Metric::OksAp => {
@@ -659,14 +677,27 @@ fn score_stages(
                     .iter()
                     .map(|p| reference(p, dataset.joints, config.metric, config.norm))
                     .collect();
+                let mut people: Vec<failures::PersonErrors> = Vec::new();
                 for (t, acc) in accs.iter_mut().enumerate() {
-                    let c = score_pck(acc, img, &refs, counted, preds, t);
+                    let mut errors = Vec::new();
+                    let c = score_pck(acc, img, &refs, counted, preds, t, &mut errors);
+                    for e in errors {
+                        match people.iter_mut().find(|p| p.person == e.person) {
+                            Some(p) => p.stages.extend(e.stages),
+                            None => people.push(e),
+                        }
+                    }
                     if t == last {
                         counts.people += c.0;
                         counts.people_skipped += c.1;
                         counts.head_from_segment += c.2;
                     }
                 }
+                per_image.push(failures::ImageErrors {
+                    image_id: img.id,
+                    file_name: img.file_name.clone(),
+                    people,
+                });
             }
             Some(Scores::Pck(accs))
         }
@@ -719,7 +750,7 @@ fn score_stages(
             .collect(),
         None => Vec::new(),
     };
-    Ok(stages)
+    Ok((stages, per_image))
 }
 
 fn label(labels: &[String], t: usize) -> String {
@@ -836,7 +867,8 @@ fn xy(p: &Person) -> Points {
 }
 
 /// Scores one image's people at stage `t`; returns (people scored, people skipped, people
-/// whose head size came from the head segment).
+/// whose head size came from the head segment), and puts each scored person's joint errors
+/// at this stage (one stage in `stages`) into `errors`.
 fn score_pck(
     acc: &mut metrics::PckAccumulator,
     img: &datasets::ImageAnn,
@@ -844,6 +876,7 @@ fn score_pck(
     counted: &[bool],
     preds: &Predictions,
     t: usize,
+    errors: &mut Vec<failures::PersonErrors>,
 ) -> (usize, usize, usize) {
     let gts: Vec<Vec<Option<(f64, f64)>>> = img.people.iter().map(|p| p.annotated()).collect();
     let assigned: Vec<Option<Points>> = match preds {
@@ -882,6 +915,29 @@ fn score_pck(
         let pred = assigned.get(k).cloned().flatten().unwrap_or_default();
         if acc.add(&pred, gt, counted, reference) {
             scored += 1;
+            let joints = gt
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| counted.get(*j).copied().unwrap_or(false))
+                .filter_map(|(j, g)| {
+                    let g = (*g)?;
+                    let p = pred.get(j).copied().flatten();
+                    let distance = p.map(|p| (p.0 - g.0).hypot(p.1 - g.1));
+                    Some(failures::JointError {
+                        joint: j,
+                        gt: [g.0, g.1],
+                        pred: p.map(|p| [p.0, p.1]),
+                        distance,
+                        normalised: distance.map(|d| d / reference),
+                        correct: acc.is_correct(p, g, reference),
+                    })
+                })
+                .collect();
+            errors.push(failures::PersonErrors {
+                person: k,
+                reference,
+                stages: vec![joints],
+            });
             if acc.comparison == Comparison::Inclusive && person.head_size.is_none() {
                 from_segment += 1;
             }

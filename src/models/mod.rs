@@ -18,6 +18,7 @@ pub mod net;
 pub mod nets;
 pub mod receptive;
 pub mod sniff;
+pub mod target;
 pub mod timing;
 
 use std::path::Path;

@@ -16,6 +16,7 @@ pub mod peaks;
 pub mod person;
 pub mod single;
 pub mod skeleton;
+pub mod target;
 pub mod versus;
 
 pub use affine::{Affine2, GridAlign};

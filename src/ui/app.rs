@@ -708,6 +708,21 @@ impl PosescopeApp {
         self.image_screen_rect
     }
 
+    /// Opens an image of the failure browser in the viewer at its stage, with the chosen
+    /// joint's map and without the skeleton (the browser draws the ground truth and the
+    /// evaluated predictions over it).
+    pub fn open_failure(&mut self, shown: super::failures::Shown) {
+        self.stage = shown.stage;
+        self.stage_play = None;
+        self.settings.joint_view = failure_joint_view(&self.eval.failures, &shown);
+        self.settings.show_heatmap = true;
+        // The browser draws the evaluated predictions; the viewer's own skeleton would
+        // cover them (K brings it back).
+        self.settings.show_skeleton = false;
+        self.open_input(PlayerInput::Path(shown.path.clone()));
+        self.eval.failures.shown = Some(shown);
+    }
+
     /// The shown frame and a pipeline with the current settings, for the Experiments window.
     fn experiment_input(&self) -> Option<(Pipeline, crate::source::Frame)> {
         let model = self.model()?;
@@ -750,6 +765,21 @@ impl PosescopeApp {
     }
 }
 
+/// The map of the failure browser's chosen joint (the maximum over joints when the model has
+/// no channel of its own for it).
+fn failure_joint_view(
+    f: &super::failures::FailureBrowser,
+    shown: &super::failures::Shown,
+) -> super::settings::JointView {
+    match f
+        .joint
+        .and_then(|j| shown.report.model_channels.get(j).copied().flatten())
+    {
+        Some(c) => super::settings::JointView::Joint(c),
+        None => super::settings::JointView::Max,
+    }
+}
+
 fn log_error(text: &str) {
     tracing::error!("{text}");
 }
@@ -764,12 +794,22 @@ impl eframe::App for PosescopeApp {
         super::panels::status_bar(self, ui);
         super::viewport::central(self, ui);
         super::help::window(ui.ctx(), &mut self.settings.show_help);
+        self.eval.failures.target = self
+            .model()
+            .and_then(|m| crate::models::target::training_target(m.info()));
         super::eval_panel::window(
             ui.ctx(),
             &mut self.eval,
             &self.settings.model,
             &self.settings.device,
         );
+        if let Some(shown) = self.eval.failures.open_request.take() {
+            self.open_failure(shown);
+        } else if std::mem::take(&mut self.eval.failures.joint_changed) {
+            if let Some(shown) = self.eval.failures.shown.clone() {
+                self.settings.joint_view = failure_joint_view(&self.eval.failures, &shown);
+            }
+        }
         let input = if self.experiments.needs_input(self.inspection_serial) {
             self.experiment_input()
         } else {

@@ -1,7 +1,8 @@
 //! The Evaluation window: runs [`crate::eval::run`] on an annotated dataset with the current
 //! model in the background (progress, cancel), and shows accuracy per stage and per joint
 //! (the quantitative face of refinement across stages); the report and the chart can be
-//! saved.
+//! saved. Under the report, the failure browser ([`super::failures`]) lists the images worst
+//! first and opens one in the viewer.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub struct EvalState {
     pub job: Option<EvalJob>,
     pub report: Option<Arc<Report>>,
     pub error: Option<String>,
+    /// The worst-images browser of the report.
+    pub failures: super::failures::FailureBrowser,
 }
 
 impl Default for EvalState {
@@ -48,6 +51,7 @@ impl Default for EvalState {
             job: None,
             report: None,
             error: None,
+            failures: Default::default(),
         }
     }
 }
@@ -61,6 +65,8 @@ impl EvalState {
         match job.result.try_recv() {
             Ok(Ok(report)) => {
                 self.report = Some(Arc::new(report));
+                self.failures.selected = None;
+                self.failures.joint = None;
                 self.error = None;
                 self.job = None;
             }
@@ -128,7 +134,7 @@ pub fn window(ctx: &egui::Context, state: &mut EvalState, model: &str, device: &
     let mut open = state.open;
     egui::Window::new("Evaluation")
         .open(&mut open)
-        .default_width(420.0)
+        .default_width(460.0)
         .show(ctx, |ui| {
             let st = &mut *state;
             ui.label(format!("model: {model}"));
@@ -214,7 +220,18 @@ pub fn window(ctx: &egui::Context, state: &mut EvalState, model: &str, device: &
             }
             if let Some(report) = st.report.clone() {
                 ui.separator();
-                results(ui, &report);
+                let browse = !report.per_image.is_empty();
+                if browse {
+                    ui.horizontal(|ui| {
+                        ui.selectable_value(&mut st.failures.tab, false, "Summary");
+                        ui.selectable_value(&mut st.failures.tab, true, "Worst images");
+                    });
+                }
+                if browse && st.failures.tab {
+                    super::failures::browser(ui, &report, &mut st.failures);
+                } else {
+                    results(ui, &report);
+                }
             }
         });
     state.open = open;

@@ -9,6 +9,7 @@ pub mod download;
 pub mod eval_panel;
 pub mod experiments_panel;
 mod export;
+pub mod failures;
 mod help;
 pub mod jitter_panel;
 mod keys;

@@ -104,6 +104,27 @@ pub fn overlay_map(
     })
 }
 
+/// The training target `spec` of a joint annotated at image pixel `gt`, in `stage`'s map grid
+/// (coloured over `0..1`); `None` without such a stage or when the grid has no inverse.
+pub fn target_map(
+    ins: &Inspection,
+    stage: usize,
+    gt: (f64, f64),
+    spec: &crate::pose::target::TargetSpec,
+) -> Option<OverlayMap> {
+    let maps = &ins.stages.get(stage)?.heatmaps;
+    let (w, h) = (maps.width(), maps.height());
+    let at = ins.stage_to_image(stage).inverse()?.apply(gt.0, gt.1);
+    let sigma = spec.sigma_cells(ins.input_size.0, w);
+    Some(OverlayMap {
+        values: spec.render(w, h, at, sigma),
+        width: w as u32,
+        height: h as u32,
+        range: (0.0, 1.0),
+        diverging: false,
+    })
+}
+
 /// The energy map of feature `feature` (0-based), coloured over its own minimum..maximum
 /// (energies are unbounded, so the fixed range does not apply); `None` for no such feature.
 pub fn feature_map(ins: &Inspection, feature: usize) -> Option<OverlayMap> {

@@ -127,7 +127,7 @@ pub fn scene(
     } else {
         None
     };
-    Some(build_scene(
+    let mut scene = build_scene(
         &ins,
         image,
         image_key,
@@ -136,7 +136,58 @@ pub fn scene(
         &app.settings,
         with_skeleton,
         hover,
-    ))
+    );
+    if let Some(layer) = target_layer(app, &ins, stage, image_key) {
+        scene.heatmap = Some(layer);
+    }
+    Some(scene)
+}
+
+/// The failure browser's training target of its chosen joint at `stage`, when it is asked
+/// for and `ins` is the browsed image: drawn in place of the heatmap, through the same layer.
+fn target_layer(
+    app: &PosescopeApp,
+    ins: &Inspection,
+    stage: usize,
+    image_key: u64,
+) -> Option<HeatmapLayer> {
+    let f = &app.eval.failures;
+    if !f.show_target || !app.settings.show_heatmap {
+        return None;
+    }
+    let spec = f.target.as_ref()?;
+    let joint = f.joint?;
+    let shown = f.shown.as_ref().filter(|s| s.matches(ins))?;
+    let gt = shown
+        .errors()?
+        .people
+        .iter()
+        .filter_map(|p| p.stages.first())
+        .flatten()
+        .find(|e| e.joint == joint)?
+        .gt;
+    let m = overlay::target_map(ins, stage, (gt[0], gt[1]), spec)?;
+    let s = &app.settings;
+    Some(HeatmapLayer {
+        values: Arc::new(m.values),
+        width: m.width,
+        height: m.height,
+        key: key_of((
+            "target",
+            image_key,
+            stage,
+            joint,
+            gt[0].to_bits(),
+            gt[1].to_bits(),
+        )),
+        map_to_image: ins.stage_to_image(stage),
+        style: OverlayStyle {
+            colormap: s.colormap,
+            opacity: s.opacity,
+            range: m.range,
+            gamma: s.gamma,
+        },
+    })
 }
 
 /// The scene for `ins` at `stage` as the settings ask (shared by the views and the batch
@@ -325,6 +376,25 @@ pub fn central(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                     rect,
                     size,
                 );
+            }
+            if let Some(shown) = app
+                .eval
+                .failures
+                .shown
+                .as_ref()
+                .filter(|s| app.eval.failures.show_gt && s.matches(&ins))
+            {
+                for (view_rect, stage) in &views {
+                    let rect = image_rect(*view_rect, size, &app.view);
+                    super::failures::draw_ground_truth(
+                        &ui.painter().with_clip_rect(*view_rect),
+                        *view_rect,
+                        shown,
+                        *stage,
+                        app.eval.failures.joint,
+                        |p| image_to_screen(rect, size, p),
+                    );
+                }
             }
             box_drag(app, ui, &response, &views, size);
             if let Some(rect) =

@@ -42,6 +42,21 @@ pub fn shared_dir() -> Option<PathBuf> {
     None
 }
 
+/// Where a test writes screenshot `name`: `docs/` when `POSESCOPE_WRITE_DOCS=1` (to refresh
+/// the documentation's pictures on purpose), else a directory under the system's temporary
+/// directory (tests must not change tracked files).
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let dir = if std::env::var("POSESCOPE_WRITE_DOCS").is_ok_and(|v| v == "1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        std::env::temp_dir().join("posescope-screenshots")
+    };
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    let path = dir.join(name);
+    eprintln!("screenshot: {}", path.display());
+    path
+}
+
 /// A 2-second 320×180 25 fps cut of the street video (ffmpeg), in `dir`; `None` without
 /// shared data.
 pub fn street_clip(dir: &std::path::Path) -> Option<PathBuf> {
