@@ -41,15 +41,17 @@ pub struct FramesFailed {
 }
 
 /// The one-line text of an error returned by [`run`]: the error and its causes joined by
-/// `: ` (as `{:#}` does), leaving out a cause whose text the line already holds (most error
-/// types in this crate name their source in their own message as well).
+/// `: ` (as `{:#}` does), each cause by its first line only (candle appends a backtrace
+/// when `RUST_BACKTRACE` is set), leaving out a cause whose text the line already holds
+/// (most error types in this crate name their source in their own message as well).
 pub fn error_text(error: &anyhow::Error) -> String {
     let mut text = error.to_string();
     for cause in error.chain().skip(1) {
         let c = cause.to_string();
-        if !text.contains(&c) {
+        let c = c.lines().next().unwrap_or_default().trim_end();
+        if !c.is_empty() && !text.contains(c) {
             text.push_str(": ");
-            text.push_str(&c);
+            text.push_str(c);
         }
     }
     text
@@ -634,6 +636,10 @@ mod tests {
         // …a context's cause is still appended.
         let e = anyhow::Error::new(io()).context("opening the cache");
         assert_eq!(error_text(&e), "opening the cache: no such file");
+        // A cause's later lines (a backtrace) are left out.
+        let bt = std::io::Error::other("driver error 34\n   0: candle_core::error::Error::bt");
+        let e = anyhow::Error::new(bt).context("opening cuda:0");
+        assert_eq!(error_text(&e), "opening cuda:0: driver error 34");
     }
 
     #[test]
