@@ -896,8 +896,24 @@ fn a_live_camera_plays_drops_stale_frames_survives_unplugging_and_mirrors() {
     step_until(&mut h, "pause", &|a| {
         a.source.as_ref().is_some_and(|s| !s.playing)
     });
-    h.run_steps(4);
-    let serial = h.state().inspection_serial;
+    // Frames the inference workers took before the pause still land after it (under load
+    // more than a few steps later): wait until no new inspection came for half a second.
+    let mut serial = h.state().inspection_serial;
+    let mut still = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while still.elapsed() < Duration::from_millis(500) {
+        assert!(
+            Instant::now() < deadline,
+            "inspections keep arriving after the pause"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+        let now = h.state().inspection_serial;
+        if now != serial {
+            serial = now;
+            still = Instant::now();
+        }
+    }
     let plain = h.render().unwrap();
     let rect = h.state().image_screen_rect().unwrap();
     h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::M);

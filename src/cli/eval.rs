@@ -33,6 +33,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         limit: args.limit,
         input_size: args.model.size,
         grid: args.model.grid,
+        resize: args.model.resize,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -400,6 +400,10 @@ pub struct EvalModelArgs {
     /// own convention).
     #[arg(long)]
     pub grid: Option<crate::pose::GridAlign>,
+    /// How whole images are fitted to the input box: fit, letterbox or stretch (default: the
+    /// model's own).
+    #[arg(long)]
+    pub resize: Option<crate::preprocess::ResizeMode>,
 }
 
 #[derive(Debug, Args)]

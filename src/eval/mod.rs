@@ -164,6 +164,8 @@ pub struct EvalConfig {
     pub input_size: Option<(u32, u32)>,
     /// Where map cells sit on the input; `None` = the network's own convention.
     pub grid: Option<crate::pose::GridAlign>,
+    /// How whole images are fitted to the input box; `None` = the model's own.
+    pub resize: Option<crate::preprocess::ResizeMode>,
 }
 
 impl EvalConfig {
@@ -181,6 +183,7 @@ impl EvalConfig {
             limit: None,
             input_size: None,
             grid: None,
+            resize: None,
         }
     }
 }
@@ -387,6 +390,9 @@ pub fn run(
     }
     if let Some(grid) = config.grid {
         pc.grid = grid;
+    }
+    if let Some(mode) = config.resize {
+        pc.preprocess.mode = mode;
     }
     let pipeline = Pipeline::new(model, pc);
     run_with(&pipeline, &dataset, config, progress)
