@@ -186,8 +186,7 @@ pub struct LaterStage {
     pub head: Vec<LayerSpec>,
 }
 
-/// The complete layer description of a configuration; the network and its receptive-field
-/// chains are both built from it.
+/// A configuration's complete layer list: the network and its receptive-field chains use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Pools the centre map to the belief resolution.
@@ -912,8 +911,7 @@ impl Cpm {
     }
 }
 
-/// The paper's CPM, LSP network (9×9 / 11×11 convolutions, 6 stages, centre map), from the
-/// Caffe release or the PyTorch port's checkpoints.
+/// The paper's CPM, LSP network (9×9 / 11×11 convs, 6 stages, centre map; Caffe or PyTorch).
 pub static ARCHITECTURE_LSP: Architecture = Architecture {
     id: "cpm-lsp",
     name: "Convolutional Pose Machine (LSP network), 6 stages",
