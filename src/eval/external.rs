@@ -19,8 +19,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{
-    checked_images, datasets, definition, score_stages, threshold, Counts, Dataset, EvalConfig,
-    EvalError, ImagePredictions, Predictions, Report, Settings,
+    checked_images, datasets, definition, headline, score_stages, threshold, Counts, Dataset,
+    EvalConfig, EvalError, ImagePredictions, Predictions, Report, Settings,
 };
 use crate::export::formats::coco::{read_results, CocoResult};
 use crate::pose::joint_map::JointMap;
@@ -137,7 +137,7 @@ pub fn score_results(
         &labels,
         &mut counts,
     )?;
-    let final_stage = stages.last();
+    let (overall, per_joint, coco) = headline(&stages);
     let stem = path
         .file_name()
         .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
@@ -168,9 +168,9 @@ pub fn score_results(
         settings,
         counts,
         definition: definition(config.metric, alpha, config.norm),
-        overall: final_stage.and_then(|s| s.value),
-        per_joint: final_stage.map(|s| s.per_joint.clone()).unwrap_or_default(),
-        coco: final_stage.and_then(|s| s.coco),
+        overall,
+        per_joint,
+        coco,
         stages,
         elapsed_s: start.elapsed().as_secs_f64(),
         image_ms_median: 0.0,

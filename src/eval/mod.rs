@@ -48,7 +48,7 @@ use crate::pose::joint_map::{JointMap, JointMapEntry, JointSource};
 use crate::pose::Person;
 use crate::source::{FrameSource, ImageSource};
 
-use scoring::{checked_images, definition, score_stages, threshold};
+use scoring::{checked_images, definition, headline, score_stages, threshold};
 
 pub use crate::export::formats::coco::CocoResult;
 pub use datasets::{Dataset, DatasetError, Format};
@@ -529,7 +529,7 @@ pub fn run_with(
         &stage_labels,
         &mut counts,
     )?;
-    let final_stage = stages.last();
+    let (overall, per_joint, coco) = headline(&stages);
     forward_ms.sort_by(f64::total_cmp);
     let settings = Settings {
         model: config.model.clone(),
@@ -558,9 +558,9 @@ pub fn run_with(
         settings,
         counts,
         definition: definition(config.metric, alpha, config.norm),
-        overall: final_stage.and_then(|s| s.value),
-        per_joint: final_stage.map(|s| s.per_joint.clone()).unwrap_or_default(),
-        coco: final_stage.and_then(|s| s.coco),
+        overall,
+        per_joint,
+        coco,
         stages,
         elapsed_s: start.elapsed().as_secs_f64(),
         image_ms_median: forward_ms.get(forward_ms.len() / 2).copied().unwrap_or(0.0),

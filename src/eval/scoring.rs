@@ -428,3 +428,15 @@ pub(super) fn coco_image(
         dets,
     })
 }
+
+/// A report's headline numbers: its last stage's value, per-joint scores and COCO stats.
+pub(super) fn headline(
+    stages: &[StageScore],
+) -> (Option<f64>, Vec<JointScore>, Option<coco::CocoStats>) {
+    let last = stages.last();
+    (
+        last.and_then(|s| s.value),
+        last.map(|s| s.per_joint.clone()).unwrap_or_default(),
+        last.and_then(|s| s.coco),
+    )
+}
