@@ -32,9 +32,11 @@ fn worker_drops_stale_frames_and_finishes_the_newest() {
     let mut config = PipelineConfig::for_model(&model);
     config.preprocess.size = (128, 128);
     let worker = Worker::spawn(Pipeline::new(model, config));
+    assert!(worker.idle(), "nothing submitted yet");
     for i in 0..6 {
         worker.submit(frame(i));
     }
+    assert!(!worker.idle(), "six frames submitted, none finished");
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = Vec::new();
     while seen.last() != Some(&5) {
@@ -52,6 +54,8 @@ fn worker_drops_stale_frames_and_finishes_the_newest() {
     assert_eq!(seen.len() as u64 + worker.dropped(), 6, "seen {seen:?}");
     assert!(worker.dropped() >= 1, "seen {seen:?}");
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
+    // The newest frame's result arrived, so every frame was run or replaced.
+    assert!(worker.idle(), "seen {seen:?}, dropped {}", worker.dropped());
 }
 
 #[test]

@@ -107,6 +107,8 @@ struct Inbox {
     /// The newest submission reported, and results dropped as older than it.
     reported: Mutex<Option<u64>>,
     late: AtomicU64,
+    /// Frames a thread took and finished (delivered or dropped as late).
+    finished: AtomicU64,
     pace: Pacer,
 }
 
@@ -166,6 +168,14 @@ impl Worker {
         self.inbox.slot.dropped() + self.inbox.late.load(Ordering::Relaxed)
     }
 
+    /// True when every submitted frame has been run (its result, if not dropped, is on
+    /// [`Worker::results`]) or replaced: nothing waits and no thread is working.
+    pub fn idle(&self) -> bool {
+        let finished = self.inbox.finished.load(Ordering::Acquire);
+        let replaced = self.inbox.slot.dropped();
+        self.inbox.submitted.load(Ordering::Acquire) == finished + replaced
+    }
+
     /// How many inference threads run.
     pub fn threads(&self) -> usize {
         self.handles.len()
@@ -197,10 +207,13 @@ fn work(
         let mut reported = inbox.reported.lock().unwrap_or_else(|p| p.into_inner());
         if reported.is_some_and(|r| n < r) {
             inbox.late.fetch_add(1, Ordering::Relaxed);
+            inbox.finished.fetch_add(1, Ordering::Release);
             continue;
         }
         *reported = Some(n);
-        if tx.send(out).is_err() {
+        let sent = tx.send(out);
+        inbox.finished.fetch_add(1, Ordering::Release);
+        if sent.is_err() {
             break;
         }
     }

@@ -498,6 +498,12 @@ impl PosescopeApp {
         self.worker.as_ref().map(Worker::dropped)
     }
 
+    /// True when the inference threads have run (or dropped) every frame given to them; the
+    /// results are then on their way to the next update.
+    pub fn inference_idle(&self) -> bool {
+        self.worker.as_ref().is_none_or(Worker::idle)
+    }
+
     /// Carries out what the Camera menu chose.
     pub fn camera_action(&mut self, action: super::camera::CameraAction) {
         use super::camera::CameraAction;
