@@ -200,12 +200,13 @@ impl PipelineConfig {
 }
 
 impl PipelineConfig {
-    /// [`PipelineConfig::for_model`] with the model's live input box
-    /// ([`crate::models::catalog::live_input_size`]): for the camera view and the live
+    /// [`PipelineConfig::for_model`] with the model's live input box and resize mode
+    /// ([`crate::models::catalog::live_input`]): for the camera view and the live
     /// benchmark, never for infer or eval.
     pub fn for_live(model: &Model) -> Self {
         let mut config = Self::for_model(model);
-        config.preprocess.size = crate::models::catalog::live_input_size(model.info());
+        (config.preprocess.size, config.preprocess.mode) =
+            crate::models::catalog::live_input(model.info());
         config
     }
 }

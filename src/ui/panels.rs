@@ -361,16 +361,17 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         let settled = |r: &egui::Response| r.drag_stopped() || (r.changed() && !r.dragged());
         changed_pre |= settled(&rw) || settled(&rh);
     });
-    if let Some((lw, lh)) = app
+    if let Some(((lw, lh), mode)) = app
         .model()
-        .map(|m| crate::models::catalog::live_input_size(m.info()))
+        .map(|m| crate::models::catalog::live_input(m.info()))
     {
-        let live_differs = (lw, lh) != app.settings.input_size;
+        let live_differs = (lw, lh) != app.settings.input_size || mode != app.settings.resize;
         if live_differs || app.is_live() {
+            let mode = format!("{mode:?}").to_ascii_lowercase();
             changed_pre |= ui
                 .checkbox(
                     &mut app.settings.live_size,
-                    format!("cameras at the live size {lw}×{lh}"),
+                    format!("cameras at the live size {lw}×{lh} ({mode})"),
                 )
                 .on_hover_text(
                     "Faster, so the live view keeps up; it costs accuracy (docs/performance.md: Live speed). \

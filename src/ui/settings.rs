@@ -135,12 +135,15 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+        // The default model's own input box and resize mode.
+        let (input_size, resize) = crate::models::catalog::find(DEFAULT_MODEL)
+            .map_or(((432, 368), ResizeMode::Stretch), |m| (m.input_size, m.resize));
         Self {
             model: DEFAULT_MODEL.to_string(),
             device: "cpu".to_string(),
-            input_size: (432, 368),
+            input_size,
             live_size: true,
-            resize: ResizeMode::Fit,
+            resize,
             show_heatmap: true,
             show_skeleton: true,
             colormap: Colormap::Turbo,
