@@ -12,6 +12,7 @@
 
 pub mod bias_act;
 pub mod cpu_util;
+pub mod cv_cubic;
 pub mod depthwise;
 pub mod energy;
 pub mod flops;

