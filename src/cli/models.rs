@@ -43,6 +43,11 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         );
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
         println!(
+            "  resize        {}, {} filter (--resize, --filter)",
+            format!("{:?}", m.resize).to_ascii_lowercase(),
+            m.filter.name()
+        );
+        println!(
             "  map grid      {} (where map cells sit on the input; --grid)",
             m.architecture.grid.name()
         );

@@ -155,6 +155,7 @@ pub fn score_results(
         box_padding: None,
         input_size: [0, 0],
         resize: "-".into(),
+        filter: "-".into(),
         grid: "-".into(),
         annotations: config.annotations.display().to_string(),
         images: config.images.display().to_string(),

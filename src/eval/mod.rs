@@ -168,6 +168,8 @@ pub struct EvalConfig {
     pub grid: Option<crate::pose::GridAlign>,
     /// How whole images are fitted to the input box; `None` = the model's own.
     pub resize: Option<crate::preprocess::ResizeMode>,
+    /// The resize filter; `None` = the model's own.
+    pub filter: Option<crate::preprocess::ResizeFilter>,
 }
 
 impl EvalConfig {
@@ -186,6 +188,7 @@ impl EvalConfig {
             input_size: None,
             grid: None,
             resize: None,
+            filter: None,
         }
     }
 }
@@ -252,6 +255,9 @@ pub struct Settings {
     pub input_size: [u32; 2],
     /// The model's resize mode for whole images.
     pub resize: String,
+    /// The resize filter (`antialiased`, `cv-cubic`).
+    #[serde(default)]
+    pub filter: String,
     /// Where map cells sit on the input (`centre`, `corner`).
     pub grid: String,
     pub annotations: String,
@@ -395,6 +401,9 @@ pub fn run(
     }
     if let Some(mode) = config.resize {
         pc.preprocess.mode = mode;
+    }
+    if let Some(filter) = config.filter {
+        pc.preprocess.filter = filter;
     }
     let pipeline = Pipeline::new(model, pc);
     run_with(&pipeline, &dataset, config, progress)
@@ -545,6 +554,7 @@ pub fn run_with(
         box_padding: (config.person == PersonInput::Box).then_some(BOX_PADDING),
         input_size: [w, h],
         resize: format!("{:?}", pipeline.config().preprocess.mode).to_ascii_lowercase(),
+        filter: pipeline.config().preprocess.filter.name().into(),
         grid: pipeline.config().grid.name().into(),
         annotations: config.annotations.display().to_string(),
         images: config.images.display().to_string(),

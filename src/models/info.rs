@@ -11,7 +11,7 @@ use super::ModelError;
 pub use crate::pose::decode::Decoding;
 use crate::pose::skeleton::JointSet;
 use crate::pose::GridAlign;
-use crate::preprocess::{InputNorm, ResizeMode};
+use crate::preprocess::{InputNorm, ResizeFilter, ResizeMode};
 use crate::weights::TensorStore;
 
 /// A network built from a checkpoint, with the checkpoint keys it did not read (expected
@@ -131,6 +131,9 @@ pub struct ModelInfo {
     /// The default way to fit a frame to the input (single-person models are trained on
     /// squashed or cropped inputs).
     pub resize: ResizeMode,
+    /// The filter the original program resized whole frames with, where it matters
+    /// (tf-pose: OpenCV's cubic); else the antialiased default.
+    pub filter: ResizeFilter,
     pub decoding: Decoding,
     pub background: Background,
     pub weights: WeightsLocation,
