@@ -167,7 +167,13 @@ fn the_default_model_matches_or_beats_tf_pose() {
             PersonInput::Whole,
             metric,
         );
-        assert_eq!(report.settings.resize, "stretch");
+        assert_eq!(
+            (
+                report.settings.resize.as_str(),
+                report.settings.filter.as_str()
+            ),
+            ("stretch", "cv-cubic")
+        );
         let ours = report.overall.unwrap();
         println!(
             "MobileNet-thin on {set}, {}: tf-pose {orig:.4}, posescope {ours:.4} ({} images, {} people)",
