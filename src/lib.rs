@@ -21,6 +21,7 @@ pub mod fetch;
 pub mod fuzzing;
 pub mod inspection;
 pub mod kernels;
+pub mod memory;
 pub mod models;
 pub mod pipeline;
 pub mod player;

@@ -547,13 +547,18 @@ def peak_rss(net, args, ps):
     np.savez(feeds_path, **net.timing_feeds())
 
     def run(cmd, env=None):
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        out = p.stdout.read()
-        p.stdout.close()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed")
-        return out, usage.ru_maxrss / 1024.0
+        # Through GNU time: Linux carries a process's peak RSS across fork and exec, so a child
+        # forked straight from this Python (TensorFlow loaded, ~800 MB) would report at least
+        # that; `time` forks the measured program from its own small image.
+        timer = shutil.which("time") or "/usr/bin/time"
+        if not os.access(timer, os.X_OK):
+            raise RuntimeError("--rss needs GNU time (Debian package `time`)")
+        r = subprocess.run([timer, "-f", "PEAK_RSS_KIB %M", *cmd], capture_output=True, text=True,
+                           env=env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
+        kib = int(re.findall(r"PEAK_RSS_KIB (\d+)", r.stderr)[-1])
+        return r.stdout, kib / 1024.0
 
     out, ort_mib = run([sys.executable, "-c", ORT_RSS_CHILD, str(net.onnx_path), str(feeds_path),
                         str(args.threads)])

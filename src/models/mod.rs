@@ -64,6 +64,13 @@ impl Model {
     /// [`sniff`]). Checkpoint keys the network does not read are kept in
     /// [`Model::unused_keys`].
     pub fn load(name_or_path: &str, device: &Device) -> Result<Model, ModelError> {
+        let model = Self::load_inner(name_or_path, device);
+        // What loading freed (the file's bytes, the unconverted tensors) goes back to the OS.
+        crate::memory::release_freed_memory();
+        model
+    }
+
+    fn load_inner(name_or_path: &str, device: &Device) -> Result<Model, ModelError> {
         if let Some(info) = catalog::find(name_or_path) {
             let bytes = match info.weights {
                 WeightsLocation::Embedded(b) => std::borrow::Cow::Borrowed(b),
@@ -125,13 +132,16 @@ impl Model {
             known: CATALOG.iter().map(|m| m.id).collect::<Vec<_>>().join(", "),
         })?;
         let bytes = weights::read_file(weights).map_err(Box::new)?;
-        Self::from_bytes(
+        let model = Self::from_bytes(
             info,
             info.id.to_string(),
             &bytes,
             &weights.display().to_string(),
             device,
-        )
+        );
+        drop(bytes);
+        crate::memory::release_freed_memory();
+        model
     }
 
     /// Builds a checkpoint-based network from an already read store.
