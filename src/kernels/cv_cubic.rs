@@ -37,11 +37,11 @@ fn axis_taps(input: usize, output: usize) -> Vec<Taps> {
     (0..output)
         .map(|d| {
             let fx = ((d as f64 + 0.5) * scale - 0.5) as f32;
-            let sx = fx.floor();
-            let sx = sx as i64;
+            let floor = fx.floor();
+            let sx = floor as i64;
             Taps {
                 index: std::array::from_fn(|k| (sx - 1 + k as i64).clamp(0, last) as usize),
-                weight: keys_weights(fx - sx as f32),
+                weight: keys_weights(fx - floor),
             }
         })
         .collect()
