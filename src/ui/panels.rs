@@ -395,19 +395,10 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         }
     });
     ui.horizontal(|ui| {
-        for (filter, hint) in [
-            (
-                ResizeFilter::Antialiased,
-                "Catmull-Rom cubic, prefiltered when shrinking (every source pixel counts)",
-            ),
-            (
-                ResizeFilter::CvCubic,
-                "OpenCV's INTER_CUBIC, never prefiltered: how tf-pose fed MobileNet-thin",
-            ),
-        ] {
+        for f in [ResizeFilter::Antialiased, ResizeFilter::CvCubic] {
             changed_pre |= ui
-                .radio_value(&mut app.settings.filter, filter, filter.name())
-                .on_hover_text(hint)
+                .radio_value(&mut app.settings.filter, f, f.name())
+                .on_hover_text(f.describe())
                 .changed();
         }
         ui.label("filter");
