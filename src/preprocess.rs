@@ -31,6 +31,17 @@ pub enum ResizeMode {
     Stretch,
 }
 
+impl ResizeMode {
+    /// The name `--resize` takes and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fit => "fit",
+            Self::Letterbox => "letterbox",
+            Self::Stretch => "stretch",
+        }
+    }
+}
+
 impl FromStr for ResizeMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -44,7 +44,7 @@ pub(super) fn run(args: &ModelsArgs) -> anyhow::Result<()> {
         println!("  input size    {}x{}", m.input_size.0, m.input_size.1);
         println!(
             "  resize        {}, {} filter (--resize, --filter)",
-            format!("{:?}", m.resize).to_ascii_lowercase(),
+            m.resize.name(),
             m.filter.name()
         );
         println!(

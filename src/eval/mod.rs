@@ -553,7 +553,7 @@ pub fn run_with(
         person: config.person,
         box_padding: (config.person == PersonInput::Box).then_some(BOX_PADDING),
         input_size: [w, h],
-        resize: format!("{:?}", pipeline.config().preprocess.mode).to_ascii_lowercase(),
+        resize: pipeline.config().preprocess.mode.name().into(),
         filter: pipeline.config().preprocess.filter.name().into(),
         grid: pipeline.config().grid.name().into(),
         annotations: config.annotations.display().to_string(),

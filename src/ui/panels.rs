@@ -367,11 +367,10 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
     {
         let live_differs = (lw, lh) != app.settings.input_size || mode != app.settings.resize;
         if live_differs || app.is_live() {
-            let mode = format!("{mode:?}").to_ascii_lowercase();
             changed_pre |= ui
                 .checkbox(
                     &mut app.settings.live_size,
-                    format!("cameras at the live size {lw}×{lh} ({mode})"),
+                    format!("cameras at the live size {lw}×{lh} ({})", mode.name()),
                 )
                 .on_hover_text(
                     "Faster, so the live view keeps up; it costs accuracy (docs/performance.md: Live speed). \
@@ -381,17 +380,10 @@ fn model_section(app: &mut PosescopeApp, ui: &mut egui::Ui) {
         }
     }
     ui.horizontal(|ui| {
-        for (mode, name) in [
-            (ResizeMode::Fit, "fit"),
-            (ResizeMode::Letterbox, "letterbox"),
-            (ResizeMode::Stretch, "stretch"),
-        ] {
-            if ui
-                .radio_value(&mut app.settings.resize, mode, name)
-                .changed()
-            {
-                changed_pre = true;
-            }
+        for mode in [ResizeMode::Fit, ResizeMode::Letterbox, ResizeMode::Stretch] {
+            changed_pre |= ui
+                .radio_value(&mut app.settings.resize, mode, mode.name())
+                .changed();
         }
     });
     ui.horizontal(|ui| {
