@@ -145,12 +145,33 @@ pub fn worthwhile(k: usize, c: usize, o: usize) -> bool {
     k >= 3 && c >= 16 && o >= 16
 }
 
+/// The most transformed-kernel bytes per output tile for which a convolution takes the
+/// Winograd path; above it, it keeps im2col + matmul. The transformed kernel is kept for the
+/// life of the network at 25/9 of the weight's size, so a wide kernel on a small map holds
+/// a lot of memory for little work. HigherHRNet-W32 at 512²: its 16×16 branch (256
+/// channels: 6.6 MB of transformed kernel for 36 tiles, 24 convolutions) runs 40–60 ms of
+/// 950 slower through im2col, and the process's peak resident memory falls from 567 to
+/// 405 MB (`posescope bench`, 1 thread). Its 32×32 branch (128 channels, 121 tiles: 14 KB a
+/// tile) and CPM's 11×11 kernels at 368² (26 MB for 256 tiles) stay on Winograd.
+pub const MAX_KERNEL_BYTES_PER_TILE: usize = 128 << 10;
+
+/// Whether a stride-1 `k×k` convolution from `c` to `o` channels with zero `pad` on an
+/// `h×w` map does enough work for its transformed kernel ([`MAX_KERNEL_BYTES_PER_TILE`]).
+pub fn enough_tiles(k: usize, (c, o): (usize, usize), (h, w): (usize, usize), pad: usize) -> bool {
+    let out = |n: usize| (n + 2 * pad + 1).saturating_sub(k);
+    let tiles = out(h).div_ceil(M) * out(w).div_ceil(M);
+    let s = k.div_ceil(3);
+    let bytes = XI * s * s * o * c * std::mem::size_of::<f32>();
+    tiles > 0 && bytes <= tiles * MAX_KERNEL_BYTES_PER_TILE
+}
+
 /// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`) and `weight` (`[O, C, K, K]`) at
 /// `stride` with zero `pad`, on the fastest path for its shape: Winograd on the CPU for
-/// stride-1 kernels of 3×3 and larger with enough channels ([`worthwhile`]; bias and
-/// activation applied as the output is written), otherwise [`crate::kernels::im2col::conv2d`]
-/// (im2col + matmul on the CPU, candle's kernels elsewhere) and [`bias_act`]. The FLOP
-/// counter gets the direct convolution's count either way.
+/// stride-1 kernels of 3×3 and larger with enough channels ([`worthwhile`]) on maps large
+/// enough for their transformed kernel ([`enough_tiles`]), bias and activation applied as the output is written;
+/// otherwise [`crate::kernels::im2col::conv2d`] (im2col + matmul on the CPU, candle's
+/// kernels elsewhere) and [`bias_act`]. The FLOP counter gets the direct convolution's
+/// count either way.
 pub fn conv2d_auto(
     x: &Tensor,
     weight: &Tensor,
@@ -160,8 +181,13 @@ pub fn conv2d_auto(
     act: Act,
 ) -> Result<Tensor> {
     let (o, c, kh, kw) = weight.dims4()?;
-    let fast =
-        super::custom_cpu(x) && stride == 1 && kh == kw && x.dim(1)? == c && worthwhile(kh, c, o);
+    let (_, xc, h, w) = x.dims4()?;
+    let fast = super::custom_cpu(x)
+        && stride == 1
+        && kh == kw
+        && xc == c
+        && worthwhile(kh, c, o)
+        && enough_tiles(kh, (c, o), (h, w), pad);
     if !fast {
         let y = crate::kernels::im2col::conv2d(x, weight, stride, pad)?;
         return bias_act(y, Some(bias), act);
@@ -974,6 +1000,38 @@ mod tests {
             for i in 0..M {
                 assert_eq!(at[i], AT[i][col], "At[{i}][{col}]");
             }
+        }
+    }
+
+    #[test]
+    fn small_maps_keep_im2col_and_build_no_transformed_kernel() {
+        // 3×3, pad 1, 256 channels (6.6 MB transformed): 36 tiles on 16×16 are too few, 121
+        // on 32×32 enough; 16 channels (26 KB) are worth it on any map with a tile.
+        assert!(!enough_tiles(3, (256, 256), (16, 16), 1));
+        assert!(enough_tiles(3, (256, 256), (32, 32), 1));
+        assert!(enough_tiles(3, (128, 128), (32, 32), 1));
+        assert!(enough_tiles(3, (16, 16), (3, 3), 1));
+        // CPM's 11×11 stage kernels (128 channels) at 368² (46×46 maps), and at 184².
+        assert!(enough_tiles(11, (128, 128), (46, 46), 5));
+        assert!(!enough_tiles(11, (128, 128), (23, 23), 5));
+        assert!(!enough_tiles(5, (16, 16), (2, 2), 0));
+        let wt = Tensor::randn(0f32, 0.02, (256, 256, 3, 3), &Device::Cpu).unwrap();
+        let bias = Bias::new(&Tensor::zeros(256, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        for (side, built) in [(16, false), (32, true)] {
+            let x = Tensor::randn(0f32, 1.0, (1, 256, side, side), &Device::Cpu).unwrap();
+            let cache = WinogradCache::default();
+            let y = conv2d_auto(&x, &wt, (1, 1), &cache, &bias, Act::None).unwrap();
+            assert_eq!(cache.0.get().is_some(), built, "{side}x{side}");
+            let direct = x.conv2d(&wt, 1, 1, 1, 1).unwrap();
+            let err: f32 = (y - direct)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(err < 1e-4, "{side}x{side}: max-abs {err}");
         }
     }
 
