@@ -7,6 +7,9 @@
 //! HigherHRNet-W32 peaks at 360 MB and leaves 150 MB in use. [`release_freed_memory`]
 //! hands the difference back after a load; measured with `bench_ort.py --rss`, the peak
 //! resident memory of a HigherHRNet-W32 512² `posescope bench` fell from 744 MB to 556 MB.
+//! The Winograd kernels call it too, once per convolution, when a weight's transform
+//! replaces the original ([`crate::kernels::winograd::WinogradWeight`]): the originals sit
+//! between other allocations, where the larger activations cannot reuse their pages.
 
 /// Returns the heap's free pages to the operating system (glibc's `malloc_trim(0)`); a no-op
 /// on other C libraries.

@@ -12,7 +12,9 @@
 //! spare columns so that the shift stays inside the row). Multiplies per output: `25·S²/9`
 //! against `k²` (3×3: 2.8 vs 9; 11×11: 44 vs 121).
 //!
-//! The kernel transform is done once per weight (in f64) and kept in a [`WinogradCache`].
+//! The kernel transform is done once per weight (in f64) and kept in the [`WinogradWeight`]
+//! that holds the weight; from then on the original weight is dropped on the CPU (rebuilt
+//! from the transform if another path ever needs it), so a network holds each kernel once.
 //! Errors are a few times those of a direct f32 sum (the interpolation points are small
 //! integers); the posegen parity tests run through this path.
 
@@ -126,14 +128,119 @@ impl WinogradKernel {
     }
 }
 
-/// A lazily built [`WinogradKernel`] beside a convolution's weight, shared by clones.
-#[derive(Clone, Debug, Default)]
-pub struct WinogradCache(Arc<OnceLock<std::result::Result<WinogradKernel, String>>>);
+impl WinogradKernel {
+    /// The `[O, C, K, K]` weight this transform was made from, rebuilt from it: `G` has the
+    /// rows `[½, 0, 0]`, `[½, ½, ½]` and `[0, 0, 1]` (points 0, 1, ∞), so along each axis
+    /// `g₀ = 2u₀`, `g₂ = u₄` and `g₁ = 2u₁ − g₀ − g₂`. Within a few f32 roundings of the
+    /// original (the transform was rounded to f32 once).
+    fn original(&self) -> Vec<f32> {
+        let (o, c, k, s) = (
+            self.out_channels,
+            self.in_channels,
+            self.kernel,
+            self.blocks,
+        );
+        let mut w = vec![0f32; o * c * k * k];
+        let inv = |u: [f64; N]| [2.0 * u[0], 2.0 * u[1] - 2.0 * u[0] - u[4], u[4]];
+        for oc in 0..o {
+            for ic in 0..c {
+                for block in 0..s * s {
+                    let (a, b) = (block / s, block % s);
+                    let u = |xi: usize| f64::from(self.u[((xi * s * s + block) * o + oc) * c + ic]);
+                    // Columns first (rows 0, 1 and 4 of U), then rows.
+                    let rows: [[f64; 3]; 3] =
+                        [0, 1, 4].map(|i| inv(std::array::from_fn(|j| u(i * N + j))));
+                    let [r0, r1, r4] = rows;
+                    for (x, ((g0, g1), g4)) in r0.into_iter().zip(r1).zip(r4).enumerate() {
+                        let col = inv([g0, g1, 0.0, 0.0, g4]);
+                        for (y, v) in col.into_iter().enumerate() {
+                            let (ky, kx) = (3 * a + y, 3 * b + x);
+                            if ky < k && kx < k {
+                                w[((oc * c + ic) * k + ky) * k + kx] = v as f32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        w
+    }
+}
 
-impl WinogradCache {
-    fn get(&self, weight: &Tensor) -> Result<&WinogradKernel> {
+/// A convolution's `[O, C, K, K]` weight and its Winograd transform, built on first use on
+/// the CPU. Once the transform exists, the original weight is dropped (it was 9/25 of the
+/// transform's memory again): the Winograd path serves every later call on the CPU, and a
+/// path that needs the original (the portable switch turned on later) gets it rebuilt from
+/// the transform. Shared by clones.
+#[derive(Clone, Debug)]
+pub struct WinogradWeight(Arc<WeightSlot>);
+
+#[derive(Debug)]
+struct WeightSlot {
+    dims: (usize, usize, usize, usize),
+    original: std::sync::RwLock<Option<Tensor>>,
+    kernel: OnceLock<std::result::Result<WinogradKernel, String>>,
+}
+
+impl WinogradWeight {
+    /// Holds `weight` (`[O, C, K, K]`); nothing is transformed yet.
+    pub fn new(weight: Tensor) -> Result<Self> {
+        let dims = weight.dims4()?;
+        Ok(Self(Arc::new(WeightSlot {
+            dims,
+            original: std::sync::RwLock::new(Some(weight)),
+            kernel: OnceLock::new(),
+        })))
+    }
+
+    /// `(O, C, K, K)`.
+    pub fn dims(&self) -> (usize, usize, usize, usize) {
+        self.0.dims
+    }
+
+    /// Whether the transform has been built (the original is then no longer held).
+    pub fn transformed(&self) -> bool {
+        self.0.kernel.get().is_some_and(|k| k.is_ok())
+    }
+
+    /// The original weight: the one held, or (after the transform) rebuilt from the
+    /// transform on the CPU and held again.
+    pub fn original(&self) -> Result<Tensor> {
+        if let Some(w) = self.read_original() {
+            return Ok(w);
+        }
+        let kernel = self.kernel()?;
+        let (o, c, k, _) = self.0.dims;
+        let w = Tensor::from_vec(kernel.original(), (o, c, k, k), &candle_core::Device::Cpu)?;
+        if let Ok(mut slot) = self.0.original.write() {
+            *slot = Some(w.clone());
+        }
+        Ok(w)
+    }
+
+    fn read_original(&self) -> Option<Tensor> {
+        self.0.original.read().ok().and_then(|w| w.clone())
+    }
+
+    /// The transform, built from the original on first use; the original is then dropped.
+    fn kernel(&self) -> Result<&WinogradKernel> {
         self.0
-            .get_or_init(|| WinogradKernel::new(weight).map_err(|e| e.to_string()))
+            .kernel
+            .get_or_init(|| {
+                let built = match self.read_original() {
+                    Some(w) => WinogradKernel::new(&w).map_err(|e| e.to_string()),
+                    None => Err("the original weight is gone".to_string()),
+                };
+                if built.is_ok() {
+                    if let Ok(mut slot) = self.0.original.write() {
+                        *slot = None;
+                    }
+                    // The original's pages sit between others on the heap, where the
+                    // larger activations cannot reuse them: hand them back.
+                    crate::memory::release_freed_memory();
+                }
+                built
+            })
             .as_ref()
             .map_err(|e| candle_core::Error::Msg(format!("winograd kernel: {e}")))
     }
@@ -168,47 +275,46 @@ pub fn enough_tiles(k: usize, (c, o): (usize, usize), (h, w): (usize, usize), pa
 /// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`) and `weight` (`[O, C, K, K]`) at
 /// `stride` with zero `pad`, on the fastest path for its shape: Winograd on the CPU for
 /// stride-1 kernels of 3×3 and larger with enough channels ([`worthwhile`]) on maps large
-/// enough for their transformed kernel ([`enough_tiles`]), bias and activation applied as the output is written;
-/// otherwise [`crate::kernels::im2col::conv2d`] (im2col + matmul on the CPU, candle's
+/// enough for their transformed kernel ([`enough_tiles`]) or once it exists, bias and
+/// activation applied as the output is written; otherwise [`crate::kernels::im2col::conv2d`] (im2col + matmul on the CPU, candle's
 /// kernels elsewhere) and [`bias_act`]. The FLOP counter gets the direct convolution's
 /// count either way.
 pub fn conv2d_auto(
     x: &Tensor,
-    weight: &Tensor,
+    weight: &WinogradWeight,
     (stride, pad): (usize, usize),
-    cache: &WinogradCache,
     bias: &Bias,
     act: Act,
 ) -> Result<Tensor> {
-    let (o, c, kh, kw) = weight.dims4()?;
+    let (o, c, kh, kw) = weight.dims();
     let (_, xc, h, w) = x.dims4()?;
+    // A transform built on a larger map serves the small ones too (it is already paid for).
     let fast = super::custom_cpu(x)
         && stride == 1
         && kh == kw
         && xc == c
         && worthwhile(kh, c, o)
-        && enough_tiles(kh, (c, o), (h, w), pad);
+        && (weight.transformed() || enough_tiles(kh, (c, o), (h, w), pad));
     if !fast {
-        let y = crate::kernels::im2col::conv2d(x, weight, stride, pad)?;
+        let y = crate::kernels::im2col::conv2d(x, &weight.original()?, stride, pad)?;
         return bias_act(y, Some(bias), act);
     }
-    let y = conv2d(x, weight, pad, cache, Some(bias.values()), act)?;
+    let y = conv2d(x, weight, pad, Some(bias.values()), act)?;
     crate::kernels::flops::add_conv(y.elem_count(), c, kh, kw);
     Ok(y)
 }
 
-/// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`, f32, CPU) through the cached transform
-/// of `weight` (`[O, C, K, K]`), stride 1, zero `pad` on every side; `bias` holds one value
+/// `act(x ⋆ weight + bias)` for `x` (`[N, C, H, W]`, f32, CPU) through the transform of
+/// `weight` (built on first use), stride 1, zero `pad` on every side; `bias` holds one value
 /// per output channel (none: zero).
 pub fn conv2d(
     x: &Tensor,
-    weight: &Tensor,
+    weight: &WinogradWeight,
     pad: usize,
-    cache: &WinogradCache,
     bias: Option<&[f32]>,
     act: Act,
 ) -> Result<Tensor> {
-    let kernel = cache.get(weight)?;
+    let kernel = weight.kernel()?;
     if let Some(b) = bias {
         if b.len() != kernel.out_channels {
             candle_core::bail!(
@@ -899,7 +1005,14 @@ mod tests {
             .unwrap()
             .conv2d(&wt.to_dtype(DType::F64).unwrap(), pad, 1, 1, 1)
             .unwrap();
-        let got = conv2d(&x, &wt, pad, &WinogradCache::default(), None, Act::None).unwrap();
+        let got = conv2d(
+            &x,
+            &WinogradWeight::new(wt.clone()).unwrap(),
+            pad,
+            None,
+            Act::None,
+        )
+        .unwrap();
         assert_eq!(got.dims(), want.dims(), "k{k} p{pad} {h}x{w}");
         let got = got.to_dtype(DType::F64).unwrap();
         let rms = want
@@ -953,9 +1066,8 @@ mod tests {
         let bias = [0.5f32, -1.0, 2.0];
         let got = conv2d(
             &x,
-            &wt,
+            &WinogradWeight::new(wt.clone()).unwrap(),
             pad,
-            &WinogradCache::default(),
             Some(&bias),
             Act::Relu,
         )
@@ -1004,7 +1116,7 @@ mod tests {
     }
 
     #[test]
-    fn small_maps_keep_im2col_and_build_no_transformed_kernel() {
+    fn small_maps_keep_im2col_until_a_transform_exists() {
         // 3×3, pad 1, 256 channels (6.6 MB transformed): 36 tiles on 16×16 are too few, 121
         // on 32×32 enough; 16 channels (26 KB) are worth it on any map with a tile.
         assert!(!enough_tiles(3, (256, 256), (16, 16), 1));
@@ -1017,13 +1129,48 @@ mod tests {
         assert!(!enough_tiles(5, (16, 16), (2, 2), 0));
         let wt = Tensor::randn(0f32, 0.02, (256, 256, 3, 3), &Device::Cpu).unwrap();
         let bias = Bias::new(&Tensor::zeros(256, DType::F32, &Device::Cpu).unwrap()).unwrap();
-        for (side, built) in [(16, false), (32, true)] {
-            let x = Tensor::randn(0f32, 1.0, (1, 256, side, side), &Device::Cpu).unwrap();
-            let cache = WinogradCache::default();
-            let y = conv2d_auto(&x, &wt, (1, 1), &cache, &bias, Act::None).unwrap();
-            assert_eq!(cache.0.get().is_some(), built, "{side}x{side}");
-            let direct = x.conv2d(&wt, 1, 1, 1, 1).unwrap();
-            let err: f32 = (y - direct)
+        let max_abs = |a: &Tensor, b: &Tensor| -> f32 {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        let weight = WinogradWeight::new(wt.clone()).unwrap();
+        let small = Tensor::randn(0f32, 1.0, (1, 256, 16, 16), &Device::Cpu).unwrap();
+        let large = Tensor::randn(0f32, 1.0, (1, 256, 32, 32), &Device::Cpu).unwrap();
+        // Small map first: im2col, nothing transformed, the original kept.
+        let y = conv2d_auto(&small, &weight, (1, 1), &bias, Act::None).unwrap();
+        assert!(!weight.transformed());
+        assert!(weight.read_original().is_some());
+        let direct_small = small.conv2d(&wt, 1, 1, 1, 1).unwrap();
+        assert!(max_abs(&y, &direct_small) < 1e-4);
+        // A large map builds the transform and drops the original...
+        let y = conv2d_auto(&large, &weight, (1, 1), &bias, Act::None).unwrap();
+        assert!(weight.transformed());
+        assert!(weight.read_original().is_none());
+        let err = max_abs(&y, &large.conv2d(&wt, 1, 1, 1, 1).unwrap());
+        assert!(err < 1e-4, "32x32: max-abs {err}");
+        // ...and the small map then takes the transform too.
+        let y = conv2d_auto(&small, &weight, (1, 1), &bias, Act::None).unwrap();
+        assert!(weight.read_original().is_none());
+        let err = max_abs(&y, &direct_small);
+        assert!(err < 1e-4, "16x16 after the transform: max-abs {err}");
+    }
+
+    #[test]
+    fn the_original_weight_is_rebuilt_from_the_transform() {
+        for (o, c, k) in [(4, 3, 3), (2, 5, 5), (3, 2, 7), (2, 2, 11), (1, 1, 1)] {
+            let wt = Tensor::randn(0f32, 1.0, (o, c, k, k), &Device::Cpu).unwrap();
+            let weight = WinogradWeight::new(wt.clone()).unwrap();
+            weight.kernel().unwrap();
+            assert!(weight.read_original().is_none());
+            let back = weight.original().unwrap();
+            assert_eq!(back.dims4().unwrap(), (o, c, k, k));
+            let err: f32 = (back - &wt)
                 .unwrap()
                 .abs()
                 .unwrap()
@@ -1031,7 +1178,9 @@ mod tests {
                 .unwrap()
                 .to_scalar()
                 .unwrap();
-            assert!(err < 1e-4, "{side}x{side}: max-abs {err}");
+            assert!(err < 1e-5, "{o}x{c}x{k}x{k}: max-abs {err}");
+            // Held again: the same tensor from now on.
+            assert!(weight.read_original().is_some());
         }
     }
 
@@ -1039,6 +1188,6 @@ mod tests {
     fn kernel_larger_than_input_is_an_error() {
         let x = Tensor::zeros((1, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
         let wt = Tensor::zeros((2, 2, 5, 5), DType::F32, &Device::Cpu).unwrap();
-        assert!(conv2d(&x, &wt, 0, &WinogradCache::default(), None, Act::None).is_err());
+        assert!(conv2d(&x, &WinogradWeight::new(wt).unwrap(), 0, None, Act::None).is_err());
     }
 }

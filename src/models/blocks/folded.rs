@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 
 use crate::kernels::bias_act::{bias_act, Act, Bias};
 use crate::kernels::im2col;
-use crate::kernels::winograd::{self, WinogradCache};
+use crate::kernels::winograd::{self, WinogradWeight};
 use crate::models::blocks::ops::Pointwise;
 
 fn act_of(relu: bool) -> Act {
@@ -49,13 +49,13 @@ pub(crate) enum ConvOp {
     /// Any other convolution: `[O, I, K, K]` weight, `[O]` bias, padding
     /// `dilation · (K − 1) / 2`.
     Spatial {
-        weight: Tensor,
+        /// The weight, and its Winograd transform once built on the CPU (the weight is then
+        /// held only in that form).
+        weight: WinogradWeight,
         bias: Bias,
         stride: usize,
         dilation: usize,
         pad: usize,
-        /// The Winograd transform of `weight`, built on first use on the CPU.
-        winograd: WinogradCache,
         /// The fused path for shallow kernels on the CPU (a first layer on RGB), where
         /// Winograd does not apply.
         small: Option<std::sync::Arc<im2col::SmallConv>>,
@@ -104,12 +104,11 @@ impl Conv {
                 None
             };
             ConvOp::Spatial {
-                weight,
+                weight: WinogradWeight::new(weight)?,
                 bias: Bias::new(&bias)?,
                 stride,
                 dilation,
                 pad: dilation * (kh - 1) / 2,
-                winograd: WinogradCache::default(),
                 small,
             }
         };
@@ -247,9 +246,8 @@ impl Conv {
                 stride,
                 dilation: 1,
                 pad,
-                winograd,
                 ..
-            } => winograd::conv2d_auto(x, weight, (*stride, *pad), winograd, bias, act),
+            } => winograd::conv2d_auto(x, weight, (*stride, *pad), bias, act),
             ConvOp::Spatial {
                 weight,
                 bias,
@@ -258,8 +256,8 @@ impl Conv {
                 pad,
                 ..
             } => {
-                let y = x.conv2d(weight, *pad, *stride, *dilation, 1)?;
-                let (_, c, kh, kw) = weight.dims4()?;
+                let y = x.conv2d(&weight.original()?, *pad, *stride, *dilation, 1)?;
+                let (_, c, kh, kw) = weight.dims();
                 crate::kernels::flops::add_conv(y.elem_count(), c, kh, kw);
                 bias_act(y, Some(bias), act)
             }

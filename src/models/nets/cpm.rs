@@ -40,7 +40,7 @@ use candle_core::{DType, Device, Result as CResult, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::kernels::bias_act::{Act, Bias};
-use crate::kernels::winograd::{self, WinogradCache};
+use crate::kernels::winograd::{self, WinogradWeight};
 use crate::models::blocks::ops::pad_hw;
 use crate::models::info::{Architecture, Loaded, Loader};
 use crate::models::net::{
@@ -512,11 +512,11 @@ pub struct Output {
 
 #[derive(Clone, Debug)]
 struct Conv {
-    weight: Tensor,
+    /// The weight, and its Winograd transform once built on the CPU.
+    weight: WinogradWeight,
     bias: Bias,
     pad: usize,
     relu: bool,
-    winograd: WinogradCache,
 }
 
 impl Conv {
@@ -533,24 +533,16 @@ impl Conv {
         let weight = vb.get((out, cin, kernel, kernel), "weight")?;
         let bias = Bias::new(&vb.get(out, "bias")?)?;
         Ok(Self {
-            weight,
+            weight: WinogradWeight::new(weight)?,
             bias,
             pad,
             relu,
-            winograd: WinogradCache::default(),
         })
     }
 
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let act = if self.relu { Act::Relu } else { Act::None };
-        winograd::conv2d_auto(
-            x,
-            &self.weight,
-            (1, self.pad),
-            &self.winograd,
-            &self.bias,
-            act,
-        )
+        winograd::conv2d_auto(x, &self.weight, (1, self.pad), &self.bias, act)
     }
 }
 
