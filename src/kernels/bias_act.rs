@@ -7,6 +7,7 @@
 //! ops on other devices and dtypes.
 
 use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result, Tensor};
+use rayon::prelude::*;
 
 /// The activation after the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +88,8 @@ struct BiasActLoop<'a> {
     data: &'a mut [f32],
     plane: usize,
     planes: usize,
+    /// The index of `data`'s first plane in the whole tensor (for its channel).
+    first: usize,
     channels: usize,
     bias: Option<&'a [f32]>,
     act: Act,
@@ -104,7 +107,9 @@ impl pulp::WithSimd for BiasActLoop<'_> {
             .enumerate()
             .take(self.planes)
         {
-            let b = self.bias.map_or(0.0, |b| b[i % self.channels]);
+            let b = self
+                .bias
+                .map_or(0.0, |b| b[(self.first + i) % self.channels]);
             // Separate loops so each vectorises without a branch inside.
             match act {
                 Act::None => chunk.iter_mut().for_each(|v| *v += b),
@@ -146,14 +151,24 @@ impl InplaceOp1 for InPlace<'_> {
         if plane == 0 {
             return Ok(());
         }
-        crate::kernels::cpu_util::dispatch(BiasActLoop {
-            data,
-            plane,
-            planes: n * c,
-            channels: c,
-            bias: self.bias,
-            act: self.act,
-        });
+        // Groups of whole planes, one per task of the pool.
+        let k = crate::kernels::cpu_util::planes_per_task(plane);
+        let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
+        let data = &mut data[..(n * c * plane).min(end - start)];
+        data.par_chunks_mut(k * plane)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let planes = chunk.len() / plane;
+                dispatcher.run(BiasActLoop {
+                    data: chunk,
+                    plane,
+                    planes,
+                    first: t * k,
+                    channels: c,
+                    bias: self.bias,
+                    act: self.act,
+                });
+            });
         Ok(())
     }
 }
@@ -220,14 +235,21 @@ impl InplaceOp2 for AddInPlace {
         if w == 0 {
             return Ok(());
         }
-        crate::kernels::cpu_util::dispatch(AddLoop {
-            dst,
-            src,
-            factor: f,
-            relu: self.relu,
-            rows: (h, w),
-            src_rows: (sh, sw),
-        });
+        // Groups of whole planes, one per task of the pool.
+        let k = crate::kernels::cpu_util::planes_per_task(h * w);
+        let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
+        dst.par_chunks_mut(k * h * w)
+            .zip(src.par_chunks(k * sh * sw))
+            .for_each(|(dst, src)| {
+                dispatcher.run(AddLoop {
+                    dst,
+                    src,
+                    factor: f,
+                    relu: self.relu,
+                    rows: (h, w),
+                    src_rows: (sh, sw),
+                })
+            });
         Ok(())
     }
 }
@@ -317,6 +339,23 @@ pub fn add_upsampled(y: Tensor, src: &Tensor, factor: usize, relu: bool) -> Resu
     }
 }
 
+/// `nearest_upsample(src, factor)` as a new tensor: on the CPU a zeroed map and one
+/// [`add_upsampled`] pass, both in parallel (candle's `upsample_nearest2d` runs on one
+/// thread), tensor ops otherwise.
+pub fn upsampled(src: &Tensor, factor: usize) -> Result<Tensor> {
+    let (n, c, h, w) = src.dims4()?;
+    let (ho, wo) = (h * factor, w * factor);
+    if !(super::custom_cpu(src) && src.is_contiguous()) {
+        return src.upsample_nearest2d(ho, wo);
+    }
+    let zero = Tensor::from_vec(
+        crate::kernels::cpu_util::zeros(n * c * ho * wo),
+        (n, c, ho, wo),
+        src.device(),
+    )?;
+    add_upsampled(zero, src, factor, false)
+}
+
 /// `act(x · scale[c] + shift[c])` into a new tensor, one pass.
 struct ScaleShift<'a> {
     scale: &'a [f32],
@@ -372,7 +411,7 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
                 self.shift.len()
             );
         }
-        let mut out = vec![0f32; x.len()];
+        let mut out = crate::kernels::cpu_util::zeros(x.len());
         if h * w > 0 {
             crate::kernels::cpu_util::dispatch(ScaleShiftLoop {
                 out: &mut out,
@@ -451,5 +490,41 @@ mod tests {
         // Wrong channel count: an error, not a panic.
         let short = Bias::new(&Tensor::new(&[1f32, 2.0], &dev).unwrap()).unwrap();
         assert!(bias_act(y.copy().unwrap(), Some(&short), Act::Relu).is_err());
+    }
+
+    /// Large enough to be split into tasks of whole planes (several per task, channels
+    /// crossing task boundaries), on a pool of two threads.
+    #[test]
+    fn split_over_the_pool_matches_the_tensor_ops() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let dev = Device::Cpu;
+            // 2·37 planes of 24×20 (480 values: 69 planes per task), and 4 of 200×200.
+            for (c, h, w) in [(37, 24, 20), (2, 200, 200)] {
+                let y = Tensor::randn(0f32, 1.0, (2, c, h, w), &dev).unwrap();
+                let b = Tensor::randn(0f32, 1.0, c, &dev).unwrap();
+                let bias = Bias::new(&b).unwrap();
+                let want = y
+                    .broadcast_add(&b.reshape((1, c, 1, 1)).unwrap())
+                    .unwrap()
+                    .relu()
+                    .unwrap();
+                let got = bias_act(y.copy().unwrap(), Some(&bias), Act::Relu).unwrap();
+                assert_eq!(crate::kernels::cpu_util::max_abs_diff(&got, &want), 0.0);
+                let low = Tensor::randn(0f32, 1.0, (2, c, h / 4, w / 4), &dev).unwrap();
+                let up = low.upsample_nearest2d(h, w).unwrap();
+                let got = add_upsampled(y.copy().unwrap(), &low, 4, true).unwrap();
+                let want = (&y + &up).unwrap().relu().unwrap();
+                assert_eq!(crate::kernels::cpu_util::max_abs_diff(&got, &want), 0.0);
+                let got = upsampled(&low, 4).unwrap();
+                assert_eq!(crate::kernels::cpu_util::max_abs_diff(&got, &up), 0.0);
+                assert!(crate::kernels::cpu_util::zeros(2 * c * h * w)
+                    .iter()
+                    .all(|v| *v == 0.0));
+            }
+        });
     }
 }

@@ -411,7 +411,7 @@ impl DepthwiseOnConcat<'_> {
         }
         let (ho, wo) = op.out_size((h, w));
         let (plane_in, plane_out) = (h * w, ho * wo);
-        let mut out = vec![0f32; n * c * plane_out];
+        let mut out = crate::kernels::cpu_util::zeros(n * c * plane_out);
         if plane_in > 0 && plane_out > 0 {
             // The input planes in concatenated order, image by image.
             let planes: Vec<&[f32]> = (0..n)

@@ -38,7 +38,7 @@ impl candle_core::CustomOp1 for EnergyCpu {
         let (n, c, h, w) = layout.shape().dims4()?;
         let x = super::cpu_util::f32_input(storage, layout, "feature energy")?;
         let plane = h * w;
-        let mut out = vec![0f32; n * plane];
+        let mut out = crate::kernels::cpu_util::zeros(n * plane);
         if plane > 0 {
             for (o, img) in out.chunks_exact_mut(plane).zip(x.chunks_exact(c * plane)) {
                 for ch in img.chunks_exact(plane) {

@@ -63,7 +63,7 @@ impl CustomOp1 for Im2Col {
         };
         let (r0, r1) = (self.rows.0.min(ho), self.rows.1.min(ho));
         let plane = r1.saturating_sub(r0) * wo;
-        let mut out = vec![0f32; n * c * k * k * plane];
+        let mut out = crate::kernels::cpu_util::zeros(n * c * k * k * plane);
         if plane > 0 && h * w > 0 {
             out.par_chunks_mut(plane).enumerate().for_each(|(row, o)| {
                 // row = ((b · C + ch) · K + i) · K + j
@@ -239,7 +239,7 @@ impl CustomOp1 for SmallConvOp<'_> {
         ) else {
             candle_core::bail!("conv: kernel {k} larger than the padded input {h}x{w}");
         };
-        let mut out = vec![0f32; n * o * ho * wo];
+        let mut out = crate::kernels::cpu_util::zeros(n * o * ho * wo);
         if out.is_empty() {
             return Ok((CpuStorage::F32(out), Shape::from((n, o, ho, wo))));
         }
@@ -381,7 +381,7 @@ impl CustomOp1 for Col2Im {
             candle_core::bail!("col2im: columns {rows}x{cells} for {o}x{k}x{k} and {h}x{w}");
         }
         let cols = crate::kernels::cpu_util::f32_input(storage, layout, "col2im")?;
-        let mut out = vec![0f32; n * o * ho * wo];
+        let mut out = crate::kernels::cpu_util::zeros(n * o * ho * wo);
         if ho * wo > 0 && cells > 0 {
             out.par_chunks_mut(ho * wo)
                 .enumerate()

@@ -91,7 +91,7 @@ impl PointwiseCpu {
                 );
             }
         }
-        let mut out = vec![0f32; n * co * hw];
+        let mut out = crate::kernels::cpu_util::zeros(n * co * hw);
         if hw == 0 || n == 0 {
             return Ok(out);
         }
@@ -438,7 +438,7 @@ mod tests {
         (n, ci, co, hw): (usize, usize, usize, usize),
         act: Act,
     ) -> Vec<f32> {
-        let mut out = vec![0f32; n * co * hw];
+        let mut out = crate::kernels::cpu_util::zeros(n * co * hw);
         for img in 0..n {
             for o in 0..co {
                 for p in 0..hw {

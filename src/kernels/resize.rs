@@ -177,7 +177,7 @@ impl candle_core::CustomOp1 for Resize {
         if !in_range(&self.rows, h) || !in_range(&self.cols, w) {
             candle_core::bail!("resize: taps outside the {h}x{w} input");
         }
-        let mut out = vec![0f32; n * c * ho * wo];
+        let mut out = crate::kernels::cpu_util::zeros(n * c * ho * wo);
         if ho * wo > 0 && h * w > 0 {
             let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
             out.par_chunks_mut(ho * wo)

@@ -844,7 +844,7 @@ impl CustomOp1 for WinogradOp<'_> {
         let v_all = aligned(&mut v, c * XI * columns);
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
-        let mut out = vec![0f32; len];
+        let mut out = crate::kernels::cpu_util::zeros(len);
         for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
             for ty0 in (0..ty).step_by(band_rows) {

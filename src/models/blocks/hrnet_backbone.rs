@@ -155,10 +155,7 @@ fn fuse_sum(row: &[Fuse], ys: &[Tensor]) -> CResult<Tensor> {
     let add = |acc: Option<Tensor>, t: Tensor, factor: usize| -> CResult<Tensor> {
         match acc {
             Some(a) => bias_act::add_upsampled(a, &t, factor, false),
-            None if factor > 1 => {
-                let (_, _, h, w) = t.dims4()?;
-                t.upsample_nearest2d(h * factor, w * factor)
-            }
+            None if factor > 1 => bias_act::upsampled(&t, factor),
             None => Ok(t),
         }
     };
