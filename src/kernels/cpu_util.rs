@@ -90,12 +90,13 @@ pub(crate) fn planes_per_task(plane: usize) -> usize {
 
 /// A zeroed buffer of `len` values, written by the pool's threads when it is large: every
 /// custom op allocates its output this way, and a serial memset of a 16 MB activation (with
-/// its page faults) was a twentieth of a 2-thread HigherHRNet-W32 forward. One thread (or a
-/// small buffer) keeps the plain `vec!`, one memset.
+/// its page faults) was a twentieth of a 2-thread HigherHRNet-W32 forward, and the mobile
+/// CPM's outputs (most of 64K to 300K values) a tenth of its forward thread's samples. One
+/// thread (or a buffer under 256 KB) keeps the plain `vec!`, one memset.
 #[allow(unsafe_code)]
 pub(crate) fn zeros(len: usize) -> Vec<f32> {
     use rayon::prelude::*;
-    if len < 4 * PAR_MIN_ELEMENTS || rayon::current_num_threads() == 1 {
+    if len < 2 * PAR_MIN_ELEMENTS || rayon::current_num_threads() == 1 {
         return vec![0f32; len];
     }
     let mut v = Vec::with_capacity(len);
