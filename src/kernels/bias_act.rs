@@ -155,6 +155,18 @@ impl InplaceOp1 for InPlace<'_> {
         let k = crate::kernels::cpu_util::planes_per_task(plane);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let data = &mut data[..(n * c * plane).min(end - start)];
+        if data.len() <= k.saturating_mul(plane) {
+            dispatcher.run(BiasActLoop {
+                data,
+                plane,
+                planes: n * c,
+                first: 0,
+                channels: c,
+                bias: self.bias,
+                act: self.act,
+            });
+            return Ok(());
+        }
         data.par_chunks_mut(k * plane)
             .enumerate()
             .for_each(|(t, chunk)| {
@@ -238,6 +250,17 @@ impl InplaceOp2 for AddInPlace {
         // Groups of whole planes, one per task of the pool.
         let k = crate::kernels::cpu_util::planes_per_task(h * w);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
+        if dst.len() <= k.saturating_mul(h * w) {
+            dispatcher.run(AddLoop {
+                dst,
+                src,
+                factor: f,
+                relu: self.relu,
+                rows: (h, w),
+                src_rows: (sh, sw),
+            });
+            return Ok(());
+        }
         dst.par_chunks_mut(k * h * w)
             .zip(src.par_chunks(k * sh * sw))
             .for_each(|(dst, src)| {

@@ -83,8 +83,11 @@ pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
 pub(crate) const PAR_MIN_ELEMENTS: usize = 1 << 15;
 
 /// How many planes of `plane` elements one parallel task takes (at least
-/// [`PAR_MIN_ELEMENTS`] elements' worth).
+/// [`PAR_MIN_ELEMENTS`] elements' worth; all of them on a pool of one thread).
 pub(crate) fn planes_per_task(plane: usize) -> usize {
+    if rayon::current_num_threads() == 1 {
+        return usize::MAX / plane.max(1);
+    }
     PAR_MIN_ELEMENTS.div_ceil(plane.max(1))
 }
 
