@@ -155,32 +155,25 @@ impl InplaceOp1 for InPlace<'_> {
         let k = crate::kernels::cpu_util::planes_per_task(plane);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let data = &mut data[..(n * c * plane).min(end - start)];
-        if data.len() <= k.saturating_mul(plane) {
+        // The planes of `chunk`, the first being plane `first` of the tensor.
+        let run = |chunk: &mut [f32], first: usize| {
             dispatcher.run(BiasActLoop {
-                data,
+                planes: chunk.len() / plane,
+                data: chunk,
                 plane,
-                planes: n * c,
-                first: 0,
+                first,
                 channels: c,
                 bias: self.bias,
                 act: self.act,
-            });
-            return Ok(());
+            })
+        };
+        if data.len() <= k.saturating_mul(plane) {
+            run(data, 0);
+        } else {
+            data.par_chunks_mut(k * plane)
+                .enumerate()
+                .for_each(|(t, chunk)| run(chunk, t * k));
         }
-        data.par_chunks_mut(k * plane)
-            .enumerate()
-            .for_each(|(t, chunk)| {
-                let planes = chunk.len() / plane;
-                dispatcher.run(BiasActLoop {
-                    data: chunk,
-                    plane,
-                    planes,
-                    first: t * k,
-                    channels: c,
-                    bias: self.bias,
-                    act: self.act,
-                });
-            });
         Ok(())
     }
 }
@@ -250,7 +243,7 @@ impl InplaceOp2 for AddInPlace {
         // Groups of whole planes, one per task of the pool.
         let k = crate::kernels::cpu_util::planes_per_task(h * w);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
-        if dst.len() <= k.saturating_mul(h * w) {
+        let run = |dst: &mut [f32], src: &[f32]| {
             dispatcher.run(AddLoop {
                 dst,
                 src,
@@ -258,21 +251,15 @@ impl InplaceOp2 for AddInPlace {
                 relu: self.relu,
                 rows: (h, w),
                 src_rows: (sh, sw),
-            });
-            return Ok(());
+            })
+        };
+        if dst.len() <= k.saturating_mul(h * w) {
+            run(dst, src);
+        } else {
+            dst.par_chunks_mut(k * h * w)
+                .zip(src.par_chunks(k * sh * sw))
+                .for_each(|(dst, src)| run(dst, src));
         }
-        dst.par_chunks_mut(k * h * w)
-            .zip(src.par_chunks(k * sh * sw))
-            .for_each(|(dst, src)| {
-                dispatcher.run(AddLoop {
-                    dst,
-                    src,
-                    factor: f,
-                    relu: self.relu,
-                    rows: (h, w),
-                    src_rows: (sh, sw),
-                })
-            });
         Ok(())
     }
 }
