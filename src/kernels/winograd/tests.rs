@@ -137,16 +137,7 @@ fn small_maps_keep_im2col_until_a_transform_exists() {
     assert!(!enough_tiles(5, (16, 16), (2, 2), 0));
     let wt = Tensor::randn(0f32, 0.02, (256, 256, 3, 3), &Device::Cpu).unwrap();
     let bias = Bias::new(&Tensor::zeros(256, DType::F32, &Device::Cpu).unwrap()).unwrap();
-    let max_abs = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
+    let max_abs = crate::kernels::cpu_util::max_abs_diff;
     let weight = WinogradWeight::new(wt.clone()).unwrap();
     let small = Tensor::randn(0f32, 1.0, (1, 256, 16, 16), &Device::Cpu).unwrap();
     let large = Tensor::randn(0f32, 1.0, (1, 256, 32, 32), &Device::Cpu).unwrap();
@@ -178,14 +169,7 @@ fn the_original_weight_is_rebuilt_from_the_transform() {
         assert!(weight.read_original().is_none());
         let back = weight.original().unwrap();
         assert_eq!(back.dims4().unwrap(), (o, c, k, k));
-        let err: f32 = (back - &wt)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let err = crate::kernels::cpu_util::max_abs_diff(&back, &wt);
         assert!(err < 1e-5, "{o}x{c}x{k}x{k}: max-abs {err}");
         // Held again: the same tensor from now on.
         assert!(weight.read_original().is_some());
