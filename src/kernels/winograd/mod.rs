@@ -652,6 +652,7 @@ impl CustomOp1 for WinogradOp<'_> {
         let v_all = aligned(&mut v, c * XI * columns);
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
+        let threads = rayon::current_num_threads();
         let mut out = crate::kernels::cpu_util::zeros(len);
         for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
             let image = &x[b * c * h * w..(b + 1) * c * h * w];
@@ -682,18 +683,38 @@ impl CustomOp1 for WinogradOp<'_> {
                 // (rows + S − 1)·ws + S − 1 = the band's columns.
                 let used = rows * ws;
                 let pstride = round_to_line(used);
+                // With several threads each of the 25 products is split in two halves of
+                // the output channels: 25 equal tasks leave one thread a task more than
+                // the other at the end, 50 half as much.
+                let half = if threads > 1 { o.div_ceil(2) } else { o };
                 prod_all
                     .par_chunks_mut(o * pstride)
                     .take(XI)
                     .enumerate()
-                    .for_each(|(xi, dst)| {
+                    .flat_map(|(xi, dst)| {
+                        dst.par_chunks_mut(half * pstride)
+                            .enumerate()
+                            .map(move |(h, d)| (xi, h * half, d))
+                    })
+                    .for_each(|(xi, o0, dst)| {
+                        let rows_o = (o - o0).min(half);
                         for blk in 0..s * s {
                             let (a, bb) = (blk / s, blk % s);
-                            let at = (xi * s * s + blk) * o * c;
-                            let lhs = &kn.u[at..at + o * c];
+                            let at = (xi * s * s + blk) * o * c + o0 * c;
+                            let lhs = &kn.u[at..at + rows_o * c];
                             let first = xi * columns + a * ws + bb;
                             let rhs = &v_all[first..first + (c - 1) * XI * columns + used];
-                            gemm_into(dst, pstride, used, lhs, rhs, XI * columns, o, c, blk > 0);
+                            gemm_into(
+                                dst,
+                                pstride,
+                                used,
+                                lhs,
+                                rhs,
+                                XI * columns,
+                                rows_o,
+                                c,
+                                blk > 0,
+                            );
                         }
                     });
                 let prod = &prod_all[..];

@@ -60,8 +60,19 @@ fn matches_direct_convolution() {
         (1, 2, 2, 9, 4, 5, 70),
         (1, 2, 2, 3, 1, 4, 48),
     ] {
-        let err = check(n, c, o, k, pad, h, w);
-        assert!(err < 2e-5, "n{n} c{c} o{o} k{k} p{pad} {h}x{w}: {err:.3e}");
+        // One thread, and two (the products split in halves of the output channels,
+        // odd counts included).
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let err = pool.install(|| check(n, c, o, k, pad, h, w));
+            assert!(
+                err < 2e-5,
+                "n{n} c{c} o{o} k{k} p{pad} {h}x{w}, {threads} threads: {err:.3e}"
+            );
+        }
     }
 }
 
