@@ -171,9 +171,6 @@ impl pulp::WithSimd for Plane<'_> {
             }
         }
         let bias_v = simd.splat_f32s(bias);
-        // Vector starts: whole vectors, the last one moved back to end at `wo` (recomputing
-        // a few outputs) so that no partial vector is needed unless the row is short.
-        let starts = (0..wo.div_ceil(lanes)).map(|v| (v * lanes).min(wo.saturating_sub(lanes)));
         let g = Geometry {
             padded: padded.as_slice(),
             rows,
@@ -183,34 +180,103 @@ impl pulp::WithSimd for Plane<'_> {
             kw,
             stride: s,
         };
-        // Eight output rows at a time: eight independent chains of multiply-adds. A last
-        // block of fewer rows computes the missing ones from the last padded row and drops
-        // them, so that the inner loops have a fixed shape.
-        for (block, out_rows) in out[..ho * wo].chunks_mut(ROWS * wo).enumerate() {
+        let out = Outputs {
+            out: &mut out[..ho * wo],
+            wo,
+            stride: s,
+            bias: bias_v,
+            act,
+        };
+        // One loop nest per kernel shape, chosen once per plane: a choice per vector of
+        // outputs merged the arms' sums into one stack copy that every store read back.
+        // (Not closures: they are compiled outside the vector context and cost a call per
+        // operation.)
+        let g = (&g, kernel);
+        match (kh, s) {
+            (3, 1) => out.fill(simd, Fixed::<_, 3, 1>(g)),
+            (3, 2) => out.fill(simd, Fixed::<_, 3, 2>(g)),
+            (5, 1) => out.fill(simd, Fixed::<_, 5, 1>(g)),
+            (5, 2) => out.fill(simd, Fixed::<_, 5, 2>(g)),
+            (7, 1) => out.fill(simd, Fixed::<_, 7, 1>(g)),
+            (7, 2) => out.fill(simd, Fixed::<_, 7, 2>(g)),
+            _ => out.fill(simd, Any(g)),
+        }
+    }
+}
+
+/// One output plane of [`Plane`] and what is applied as its values are stored.
+struct Outputs<'a, V> {
+    out: &'a mut [f32],
+    wo: usize,
+    stride: usize,
+    bias: V,
+    act: Act,
+}
+
+impl<V: Copy> Outputs<'_, V> {
+    /// Stores every output: [`ROWS`] rows at a time (eight independent chains of
+    /// multiply-adds), each block's vectors from `block(first padded row, x0)`. A last block
+    /// of fewer rows computes the missing ones from the last padded row and drops them, so
+    /// that the inner loops have a fixed shape. Vector starts are whole vectors, the last
+    /// one moved back to end at `wo` (recomputing a few outputs) so that no partial vector
+    /// is needed unless the row is short.
+    #[inline(always)]
+    fn fill<S: pulp::Simd<f32s = V>>(self, simd: S, block: impl Block<S>) {
+        let Outputs {
+            out,
+            wo,
+            stride,
+            bias,
+            act,
+        } = self;
+        let lanes = S::F32_LANES;
+        for (b0, out_rows) in out.chunks_mut(ROWS * wo).enumerate() {
             let n = out_rows.len() / wo;
-            let first = block * ROWS * s;
-            for x0 in starts.clone() {
-                let acc = match (kh, s) {
-                    (3, 1) => g.block_fixed::<S, 3, 1>(simd, kernel, first, x0),
-                    (3, 2) => g.block_fixed::<S, 3, 2>(simd, kernel, first, x0),
-                    (5, 1) => g.block_fixed::<S, 5, 1>(simd, kernel, first, x0),
-                    (5, 2) => g.block_fixed::<S, 5, 2>(simd, kernel, first, x0),
-                    (7, 1) => g.block_fixed::<S, 7, 1>(simd, kernel, first, x0),
-                    (7, 2) => g.block_fixed::<S, 7, 2>(simd, kernel, first, x0),
-                    _ => g.block_any(simd, kernel, first, x0),
-                };
+            let first = b0 * ROWS * stride;
+            for v in 0..wo.div_ceil(lanes) {
+                let x0 = (v * lanes).min(wo.saturating_sub(lanes));
+                let acc = block.block(simd, first, x0);
                 let len = lanes.min(wo - x0);
                 for (b, a) in acc.iter().enumerate() {
                     if b >= n {
                         break;
                     }
                     let o = b * wo + x0;
-                    let a = simd.add_f32s(*a, bias_v);
-                    let a = act.simd(simd, a);
+                    let a = act.simd(simd, simd.add_f32s(*a, bias));
                     store(simd, &mut out_rows[o..o + len], a);
                 }
             }
         }
+    }
+}
+
+/// [`ROWS`] output vectors from a padded row and column: [`Geometry::block_fixed`] or
+/// [`Geometry::block_any`].
+trait Block<S: pulp::Simd> {
+    fn block(&self, simd: S, first: usize, x0: usize) -> [S::f32s; ROWS];
+}
+
+/// [`Geometry::block_fixed`] with the kernel's taps.
+struct Fixed<'a, G, const KH: usize, const ST: usize>((G, &'a [f32]));
+
+impl<S: pulp::Simd, const KH: usize, const ST: usize> Block<S>
+    for Fixed<'_, &Geometry<'_>, KH, ST>
+{
+    #[inline(always)]
+    fn block(&self, simd: S, first: usize, x0: usize) -> [S::f32s; ROWS] {
+        self.0
+             .0
+            .block_fixed::<S, KH, ST>(simd, self.0 .1, first, x0)
+    }
+}
+
+/// [`Geometry::block_any`] with the kernel's taps.
+struct Any<'a, 'g>((&'a Geometry<'g>, &'a [f32]));
+
+impl<S: pulp::Simd> Block<S> for Any<'_, '_> {
+    #[inline(always)]
+    fn block(&self, simd: S, first: usize, x0: usize) -> [S::f32s; ROWS] {
+        self.0 .0.block_any(simd, self.0 .1, first, x0)
     }
 }
 
@@ -411,8 +477,12 @@ impl DepthwiseOnConcat<'_> {
         }
         let (ho, wo) = op.out_size((h, w));
         let (plane_in, plane_out) = (h * w, ho * wo);
-        let mut out = crate::kernels::cpu_util::zeros(n * c * plane_out);
-        if plane_in > 0 && plane_out > 0 {
+        // Every plane's every output is stored (the last vector of a row is moved back
+        // to end at the row's end), so the buffer is not zeroed first.
+        let out = crate::kernels::cpu_util::fully_written(n * c * plane_out, |out| {
+            if plane_in == 0 || plane_out == 0 {
+                return Ok(());
+            }
             // The input planes in concatenated order, image by image.
             let planes: Vec<&[f32]> = (0..n)
                 .flat_map(|img| {
@@ -427,7 +497,8 @@ impl DepthwiseOnConcat<'_> {
                 .for_each_init(Vec::new, |padded, (nc, (o, input))| {
                     op.plane(nc % c, o, input, padded, (h, w));
                 });
-        }
+            Ok(())
+        })?;
         Ok((CpuStorage::F32(out), Shape::from((n, c, ho, wo))))
     }
 }

@@ -91,9 +91,8 @@ impl PointwiseCpu {
                 );
             }
         }
-        let mut out = crate::kernels::cpu_util::zeros(n * co * hw);
         if hw == 0 || n == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         // Groups of output channels share out the threads; a group walks the pixels tile
         // by tile, so that a tile's input rows stay in cache across its channel blocks.
@@ -108,38 +107,41 @@ impl PointwiseCpu {
         } else {
             co.div_ceil(2 * threads).div_ceil(OB) * OB
         };
-        out.par_chunks_mut(co * hw)
-            .enumerate()
-            .try_for_each(|(img, out)| {
-                let x1 = &x[img * c1 * hw..(img + 1) * c1 * hw];
-                let x2 = x2.map_or(&[][..], |x2| &x2[img * c2 * hw..(img + 1) * c2 * hw]);
-                out.par_chunks_mut(group * hw)
-                    .enumerate()
-                    .try_for_each(|(g, out)| {
-                        let o0 = g * group;
-                        let res = residual.map(|r| {
-                            let at = (img * co + o0) * hw;
-                            &r[at..at + out.len()]
-                        });
-                        let rows = out.len() / hw;
-                        panel_product(Panel {
-                            out,
-                            out_stride: hw,
-                            rows,
-                            cols: hw,
-                            x: x1,
-                            x_stride: hw,
-                            k: c1,
-                            x2,
-                            k2: c2,
-                            packed: &self.packed[o0 * ci..],
-                            bias: &self.bias[o0..],
-                            act: self.act,
-                            res,
+        // Every tile stores all its rows and columns (the panel covers the whole output),
+        // so the buffer is not zeroed first.
+        crate::kernels::cpu_util::fully_written(n * co * hw, |out| {
+            out.par_chunks_mut(co * hw)
+                .enumerate()
+                .try_for_each(|(img, out)| {
+                    let x1 = &x[img * c1 * hw..(img + 1) * c1 * hw];
+                    let x2 = x2.map_or(&[][..], |x2| &x2[img * c2 * hw..(img + 1) * c2 * hw]);
+                    out.par_chunks_mut(group * hw)
+                        .enumerate()
+                        .try_for_each(|(g, out)| {
+                            let o0 = g * group;
+                            let res = residual.map(|r| {
+                                let at = (img * co + o0) * hw;
+                                &r[at..at + out.len()]
+                            });
+                            let rows = out.len() / hw;
+                            panel_product(Panel {
+                                out,
+                                out_stride: hw,
+                                rows,
+                                cols: hw,
+                                x: x1,
+                                x_stride: hw,
+                                k: c1,
+                                x2,
+                                k2: c2,
+                                packed: &self.packed[o0 * ci..],
+                                bias: &self.bias[o0..],
+                                act: self.act,
+                                res,
+                            })
                         })
-                    })
-            })?;
-        Ok(out)
+                })
+        })
     }
 }
 
