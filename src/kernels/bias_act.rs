@@ -421,17 +421,20 @@ impl candle_core::CustomOp1 for ScaleShift<'_> {
                 self.shift.len()
             );
         }
-        let mut out = crate::kernels::cpu_util::zeros(x.len());
-        if h * w > 0 {
-            crate::kernels::cpu_util::dispatch(ScaleShiftLoop {
-                out: &mut out,
-                x,
-                plane: h * w,
-                scale: self.scale,
-                shift: self.shift,
-                act: self.act,
-            });
-        }
+        // Every value is written from its input (one pass, on this thread).
+        let out = crate::kernels::cpu_util::fully_written(x.len(), |out| {
+            if h * w > 0 {
+                crate::kernels::cpu_util::dispatch(ScaleShiftLoop {
+                    out,
+                    x,
+                    plane: h * w,
+                    scale: self.scale,
+                    shift: self.shift,
+                    act: self.act,
+                });
+            }
+            Ok(())
+        })?;
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }

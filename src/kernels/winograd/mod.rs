@@ -653,91 +653,95 @@ impl CustomOp1 for WinogradOp<'_> {
         let prod_all = aligned(&mut prod, XI * o * round_to_line(band_rows * ws));
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let threads = rayon::current_num_threads();
-        let mut out = crate::kernels::cpu_util::zeros(len);
-        for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
-            let image = &x[b * c * h * w..(b + 1) * c * h * w];
-            for ty0 in (0..ty).step_by(band_rows) {
-                let rows = band_rows.min(ty - ty0);
-                let band = Band {
-                    ty0,
-                    rows,
-                    in_rows: rows + s - 1,
-                };
-                v_all
-                    .par_chunks_mut(XI * columns)
-                    .zip(image.par_chunks(h * w))
-                    .for_each(|(vc, plane)| {
-                        with_scratch(|scratch| {
-                            dispatcher.run(InputTransform {
-                                plane,
-                                v: vc,
-                                columns,
-                                scratch,
-                                g,
-                                band,
-                            })
+        // The output transforms store every value of every row (all bands together), so
+        // the buffer is not zeroed first.
+        let out = crate::kernels::cpu_util::fully_written(len, |out| {
+            for (b, out_image) in out.chunks_mut(o * ho * wo).enumerate() {
+                let image = &x[b * c * h * w..(b + 1) * c * h * w];
+                for ty0 in (0..ty).step_by(band_rows) {
+                    let rows = band_rows.min(ty - ty0);
+                    let band = Band {
+                        ty0,
+                        rows,
+                        in_rows: rows + s - 1,
+                    };
+                    v_all
+                        .par_chunks_mut(XI * columns)
+                        .zip(image.par_chunks(h * w))
+                        .for_each(|(vc, plane)| {
+                            with_scratch(|scratch| {
+                                dispatcher.run(InputTransform {
+                                    plane,
+                                    v: vc,
+                                    columns,
+                                    scratch,
+                                    g,
+                                    band,
+                                })
+                            });
                         });
-                    });
-                // Products [25][O][used]: output tile (ty, tx) of the band is column
-                // ty·ws + tx; block (a, b) reads V's column ty·ws + tx + a·ws + b, below
-                // (rows + S − 1)·ws + S − 1 = the band's columns.
-                let used = rows * ws;
-                let pstride = round_to_line(used);
-                // With several threads each of the 25 products is split in two halves of
-                // the output channels: 25 equal tasks leave one thread a task more than
-                // the other at the end, 50 half as much.
-                let half = if threads > 1 { o.div_ceil(2) } else { o };
-                prod_all
-                    .par_chunks_mut(o * pstride)
-                    .take(XI)
-                    .enumerate()
-                    .flat_map(|(xi, dst)| {
-                        dst.par_chunks_mut(half * pstride)
-                            .enumerate()
-                            .map(move |(h, d)| (xi, h * half, d))
-                    })
-                    .for_each(|(xi, o0, dst)| {
-                        let rows_o = (o - o0).min(half);
-                        for blk in 0..s * s {
-                            let (a, bb) = (blk / s, blk % s);
-                            let at = (xi * s * s + blk) * o * c + o0 * c;
-                            let lhs = &kn.u[at..at + rows_o * c];
-                            let first = xi * columns + a * ws + bb;
-                            let rhs = &v_all[first..first + (c - 1) * XI * columns + used];
-                            gemm_into(
-                                dst,
-                                pstride,
-                                used,
-                                lhs,
-                                rhs,
-                                XI * columns,
-                                rows_o,
-                                c,
-                                blk > 0,
-                            );
-                        }
-                    });
-                let prod = &prod_all[..];
-                out_image
-                    .par_chunks_mut(ho * wo)
-                    .enumerate()
-                    .for_each(|(oc, plane)| {
-                        with_scratch(|scratch| {
-                            dispatcher.run(OutputTransform {
-                                products: prod,
-                                base: oc * pstride,
-                                stride: o * pstride,
-                                out: plane,
-                                bias: self.bias.map_or(0.0, |b| b[oc]),
-                                act: self.act,
-                                scratch,
-                                g,
-                                band,
-                            })
+                    // Products [25][O][used]: output tile (ty, tx) of the band is column
+                    // ty·ws + tx; block (a, b) reads V's column ty·ws + tx + a·ws + b, below
+                    // (rows + S − 1)·ws + S − 1 = the band's columns.
+                    let used = rows * ws;
+                    let pstride = round_to_line(used);
+                    // With several threads each of the 25 products is split in two halves of
+                    // the output channels: 25 equal tasks leave one thread a task more than
+                    // the other at the end, 50 half as much.
+                    let half = if threads > 1 { o.div_ceil(2) } else { o };
+                    prod_all
+                        .par_chunks_mut(o * pstride)
+                        .take(XI)
+                        .enumerate()
+                        .flat_map(|(xi, dst)| {
+                            dst.par_chunks_mut(half * pstride)
+                                .enumerate()
+                                .map(move |(h, d)| (xi, h * half, d))
+                        })
+                        .for_each(|(xi, o0, dst)| {
+                            let rows_o = (o - o0).min(half);
+                            for blk in 0..s * s {
+                                let (a, bb) = (blk / s, blk % s);
+                                let at = (xi * s * s + blk) * o * c + o0 * c;
+                                let lhs = &kn.u[at..at + rows_o * c];
+                                let first = xi * columns + a * ws + bb;
+                                let rhs = &v_all[first..first + (c - 1) * XI * columns + used];
+                                gemm_into(
+                                    dst,
+                                    pstride,
+                                    used,
+                                    lhs,
+                                    rhs,
+                                    XI * columns,
+                                    rows_o,
+                                    c,
+                                    blk > 0,
+                                );
+                            }
                         });
-                    });
+                    let prod = &prod_all[..];
+                    out_image
+                        .par_chunks_mut(ho * wo)
+                        .enumerate()
+                        .for_each(|(oc, plane)| {
+                            with_scratch(|scratch| {
+                                dispatcher.run(OutputTransform {
+                                    products: prod,
+                                    base: oc * pstride,
+                                    stride: o * pstride,
+                                    out: plane,
+                                    bias: self.bias.map_or(0.0, |b| b[oc]),
+                                    act: self.act,
+                                    scratch,
+                                    g,
+                                    band,
+                                })
+                            });
+                        });
+                }
             }
-        }
+            Ok(())
+        })?;
         BUFFERS.with(|b| {
             if let Ok(mut b) = b.try_borrow_mut() {
                 *b = (v, prod);
