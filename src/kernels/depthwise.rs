@@ -191,15 +191,15 @@ impl pulp::WithSimd for Plane<'_> {
         // outputs merged the arms' sums into one stack copy that every store read back.
         // (Not closures: they are compiled outside the vector context and cost a call per
         // operation.)
-        let g = (&g, kernel);
+        let (g, taps) = (&g, kernel);
         match (kh, s) {
-            (3, 1) => out.fill(simd, Fixed::<_, 3, 1>(g)),
-            (3, 2) => out.fill(simd, Fixed::<_, 3, 2>(g)),
-            (5, 1) => out.fill(simd, Fixed::<_, 5, 1>(g)),
-            (5, 2) => out.fill(simd, Fixed::<_, 5, 2>(g)),
-            (7, 1) => out.fill(simd, Fixed::<_, 7, 1>(g)),
-            (7, 2) => out.fill(simd, Fixed::<_, 7, 2>(g)),
-            _ => out.fill(simd, Any(g)),
+            (3, 1) => out.fill(simd, Fixed::<3, 1> { g, taps }),
+            (3, 2) => out.fill(simd, Fixed::<3, 2> { g, taps }),
+            (5, 1) => out.fill(simd, Fixed::<5, 1> { g, taps }),
+            (5, 2) => out.fill(simd, Fixed::<5, 2> { g, taps }),
+            (7, 1) => out.fill(simd, Fixed::<7, 1> { g, taps }),
+            (7, 2) => out.fill(simd, Fixed::<7, 2> { g, taps }),
+            _ => out.fill(simd, Any { g, taps }),
         }
     }
 }
@@ -257,26 +257,28 @@ trait Block<S: pulp::Simd> {
 }
 
 /// [`Geometry::block_fixed`] with the kernel's taps.
-struct Fixed<'a, G, const KH: usize, const ST: usize>((G, &'a [f32]));
+struct Fixed<'a, 'g, const KH: usize, const ST: usize> {
+    g: &'a Geometry<'g>,
+    taps: &'a [f32],
+}
 
-impl<S: pulp::Simd, const KH: usize, const ST: usize> Block<S>
-    for Fixed<'_, &Geometry<'_>, KH, ST>
-{
+impl<S: pulp::Simd, const KH: usize, const ST: usize> Block<S> for Fixed<'_, '_, KH, ST> {
     #[inline(always)]
     fn block(&self, simd: S, first: usize, x0: usize) -> [S::f32s; ROWS] {
-        self.0
-             .0
-            .block_fixed::<S, KH, ST>(simd, self.0 .1, first, x0)
+        self.g.block_fixed::<S, KH, ST>(simd, self.taps, first, x0)
     }
 }
 
 /// [`Geometry::block_any`] with the kernel's taps.
-struct Any<'a, 'g>((&'a Geometry<'g>, &'a [f32]));
+struct Any<'a, 'g> {
+    g: &'a Geometry<'g>,
+    taps: &'a [f32],
+}
 
 impl<S: pulp::Simd> Block<S> for Any<'_, '_> {
     #[inline(always)]
     fn block(&self, simd: S, first: usize, x0: usize) -> [S::f32s; ROWS] {
-        self.0 .0.block_any(simd, self.0 .1, first, x0)
+        self.g.block_any(simd, self.taps, first, x0)
     }
 }
 
