@@ -105,11 +105,13 @@ pub(crate) fn planes_per_task(plane: usize) -> usize {
     PAR_MIN_ELEMENTS.div_ceil(plane.max(1))
 }
 
-/// A zeroed buffer of `len` values, written by the pool's threads when it is large: every
-/// custom op allocates its output this way, and a serial memset of a 16 MB activation (with
-/// its page faults) was a twentieth of a 2-thread HigherHRNet-W32 forward, and the mobile
-/// CPM's outputs (most of 64K to 300K values) a tenth of its forward thread's samples. One
-/// thread (or a buffer under 256 KB) keeps the plain `vec!`, one memset.
+/// A zeroed buffer of `len` values, written by the pool's threads when it is large. The
+/// custom ops whose kernels do not store every output value (or add into it) allocate their
+/// outputs this way, the others with [`fully_written`]. A serial memset of a 16 MB
+/// activation (with its page faults) was a twentieth of a 2-thread HigherHRNet-W32 forward,
+/// and the mobile CPM's outputs (most of 64K to 300K values) a tenth of its forward
+/// thread's samples. One thread (or a buffer under 256 KB) keeps the plain `vec!`, one
+/// memset.
 #[allow(unsafe_code)]
 pub(crate) fn zeros(len: usize) -> Vec<f32> {
     use rayon::prelude::*;
