@@ -18,7 +18,7 @@ use crate::kernels::padding::same_padding;
 #[derive(Clone, Debug)]
 pub struct DepthwiseCpu {
     weight: Vec<f32>,
-    channels: usize,
+    pub(crate) channels: usize,
     kh: usize,
     kw: usize,
     stride: usize,
@@ -85,6 +85,9 @@ struct Plane<'a> {
     out_size: (usize, usize),
     /// Top and left SAME padding.
     pad: (usize, usize),
+    /// The output rows `y0 .. y1` that `out` holds (all rows: `0 .. out_size.0`). Only
+    /// the input rows they read are copied.
+    band: (usize, usize),
     /// The padded, phase-split plane (scratch). Its padding stays zero between planes of
     /// one geometry, so it is only cleared when its size changes.
     padded: &'a mut Vec<f32>,
@@ -108,6 +111,7 @@ impl pulp::WithSimd for Plane<'_> {
             size: (h, w),
             out_size: (ho, wo),
             pad: (pt, pl),
+            band: (y0, y1),
             padded,
             bias,
             act,
@@ -122,9 +126,18 @@ impl pulp::WithSimd for Plane<'_> {
             padded.clear();
             padded.resize(s * phase_len, 0.0);
         }
-        for (y, row) in input.chunks_exact(w).take(h).enumerate() {
+        // The padded rows the band reads: `s·y0 .. s·(y1 − 1) + kh`. Rows of other bands
+        // left over from an earlier plane are read only for outputs past the band's end,
+        // which are dropped.
+        let (r0, r1) = (y0 * s, ((y1.max(1) - 1) * s + kh).min(rows));
+        for (y, row) in input
+            .chunks_exact(w)
+            .take(h)
+            .enumerate()
+            .skip(r0.saturating_sub(pt))
+        {
             let r = y + pt;
-            if r >= rows {
+            if r >= r1 {
                 break;
             }
             if s == 1 {
@@ -181,7 +194,8 @@ impl pulp::WithSimd for Plane<'_> {
             stride: s,
         };
         let out = Outputs {
-            out: &mut out[..ho * wo],
+            out: &mut out[..(y1 - y0) * wo],
+            first_row: y0,
             wo,
             stride: s,
             bias: bias_v,
@@ -206,7 +220,9 @@ impl pulp::WithSimd for Plane<'_> {
 
 /// One output plane of [`Plane`] and what is applied as its values are stored.
 struct Outputs<'a, V> {
+    /// Output rows `first_row ..`.
     out: &'a mut [f32],
+    first_row: usize,
     wo: usize,
     stride: usize,
     bias: V,
@@ -224,6 +240,7 @@ impl<V: Copy> Outputs<'_, V> {
     fn fill<S: pulp::Simd<f32s = V>>(self, simd: S, block: impl Block<S>) {
         let Outputs {
             out,
+            first_row,
             wo,
             stride,
             bias,
@@ -232,7 +249,7 @@ impl<V: Copy> Outputs<'_, V> {
         let lanes = S::F32_LANES;
         for (b0, out_rows) in out.chunks_mut(ROWS * wo).enumerate() {
             let n = out_rows.len() / wo;
-            let first = b0 * ROWS * stride;
+            let first = (first_row + b0 * ROWS) * stride;
             for v in 0..wo.div_ceil(lanes) {
                 let x0 = (v * lanes).min(wo.saturating_sub(lanes));
                 let acc = block.block(simd, first, x0);
@@ -387,7 +404,7 @@ impl Geometry<'_> {
 
 impl DepthwiseCpu {
     /// Output size for an `h×w` input.
-    fn out_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
+    pub(crate) fn out_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
         (h.div_ceil(self.stride), w.div_ceil(self.stride))
     }
 
@@ -401,8 +418,41 @@ impl DepthwiseCpu {
         padded: &mut Vec<f32>,
         (h, w): (usize, usize),
     ) {
+        let ho = self.out_size((h, w)).0;
+        self.plane_rows(ch, out, input, padded, (h, w), (0, ho));
+    }
+
+    /// The input rows that output rows `y0 .. y1` of an `h×w` plane read.
+    pub(crate) fn input_rows(
+        &self,
+        (h, w): (usize, usize),
+        (y0, y1): (usize, usize),
+    ) -> (usize, usize) {
+        let (s, kh) = (self.stride, self.kh);
+        let pt = same_padding(h, kh, s).0;
+        let _ = w;
+        (
+            (y0 * s).saturating_sub(pt),
+            ((y1.max(1) - 1) * s + kh).saturating_sub(pt).min(h),
+        )
+    }
+
+    /// [`Self::plane`] for output rows `y0 .. y1` only (`0 ≤ y0 < y1 ≤` the output
+    /// height), stored in `out` from its start. `padded` must not have been used for a
+    /// plane of another size or kernel since it last held zeros (its padding is never
+    /// rewritten).
+    pub(crate) fn plane_rows(
+        &self,
+        ch: usize,
+        out: &mut [f32],
+        input: &[f32],
+        padded: &mut Vec<f32>,
+        (h, w): (usize, usize),
+        (y0, y1): (usize, usize),
+    ) {
         let (s, kh, kw) = (self.stride, self.kh, self.kw);
         let (ho, wo) = self.out_size((h, w));
+        debug_assert!(y0 < y1 && y1 <= ho);
         // 8-lane vectors where rows are a poor fit for 16 (24 wide: 3 half-cost vectors
         // instead of 2 full-cost ones), on CPUs where that is cheaper.
         let narrow = |wide: usize| {
@@ -418,6 +468,7 @@ impl DepthwiseCpu {
             size: (h, w),
             out_size: (ho, wo),
             pad: (same_padding(h, kh, s).0, same_padding(w, kw, s).0),
+            band: (y0, y1),
             padded,
             bias: self.bias.get(ch).copied().unwrap_or(0.0),
             act: self.act,
@@ -454,29 +505,8 @@ impl DepthwiseOnConcat<'_> {
     /// The op on `sources` (storage and layout of each concatenated input).
     fn run(&self, sources: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
         let op = self.0;
-        let mut parts = Vec::with_capacity(sources.len());
-        let mut dims = None;
-        for &(storage, layout) in sources {
-            let (n, ci, h, w) = layout.shape().dims4()?;
-            if let Some((n0, h0, w0)) = dims.filter(|&d| d != (n, h, w)) {
-                candle_core::bail!(
-                    "depthwise: inputs of {n0} image(s) of {h0}x{w0} and {n} of {h}x{w} \
-                     cannot be concatenated"
-                );
-            }
-            dims = Some((n, h, w));
-            parts.push((
-                crate::kernels::cpu_util::f32_input(storage, layout, "depthwise")?,
-                ci,
-            ));
-        }
-        let Some((n, h, w)) = dims else {
-            candle_core::bail!("depthwise: no input");
-        };
-        let c: usize = parts.iter().map(|&(_, ci)| ci).sum();
-        if c != op.channels {
-            candle_core::bail!("depthwise: input has {c} channels, kernel {}", op.channels);
-        }
+        let (parts, (n, h, w)) = concat_sources(sources, op.channels)?;
+        let c = op.channels;
         let (ho, wo) = op.out_size((h, w));
         let (plane_in, plane_out) = (h * w, ho * wo);
         // Every plane's every output is stored (the last vector of a row is moved back
@@ -486,13 +516,7 @@ impl DepthwiseOnConcat<'_> {
                 return Ok(());
             }
             // The input planes in concatenated order, image by image.
-            let planes: Vec<&[f32]> = (0..n)
-                .flat_map(|img| {
-                    parts.iter().flat_map(move |&(x, ci)| {
-                        x[img * ci * plane_in..(img + 1) * ci * plane_in].chunks_exact(plane_in)
-                    })
-                })
-                .collect();
+            let planes = input_planes(&parts, n, plane_in);
             out.par_chunks_mut(plane_out)
                 .zip(planes.par_iter())
                 .enumerate()
@@ -503,6 +527,54 @@ impl DepthwiseOnConcat<'_> {
         })?;
         Ok((CpuStorage::F32(out), Shape::from((n, c, ho, wo))))
     }
+}
+
+/// One concatenated input: its values and its channel count.
+pub(crate) type Source<'a> = (&'a [f32], usize);
+
+/// The values and channel count of each of `sources` (storage and layout of tensors to be
+/// concatenated along the channels) and their common `(N, H, W)`; an error unless they
+/// have `channels` channels together.
+pub(crate) fn concat_sources<'a>(
+    sources: &[(&'a CpuStorage, &Layout)],
+    channels: usize,
+) -> Result<(Vec<Source<'a>>, (usize, usize, usize))> {
+    let mut parts = Vec::with_capacity(sources.len());
+    let mut dims = None;
+    for &(storage, layout) in sources {
+        let (n, ci, h, w) = layout.shape().dims4()?;
+        if let Some((n0, h0, w0)) = dims.filter(|&d| d != (n, h, w)) {
+            candle_core::bail!(
+                "depthwise: inputs of {n0} image(s) of {h0}x{w0} and {n} of {h}x{w} \
+                 cannot be concatenated"
+            );
+        }
+        dims = Some((n, h, w));
+        parts.push((
+            crate::kernels::cpu_util::f32_input(storage, layout, "depthwise")?,
+            ci,
+        ));
+    }
+    let Some((n, h, w)) = dims else {
+        candle_core::bail!("depthwise: no input");
+    };
+    let c: usize = parts.iter().map(|&(_, ci)| ci).sum();
+    if c != channels {
+        candle_core::bail!("depthwise: input has {c} channels, kernel {channels}");
+    }
+    Ok((parts, (n, h, w)))
+}
+
+/// The `plane`-value planes of `parts` (from [`concat_sources`]) in concatenated order,
+/// image by image.
+pub(crate) fn input_planes<'a>(parts: &[Source<'a>], n: usize, plane: usize) -> Vec<&'a [f32]> {
+    (0..n)
+        .flat_map(|img| {
+            parts.iter().flat_map(move |&(x, ci)| {
+                x[img * ci * plane..(img + 1) * ci * plane].chunks_exact(plane)
+            })
+        })
+        .collect()
 }
 
 impl CustomOp1 for DepthwiseOnConcat<'_> {

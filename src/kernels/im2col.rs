@@ -293,6 +293,8 @@ impl CustomOp1 for SmallConvOp<'_> {
                             x2: &[],
                             k2: 0,
                             packed: &cv.packed[gi * packed_group..],
+                            w_stride: depth * tile,
+                            part: crate::kernels::pointwise::Part::Whole,
                             bias: cv.bias.get(o0..).unwrap_or(&[]),
                             act: cv.act,
                             res: None,

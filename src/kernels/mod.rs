@@ -22,6 +22,7 @@ pub mod pointwise;
 mod portable;
 pub mod resample;
 pub mod resize;
+pub mod separable;
 pub mod winograd;
 
 pub(crate) use portable::enter;

