@@ -206,12 +206,6 @@ impl Branch {
     }
 }
 
-impl Module for Branch {
-    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        self.layers.iter().try_fold(x.clone(), |x, l| l.forward(&x))
-    }
-}
-
 impl Branch {
     /// The branch on the channel concatenation of `sources` (read in place by its first
     /// layer).
