@@ -422,6 +422,12 @@ impl DepthwiseCpu {
         self.plane_rows(ch, out, input, padded, (h, w), (0, ho));
     }
 
+    /// Whether `other` has this convolution's kernel size and stride (and so reads the same
+    /// input rows for the same outputs).
+    pub(crate) fn same_shape(&self, other: &DepthwiseCpu) -> bool {
+        (self.kh, self.kw, self.stride) == (other.kh, other.kw, other.stride)
+    }
+
     /// The input rows that output rows `y0 .. y1` of a plane of `h` rows read.
     pub(crate) fn input_rows(&self, h: usize, (y0, y1): (usize, usize)) -> (usize, usize) {
         let (s, kh) = (self.stride, self.kh);

@@ -22,7 +22,9 @@ use candle_core::{Device, Module, Result as CResult, Tensor};
 
 use crate::kernels::bias_act::Act;
 use crate::kernels::padding::same_padding;
-use crate::models::blocks::ops::{max_pool_same, ConvSame, DepthwiseSame, Pointwise};
+use crate::models::blocks::ops::{
+    max_pool_same, separable_layers_cat, ConvSame, DepthwiseSame, Pointwise,
+};
 use crate::models::info::{Architecture, Loader};
 use crate::models::net::{
     edited_input, input_hw, per_axis_fields, stage_label, PoseNet, Resumable, RunOptions,
@@ -216,6 +218,27 @@ impl Branch {
         let y = first.forward_cat(sources)?;
         rest.iter().try_fold(y, |x, l| l.forward(&x))
     }
+
+    /// `(a.forward_cat(sources), b.forward_cat(sources))`, with both branches' first layers
+    /// computed in one pass over `sources` where they can be
+    /// ([`crate::models::blocks::ops::separable_layers_cat`]).
+    fn pair_forward_cat(a: &Branch, b: &Branch, sources: &[&Tensor]) -> CResult<(Tensor, Tensor)> {
+        let firsts = a.layers.split_first().zip(b.layers.split_first());
+        let Some(((fa, ra), (fb, rb))) = firsts else {
+            return Ok((a.forward_cat(sources)?, b.forward_cat(sources)?));
+        };
+        let (Some(da), Some(db)) = (&fa.depthwise, &fb.depthwise) else {
+            return Ok((a.forward_cat(sources)?, b.forward_cat(sources)?));
+        };
+        let layers = [(da, &fa.pointwise), (db, &fb.pointwise)];
+        let mut ys = separable_layers_cat(&layers, sources)?.into_iter();
+        let (Some(ya), Some(yb)) = (ys.next(), ys.next()) else {
+            candle_core::bail!("separable conv pair: expected two outputs");
+        };
+        let rest =
+            |y: Tensor, layers: &[Separable]| layers.iter().try_fold(y, |x, l| l.forward(&x));
+        Ok((rest(ya, ra)?, rest(yb, rb)?))
+    }
 }
 
 /// The loaded network.
@@ -368,9 +391,7 @@ impl OpenPoseMobileNet {
             None => vec![features],
             Some(prev) => vec![&prev.pafs, &prev.heatmaps, features],
         };
-        let branch = |b: &Branch| b.forward_cat(&input);
-        let pafs = branch(l1)?;
-        let heatmaps = branch(l2)?;
+        let (pafs, heatmaps) = Branch::pair_forward_cat(l1, l2, &input)?;
         Ok(StageMaps { heatmaps, pafs })
     }
 }
