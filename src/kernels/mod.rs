@@ -19,6 +19,7 @@ pub mod flops;
 pub mod im2col;
 pub mod padding;
 pub mod pointwise;
+pub mod pool;
 mod portable;
 pub mod resample;
 pub mod resize;

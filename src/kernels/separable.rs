@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, Layout, Result, Shape};
 use rayon::prelude::*;
 
 use crate::kernels::cpu_util::fully_written;
-use crate::kernels::depthwise::{concat_sources, input_planes, DepthwiseCpu};
+use crate::kernels::depthwise::{concat_sources, input_planes, rows_of_each, DepthwiseCpu};
 use crate::kernels::pointwise::{panel_product, Panel, Part, PointwiseCpu, OB};
 
 /// `pointwise(depthwise(concat(sources)))` for one to three sources `[N, Cᵢ, H, W]` read in
@@ -94,6 +94,7 @@ impl SeparableOnConcat<'_> {
         let co: usize = self.layers.iter().map(|&(_, pw)| pw.cout).sum();
         let plane_out = ho * wo;
         let nl = self.layers.len();
+        let convs: Vec<&DepthwiseCpu> = self.layers.iter().map(|&(dw, _)| dw).collect();
         let out = fully_written(n * co * plane_out, |out| {
             if h * w == 0 || plane_out == 0 {
                 return Ok(());
@@ -120,24 +121,20 @@ impl SeparableOnConcat<'_> {
                                 let c1 = (c0 + depth).min(c);
                                 let k = c1 - c0;
                                 // Layer `l`'s depthwise outputs at `l·depth·cols`; each
-                                // channel's input rows are read from memory by the first
-                                // layer and from cache by the others.
+                                // channel's input rows are copied once for all layers.
                                 for (j, ch) in (c0..c1).enumerate() {
                                     if let Some(next) = planes.get(ch + PREFETCH_AHEAD) {
                                         prefetch_rows(next, w, window);
                                     }
-                                    for (l, &(dw, _)) in self.layers.iter().enumerate() {
-                                        let at = (l * depth + j) * cols;
-                                        let dst = &mut scratch[at..at + cols];
-                                        dw.plane_rows(
-                                            ch,
-                                            dst,
-                                            planes[ch],
-                                            padded,
-                                            (h, w),
-                                            (y0, y1),
-                                        );
-                                    }
+                                    rows_of_each(
+                                        &convs,
+                                        ch,
+                                        (&mut scratch[j * cols..], depth * cols),
+                                        planes[ch],
+                                        padded,
+                                        (h, w),
+                                        (y0, y1),
+                                    );
                                 }
                                 let part = match i {
                                     _ if slices == 1 => Part::Whole,

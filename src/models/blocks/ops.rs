@@ -484,6 +484,15 @@ impl DepthwiseSame {
 /// Max pooling with TF `SAME` padding: padded cells never win (they are `-inf`).
 pub fn max_pool_same(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
+    if custom_cpu(x) && k > 0 && s > 0 {
+        let op = crate::kernels::pool::MaxPoolCpu {
+            k,
+            s,
+            pad: (same_padding(h, k, s).0, same_padding(w, k, s).0),
+            out: (h.div_ceil(s), w.div_ceil(s)),
+        };
+        return x.contiguous()?.apply_op1_no_bwd(&op);
+    }
     let x = if x.dtype() == DType::F32 {
         pad_hw(
             x,
@@ -566,6 +575,11 @@ mod tests {
                 // path and 9 and 12 the 16-lane one.
                 (24, 24, 1),
                 (23, 17, 2),
+                // 3x3 at stride 1 on rows of four vectors or more: blocks of 2 rows by 4
+                // vectors, the last one moved back, and a last block of one row (70 is
+                // wide enough for 16 lanes too).
+                (9, 70, 1),
+                (5, 32, 1),
             ] {
                 let c = 3;
                 let x: Vec<f32> = (0..c * h * w)
@@ -672,9 +686,15 @@ mod tests {
             .collect();
         let refs: Vec<&Tensor> = parts.iter().collect();
         let c = 400;
-        let layer = |k: usize, co: usize| {
+        // Each layer's own depthwise bias and activation, so that a layer applying
+        // another's shows.
+        let layer = |k: usize, co: usize, act: Act| {
             let kt = Tensor::randn(0f32, 0.3, (c, 1, k, k), &dev).unwrap();
-            let dw = DepthwiseSame::new(&kt, 1).unwrap();
+            let db = Tensor::randn(0f32, 0.5, c, &dev).unwrap();
+            let dw = DepthwiseSame::new(&kt, 1)
+                .unwrap()
+                .with_bias_act(Some(&db), act)
+                .unwrap();
             let pwt = Tensor::randn(0f32, 0.05, (co, c), &dev).unwrap();
             let pb = Tensor::randn(0f32, 0.1, co, &dev).unwrap();
             let pw = Pointwise::new(pwt, Some(pb))
@@ -683,7 +703,11 @@ mod tests {
                 .unwrap();
             (dw, pw)
         };
-        let (a, b, c5) = (layer(3, 20), layer(3, 30), layer(5, 24));
+        let (a, b, c5) = (
+            layer(3, 20, Act::Relu),
+            layer(3, 30, Act::None),
+            layer(5, 24, Act::Relu),
+        );
         for (x, y) in [(&a, &b), (&b, &a), (&a, &c5)] {
             let want = [
                 x.0.then_pointwise_cat(&x.1, &refs).unwrap(),
