@@ -95,7 +95,8 @@ impl CustomOp1 for MaxPoolCpu {
             if plane_out == 0 {
                 return Ok(());
             }
-            let per = planes_per_task(plane_out);
+            // Planes per task, at most all of them (one thread asks for "all").
+            let per = planes_per_task(plane_out).clamp(1, n * c);
             out.par_chunks_mut(per * plane_out)
                 .zip(x.par_chunks(per * plane_in))
                 .for_each_init(
@@ -143,18 +144,28 @@ mod tests {
                 .map(|i| ((i * 7919) % 1009) as f32 - 500.0)
                 .collect();
             let x = Tensor::from_vec(vals.clone(), (n, c, h, w), &Device::Cpu).unwrap();
-            let got: Vec<f32> = x
-                .apply_op1_no_bwd(&op)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
             let want: Vec<f32> = vals
                 .chunks(c * h * w)
                 .flat_map(|img| reference_of(img, (c, h, w), &op))
                 .collect();
-            assert_eq!(got, want, "k {k} s {s} pad {pad:?} {h}x{w} -> {ho}x{wo}");
+            // One thread takes all planes as one task, two split them.
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got: Vec<f32> = pool
+                    .install(|| x.apply_op1_no_bwd(&op))
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                assert_eq!(
+                    got, want,
+                    "k {k} s {s} pad {pad:?} {h}x{w} -> {ho}x{wo}, {threads} thread(s)"
+                );
+            }
         }
     }
 
