@@ -152,7 +152,7 @@ impl InplaceOp1 for InPlace<'_> {
             return Ok(());
         }
         // Groups of whole planes, one per task of the pool.
-        let k = crate::kernels::cpu_util::planes_per_task(plane);
+        let k = crate::kernels::cpu_util::planes_per_task(plane, n * c);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let data = &mut data[..(n * c * plane).min(end - start)];
         // The planes of `chunk`, the first being plane `first` of the tensor.
@@ -241,7 +241,7 @@ impl InplaceOp2 for AddInPlace {
             return Ok(());
         }
         // Groups of whole planes, one per task of the pool.
-        let k = crate::kernels::cpu_util::planes_per_task(h * w);
+        let k = crate::kernels::cpu_util::planes_per_task(h * w, n * c);
         let dispatcher = crate::kernels::cpu_util::Dispatcher::new();
         let run = |dst: &mut [f32], src: &[f32]| {
             dispatcher.run(AddLoop {

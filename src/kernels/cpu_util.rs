@@ -96,13 +96,16 @@ pub(crate) fn dispatch_narrow_if<Op: pulp::WithSimd>(
 /// it to the pool costs more than it saves.
 pub(crate) const PAR_MIN_ELEMENTS: usize = 1 << 15;
 
-/// How many planes of `plane` elements one parallel task takes (at least
-/// [`PAR_MIN_ELEMENTS`] elements' worth; all of them on a pool of one thread).
-pub(crate) fn planes_per_task(plane: usize) -> usize {
-    if rayon::current_num_threads() == 1 {
-        return usize::MAX / plane.max(1);
-    }
-    PAR_MIN_ELEMENTS.div_ceil(plane.max(1))
+/// How many of `planes` planes of `plane` elements one parallel task takes (at least
+/// [`PAR_MIN_ELEMENTS`] elements' worth; all of them on a pool of one thread). Between 1
+/// and `planes.max(1)`, so that a multiple of it by any plane size stays in range.
+pub(crate) fn planes_per_task(plane: usize, planes: usize) -> usize {
+    let per = if rayon::current_num_threads() == 1 {
+        planes
+    } else {
+        PAR_MIN_ELEMENTS.div_ceil(plane.max(1))
+    };
+    per.clamp(1, planes.max(1))
 }
 
 /// A zeroed buffer of `len` values, written by the pool's threads when it is large. The

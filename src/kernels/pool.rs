@@ -95,8 +95,7 @@ impl CustomOp1 for MaxPoolCpu {
             if plane_out == 0 {
                 return Ok(());
             }
-            // Planes per task, at most all of them (one thread asks for "all").
-            let per = planes_per_task(plane_out).clamp(1, n * c);
+            let per = planes_per_task(plane_out, n * c);
             out.par_chunks_mut(per * plane_out)
                 .zip(x.par_chunks(per * plane_in))
                 .for_each_init(
